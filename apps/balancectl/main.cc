@@ -1,0 +1,121 @@
+// balancectl: the operator tool.
+//   migrate  apply pending schema migrations
+//   verify   full reconciliation of a ledger; exits 1 with a report when anything is off
+//   bench    load generator and correctness checker against a running service
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "bench.h"
+#include "core/verify.h"
+#include "storage/sqlite/sqlite_store.h"
+
+using namespace balanced;
+
+namespace {
+
+std::string sqlite_path(const std::string& db) {
+  if (!db.starts_with("sqlite:")) return {};
+  return db.substr(std::string_view("sqlite:").size());
+}
+
+class VerifyVisitor final : public storage::ScanVisitor {
+ public:
+  void account(const core::Account& a) override { verifier.add_account(a); }
+  void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
+  void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
+  core::Verifier verifier;
+};
+
+int migrate(const std::string& db) {
+  const std::string path = sqlite_path(db);
+  if (path.empty()) {
+    std::fprintf(stderr, "--db: expected sqlite:PATH\n");
+    return 2;
+  }
+  auto versions = storage::migrate_sqlite(path);
+  if (!versions.ok()) {
+    std::fprintf(stderr, "migrate: %s\n", versions.error().detail.c_str());
+    return 1;
+  }
+  std::printf("schema version %d -> %d\n", versions.value().first, versions.value().second);
+  return 0;
+}
+
+int verify(const std::string& db) {
+  const std::string path = sqlite_path(db);
+  if (path.empty()) {
+    std::fprintf(stderr, "--db: expected sqlite:PATH\n");
+    return 2;
+  }
+  storage::SqliteOptions options;
+  options.path = path;
+  options.migrate = false;
+  auto store = storage::open_sqlite_store(options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "verify: %s\n", store.error().detail.c_str());
+    return 2;
+  }
+  VerifyVisitor visitor;
+  if (auto status = store.value()->scan(visitor); !status.ok()) {
+    std::fprintf(stderr, "verify: %s\n", status.detail().c_str());
+    return 2;
+  }
+  const core::VerifyReport report = visitor.verifier.finish();
+  std::printf("accounts=%lld transactions=%lld audit_records=%lld problems=%lld\n",
+              static_cast<long long>(report.accounts), static_cast<long long>(report.transactions),
+              static_cast<long long>(report.audit_records),
+              static_cast<long long>(report.problem_count));
+  for (const auto& problem : report.problems) std::printf("  %s\n", problem.c_str());
+  std::printf("%s\n", report.clean() ? "verify: clean" : "verify: FAILED");
+  return report.clean() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"balancectl: operate a balanced ledger"};
+  app.require_subcommand(1);
+
+  std::string db = "sqlite:./data/balanced.db";
+  auto* migrate_command = app.add_subcommand("migrate", "apply pending schema migrations");
+  migrate_command->add_option("--db", db, "sqlite:PATH")->envname("BALANCED_DB");
+
+  auto* verify_command = app.add_subcommand(
+      "verify", "check conservation, postings, balance-after chains and the audit chain");
+  verify_command->add_option("--db", db, "sqlite:PATH")->envname("BALANCED_DB");
+
+  bench::BenchOptions bench_options;
+  bool no_setup = false;
+  bool no_check = false;
+  bool quiet = false;
+  auto* bench_command = app.add_subcommand("bench", "drive load and check every acknowledged transfer");
+  bench_command->add_option("--target", bench_options.target, "HOST:PORT of balanced");
+  bench_command->add_option("--connections", bench_options.connections)->check(CLI::Range(1, 10000));
+  bench_command->add_option("--threads", bench_options.threads, "client threads")
+      ->check(CLI::Range(1, 64));
+  bench_command->add_option("--duration", bench_options.duration_s, "seconds")
+      ->check(CLI::Range(0.1, 3600.0));
+  bench_command->add_option("--accounts", bench_options.accounts)->check(CLI::Range(2, 10'000'000));
+  bench_command->add_option("--zipf", bench_options.zipf_exponent, "skew; 0 is uniform")
+      ->check(CLI::Range(0.0, 5.0));
+  bench_command->add_option("--read-fraction", bench_options.read_fraction,
+                            "share of GET balance requests")
+      ->check(CLI::Range(0.0, 1.0));
+  bench_command->add_option("--initial-balance", bench_options.initial_balance);
+  bench_command->add_option("--amount-max", bench_options.amount_max)->check(CLI::Range(1, 1'000'000'000));
+  bench_command->add_option("--account-prefix", bench_options.account_prefix,
+                            "reuse accounts of an earlier run");
+  bench_command->add_option("--path", bench_options.path_override,
+                            "GET this path only (for baselines such as nginx)");
+  bench_command->add_flag("--no-setup", no_setup, "the accounts exist already");
+  bench_command->add_flag("--no-check", no_check, "skip fetching acknowledged transfers");
+  bench_command->add_flag("--quiet", quiet, "no progress line");
+
+  CLI11_PARSE(app, argc, argv);
+  if (migrate_command->parsed()) return migrate(db);
+  if (verify_command->parsed()) return verify(db);
+  bench_options.setup = !no_setup;
+  bench_options.check = !no_check;
+  bench_options.progress = !quiet;
+  return bench::run_bench(bench_options);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, only the Debian packages this project needs that are missing.
+# Usage: scripts/install-deps.sh build|test|bench
+# Idempotent: a second run installs nothing and does not touch the network.
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build ccache mold clang make pkg-config
+  libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsqlite3-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
+)
+test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3)
+bench_packages=(nginx-light wrk)
+
+wanted=("${build_packages[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) wanted+=("${test_packages[@]}") ;;
+  bench) wanted+=("${test_packages[@]}" "${bench_packages[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,277 @@
+#include "api/api.h"
+
+#include <boost/url/parse_query.hpp>
+#include <chrono>
+#include <random>
+
+#include "core/json_codec.h"
+#include "core/validate.h"
+#include "http/problem.h"
+
+namespace balanced::api {
+namespace {
+
+using http::problem_response;
+using http::Request;
+using http::Response;
+using observe::Route;
+
+Response json_response(int status, std::string body) {
+  Response response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+Response error_response(const Error& error) { return problem_response(error.code, error.detail); }
+
+// Splits "/a/b/c" into {"a","b","c"}; at most 4 segments are looked at.
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = path.starts_with('/') ? 1 : 0;
+  while (start <= path.size() && parts.size() < 5) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  if (!parts.empty() && parts.back().empty()) parts.pop_back();  // trailing slash
+  return parts;
+}
+
+const std::string* query_value(const Request& request, std::string_view name) {
+  for (const auto& [key, value] : request.query) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+Response method_not_allowed(std::string_view allow) {
+  Response response = problem_response(Code::method_not_allowed,
+                                       "this path accepts " + std::string(allow));
+  response.headers.emplace_back("Allow", std::string(allow));
+  return response;
+}
+
+Response transfer_response(core::Outcome&& outcome) {
+  Response response;
+  if (outcome.code == Code::ok) {
+    response = json_response(outcome.replayed ? 200 : 201,
+                             core::encode_transaction(*outcome.transaction));
+    response.headers.emplace_back("Location", "/transactions/" + outcome.transaction->id);
+  } else {
+    response = problem_response(outcome.code, outcome.detail);
+  }
+  if (outcome.replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
+  return response;
+}
+
+}  // namespace
+
+std::string uuid_v7(int64_t unix_ms) {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  const uint64_t high = (static_cast<uint64_t>(unix_ms) << 16) | 0x7000 | (random() & 0x0fff);
+  const uint64_t low = (random() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char text[37];
+  std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx",
+                static_cast<unsigned>(high >> 32), static_cast<unsigned>((high >> 16) & 0xffff),
+                static_cast<unsigned>(high & 0xffff), static_cast<unsigned>(low >> 48),
+                static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
+}
+
+Api::Api(engine::Engine& engine, observe::Metrics& metrics, ApiOptions options)
+    : engine_(engine), metrics_(metrics), options_(std::move(options)) {}
+
+void Api::handle(Request&& request, http::Respond respond) {
+  const auto started = std::chrono::steady_clock::now();
+  auto parts = segments(request.path);
+  Route route = Route::other;
+  if (parts.size() == 1 && parts[0] == "accounts") {
+    route = Route::create_account;
+  } else if (parts.size() == 2 && parts[0] == "accounts" && parts[1] == "transactions" &&
+             request.method == "POST") {
+    route = Route::post_transaction;
+  } else if (parts.size() == 2 && parts[0] == "accounts") {
+    route = Route::get_account;
+  } else if (parts.size() == 3 && parts[0] == "accounts" && parts[2] == "balance") {
+    route = Route::get_balance;
+  } else if (parts.size() == 3 && parts[0] == "accounts" && parts[2] == "transactions") {
+    route = Route::get_history;
+  } else if (parts.size() == 2 && parts[0] == "transactions") {
+    route = Route::get_transaction;
+  } else if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
+    route = Route::health;
+  } else if (parts.size() == 1 && parts[0] == "metrics") {
+    route = Route::metrics;
+  }
+
+  // Every response passes here once: count it, time it, echo the request id.
+  auto finish = [this, route, started, request_id = request.request_id,
+                 respond = std::move(respond)](Response&& response) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_.observe_request(route, response.status, seconds);
+    if (!request_id.empty() && request_id.size() <= 128) {
+      response.headers.emplace_back("X-Request-Id", request_id);
+    }
+    respond(std::move(response));
+  };
+
+  if (!request.query_valid) {
+    return finish(problem_response(Code::invalid_request, "malformed query string"));
+  }
+  const bool is_get = request.method == "GET" || request.method == "HEAD";
+  switch (route) {
+    case Route::create_account:
+      if (request.method != "POST") return finish(method_not_allowed("POST"));
+      return create_account(request, std::move(finish));
+    case Route::post_transaction:
+      return post_transaction(request, std::move(finish));
+    case Route::get_account:
+      if (!is_get) {
+        return finish(method_not_allowed(parts[1] == "transactions" ? "GET, POST" : "GET"));
+      }
+      return finish(account(parts[1]));
+    case Route::get_balance:
+      if (!is_get) return finish(method_not_allowed("GET"));
+      return finish(balance(parts[1], request));
+    case Route::get_history:
+      if (!is_get) return finish(method_not_allowed("GET"));
+      return finish(history(parts[1], request));
+    case Route::get_transaction:
+      if (!is_get) return finish(method_not_allowed("GET"));
+      return finish(transaction(parts[1]));
+    case Route::health:
+      if (!is_get) return finish(method_not_allowed("GET"));
+      if (parts[0] == "healthz") return finish(json_response(200, "{\"status\":\"ok\"}"));
+      return finish(ready());
+    case Route::metrics: {
+      if (!is_get) return finish(method_not_allowed("GET"));
+      Response response = json_response(200, metrics_.serialize());
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return finish(std::move(response));
+    }
+    case Route::other:
+      break;
+  }
+  finish(problem_response(Code::not_found, "no route for " + request.method + " " + request.path));
+}
+
+void Api::create_account(Request& request, http::Respond respond) {
+  // Spring's @RequestParam reads query parameters and form bodies alike; so do we.
+  std::string_view body = request.body;
+  core::QueryParams params = request.query;
+  if (request.content_type.starts_with("application/x-www-form-urlencoded")) {
+    auto form = boost::urls::parse_query(body);
+    if (!form) return respond(problem_response(Code::invalid_request, "malformed form body"));
+    params.clear();
+    for (auto param : *form) params.emplace_back(param.key, param.value);
+    body = {};
+  }
+  auto create = core::decode_create_account(body, params, options_.default_currency,
+                                            core::is_valid_operator(request.operator_name)
+                                                ? request.operator_name
+                                                : std::string_view());
+  if (!create.ok()) return respond(error_response(create.error()));
+  const bool queued = engine_.submit(
+      std::move(create.value()), [respond](core::Outcome&& outcome) {
+        if (outcome.code != Code::ok) return respond(problem_response(outcome.code, outcome.detail));
+        Response response = json_response(201, core::encode_account(*outcome.account));
+        response.headers.emplace_back("Location", "/accounts/" + outcome.account->number);
+        respond(std::move(response));
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+void Api::post_transaction(Request& request, http::Respond respond) {
+  const std::string generated = uuid_v7(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  auto transfer = core::decode_transfer(
+      request.body, core::TransferHeaders{request.idempotency_key, request.operator_name},
+      generated);
+  if (!transfer.ok()) return respond(error_response(transfer.error()));
+  const bool queued = engine_.submit(
+      std::move(transfer.value()),
+      [respond](core::Outcome&& outcome) { respond(transfer_response(std::move(outcome))); });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+Response Api::balance(std::string_view number, const Request& request) {
+  if (!core::is_valid_account_number(number)) {
+    return problem_response(Code::invalid_request,
+                            "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  bool strong = false;
+  if (const std::string* consistency = query_value(request, "consistency")) {
+    if (*consistency == "strong") {
+      strong = true;
+    } else if (*consistency != "cached") {
+      return problem_response(Code::invalid_request, "consistency: must be strong or cached");
+    }
+  }
+  auto found = engine_.account(number, strong);
+  if (!found.ok()) return error_response(found.error());
+  return json_response(200, core::encode_balance(found.value()));
+}
+
+Response Api::account(std::string_view number) {
+  if (!core::is_valid_account_number(number)) {
+    return problem_response(Code::invalid_request,
+                            "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  auto found = engine_.account(number, false);
+  if (!found.ok()) return error_response(found.error());
+  return json_response(200, core::encode_account(found.value()));
+}
+
+Response Api::history(std::string_view number, const Request& request) {
+  if (!core::is_valid_account_number(number)) {
+    return problem_response(Code::invalid_request,
+                            "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  size_t limit = history_limit_default;
+  if (const std::string* text = query_value(request, "limit")) {
+    auto parsed = core::parse_int64(*text);
+    if (!parsed || *parsed < 1 || *parsed > static_cast<int64_t>(storage::history_limit_max)) {
+      return problem_response(Code::invalid_request,
+                              "limit: must be an integer from 1 to " +
+                                  std::to_string(storage::history_limit_max));
+    }
+    limit = static_cast<size_t>(*parsed);
+  }
+  std::optional<int64_t> cursor;
+  if (const std::string* text = query_value(request, "cursor")) {
+    auto parsed = core::parse_int64(*text);
+    if (!parsed || *parsed < 1) {
+      return problem_response(Code::invalid_request,
+                              "cursor: must be a nextCursor value from an earlier page");
+    }
+    cursor = *parsed;
+  }
+  auto page = engine_.store().history(number, cursor, limit);
+  if (!page.ok()) return error_response(page.error());
+  return json_response(200, core::encode_history(page.value().transactions, page.value().next_cursor));
+}
+
+Response Api::transaction(std::string_view id) {
+  if (!core::is_valid_transaction_id(id) && !id.starts_with("$deposit:")) {
+    return problem_response(Code::invalid_request,
+                            "transactionId: must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  auto found = engine_.store().transaction(id);
+  if (!found.ok()) return error_response(found.error());
+  return json_response(200, core::encode_transaction(found.value()));
+}
+
+Response Api::ready() {
+  if (draining_) return problem_response(Code::unavailable, "draining");
+  if (auto status = engine_.store().ping(); !status.ok()) {
+    return problem_response(Code::unavailable, status.detail());
+  }
+  return json_response(200, "{\"status\":\"ready\"}");
+}
+
+}  // namespace balanced::api

@@ -1,0 +1,65 @@
+#include "core/codes.h"
+
+#include <array>
+
+namespace balanced {
+namespace {
+
+struct CodeName {
+  Code code;
+  std::string_view name;
+};
+
+constexpr std::array kNames{
+    CodeName{Code::ok, "ok"},
+    CodeName{Code::invalid_request, "invalid_request"},
+    CodeName{Code::not_found, "not_found"},
+    CodeName{Code::account_not_found, "account_not_found"},
+    CodeName{Code::method_not_allowed, "method_not_allowed"},
+    CodeName{Code::account_exists, "account_exists"},
+    CodeName{Code::idempotency_conflict, "idempotency_conflict"},
+    CodeName{Code::payload_too_large, "payload_too_large"},
+    CodeName{Code::unsupported_media_type, "unsupported_media_type"},
+    CodeName{Code::insufficient_funds, "insufficient_funds"},
+    CodeName{Code::currency_mismatch, "currency_mismatch"},
+    CodeName{Code::same_account, "same_account"},
+    CodeName{Code::balance_overflow, "balance_overflow"},
+    CodeName{Code::rate_limited, "rate_limited"},
+    CodeName{Code::headers_too_large, "headers_too_large"},
+    CodeName{Code::internal, "internal"},
+    CodeName{Code::overloaded, "overloaded"},
+    CodeName{Code::unavailable, "unavailable"},
+    CodeName{Code::unauthorized, "unauthorized"},
+    CodeName{Code::forbidden, "forbidden"},
+};
+
+}  // namespace
+
+std::string_view code_name(Code code) {
+  for (const auto& entry : kNames) {
+    if (entry.code == code) return entry.name;
+  }
+  return "internal";
+}
+
+Code code_from_name(std::string_view name) {
+  for (const auto& entry : kNames) {
+    if (entry.name == name) return entry.code;
+  }
+  return Code::internal;
+}
+
+bool is_business_rejection(Code code) {
+  switch (code) {
+    case Code::account_not_found:
+    case Code::insufficient_funds:
+    case Code::currency_mismatch:
+    case Code::same_account:
+    case Code::balance_overflow:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace balanced

@@ -1,0 +1,291 @@
+#include "core/json_codec.h"
+
+#include <boost/json.hpp>
+#include <ctime>
+
+#include "core/ledger.h"
+#include "core/validate.h"
+
+namespace balanced::core {
+namespace json = boost::json;
+
+namespace {
+
+Error field_error(std::string_view field, std::string_view problem) {
+  return Error{Code::invalid_request, std::string(field) + ": " + std::string(problem)};
+}
+
+Result<json::object> parse_object(std::string_view body) {
+  json::parse_options options;
+  options.max_depth = 8;
+  boost::system::error_code error;
+  json::value value = json::parse(body, error, {}, options);
+  if (error) return Error{Code::invalid_request, "body is not valid JSON: " + error.message()};
+  if (!value.is_object()) return Error{Code::invalid_request, "body must be a JSON object"};
+  return std::move(value.as_object());
+}
+
+// A field that must be a string, if present. nullopt when absent or null.
+Result<std::optional<std::string>> optional_string(const json::object& object,
+                                                   std::string_view field) {
+  const json::value* value = object.if_contains(field);
+  if (value == nullptr || value->is_null()) return std::optional<std::string>();
+  if (!value->is_string()) return field_error(field, "must be a string");
+  return std::optional<std::string>(std::string(value->as_string()));
+}
+
+// A field that must be an exact integer in int64 range, if present.
+Result<std::optional<int64_t>> optional_integer(const json::object& object,
+                                                std::string_view field) {
+  const json::value* value = object.if_contains(field);
+  if (value == nullptr || value->is_null()) return std::optional<int64_t>();
+  if (value->is_int64()) return std::optional<int64_t>(value->as_int64());
+  if (value->is_uint64()) return field_error(field, "is out of range (signed 64-bit integer)");
+  if (value->is_double()) {
+    return field_error(field, "must be an exact integer of minor units, not a decimal");
+  }
+  return field_error(field, "must be an integer number of minor units");
+}
+
+Status check_account_number(std::string_view field, std::string_view number) {
+  if (!is_valid_account_number(number)) {
+    return Status(Code::invalid_request,
+                  std::string(field) + ": must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  return {};
+}
+
+struct CreateFields {
+  std::optional<std::string> number;
+  std::optional<std::string> currency;
+  std::optional<int64_t> initial_balance;
+  std::optional<int64_t> overdraft_limit;
+};
+
+Result<CreateFields> create_fields_from_body(std::string_view body) {
+  auto object = parse_object(body);
+  if (!object.ok()) return object.error();
+  CreateFields fields;
+  auto number = optional_string(object.value(), "accountNumber");
+  if (!number.ok()) return number.error();
+  auto currency = optional_string(object.value(), "currency");
+  if (!currency.ok()) return currency.error();
+  auto initial = optional_integer(object.value(), "initialBalance");
+  if (!initial.ok()) return initial.error();
+  auto overdraft = optional_integer(object.value(), "overdraftLimit");
+  if (!overdraft.ok()) return overdraft.error();
+  return CreateFields{std::move(number.value()), std::move(currency.value()), initial.value(),
+                      overdraft.value()};
+}
+
+Result<CreateFields> create_fields_from_query(const QueryParams& query) {
+  CreateFields fields;
+  for (const auto& [name, value] : query) {
+    if (name == "accountNumber") {
+      fields.number = value;
+    } else if (name == "currency") {
+      fields.currency = value;
+    } else if (name == "initialBalance" || name == "overdraftLimit") {
+      auto number = parse_int64(value);
+      if (!number) return field_error(name, "must be an integer number of minor units");
+      (name == "initialBalance" ? fields.initial_balance : fields.overdraft_limit) = number;
+    }
+  }
+  return fields;
+}
+
+}  // namespace
+
+Result<CreateAccount> decode_create_account(std::string_view body, const QueryParams& query,
+                                            std::string_view default_currency,
+                                            std::string_view operator_name) {
+  auto fields = body.empty() ? create_fields_from_query(query) : create_fields_from_body(body);
+  if (!fields.ok()) return fields.error();
+  CreateFields& f = fields.value();
+  if (!f.number) return field_error("accountNumber", "is required");
+  if (auto status = check_account_number("accountNumber", *f.number); !status.ok()) {
+    return status.error();
+  }
+  CreateAccount create;
+  create.number = std::move(*f.number);
+  create.currency = f.currency ? std::move(*f.currency) : std::string(default_currency);
+  if (!is_valid_currency(create.currency)) {
+    return field_error("currency", "must be three upper-case letters (ISO 4217)");
+  }
+  create.initial_balance = f.initial_balance.value_or(0);
+  if (create.initial_balance < 0) return field_error("initialBalance", "must be >= 0");
+  create.overdraft_limit = f.overdraft_limit.value_or(0);
+  if (create.overdraft_limit < 0) return field_error("overdraftLimit", "must be >= 0");
+  create.operator_name = std::string(operator_name);
+  return create;
+}
+
+Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,
+                                 std::string_view generated_id) {
+  auto object = parse_object(body);
+  if (!object.ok()) return object.error();
+  const json::object& o = object.value();
+  Transfer transfer;
+
+  auto id = optional_string(o, "transactionId");
+  if (!id.ok()) return id.error();
+  if (id.value()) {
+    transfer.id = std::move(*id.value());
+    if (!headers.idempotency_key.empty() && headers.idempotency_key != transfer.id) {
+      return field_error("transactionId", "differs from the Idempotency-Key header");
+    }
+  } else if (!headers.idempotency_key.empty()) {
+    transfer.id = std::string(headers.idempotency_key);
+  } else {
+    transfer.id = std::string(generated_id);
+  }
+  if (!is_valid_transaction_id(transfer.id)) {
+    return field_error("transactionId", "must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+
+  auto source = optional_string(o, "sourceAccountNumber");
+  if (!source.ok()) return source.error();
+  if (!source.value()) return field_error("sourceAccountNumber", "is required");
+  transfer.source = std::move(*source.value());
+  if (auto s = check_account_number("sourceAccountNumber", transfer.source); !s.ok()) {
+    return s.error();
+  }
+  auto destination = optional_string(o, "destinationAccountNumber");
+  if (!destination.ok()) return destination.error();
+  if (!destination.value()) return field_error("destinationAccountNumber", "is required");
+  transfer.destination = std::move(*destination.value());
+  if (auto s = check_account_number("destinationAccountNumber", transfer.destination);
+      !s.ok()) {
+    return s.error();
+  }
+
+  auto amount = optional_integer(o, "amount");
+  if (!amount.ok()) return amount.error();
+  if (!amount.value()) return field_error("amount", "is required");
+  if (*amount.value() <= 0) return field_error("amount", "must be > 0");
+  transfer.amount = *amount.value();
+
+  auto currency = optional_string(o, "currency");
+  if (!currency.ok()) return currency.error();
+  if (currency.value()) {
+    if (!is_valid_currency(*currency.value())) {
+      return field_error("currency", "must be three upper-case letters (ISO 4217)");
+    }
+    transfer.currency = std::move(*currency.value());
+  }
+
+  const json::value* timestamp = o.if_contains("timestamp");
+  if (timestamp != nullptr && !timestamp->is_null()) {
+    if (timestamp->is_string()) {
+      transfer.client_timestamp = std::string(timestamp->as_string());
+    } else if (timestamp->is_int64()) {
+      transfer.client_timestamp = std::to_string(timestamp->as_int64());
+    } else {
+      return field_error("timestamp", "must be a string or an integer");
+    }
+    if (!is_valid_client_timestamp(transfer.client_timestamp)) {
+      return field_error("timestamp", "must be 1-64 printable ASCII characters");
+    }
+  }
+  if (!headers.operator_name.empty() && is_valid_operator(headers.operator_name)) {
+    transfer.operator_name = std::string(headers.operator_name);
+  }
+  transfer.request_hash = transfer_request_hash(transfer);
+  return transfer;
+}
+
+std::string format_time_ms(int64_t unix_ms) {
+  const time_t seconds = static_cast<time_t>(unix_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const int millis = static_cast<int>(unix_ms % 1000);
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                millis < 0 ? 0 : millis);
+  return text;
+}
+
+std::string json_string(std::string_view text) { return json::serialize(json::string_view(text)); }
+
+namespace {
+
+void append_field(std::string& out, std::string_view name, std::string_view json_value) {
+  if (out.size() > 1) out.push_back(',');
+  out.push_back('"');
+  out.append(name);
+  out.append("\":");
+  out.append(json_value);
+}
+
+void append_string(std::string& out, std::string_view name, std::string_view value) {
+  append_field(out, name, json_string(value));
+}
+
+void append_int(std::string& out, std::string_view name, int64_t value) {
+  append_field(out, name, std::to_string(value));
+}
+
+}  // namespace
+
+std::string encode_account(const Account& account) {
+  std::string out = "{";
+  append_string(out, "accountNumber", account.number);
+  append_string(out, "currency", account.currency);
+  append_int(out, "balance", account.balance);
+  append_int(out, "overdraftLimit", account.overdraft_limit);
+  append_int(out, "version", account.version);
+  append_string(out, "createdAt", format_time_ms(account.created_at_ms));
+  append_string(out, "updatedAt", format_time_ms(account.updated_at_ms));
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_balance(const Account& account) {
+  std::string out = "{";
+  append_string(out, "accountNumber", account.number);
+  append_int(out, "balance", account.balance);
+  append_string(out, "currency", account.currency);
+  append_int(out, "version", account.version);
+  append_string(out, "asOf", format_time_ms(account.updated_at_ms));
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_transaction(const Transaction& t) {
+  std::string out = "{";
+  append_string(out, "transactionId", t.id);
+  // The sequence is assigned at commit; audit details, written before, leave it out.
+  if (t.sequence > 0) append_int(out, "sequence", t.sequence);
+  append_string(out, "type", type_name(t.type));
+  append_string(out, "sourceAccountNumber", t.source);
+  append_string(out, "destinationAccountNumber", t.destination);
+  append_int(out, "amount", t.amount);
+  if (!t.currency.empty()) append_string(out, "currency", t.currency);
+  append_string(out, "status", status_name(t.status));
+  if (t.status == TransactionStatus::rejected) {
+    append_string(out, "rejectCode", code_name(t.reject_code));
+  } else {
+    append_int(out, "sourceBalanceAfter", t.source_balance_after);
+    append_int(out, "destinationBalanceAfter", t.destination_balance_after);
+  }
+  if (!t.client_timestamp.empty()) append_string(out, "timestamp", t.client_timestamp);
+  append_string(out, "createdAt", format_time_ms(t.created_at_ms));
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_history(const std::vector<Transaction>& transactions,
+                           std::optional<int64_t> next_cursor) {
+  std::string out = "{\"transactions\":[";
+  for (size_t i = 0; i < transactions.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(encode_transaction(transactions[i]));
+  }
+  out.append("],\"nextCursor\":");
+  out.append(next_cursor ? json_string(std::to_string(*next_cursor)) : "null");
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace balanced::core

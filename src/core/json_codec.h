@@ -1,0 +1,47 @@
+// JSON in and out: decoding request bodies into operations (fuzzed), encoding accounts
+// and transactions for responses and audit details.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/codes.h"
+#include "core/types.h"
+
+namespace balanced::core {
+
+// Query parameters as decoded name/value pairs, in order.
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+struct TransferHeaders {
+  std::string_view idempotency_key;  // empty when absent
+  std::string_view operator_name;    // empty when absent
+};
+
+// POST /accounts: a JSON object body, or (body empty) the query parameters.
+// Missing currency means default_currency. Error detail names the field.
+Result<CreateAccount> decode_create_account(std::string_view body, const QueryParams& query,
+                                            std::string_view default_currency,
+                                            std::string_view operator_name);
+
+// POST /accounts/transactions. The id comes from transactionId, else the
+// Idempotency-Key header (both present must agree), else generated_id.
+Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,
+                                 std::string_view generated_id);
+
+// RFC 3339 UTC with milliseconds: 2026-11-23T20:30:51.123Z
+std::string format_time_ms(int64_t unix_ms);
+
+std::string encode_account(const Account& account);
+std::string encode_balance(const Account& account);
+std::string encode_transaction(const Transaction& transaction);
+// {"transactions":[...],"nextCursor":"..."|null}
+std::string encode_history(const std::vector<Transaction>& transactions,
+                           std::optional<int64_t> next_cursor);
+// A JSON string literal, quotes included.
+std::string json_string(std::string_view text);
+
+}  // namespace balanced::core

@@ -1,0 +1,350 @@
+#include "core/ledger.h"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+#include "core/audit.h"
+#include "core/json_codec.h"
+#include "core/money.h"
+
+namespace balanced::core {
+
+std::string issuer_account_number(std::string_view currency) {
+  return std::string(issuer_prefix) + std::string(currency);
+}
+
+bool is_issuer_account(std::string_view number) { return number.starts_with(issuer_prefix); }
+
+std::string deposit_transaction_id(std::string_view account_number) {
+  return "$deposit:" + std::string(account_number);
+}
+
+std::string_view type_name(TransactionType type) {
+  return type == TransactionType::deposit ? "deposit" : "transfer";
+}
+
+std::string_view status_name(TransactionStatus status) {
+  return status == TransactionStatus::rejected ? "rejected" : "committed";
+}
+
+std::optional<TransactionType> type_from_name(std::string_view name) {
+  if (name == "transfer") return TransactionType::transfer;
+  if (name == "deposit") return TransactionType::deposit;
+  return std::nullopt;
+}
+
+std::optional<TransactionStatus> status_from_name(std::string_view name) {
+  if (name == "committed") return TransactionStatus::committed;
+  if (name == "rejected") return TransactionStatus::rejected;
+  return std::nullopt;
+}
+
+std::string transfer_request_hash(const Transfer& transfer) {
+  std::string canonical;
+  canonical.reserve(transfer.source.size() + transfer.destination.size() + 40);
+  canonical.append(transfer.source).push_back('\n');
+  canonical.append(transfer.destination).push_back('\n');
+  canonical.append(std::to_string(transfer.amount)).push_back('\n');
+  canonical.append(transfer.currency);
+  return to_hex(sha256(canonical));
+}
+
+std::vector<std::string> required_accounts(std::span<const Operation> operations) {
+  std::vector<std::string> numbers;
+  numbers.reserve(operations.size() * 2);
+  for (const auto& operation : operations) {
+    if (const auto* create = std::get_if<CreateAccount>(&operation)) {
+      numbers.push_back(create->number);
+      numbers.push_back(issuer_account_number(create->currency));
+    } else {
+      const auto& transfer = std::get<Transfer>(operation);
+      numbers.push_back(transfer.source);
+      numbers.push_back(transfer.destination);
+    }
+  }
+  std::sort(numbers.begin(), numbers.end());
+  numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
+  return numbers;
+}
+
+std::vector<std::string> transaction_ids(std::span<const Operation> operations) {
+  std::vector<std::string> ids;
+  ids.reserve(operations.size());
+  for (const auto& operation : operations) {
+    if (const auto* create = std::get_if<CreateAccount>(&operation)) {
+      ids.push_back(deposit_transaction_id(create->number));
+    } else {
+      ids.push_back(std::get<Transfer>(operation).id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+namespace {
+
+class BatchApplier {
+ public:
+  BatchApplier(LedgerState& state, int64_t now_ms) : state_(state), now_ms_(now_ms) {
+    head_ = state_.audit_head.empty() ? genesis_hash() : state_.audit_head;
+  }
+
+  void apply(const Operation& operation) {
+    if (const auto* create = std::get_if<CreateAccount>(&operation)) {
+      apply_create(*create);
+    } else {
+      apply_transfer(std::get<Transfer>(operation));
+    }
+  }
+
+  BatchEffects finish() && {
+    for (const auto& number : touched_) {
+      const Account& account = state_.accounts.at(number);
+      if (created_.contains(number)) {
+        effects_.created.push_back(account);
+      } else {
+        effects_.updated.push_back(account);
+      }
+    }
+    // Issuers first, so that a store with foreign keys could insert them in order.
+    std::stable_partition(effects_.created.begin(), effects_.created.end(),
+                          [](const Account& a) { return is_issuer_account(a.number); });
+    state_.audit_head = head_;
+    return std::move(effects_);
+  }
+
+ private:
+  void finish_outcome(Outcome outcome, int transaction_index) {
+    effects_.outcomes.push_back(std::move(outcome));
+    effects_.outcome_transaction.push_back(transaction_index);
+  }
+
+  int record(Transaction transaction) {
+    batch_ids_.emplace(transaction.id, effects_.transactions.size());
+    effects_.transactions.push_back(std::move(transaction));
+    return static_cast<int>(effects_.transactions.size() - 1);
+  }
+
+  void audit(std::string operation_type, std::string operator_name, std::string detail) {
+    AuditRecord record;
+    record.operation_type = std::move(operation_type);
+    record.operator_name = operator_name.empty() ? "anonymous" : std::move(operator_name);
+    record.operation_time_ms = now_ms_;
+    record.detail = std::move(detail);
+    head_ = chain_audit_record(record, head_);
+    effects_.audit.push_back(std::move(record));
+  }
+
+  void change(Account& account, int64_t new_balance) {
+    account.balance = new_balance;
+    account.version += 1;
+    account.updated_at_ms = now_ms_;
+    touched_.insert(account.number);
+  }
+
+  // The transaction with this id recorded earlier, in a committed batch or this one.
+  const Transaction* earlier(const std::string& id) const {
+    if (auto in_batch = batch_ids_.find(id); in_batch != batch_ids_.end()) {
+      return &effects_.transactions[in_batch->second];
+    }
+    if (auto stored = state_.existing.find(id); stored != state_.existing.end()) {
+      return &stored->second;
+    }
+    return nullptr;
+  }
+
+  void apply_create(const CreateAccount& create) {
+    if (state_.accounts.contains(create.number)) {
+      finish_outcome(Outcome{.code = Code::account_exists,
+                             .detail = "account " + create.number + " already exists"},
+                     -1);
+      return;
+    }
+    const std::string issuer_number = issuer_account_number(create.currency);
+    auto issuer = state_.accounts.find(issuer_number);
+    const bool issuer_is_new = issuer == state_.accounts.end();
+    int64_t issuer_balance = issuer_is_new ? 0 : issuer->second.balance;
+    if (issuer_is_new == false && issuer->second.currency != create.currency) {
+      finish_outcome(Outcome{.code = Code::internal, .detail = "issuer currency differs"}, -1);
+      return;
+    }
+    if (create.initial_balance > 0) {
+      auto after = checked_sub(issuer_balance, create.initial_balance);
+      if (!after) {
+        finish_outcome(Outcome{.code = Code::balance_overflow,
+                               .detail = "the issuer of " + create.currency +
+                                         " cannot issue that much more money"},
+                       -1);
+        return;
+      }
+      issuer_balance = *after;
+    }
+    if (issuer_is_new) {
+      Account fresh{.number = issuer_number,
+                    .currency = create.currency,
+                    .balance = 0,
+                    .overdraft_limit = issuer_overdraft_limit,
+                    .version = 0,
+                    .created_at_ms = now_ms_,
+                    .updated_at_ms = now_ms_};
+      issuer = state_.accounts.emplace(issuer_number, std::move(fresh)).first;
+      created_.insert(issuer_number);
+      touched_.insert(issuer_number);
+    }
+    Account account{.number = create.number,
+                    .currency = create.currency,
+                    .balance = 0,
+                    .overdraft_limit = create.overdraft_limit,
+                    .version = 0,
+                    .created_at_ms = now_ms_,
+                    .updated_at_ms = now_ms_};
+    auto& stored = state_.accounts.emplace(create.number, std::move(account)).first->second;
+    created_.insert(create.number);
+    touched_.insert(create.number);
+
+    int transaction_index = -1;
+    if (create.initial_balance > 0) {
+      change(issuer->second, issuer_balance);
+      change(stored, create.initial_balance);
+      transaction_index = record(Transaction{.id = deposit_transaction_id(create.number),
+                                             .type = TransactionType::deposit,
+                                             .source = issuer_number,
+                                             .destination = create.number,
+                                             .amount = create.initial_balance,
+                                             .currency = create.currency,
+                                             .status = TransactionStatus::committed,
+                                             .source_balance_after = issuer_balance,
+                                             .destination_balance_after = create.initial_balance,
+                                             .created_at_ms = now_ms_});
+    }
+    audit("account_create", create.operator_name, encode_account(stored));
+    Outcome outcome{.code = Code::ok, .account = stored};
+    if (transaction_index >= 0) outcome.transaction = effects_.transactions[transaction_index];
+    finish_outcome(std::move(outcome), transaction_index);
+  }
+
+  void reject(const Transfer& transfer, Code code, std::string detail, std::string currency) {
+    int transaction_index = record(Transaction{.id = transfer.id,
+                                               .type = TransactionType::transfer,
+                                               .source = transfer.source,
+                                               .destination = transfer.destination,
+                                               .amount = transfer.amount,
+                                               .currency = std::move(currency),
+                                               .status = TransactionStatus::rejected,
+                                               .reject_code = code,
+                                               .request_hash = transfer.request_hash,
+                                               .client_timestamp = transfer.client_timestamp,
+                                               .created_at_ms = now_ms_});
+    const Transaction& row = effects_.transactions[transaction_index];
+    audit("transfer_rejected", transfer.operator_name, encode_transaction(row));
+    finish_outcome(Outcome{.code = code, .detail = std::move(detail), .transaction = row},
+                   transaction_index);
+  }
+
+  void apply_transfer(const Transfer& transfer) {
+    if (const Transaction* before = earlier(transfer.id)) {
+      if (before->request_hash != transfer.request_hash) {
+        finish_outcome(Outcome{.code = Code::idempotency_conflict,
+                               .detail = "transaction " + transfer.id +
+                                         " was already used for a different request"},
+                       -1);
+        return;
+      }
+      Outcome replay{.code = before->status == TransactionStatus::committed ? Code::ok
+                                                                            : before->reject_code,
+                     .replayed = true,
+                     .transaction = *before};
+      if (replay.code != Code::ok) replay.detail = "rejected earlier: " + std::string(code_name(replay.code));
+      finish_outcome(std::move(replay), -1);
+      return;
+    }
+    if (transfer.source == transfer.destination) {
+      reject(transfer, Code::same_account, "source and destination are the same account",
+             transfer.currency);
+      return;
+    }
+    auto source = state_.accounts.find(transfer.source);
+    auto destination = state_.accounts.find(transfer.destination);
+    if (source == state_.accounts.end() || destination == state_.accounts.end()) {
+      const std::string& missing =
+          source == state_.accounts.end() ? transfer.source : transfer.destination;
+      reject(transfer, Code::account_not_found, "account " + missing + " does not exist",
+             transfer.currency);
+      return;
+    }
+    Account& from = source->second;
+    Account& to = destination->second;
+    if (from.currency != to.currency ||
+        (!transfer.currency.empty() && transfer.currency != from.currency)) {
+      reject(transfer, Code::currency_mismatch,
+             "source holds " + from.currency + ", destination holds " + to.currency +
+                 (transfer.currency.empty() ? "" : ", the transfer names " + transfer.currency),
+             transfer.currency.empty() ? from.currency : transfer.currency);
+      return;
+    }
+    auto from_after = checked_sub(from.balance, transfer.amount);
+    auto to_after = checked_add(to.balance, transfer.amount);
+    if (!from_after || !to_after) {
+      reject(transfer, Code::balance_overflow, "the transfer would overflow a balance",
+             from.currency);
+      return;
+    }
+    // -overdraft_limit cannot overflow: the limit is >= 0.
+    if (*from_after < -from.overdraft_limit) {
+      reject(transfer, Code::insufficient_funds,
+             "account " + from.number + " has " + std::to_string(from.balance) +
+                 " and may go down to " + std::to_string(-from.overdraft_limit),
+             from.currency);
+      return;
+    }
+    change(from, *from_after);
+    change(to, *to_after);
+    int transaction_index = record(Transaction{.id = transfer.id,
+                                               .type = TransactionType::transfer,
+                                               .source = from.number,
+                                               .destination = to.number,
+                                               .amount = transfer.amount,
+                                               .currency = from.currency,
+                                               .status = TransactionStatus::committed,
+                                               .source_balance_after = *from_after,
+                                               .destination_balance_after = *to_after,
+                                               .request_hash = transfer.request_hash,
+                                               .client_timestamp = transfer.client_timestamp,
+                                               .created_at_ms = now_ms_});
+    const Transaction& row = effects_.transactions[transaction_index];
+    audit("transfer", transfer.operator_name, encode_transaction(row));
+    finish_outcome(Outcome{.code = Code::ok, .transaction = row}, transaction_index);
+  }
+
+  LedgerState& state_;
+  const int64_t now_ms_;
+  std::string head_;
+  BatchEffects effects_;
+  std::set<std::string> touched_;
+  std::set<std::string> created_;
+  std::unordered_map<std::string, size_t> batch_ids_;
+};
+
+}  // namespace
+
+BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& state,
+                         int64_t now_ms) {
+  BatchApplier applier(state, now_ms);
+  for (const auto& operation : operations) applier.apply(operation);
+  BatchEffects effects = std::move(applier).finish();
+  assert(effects.outcomes.size() == operations.size());
+  return effects;
+}
+
+void attach_sequences(BatchEffects& effects) {
+  for (size_t i = 0; i < effects.outcomes.size(); ++i) {
+    const int index = effects.outcome_transaction[i];
+    if (index >= 0 && effects.outcomes[i].transaction) {
+      effects.outcomes[i].transaction->sequence = effects.transactions[index].sequence;
+    }
+  }
+}
+
+}  // namespace balanced::core

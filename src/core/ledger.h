@@ -1,0 +1,58 @@
+// Batch application: the heart of the ledger, and pure.
+//
+// A store opens one database transaction, loads the accounts and earlier transactions
+// that a batch names (required_accounts(), transaction_ids()), calls apply_batch(), writes
+// its effects and commits once. apply_batch() applies the operations in order, so the
+// outcome of each depends on the ones before it, exactly as if they had been committed
+// one by one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/types.h"
+
+namespace balanced::core {
+
+// What the store loaded, inside its database transaction, for one batch.
+struct LedgerState {
+  // The accounts among required_accounts() that exist. apply_batch() changes them and
+  // adds the accounts it creates.
+  std::map<std::string, Account, std::less<>> accounts;
+  // The earlier transactions whose ids are among transaction_ids().
+  std::unordered_map<std::string, Transaction> existing;
+  // Hash of the last audit record (genesis_hash() when there is none).
+  std::string audit_head;
+};
+
+// Everything a batch writes. Sequences and log ids are left 0 for the store to assign.
+struct BatchEffects {
+  std::vector<Outcome> outcomes;          // one per operation, in order
+  std::vector<Transaction> transactions;  // new rows, in commit order
+  // For each outcome, the index of its new row in `transactions`, or -1.
+  std::vector<int> outcome_transaction;
+  std::vector<Account> created;  // accounts to insert (final state)
+  std::vector<Account> updated;  // earlier accounts that changed (final state)
+  std::vector<AuditRecord> audit;
+};
+
+// Account numbers the batch reads or writes, sorted and unique: the order in which a
+// store must lock them so that concurrent batches cannot deadlock.
+std::vector<std::string> required_accounts(std::span<const Operation> operations);
+// Transaction ids (client and deposit ids) the batch may collide with, sorted and unique.
+std::vector<std::string> transaction_ids(std::span<const Operation> operations);
+// The id of the deposit that opens an account with an initial balance. It starts with
+// '$' so no client id can take it.
+std::string deposit_transaction_id(std::string_view account_number);
+
+BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& state,
+                         int64_t now_ms);
+
+// Copies the sequences the store assigned to effects.transactions into the outcomes.
+void attach_sequences(BatchEffects& effects);
+
+}  // namespace balanced::core

@@ -1,0 +1,117 @@
+// The ledger's values: accounts, transactions, the operations that change them and
+// the outcome of each operation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/codes.h"
+
+namespace balanced::core {
+
+inline constexpr size_t account_number_bytes_max = 64;
+inline constexpr size_t transaction_id_bytes_max = 64;
+inline constexpr size_t client_timestamp_bytes_max = 64;
+inline constexpr size_t operator_bytes_max = 64;
+
+// Every currency has one issuer account that money enters the ledger from. Its number
+// starts with '$', which no client account number may contain, so the two never meet.
+inline constexpr std::string_view issuer_prefix = "$issuer:";
+// The issuer has no lower bound: its balance is minus the money in circulation.
+inline constexpr int64_t issuer_overdraft_limit = std::numeric_limits<int64_t>::max();
+
+std::string issuer_account_number(std::string_view currency);
+bool is_issuer_account(std::string_view number);
+
+struct Account {
+  std::string number;
+  std::string currency;
+  int64_t balance = 0;
+  int64_t overdraft_limit = 0;  // the balance may go down to -overdraft_limit
+  int64_t version = 0;          // number of postings applied; grows by one per change
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+
+  bool operator==(const Account&) const = default;
+};
+
+enum class TransactionType { transfer, deposit };
+enum class TransactionStatus { committed, rejected };
+
+std::string_view type_name(TransactionType type);
+std::string_view status_name(TransactionStatus status);
+std::optional<TransactionType> type_from_name(std::string_view name);
+std::optional<TransactionStatus> status_from_name(std::string_view name);
+
+struct Transaction {
+  int64_t sequence = 0;  // commit order, assigned by the store
+  std::string id;
+  TransactionType type = TransactionType::transfer;
+  std::string source;
+  std::string destination;
+  int64_t amount = 0;
+  std::string currency;  // empty for a rejection before the currency was known
+  TransactionStatus status = TransactionStatus::committed;
+  Code reject_code = Code::ok;
+  int64_t source_balance_after = 0;
+  int64_t destination_balance_after = 0;
+  std::string request_hash;      // hex SHA-256 of the economic payload
+  std::string client_timestamp;  // as the client sent it; may be empty
+  int64_t created_at_ms = 0;
+
+  bool operator==(const Transaction&) const = default;
+};
+
+struct CreateAccount {
+  std::string number;
+  std::string currency;
+  int64_t initial_balance = 0;
+  int64_t overdraft_limit = 0;
+  std::string operator_name;
+};
+
+struct Transfer {
+  std::string id;
+  std::string source;
+  std::string destination;
+  int64_t amount = 0;
+  std::string currency;  // optional: empty means "whatever the accounts hold"
+  std::string client_timestamp;
+  std::string request_hash;  // filled by transfer_request_hash()
+  std::string operator_name;
+};
+
+using Operation = std::variant<CreateAccount, Transfer>;
+
+// Hex SHA-256 of the fields that make two requests "the same request": source,
+// destination, amount and currency. The client timestamp is left out on purpose so a
+// retry that re-stamps its time still replays.
+std::string transfer_request_hash(const Transfer& transfer);
+
+// What happened to one operation of a batch.
+struct Outcome {
+  Code code = Code::ok;
+  std::string detail;
+  bool replayed = false;  // an earlier request with the same id decided this outcome
+  // The transaction this outcome is about (new, or the earlier one on replay). For a
+  // created account, its deposit if it had an initial balance.
+  std::optional<Transaction> transaction;
+  std::optional<Account> account;  // the created account
+};
+
+struct AuditRecord {
+  int64_t log_id = 0;  // assigned by the store, in append order
+  std::string operation_type;
+  std::string operator_name;
+  int64_t operation_time_ms = 0;
+  std::string detail;     // JSON
+  std::string prev_hash;  // 32 raw bytes; all zero for the first record
+  std::string hash;       // 32 raw bytes: SHA-256(prev_hash || canonical row)
+};
+
+}  // namespace balanced::core

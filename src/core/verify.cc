@@ -1,0 +1,108 @@
+#include "core/verify.h"
+
+#include "core/audit.h"
+#include "core/money.h"
+
+namespace balanced::core {
+
+void Verifier::problem(std::string text) {
+  ++report_.problem_count;
+  if (report_.problems.size() < problems_listed_max) report_.problems.push_back(std::move(text));
+}
+
+void Verifier::add_account(const Account& account) {
+  ++report_.accounts;
+  if (!accounts_.emplace(account.number, Replay{.account = account}).second) {
+    problem("account " + account.number + " appears twice");
+  }
+}
+
+void Verifier::post(const Transaction& t, const std::string& number, int64_t delta,
+                    int64_t balance_after) {
+  auto it = accounts_.find(number);
+  if (it == accounts_.end()) {
+    problem("transaction " + t.id + " posts to unknown account " + number);
+    return;
+  }
+  Replay& replay = it->second;
+  auto running = checked_add(replay.running, delta);
+  if (!running) {
+    replay.overflowed = true;
+    problem("account " + number + " overflows at transaction " + t.id);
+    return;
+  }
+  replay.running = *running;
+  ++replay.postings;
+  if (replay.running != balance_after) {
+    problem("account " + number + ": transaction " + t.id + " (sequence " +
+            std::to_string(t.sequence) + ") says balance after " + std::to_string(balance_after) +
+            ", replay gives " + std::to_string(replay.running));
+  }
+  if (t.currency != replay.account.currency) {
+    problem("transaction " + t.id + " in " + t.currency + " posts to " + number + " in " +
+            replay.account.currency);
+  }
+}
+
+void Verifier::add_transaction(const Transaction& t) {
+  ++report_.transactions;
+  if (t.sequence <= last_sequence_) {
+    problem("transaction " + t.id + " out of sequence order");
+  }
+  last_sequence_ = t.sequence;
+  if (t.amount <= 0) problem("transaction " + t.id + " has amount " + std::to_string(t.amount));
+  post(t, t.source, -t.amount, t.source_balance_after);
+  post(t, t.destination, t.amount, t.destination_balance_after);
+}
+
+void Verifier::add_audit(const AuditRecord& record) {
+  ++report_.audit_records;
+  if (audit_head_.empty()) audit_head_ = genesis_hash();
+  if (record.log_id <= last_log_id_) {
+    problem("audit record " + std::to_string(record.log_id) + " out of order");
+  }
+  last_log_id_ = record.log_id;
+  if (record.prev_hash != audit_head_) {
+    problem("audit record " + std::to_string(record.log_id) +
+            ": prev_hash does not match the hash before it");
+  }
+  if (audit_hash(record) != record.hash) {
+    problem("audit record " + std::to_string(record.log_id) + ": hash does not match its content");
+  }
+  audit_head_ = record.hash;
+}
+
+VerifyReport Verifier::finish() {
+  std::map<std::string, int64_t> sums;
+  std::map<std::string, bool> sum_overflowed;
+  for (const auto& [number, replay] : accounts_) {
+    const Account& a = replay.account;
+    if (!replay.overflowed && replay.running != a.balance) {
+      problem("account " + number + ": balance " + std::to_string(a.balance) +
+              " but its postings sum to " + std::to_string(replay.running));
+    }
+    if (replay.postings != a.version) {
+      problem("account " + number + ": version " + std::to_string(a.version) + " but " +
+              std::to_string(replay.postings) + " postings");
+    }
+    if (a.overdraft_limit < 0 || a.balance < -a.overdraft_limit) {
+      problem("account " + number + ": balance " + std::to_string(a.balance) +
+              " is below its limit -" + std::to_string(a.overdraft_limit));
+    }
+    auto sum = checked_add(sums[a.currency], a.balance);
+    if (!sum) {
+      sum_overflowed[a.currency] = true;
+    } else {
+      sums[a.currency] = *sum;
+    }
+  }
+  for (const auto& [currency, sum] : sums) {
+    if (sum_overflowed[currency] || sum != 0) {
+      problem("currency " + currency + ": balances sum to " + std::to_string(sum) +
+              " instead of 0");
+    }
+  }
+  return report_;
+}
+
+}  // namespace balanced::core

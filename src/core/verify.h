@@ -1,0 +1,60 @@
+// Full reconciliation of a ledger, fed row by row so that it works over any store and
+// any size: accounts, then committed transactions in sequence order, then audit records
+// in log order. Checks:
+//   1. per currency, the sum of all balances is 0;
+//   2. every balance equals the sum of its postings, and its version their count;
+//   3. no balance is below -overdraft_limit;
+//   4. every posting's balance-after equals the running balance (the chain replays);
+//   5. every audit record's hash is SHA-256(prev_hash || record), prev_hash the hash
+//      before it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/types.h"
+
+namespace balanced::core {
+
+struct VerifyReport {
+  int64_t accounts = 0;
+  int64_t transactions = 0;
+  int64_t audit_records = 0;
+  int64_t problem_count = 0;
+  std::vector<std::string> problems;  // the first problems_listed_max of them
+  bool clean() const { return problem_count == 0; }
+};
+
+class Verifier {
+ public:
+  static constexpr size_t problems_listed_max = 100;
+
+  void add_account(const Account& account);
+  // REQUIRES: committed transactions only, in increasing sequence order.
+  void add_transaction(const Transaction& transaction);
+  // REQUIRES: in increasing log_id order.
+  void add_audit(const AuditRecord& record);
+  VerifyReport finish();
+
+ private:
+  struct Replay {
+    Account account;
+    int64_t running = 0;
+    int64_t postings = 0;
+    bool overflowed = false;
+  };
+  void problem(std::string text);
+  void post(const Transaction& t, const std::string& number, int64_t delta,
+            int64_t balance_after);
+
+  std::unordered_map<std::string, Replay> accounts_;
+  std::string audit_head_;
+  int64_t last_sequence_ = 0;
+  int64_t last_log_id_ = 0;
+  VerifyReport report_;
+};
+
+}  // namespace balanced::core

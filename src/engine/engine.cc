@@ -1,0 +1,158 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "observe/log.h"
+#include "observe/metrics.h"
+
+namespace balanced::engine {
+
+Engine::Engine(storage::Store& store, cache::Cache& cache, Clock& clock,
+               observe::Metrics* metrics, EngineOptions options)
+    : store_(store), cache_(cache), clock_(clock), metrics_(metrics), options_(options) {
+  assert(options_.queue_depth_max > 0);
+  assert(options_.batch_operations_max > 0);
+  assert(options_.commit_attempts_max > 0);
+  committer_ = std::thread([this] { run(); });
+}
+
+Engine::~Engine() { drain(); }
+
+bool Engine::submit(core::Operation operation, Completion done) {
+  size_t depth = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (draining_ || queue_.size() >= options_.queue_depth_max) {
+      if (metrics_) metrics_->overloaded.Increment();
+      return false;
+    }
+    queue_.push_back(Pending{std::move(operation), std::move(done)});
+    depth = queue_.size();
+  }
+  // Only the first waiter needs to wake the committer; later ones join its next batch.
+  if (depth == 1) wake_.notify_one();
+  return true;
+}
+
+void Engine::drain() {
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+  }
+  wake_.notify_one();
+  if (committer_.joinable()) committer_.join();
+}
+
+size_t Engine::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+void Engine::run() {
+  std::vector<Pending> batch;
+  batch.reserve(options_.batch_operations_max);
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return !queue_.empty() || draining_; });
+      if (queue_.empty()) return;  // draining and nothing left
+      const size_t take = std::min(queue_.size(), options_.batch_operations_max);
+      for (size_t i = 0; i < take; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (metrics_) metrics_->queue_depth.Set(static_cast<double>(queue_.size()));
+    }
+    commit(batch);
+    batch.clear();
+  }
+}
+
+Result<core::BatchEffects> Engine::apply_with_retries(
+    std::span<const core::Operation> operations) {
+  int64_t backoff_ms = options_.retry_backoff_ms_initial;
+  for (int attempt = 1;; ++attempt) {
+    auto effects = store_.apply(operations, clock_.now_ms());
+    if (effects.ok() || effects.error().code != Code::unavailable ||
+        attempt >= options_.commit_attempts_max) {
+      return effects;
+    }
+    if (metrics_) metrics_->commit_retries.Increment();
+    observe::log(observe::LogLevel::warn, "commit failed, retrying",
+                 {{"error", effects.error().detail}, {"attempt", std::to_string(attempt)}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms = std::min(backoff_ms * 2, options_.retry_backoff_ms_max);
+  }
+}
+
+void Engine::commit(std::vector<Pending>& batch) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<core::Operation> operations;
+  operations.reserve(batch.size());
+  for (auto& pending : batch) operations.push_back(std::move(pending.operation));
+
+  auto effects = apply_with_retries(operations);
+  std::vector<core::Outcome> outcomes;
+  if (effects.ok()) {
+    // Publish before answering: a client that got 201 then reads sees its transfer.
+    cache_.put_many_if_newer(effects.value().created);
+    cache_.put_many_if_newer(effects.value().updated);
+    outcomes = std::move(effects.value().outcomes);
+  } else if (effects.error().code != Code::unavailable && operations.size() > 1) {
+    // A permanent error caused by one operation must not fail its neighbours: apply them
+    // one by one, so only the culprit fails.
+    observe::log(observe::LogLevel::error, "batch failed, applying its operations one by one",
+                 {{"error", effects.error().detail}});
+    for (auto& operation : operations) {
+      auto single = apply_with_retries(std::span(&operation, 1));
+      if (single.ok()) {
+        cache_.put_many_if_newer(single.value().created);
+        cache_.put_many_if_newer(single.value().updated);
+        outcomes.push_back(std::move(single.value().outcomes.front()));
+      } else {
+        outcomes.push_back(core::Outcome{.code = single.error().code,
+                                         .detail = single.error().detail});
+      }
+    }
+  } else {
+    if (metrics_) metrics_->commit_failures.Increment();
+    observe::log(observe::LogLevel::error, "commit failed",
+                 {{"error", effects.error().detail},
+                  {"operations", std::to_string(operations.size())}});
+    const Code code =
+        effects.error().code == Code::unavailable ? Code::unavailable : Code::internal;
+    outcomes.assign(operations.size(), core::Outcome{.code = code, .detail = effects.error().detail});
+  }
+  if (metrics_) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_->commit_seconds.Observe(seconds);
+    metrics_->batch_operations.Observe(static_cast<double>(operations.size()));
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const bool is_transfer = std::holds_alternative<core::Transfer>(operations[i]);
+      if (outcomes[i].replayed) {
+        metrics_->replays.Increment();
+      } else {
+        metrics_->outcome(is_transfer, outcomes[i].code).Increment();
+      }
+    }
+  }
+  complete(batch, outcomes);
+}
+
+void Engine::complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes) {
+  assert(batch.size() == outcomes.size());
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
+}
+
+Result<core::Account> Engine::account(std::string_view number, bool strong) {
+  if (!strong) {
+    if (auto cached = cache_.get(number)) return std::move(*cached);
+  }
+  auto stored = store_.account(number);
+  if (stored.ok()) cache_.put_if_newer(stored.value());
+  return stored;
+}
+
+}  // namespace balanced::engine

@@ -1,0 +1,84 @@
+// The transaction engine: bounded queue -> batching committer -> one durable commit per
+// batch -> cache updated -> every request completed.
+//
+// Natural batching: the committer takes everything that queued while the previous
+// commit ran (up to batch_operations_max) as the next batch. At low load a batch is one
+// operation and waits for nothing; at high load one commit carries hundreds.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "cache/cache.h"
+#include "core/types.h"
+#include "engine/clock.h"
+#include "storage/store.h"
+
+namespace balanced::observe {
+class Metrics;
+}
+
+namespace balanced::engine {
+
+struct EngineOptions {
+  size_t queue_depth_max = 100000;
+  size_t batch_operations_max = 4096;
+  // Transient storage errors are retried with exponential backoff, this many times in
+  // all, then the batch's requests are answered 503 unavailable.
+  int commit_attempts_max = 6;
+  int64_t retry_backoff_ms_initial = 10;
+  int64_t retry_backoff_ms_max = 1000;
+};
+
+class Engine {
+ public:
+  // Called exactly once per submitted operation, on the committer thread.
+  using Completion = std::function<void(core::Outcome&&)>;
+
+  // The store, cache, clock and metrics (which may be null) must outlive the engine.
+  Engine(storage::Store& store, cache::Cache& cache, Clock& clock, observe::Metrics* metrics,
+         EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues an operation. False, without calling `done`, when the queue is full or the
+  // engine is draining: the caller answers 503 overloaded.
+  bool submit(core::Operation operation, Completion done);
+  // Stops taking operations, commits everything queued, completes it, and joins the
+  // committer. Idempotent.
+  void drain();
+  size_t queue_depth() const;
+
+  // Reads: from the cache unless `strong`, else (or on a miss) from the store.
+  Result<core::Account> account(std::string_view number, bool strong);
+  storage::Store& store() { return store_; }
+
+ private:
+  struct Pending {
+    core::Operation operation;
+    Completion done;
+  };
+  void run();
+  void commit(std::vector<Pending>& batch);
+  Result<core::BatchEffects> apply_with_retries(std::span<const core::Operation> operations);
+  void complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes);
+
+  storage::Store& store_;
+  cache::Cache& cache_;
+  Clock& clock_;
+  observe::Metrics* metrics_;
+  const EngineOptions options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;  // guarded by mutex_
+  bool draining_ = false;      // guarded by mutex_
+  std::thread committer_;
+};
+
+}  // namespace balanced::engine

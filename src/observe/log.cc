@@ -1,0 +1,60 @@
+#include "observe/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "core/json_codec.h"
+
+namespace balanced::observe {
+namespace {
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  auto logger = spdlog::stdout_logger_mt("balanced");
+  // The message part (%v) is the rest of the JSON object, already escaped.
+  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})",
+                      spdlog::pattern_time_type::utc);
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+spdlog::logger& logger() {
+  static std::shared_ptr<spdlog::logger> instance = make_logger();
+  return *instance;
+}
+
+}  // namespace
+
+bool init_logging(std::string_view level) {
+  spdlog::level::level_enum parsed;
+  if (level == "debug") {
+    parsed = spdlog::level::debug;
+  } else if (level == "info") {
+    parsed = spdlog::level::info;
+  } else if (level == "warn") {
+    parsed = spdlog::level::warn;
+  } else if (level == "error") {
+    parsed = spdlog::level::err;
+  } else {
+    return false;
+  }
+  logger().set_level(parsed);
+  return true;
+}
+
+void log(LogLevel level, std::string_view message, LogFields fields) {
+  const auto spd_level = level == LogLevel::debug  ? spdlog::level::debug
+                         : level == LogLevel::info ? spdlog::level::info
+                         : level == LogLevel::warn ? spdlog::level::warn
+                                                   : spdlog::level::err;
+  if (!logger().should_log(spd_level)) return;
+  std::string line = "\"message\":" + core::json_string(message);
+  for (const auto& [name, value] : fields) {
+    line += ',';
+    line += core::json_string(name);
+    line += ':';
+    line += core::json_string(value);
+  }
+  logger().log(spd_level, "{}", line);
+}
+
+}  // namespace balanced::observe

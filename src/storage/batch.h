@@ -1,0 +1,31 @@
+// One batch inside one open database transaction: load what the batch names, apply
+// the ledger rules, write the effects. The caller begins, commits or rolls back.
+#pragma once
+
+#include <span>
+
+#include "core/codes.h"
+#include "core/ledger.h"
+
+namespace balanced::storage {
+
+// The operations a backend offers inside its open database transaction.
+class BatchTransaction {
+ public:
+  virtual ~BatchTransaction() = default;
+  // Loads (and on a multi-writer database, locks, in the given sorted order) the
+  // accounts that exist among `numbers`.
+  virtual Status load_accounts(std::span<const std::string> numbers,
+                               core::LedgerState& state) = 0;
+  virtual Status load_transactions(std::span<const std::string> ids,
+                                   core::LedgerState& state) = 0;
+  virtual Status load_audit_head(core::LedgerState& state) = 0;
+  // Writes the effects, assigning transaction sequences and audit log ids.
+  virtual Status write(core::BatchEffects& effects) = 0;
+};
+
+Result<core::BatchEffects> run_batch(BatchTransaction& transaction,
+                                     std::span<const core::Operation> operations,
+                                     int64_t now_ms);
+
+}  // namespace balanced::storage

@@ -1,0 +1,125 @@
+#include "storage/memory_store.h"
+
+#include "storage/batch.h"
+
+namespace balanced::storage {
+
+// REQUIRES: MemoryStore::mutex_ held for the whole life of the object.
+class MemoryStore::Transaction final : public BatchTransaction {
+ public:
+  explicit Transaction(MemoryStore& store) : store_(store) {}
+
+  Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override {
+    for (const auto& number : numbers) {
+      if (auto it = store_.accounts_.find(number); it != store_.accounts_.end()) {
+        state.accounts.emplace(number, it->second);
+      }
+    }
+    return {};
+  }
+
+  Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override {
+    for (const auto& id : ids) {
+      if (auto it = store_.by_id_.find(id); it != store_.by_id_.end()) {
+        state.existing.emplace(id, store_.transactions_[it->second]);
+      }
+    }
+    return {};
+  }
+
+  Status load_audit_head(core::LedgerState& state) override {
+    if (!store_.audit_.empty()) state.audit_head = store_.audit_.back().hash;
+    return {};
+  }
+
+  Status write(core::BatchEffects& effects) override {
+    for (const auto& account : effects.created) store_.accounts_[account.number] = account;
+    for (const auto& account : effects.updated) store_.accounts_[account.number] = account;
+    for (auto& transaction : effects.transactions) {
+      transaction.sequence = static_cast<int64_t>(store_.transactions_.size()) + 1;
+      store_.by_id_.emplace(transaction.id, store_.transactions_.size());
+      store_.transactions_.push_back(transaction);
+    }
+    for (auto& record : effects.audit) {
+      record.log_id = static_cast<int64_t>(store_.audit_.size()) + 1;
+      store_.audit_.push_back(record);
+    }
+    return {};
+  }
+
+ private:
+  MemoryStore& store_;
+};
+
+Result<core::BatchEffects> MemoryStore::apply(std::span<const core::Operation> operations,
+                                              int64_t now_ms) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  if (failing_applies_.load() > 0) {
+    failing_applies_.fetch_sub(1);
+    return Error{Code::unavailable, "memory store apply failed (injected)"};
+  }
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*this);
+  return run_batch(transaction, operations, now_ms);
+}
+
+Result<core::Account> MemoryStore::account(std::string_view number) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  auto it = accounts_.find(number);
+  if (it == accounts_.end()) {
+    return Error{Code::account_not_found, "account " + std::string(number) + " does not exist"};
+  }
+  return it->second;
+}
+
+Result<core::Transaction> MemoryStore::transaction(std::string_view id) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  auto it = by_id_.find(std::string(id));
+  if (it == by_id_.end()) {
+    return Error{Code::not_found, "transaction " + std::string(id) + " does not exist"};
+  }
+  return transactions_[it->second];
+}
+
+Result<HistoryPage> MemoryStore::history(std::string_view number,
+                                         std::optional<int64_t> before_sequence, size_t limit) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  if (!accounts_.contains(number)) {
+    return Error{Code::account_not_found, "account " + std::string(number) + " does not exist"};
+  }
+  HistoryPage page;
+  int64_t index = before_sequence ? std::min<int64_t>(*before_sequence - 1,
+                                                      static_cast<int64_t>(transactions_.size()))
+                                  : static_cast<int64_t>(transactions_.size());
+  for (--index; index >= 0; --index) {
+    const auto& t = transactions_[static_cast<size_t>(index)];
+    if (t.status != core::TransactionStatus::committed) continue;
+    if (t.source != number && t.destination != number) continue;
+    if (page.transactions.size() == limit) {
+      page.next_cursor = page.transactions.back().sequence;
+      break;
+    }
+    page.transactions.push_back(t);
+  }
+  return page;
+}
+
+Status MemoryStore::ping() {
+  if (down_) return Status(Code::unavailable, "memory store is down (injected)");
+  return {};
+}
+
+Status MemoryStore::scan(ScanVisitor& visitor) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [number, account] : accounts_) visitor.account(account);
+  for (const auto& t : transactions_) {
+    if (t.status == core::TransactionStatus::committed) visitor.transaction(t);
+  }
+  for (const auto& record : audit_) visitor.audit(record);
+  return {};
+}
+
+}  // namespace balanced::storage

@@ -1,0 +1,42 @@
+// The in-memory twin of a real store: same contract, no durability. Tests use it to
+// exercise the engine and the API without a file, and to inject storage failures.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "storage/store.h"
+
+namespace balanced::storage {
+
+class MemoryStore final : public Store {
+ public:
+  Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
+                                   int64_t now_ms) override;
+  Result<core::Account> account(std::string_view number) override;
+  Result<core::Transaction> transaction(std::string_view id) override;
+  Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
+                              size_t limit) override;
+  Status ping() override;
+  Status scan(ScanVisitor& visitor) override;
+
+  // Fault injection: the next `count` calls to apply() fail with Code::unavailable and
+  // write nothing; while `down`, every call (reads and ping too) fails.
+  void fail_next_applies(int count) { failing_applies_ = count; }
+  void set_down(bool down) { down_ = down; }
+
+ private:
+  class Transaction;
+
+  std::mutex mutex_;
+  std::map<std::string, core::Account, std::less<>> accounts_;
+  std::vector<core::Transaction> transactions_;  // index = sequence - 1
+  std::unordered_map<std::string, size_t> by_id_;
+  std::vector<core::AuditRecord> audit_;
+  std::atomic<int> failing_applies_{0};
+  std::atomic<bool> down_{false};
+};
+
+}  // namespace balanced::storage

@@ -1,0 +1,57 @@
+// The storage seam. Concrete stores are chosen in apps/*/main.cc only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/codes.h"
+#include "core/ledger.h"
+#include "core/types.h"
+
+namespace balanced::storage {
+
+inline constexpr size_t history_limit_max = 500;
+
+struct HistoryPage {
+  std::vector<core::Transaction> transactions;  // newest first
+  std::optional<int64_t> next_cursor;           // sequence to pass as before_sequence
+};
+
+// Receives every row of a store, for reconciliation.
+class ScanVisitor {
+ public:
+  virtual ~ScanVisitor() = default;
+  virtual void account(const core::Account& account) = 0;
+  virtual void transaction(const core::Transaction& transaction) = 0;  // committed, in order
+  virtual void audit(const core::AuditRecord& record) = 0;             // in log order
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies a batch of operations in ONE database transaction and commits it durably
+  // before returning. On error nothing of the batch is written; Code::unavailable means
+  // the error is transient and the batch may be retried as it is.
+  // REQUIRES: called by one thread at a time.
+  virtual Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
+                                           int64_t now_ms) = 0;
+
+  // Reads. Thread-safe; they never wait for apply() to finish.
+  virtual Result<core::Account> account(std::string_view number) = 0;
+  virtual Result<core::Transaction> transaction(std::string_view id) = 0;
+  // Committed transactions of an account, newest first, with sequence < before_sequence.
+  virtual Result<HistoryPage> history(std::string_view number,
+                                      std::optional<int64_t> before_sequence, size_t limit) = 0;
+
+  // OK when the store can serve (reachable, schema current).
+  virtual Status ping() = 0;
+  // Feeds every row to the visitor: accounts, then committed transactions in sequence
+  // order, then audit records in log order.
+  virtual Status scan(ScanVisitor& visitor) = 0;
+};
+
+}  // namespace balanced::storage
