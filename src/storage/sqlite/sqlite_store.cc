@@ -1,17 +1,28 @@
 #include "storage/sqlite/sqlite_store.h"
 
-#include <sqlite3.h>
-
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
+#include "observe/log.h"
 #include "storage/batch.h"
+#include "storage/sqlite/journal_codec.h"
+#include "storage/sqlite/sqlite_db.h"
 
 namespace balanced::storage {
+
+using sqlite::Connection;
+using sqlite::ConnectionOptions;
+using sqlite::Statement;
+using sqlite::Use;
+
 namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
@@ -55,6 +66,11 @@ CREATE TABLE audit_log (
   prev_hash BLOB NOT NULL,
   hash BLOB NOT NULL
 );
+CREATE TABLE meta (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (name, value) VALUES ('applied_batch', 0);
 )sql",
 };
 
@@ -64,115 +80,6 @@ constexpr const char* kTransactionColumns =
     "sequence, transaction_id, type, source_account, destination_account, amount, currency, "
     "status, reject_code, source_balance_after, destination_balance_after, request_hash, "
     "client_timestamp, created_at";
-
-Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
-  const int primary = rc & 0xff;
-  // Busy, locked, I/O, full disk: transient from the ledger's point of view.
-  const bool transient = primary == SQLITE_BUSY || primary == SQLITE_LOCKED ||
-                         primary == SQLITE_IOERR || primary == SQLITE_FULL ||
-                         primary == SQLITE_CANTOPEN || primary == SQLITE_PROTOCOL;
-  std::string detail = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  return Error{transient ? Code::unavailable : Code::internal, std::move(detail)};
-}
-
-class Connection {
- public:
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection() {
-    if (db_ != nullptr) sqlite3_close_v2(db_);
-  }
-
-  Status open(const std::string& path, int flags, const SqliteOptions& options) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) return Status(sqlite_error(db_, rc, "open " + path));
-    sqlite3_busy_timeout(db_, options.busy_timeout_ms);
-    sqlite3_extended_result_codes(db_, 1);
-    return {};
-  }
-
-  Status exec(const std::string& sql) {
-    char* message = nullptr;
-    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
-    if (rc != SQLITE_OK) {
-      Error error = sqlite_error(db_, rc, sql.substr(0, 60));
-      sqlite3_free(message);
-      return Status(std::move(error));
-    }
-    return {};
-  }
-
-  sqlite3* get() const { return db_; }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
-// A prepared statement, reset after each use by Use.
-class Statement {
- public:
-  Statement() = default;
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  ~Statement() {
-    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
-  }
-
-  Status prepare(Connection& connection, const std::string& sql) {
-    db_ = connection.get();
-    const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) return Status(sqlite_error(db_, rc, "prepare " + sql.substr(0, 60)));
-    return {};
-  }
-
-  // REQUIRES: the bound text outlives the statement's next reset().
-  void bind(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
-  void bind(int index, std::string_view text) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-  }
-  void bind_blob(int index, std::string_view bytes) {
-    sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
-  }
-  void bind_null(int index) { sqlite3_bind_null(stmt_, index); }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  Error error(int rc, std::string_view what) const { return sqlite_error(db_, rc, what); }
-
-  int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
-  std::string text(int column) const {
-    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
-                : std::string();
-  }
-  std::string blob(int column) const {
-    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
-    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
-                : std::string();
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// Resets a statement when a use of it ends, however it ends.
-class Use {
- public:
-  explicit Use(Statement& statement) : statement_(statement) {}
-  ~Use() { statement_.reset(); }
-  Statement* operator->() { return &statement_; }
-  Statement& operator*() { return statement_; }
-
- private:
-  Statement& statement_;
-};
 
 core::Account read_account(const Statement& s) {
   return core::Account{.number = s.text(0),
@@ -233,49 +140,6 @@ Result<std::pair<int, int>> run_migrations(Connection& connection) {
   return std::pair{before.value(), target};
 }
 
-}  // namespace
-
-int sqlite_schema_version() { return static_cast<int>(kMigrations.size()); }
-
-// The committer's connection and its statements.
-struct WriteConnection {
-  Connection db;
-  Statement begin, commit, rollback;
-  Statement load_account, load_transaction, audit_head;
-  Statement insert_account, update_account, insert_transaction, insert_audit;
-
-  Status prepare() {
-    const std::string account_select = std::string("SELECT ") + kAccountColumns +
-                                       " FROM accounts WHERE account_number = ?1";
-    const std::string transaction_select = std::string("SELECT ") + kTransactionColumns +
-                                           " FROM transactions WHERE transaction_id = ?1";
-    const std::pair<Statement*, std::string> statements[] = {
-        {&begin, "BEGIN IMMEDIATE"},
-        {&commit, "COMMIT"},
-        {&rollback, "ROLLBACK"},
-        {&load_account, account_select},
-        {&load_transaction, transaction_select},
-        {&audit_head, "SELECT hash FROM audit_log ORDER BY log_id DESC LIMIT 1"},
-        {&insert_account, std::string("INSERT INTO accounts (") + kAccountColumns +
-                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
-        {&update_account,
-         "UPDATE accounts SET balance = ?2, version = ?3, updated_at = ?4 "
-         "WHERE account_number = ?1"},
-        {&insert_transaction,
-         "INSERT INTO transactions (transaction_id, type, source_account, destination_account, "
-         "amount, currency, status, reject_code, source_balance_after, "
-         "destination_balance_after, request_hash, client_timestamp, created_at) VALUES "
-         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
-        {&insert_audit,
-         "INSERT INTO audit_log (operation_type, operator, operation_time, detail, prev_hash, "
-         "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
-    };
-    for (const auto& [statement, sql] : statements) {
-      if (auto status = statement->prepare(db, sql); !status.ok()) return status;
-    }
-    return {};
-  }
-};
 
 // A reader's connection and its statements.
 struct ReadConnection {
@@ -304,28 +168,220 @@ struct ReadConnection {
   }
 };
 
+
+// Applies committed batches to the ledger tables. Used by the materializer thread and by
+// recovery at open; owns its own connection to the ledger file.
+class LedgerWriter {
+ public:
+  Status open(const std::string& path, const ConnectionOptions& options) {
+    if (auto s = db_.open(path, SQLITE_OPEN_READWRITE, options); !s.ok()) return s;
+    const std::pair<Statement*, std::string> statements[] = {
+        {&begin_, "BEGIN IMMEDIATE"},
+        {&commit_, "COMMIT"},
+        {&rollback_, "ROLLBACK"},
+        {&read_applied_, "SELECT value FROM meta WHERE name = 'applied_batch'"},
+        {&write_applied_, "UPDATE meta SET value = ?1 WHERE name = 'applied_batch'"},
+        {&insert_account_, std::string("INSERT INTO accounts (") + kAccountColumns +
+                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&update_account_,
+         "UPDATE accounts SET balance = ?2, version = ?3, updated_at = ?4 "
+         "WHERE account_number = ?1"},
+        {&insert_transaction_, std::string("INSERT INTO transactions (") + kTransactionColumns +
+                                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                                   "?12, ?13, ?14)"},
+        {&insert_audit_,
+         "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
+         "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    };
+    for (const auto& [statement, sql] : statements) {
+      if (auto s = statement->prepare(db_, sql); !s.ok()) return s;
+    }
+    return {};
+  }
+
+  Connection& connection() { return db_; }
+
+  Result<int64_t> applied_batch() {
+    Use s(read_applied_);
+    const int rc = s->step();
+    if (rc != SQLITE_ROW) return s->error(rc, "read applied batch");
+    return s->int64(0);
+  }
+
+  // Applies, in one transaction, the batches above the watermark, and moves it.
+  Status materialize(std::span<const std::pair<int64_t, const core::BatchEffects*>> batches) {
+    {
+      Use begin(begin_);
+      if (const int rc = begin->step(); rc != SQLITE_DONE) return Status(begin->error(rc, "begin"));
+    }
+    Status status = write(batches);
+    if (status.ok()) {
+      Use commit(commit_);
+      const int rc = commit->step();
+      if (rc == SQLITE_DONE) return {};
+      status = Status(commit->error(rc, "commit"));
+    }
+    if (!sqlite3_get_autocommit(db_.get())) {
+      Use rollback(rollback_);
+      (void)rollback->step();
+    }
+    return status;
+  }
+
+ private:
+  Status write(std::span<const std::pair<int64_t, const core::BatchEffects*>> batches) {
+    auto applied = applied_batch();
+    if (!applied.ok()) return applied.status();
+    int64_t last = applied.value();
+    // Each account is written once per chunk, in its final state.
+    std::unordered_map<std::string, std::pair<const core::Account*, bool>> accounts;
+    for (const auto& [batch, effects] : batches) {
+      if (batch <= last) continue;  // applied already (recovery racing the materializer)
+      for (const auto& a : effects->created) accounts[a.number] = {&a, true};
+      for (const auto& a : effects->updated) {
+        auto& entry = accounts[a.number];
+        entry = {&a, entry.first != nullptr && entry.second};
+      }
+    }
+    for (const auto& [number, entry] : accounts) {
+      const core::Account& a = *entry.first;
+      Use s(entry.second ? insert_account_ : update_account_);
+      s->bind(1, a.number);
+      if (entry.second) {
+        s->bind(2, a.currency);
+        s->bind(3, a.balance);
+        s->bind(4, a.overdraft_limit);
+        s->bind(5, a.version);
+        s->bind(6, a.created_at_ms);
+        s->bind(7, a.updated_at_ms);
+      } else {
+        s->bind(2, a.balance);
+        s->bind(3, a.version);
+        s->bind(4, a.updated_at_ms);
+      }
+      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write account"));
+    }
+    for (const auto& [batch, effects] : batches) {
+      if (batch <= last) continue;
+      for (const auto& t : effects->transactions) {
+        if (auto s = insert_transaction(t); !s.ok()) return s;
+      }
+      for (const auto& r : effects->audit) {
+        Use s(insert_audit_);
+        s->bind(1, r.log_id);
+        s->bind(2, r.operation_type);
+        s->bind(3, r.operator_name);
+        s->bind(4, r.operation_time_ms);
+        s->bind(5, r.detail);
+        s->bind_blob(6, r.prev_hash);
+        s->bind_blob(7, r.hash);
+        if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert audit"));
+      }
+      last = batch;
+    }
+    Use s(write_applied_);
+    s->bind(1, last);
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write watermark"));
+    return {};
+  }
+
+  Status insert_transaction(const core::Transaction& t) {
+    Use s(insert_transaction_);
+    const std::string_view reject =
+        t.status == core::TransactionStatus::rejected ? code_name(t.reject_code) : "";
+    s->bind(1, t.sequence);
+    s->bind(2, t.id);
+    s->bind(3, core::type_name(t.type));
+    s->bind(4, t.source);
+    s->bind(5, t.destination);
+    s->bind(6, t.amount);
+    s->bind(7, t.currency);
+    s->bind(8, core::status_name(t.status));
+    if (reject.empty()) {
+      s->bind_null(9);
+    } else {
+      s->bind(9, reject);
+    }
+    s->bind(10, t.source_balance_after);
+    s->bind(11, t.destination_balance_after);
+    s->bind(12, t.request_hash);
+    s->bind(13, t.client_timestamp);
+    s->bind(14, t.created_at_ms);
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert transaction"));
+    return {};
+  }
+
+  Connection db_;
+  Statement begin_, commit_, rollback_, read_applied_, write_applied_;
+  Statement insert_account_, update_account_, insert_transaction_, insert_audit_;
+};
+
+// One committed, not yet materialized batch.
+struct PendingBatch {
+  int64_t batch = 0;
+  core::BatchEffects effects;  // outcomes left empty
+};
+
+Status configure(Connection& connection, const SqliteOptions& options) {
+  std::string pragmas = "PRAGMA journal_mode = WAL;";
+  pragmas += options.synchronous_full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
+  pragmas += "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+  return connection.exec(pragmas);
+}
+
+Result<int64_t> single_integer(Connection& db, const std::string& sql) {
+  Statement s;
+  if (auto status = s.prepare(db, sql); !status.ok()) return status.error();
+  const int rc = s.step();
+  if (rc != SQLITE_ROW) return s.error(rc, sql);
+  return s.int64(0);
+}
+
+}  // namespace
+
+int sqlite_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+std::string commit_log_path(const std::string& ledger_path) { return ledger_path + ".commitlog"; }
+
 struct SqliteStore::Impl {
   SqliteOptions options;
-  WriteConnection writer;
+  ConnectionOptions connection_options;
+
+  // The committer's state. REQUIRES: touched only inside apply() (one caller at a time).
+  Connection log;
+  Statement log_begin, log_commit, log_rollback, log_insert, log_truncate;
+  std::unique_ptr<ReadConnection> committer_reader;
+  int64_t next_batch = 1;
+  int64_t next_sequence = 1;
+  int64_t next_log_id = 1;
+  int64_t truncated_through = 0;
+  std::string audit_head;
+
+  // The pending overlay, shared by the committer, the materializer and readers.
+  std::mutex pending_mutex;
+  std::condition_variable pending_changed;
+  std::unordered_map<std::string, core::Account> pending_accounts;          // guarded
+  std::unordered_map<std::string, core::Transaction> pending_transactions;  // guarded
+  std::deque<std::shared_ptr<const PendingBatch>> pending_batches;          // guarded
+  size_t pending_transaction_count = 0;                                     // guarded
+  int64_t materialized_batch = 0;                                           // guarded
+  std::string materializer_error;                                           // guarded
+  bool stopping = false;                                                    // guarded
+
+  LedgerWriter ledger;
+  std::thread materializer;
 
   std::mutex readers_mutex;
   std::condition_variable reader_returned;
   std::vector<std::unique_ptr<ReadConnection>> idle_readers;  // guarded by readers_mutex
   size_t readers_open = 0;                                     // guarded by readers_mutex
 
-  std::mutex checkpoint_mutex;
-  std::condition_variable checkpoint_wake;
-  bool stopping = false;  // guarded by checkpoint_mutex
-  std::thread checkpointer;
-
-  Status configure(Connection& connection, bool writer_connection) {
-    std::string pragmas = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = OFF;";
-    pragmas += options.synchronous_full ? "PRAGMA synchronous = FULL;"
-                                        : "PRAGMA synchronous = NORMAL;";
-    pragmas += "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
-    // The committer never checkpoints; the checkpointer thread does, off the commit path.
-    if (writer_connection) pragmas += "PRAGMA wal_autocheckpoint = 0;";
-    return connection.exec(pragmas);
+  Result<std::unique_ptr<ReadConnection>> open_reader() {
+    auto reader = std::make_unique<ReadConnection>();
+    Status status = reader->db.open(options.path, SQLITE_OPEN_READONLY, connection_options);
+    if (status.ok()) status = reader->prepare();
+    if (!status.ok()) return status.error();
+    return reader;
   }
 
   // A read connection from the pool; opens one while fewer than the maximum exist.
@@ -342,15 +398,11 @@ struct SqliteStore::Impl {
       }
       ++readers_open;
     }
-    auto reader = std::make_unique<ReadConnection>();
-    Status status = reader->db.open(options.path, SQLITE_OPEN_READONLY, options);
-    if (status.ok()) status = configure(reader->db, false);
-    if (status.ok()) status = reader->prepare();
-    if (!status.ok()) {
+    auto reader = open_reader();
+    if (!reader.ok()) {
       std::lock_guard lock(readers_mutex);
       --readers_open;
       reader_returned.notify_one();
-      return status.error();
     }
     return reader;
   }
@@ -361,35 +413,199 @@ struct SqliteStore::Impl {
     reader_returned.notify_one();
   }
 
-  void run_checkpointer() {
-    Connection connection;
-    if (!connection.open(options.path, SQLITE_OPEN_READWRITE, options).ok()) return;
-    std::unique_lock lock(checkpoint_mutex);
-    while (!stopping) {
-      checkpoint_wake.wait_for(lock, std::chrono::milliseconds(options.checkpoint_interval_ms));
-      lock.unlock();
-      int wal_frames = 0;
-      int checkpointed = 0;
-      sqlite3_wal_checkpoint_v2(connection.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                &wal_frames, &checkpointed);
-      lock.lock();
+  Status open_commit_log() {
+    const std::string path = commit_log_path(options.path);
+    if (auto s = log.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, connection_options);
+        !s.ok()) {
+      return s;
     }
+    if (auto s = configure(log, options); !s.ok()) return s;
+    if (auto s = log.exec("CREATE TABLE IF NOT EXISTS commit_log (batch INTEGER PRIMARY KEY, "
+                          "effects BLOB NOT NULL)");
+        !s.ok()) {
+      return s;
+    }
+    const std::pair<Statement*, std::string> statements[] = {
+        {&log_begin, "BEGIN IMMEDIATE"},
+        {&log_commit, "COMMIT"},
+        {&log_rollback, "ROLLBACK"},
+        {&log_insert, "INSERT INTO commit_log (batch, effects) VALUES (?1, ?2)"},
+        {&log_truncate, "DELETE FROM commit_log WHERE batch <= ?1"},
+    };
+    for (const auto& [statement, sql] : statements) {
+      if (auto s = statement->prepare(log, sql); !s.ok()) return s;
+    }
+    return {};
+  }
+
+  // Materializes every logged batch past the watermark, then truncates the log.
+  Status recover() {
+    auto applied = ledger.applied_batch();
+    if (!applied.ok()) return applied.status();
+    Statement select;
+    if (auto s = select.prepare(log, "SELECT batch, effects FROM commit_log WHERE batch > ?1 "
+                                     "ORDER BY batch");
+        !s.ok()) {
+      return s;
+    }
+    select.bind(1, applied.value());
+    std::vector<std::pair<int64_t, core::BatchEffects>> chunk;
+    int64_t recovered = 0;
+    auto flush = [&]() -> Status {
+      std::vector<std::pair<int64_t, const core::BatchEffects*>> view;
+      for (const auto& [batch, effects] : chunk) view.emplace_back(batch, &effects);
+      if (auto s = ledger.materialize(view); !s.ok()) return s;
+      chunk.clear();
+      return {};
+    };
+    int rc = SQLITE_ROW;
+    while ((rc = select.step()) == SQLITE_ROW) {
+      auto effects = decode_journal_record(select.blob(1));
+      if (!effects.ok()) {
+        return Status(Code::internal, "commit log batch " + std::to_string(select.int64(0)) +
+                                          ": " + effects.error().detail);
+      }
+      chunk.emplace_back(select.int64(0), std::move(effects.value()));
+      ++recovered;
+      if (chunk.size() >= 1000) {
+        if (auto s = flush(); !s.ok()) return s;
+      }
+    }
+    if (rc != SQLITE_DONE) return Status(select.error(rc, "read commit log"));
+    if (auto s = flush(); !s.ok()) return s;
+    if (recovered > 0) {
+      observe::log(observe::LogLevel::info, "recovered batches from the commit log",
+                   {{"batches", std::to_string(recovered)}});
+    }
+    auto last_logged = single_integer(log, "SELECT coalesce(max(batch), 0) FROM commit_log");
+    if (!last_logged.ok()) return last_logged.status();
+    applied = ledger.applied_batch();
+    if (!applied.ok()) return applied.status();
+    materialized_batch = applied.value();
+    next_batch = std::max(applied.value(), last_logged.value()) + 1;
+    if (auto s = truncate_log(); !s.ok()) return s;
+
+    Connection& db = ledger.connection();
+    auto sequence = single_integer(db, "SELECT coalesce(max(sequence), 0) FROM transactions");
+    if (!sequence.ok()) return sequence.status();
+    next_sequence = sequence.value() + 1;
+    auto log_id = single_integer(db, "SELECT coalesce(max(log_id), 0) FROM audit_log");
+    if (!log_id.ok()) return log_id.status();
+    next_log_id = log_id.value() + 1;
+    Statement head;
+    if (auto s = head.prepare(db, "SELECT hash FROM audit_log ORDER BY log_id DESC LIMIT 1");
+        !s.ok()) {
+      return s;
+    }
+    if (head.step() == SQLITE_ROW) audit_head = head.blob(0);
+    return {};
+  }
+
+  // Deletes logged batches the ledger holds. Outside a transaction: its own commit.
+  Status truncate_log() {
+    int64_t through = 0;
+    {
+      std::lock_guard lock(pending_mutex);
+      through = materialized_batch;
+    }
+    if (through <= truncated_through) return {};
+    Use s(log_truncate);
+    s->bind(1, through);
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "truncate log"));
+    truncated_through = through;
+    return {};
+  }
+
+  void run_materializer() {
+    for (;;) {
+      std::vector<std::shared_ptr<const PendingBatch>> chunk;
+      {
+        std::unique_lock lock(pending_mutex);
+        pending_changed.wait(lock, [&] { return !pending_batches.empty() || stopping; });
+        if (pending_batches.empty()) return;  // stopping, and everything is materialized
+        // Let the chunk grow, unless stopping or the overlay is filling up.
+        pending_changed.wait_for(lock, std::chrono::milliseconds(options.materialize_interval_ms),
+                                 [&] {
+                                   return stopping || pending_transaction_count * 2 >=
+                                                          options.pending_transactions_max;
+                                 });
+        size_t transactions = 0;
+        for (const auto& batch : pending_batches) {
+          if (!chunk.empty() && transactions + batch->effects.transactions.size() >
+                                    options.materialize_chunk_transactions_max) {
+            break;
+          }
+          transactions += batch->effects.transactions.size();
+          chunk.push_back(batch);
+        }
+      }
+      std::vector<std::pair<int64_t, const core::BatchEffects*>> view;
+      for (const auto& batch : chunk) view.emplace_back(batch->batch, &batch->effects);
+      Status status = ledger.materialize(view);
+      std::unique_lock lock(pending_mutex);
+      if (!status.ok()) {
+        materializer_error = status.detail();
+        lock.unlock();
+        observe::log(observe::LogLevel::error, "materializer failed, retrying",
+                     {{"error", status.detail()}});
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      materializer_error.clear();
+      for (const auto& batch : chunk) {
+        assert(pending_batches.front() == batch);
+        for (const auto& t : batch->effects.transactions) pending_transactions.erase(t.id);
+        pending_transaction_count -= batch->effects.transactions.size();
+        auto forget = [&](const core::Account& a) {
+          auto it = pending_accounts.find(a.number);
+          if (it != pending_accounts.end() && it->second.version <= a.version) {
+            pending_accounts.erase(it);
+          }
+        };
+        for (const auto& a : batch->effects.created) forget(a);
+        for (const auto& a : batch->effects.updated) forget(a);
+        pending_batches.pop_front();
+        materialized_batch = batch->batch;
+      }
+      pending_changed.notify_all();
+    }
+  }
+
+  // Waits while the overlay is full. False after backpressure_wait_ms_max.
+  bool wait_for_room() {
+    std::unique_lock lock(pending_mutex);
+    return pending_changed.wait_for(
+        lock, std::chrono::milliseconds(options.backpressure_wait_ms_max),
+        [&] { return pending_transaction_count < options.pending_transactions_max; });
   }
 };
 
 namespace {
 
+// The committer's view inside one commit-log transaction: overlay first, then the
+// ledger file.
 class SqliteBatch final : public BatchTransaction {
  public:
-  explicit SqliteBatch(WriteConnection& w) : w_(w) {}
+  explicit SqliteBatch(SqliteStore::Impl& impl) : impl_(impl) {}
 
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override {
-    for (const auto& number : numbers) {
-      Use s(w_.load_account);
-      s->bind(1, number);
+    std::vector<const std::string*> missing;
+    {
+      std::lock_guard lock(impl_.pending_mutex);
+      for (const auto& number : numbers) {
+        if (auto it = impl_.pending_accounts.find(number); it != impl_.pending_accounts.end()) {
+          state.accounts.emplace(number, it->second);
+        } else {
+          missing.push_back(&number);
+        }
+      }
+    }
+    for (const std::string* number : missing) {
+      Use s(impl_.committer_reader->account);
+      s->bind(1, *number);
       const int rc = s->step();
       if (rc == SQLITE_ROW) {
-        state.accounts.emplace(number, read_account(*s));
+        state.accounts.emplace(*number, read_account(*s));
       } else if (rc != SQLITE_DONE) {
         return Status(s->error(rc, "load account"));
       }
@@ -398,12 +614,23 @@ class SqliteBatch final : public BatchTransaction {
   }
 
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override {
-    for (const auto& id : ids) {
-      Use s(w_.load_transaction);
-      s->bind(1, id);
+    std::vector<const std::string*> missing;
+    {
+      std::lock_guard lock(impl_.pending_mutex);
+      for (const auto& id : ids) {
+        if (auto it = impl_.pending_transactions.find(id); it != impl_.pending_transactions.end()) {
+          state.existing.emplace(id, it->second);
+        } else {
+          missing.push_back(&id);
+        }
+      }
+    }
+    for (const std::string* id : missing) {
+      Use s(impl_.committer_reader->transaction);
+      s->bind(1, *id);
       const int rc = s->step();
       if (rc == SQLITE_ROW) {
-        state.existing.emplace(id, read_transaction(*s));
+        state.existing.emplace(*id, read_transaction(*s));
       } else if (rc != SQLITE_DONE) {
         return Status(s->error(rc, "load transaction"));
       }
@@ -412,79 +639,23 @@ class SqliteBatch final : public BatchTransaction {
   }
 
   Status load_audit_head(core::LedgerState& state) override {
-    Use s(w_.audit_head);
-    const int rc = s->step();
-    if (rc == SQLITE_ROW) {
-      state.audit_head = s->blob(0);
-    } else if (rc != SQLITE_DONE) {
-      return Status(s->error(rc, "load audit head"));
-    }
+    state.audit_head = impl_.audit_head;
     return {};
   }
 
   Status write(core::BatchEffects& effects) override {
-    for (const auto& a : effects.created) {
-      Use s(w_.insert_account);
-      s->bind(1, a.number);
-      s->bind(2, a.currency);
-      s->bind(3, a.balance);
-      s->bind(4, a.overdraft_limit);
-      s->bind(5, a.version);
-      s->bind(6, a.created_at_ms);
-      s->bind(7, a.updated_at_ms);
-      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert account"));
-    }
-    for (const auto& a : effects.updated) {
-      Use s(w_.update_account);
-      s->bind(1, a.number);
-      s->bind(2, a.balance);
-      s->bind(3, a.version);
-      s->bind(4, a.updated_at_ms);
-      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "update account"));
-    }
-    sqlite3* db = w_.db.get();
-    for (auto& t : effects.transactions) {
-      Use s(w_.insert_transaction);
-      const std::string_view reject =
-          t.status == core::TransactionStatus::rejected ? code_name(t.reject_code) : "";
-      s->bind(1, t.id);
-      s->bind(2, core::type_name(t.type));
-      s->bind(3, t.source);
-      s->bind(4, t.destination);
-      s->bind(5, t.amount);
-      s->bind(6, t.currency);
-      s->bind(7, core::status_name(t.status));
-      if (reject.empty()) {
-        s->bind_null(8);
-      } else {
-        s->bind(8, reject);
-      }
-      s->bind(9, t.source_balance_after);
-      s->bind(10, t.destination_balance_after);
-      s->bind(11, t.request_hash);
-      s->bind(12, t.client_timestamp);
-      s->bind(13, t.created_at_ms);
-      if (const int rc = s->step(); rc != SQLITE_DONE) {
-        return Status(s->error(rc, "insert transaction"));
-      }
-      t.sequence = sqlite3_last_insert_rowid(db);
-    }
-    for (auto& r : effects.audit) {
-      Use s(w_.insert_audit);
-      s->bind(1, r.operation_type);
-      s->bind(2, r.operator_name);
-      s->bind(3, r.operation_time_ms);
-      s->bind(4, r.detail);
-      s->bind_blob(5, r.prev_hash);
-      s->bind_blob(6, r.hash);
-      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert audit"));
-      r.log_id = sqlite3_last_insert_rowid(db);
-    }
+    for (auto& t : effects.transactions) t.sequence = impl_.next_sequence++;
+    for (auto& r : effects.audit) r.log_id = impl_.next_log_id++;
+    const std::string record = encode_journal_record(effects);
+    Use s(impl_.log_insert);
+    s->bind(1, impl_.next_batch);
+    s->bind_blob(2, record);
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "append batch"));
     return {};
   }
 
  private:
-  WriteConnection& w_;
+  SqliteStore::Impl& impl_;
 };
 
 // Borrows a read connection for the scope of one read.
@@ -508,33 +679,45 @@ class Reader {
 Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& options) {
   auto impl = std::make_unique<SqliteStore::Impl>();
   impl->options = options;
-  Connection& db = impl->writer.db;
-  if (auto s = db.open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options);
-      !s.ok()) {
+  impl->connection_options.busy_timeout_ms = options.busy_timeout_ms;
+  {
+    Connection db;
+    if (auto s = db.open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                         impl->connection_options);
+        !s.ok()) {
+      return s.error();
+    }
+    if (auto s = configure(db, options); !s.ok()) return s.error();
+    if (options.migrate) {
+      auto migrated = run_migrations(db);
+      if (!migrated.ok()) return migrated.error();
+    }
+    auto version = schema_version(db);
+    if (!version.ok()) return version.error();
+    if (version.value() != sqlite_schema_version()) {
+      return Error{Code::unavailable, "schema version " + std::to_string(version.value()) +
+                                          ", this build needs " +
+                                          std::to_string(sqlite_schema_version()) +
+                                          ": run `balancectl migrate`"};
+    }
+  }
+  if (auto s = impl->ledger.open(options.path, impl->connection_options); !s.ok()) {
     return s.error();
   }
-  if (auto s = impl->configure(db, true); !s.ok()) return s.error();
-  if (options.migrate) {
-    auto migrated = run_migrations(db);
-    if (!migrated.ok()) return migrated.error();
-  }
-  auto version = schema_version(db);
-  if (!version.ok()) return version.error();
-  if (version.value() != sqlite_schema_version()) {
-    return Error{Code::unavailable, "schema version " + std::to_string(version.value()) +
-                                        ", this build needs " +
-                                        std::to_string(sqlite_schema_version()) +
-                                        ": run `balancectl migrate`"};
-  }
-  if (auto s = impl->writer.prepare(); !s.ok()) return s.error();
-  impl->checkpointer = std::thread([raw = impl.get()] { raw->run_checkpointer(); });
+  if (auto s = configure(impl->ledger.connection(), options); !s.ok()) return s.error();
+  if (auto s = impl->open_commit_log(); !s.ok()) return s.error();
+  if (auto s = impl->recover(); !s.ok()) return s.error();
+  auto reader = impl->open_reader();
+  if (!reader.ok()) return reader.error();
+  impl->committer_reader = std::move(reader.value());
+  impl->materializer = std::thread([raw = impl.get()] { raw->run_materializer(); });
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 
 Result<std::pair<int, int>> migrate_sqlite(const std::string& path) {
   Connection db;
-  SqliteOptions options;
-  if (auto s = db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options); !s.ok()) {
+  if (auto s = db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, ConnectionOptions{});
+      !s.ok()) {
     return s.error();
   }
   if (auto s = db.exec("PRAGMA journal_mode = WAL"); !s.ok()) return s.error();
@@ -545,37 +728,74 @@ SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SqliteStore::~SqliteStore() {
   {
-    std::lock_guard lock(impl_->checkpoint_mutex);
+    std::lock_guard lock(impl_->pending_mutex);
     impl_->stopping = true;
   }
-  impl_->checkpoint_wake.notify_all();
-  if (impl_->checkpointer.joinable()) impl_->checkpointer.join();
+  impl_->pending_changed.notify_all();
+  if (impl_->materializer.joinable()) impl_->materializer.join();
+  (void)impl_->truncate_log();
 }
 
 Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> operations,
                                               int64_t now_ms) {
-  WriteConnection& w = impl_->writer;
+  Impl& impl = *impl_;
+  if (!impl.wait_for_room()) {
+    return Error{Code::unavailable, "the ledger materializer is behind"};
+  }
+  if (auto s = impl.truncate_log(); !s.ok()) return s.error();
   {
-    Use begin(w.begin);
+    Use begin(impl.log_begin);
     if (const int rc = begin->step(); rc != SQLITE_DONE) return begin->error(rc, "begin");
   }
-  SqliteBatch batch(w);
+  const int64_t sequence_before = impl.next_sequence;
+  const int64_t log_id_before = impl.next_log_id;
+  SqliteBatch batch(impl);
+  // One read snapshot for all of the batch's lookups instead of one per statement.
+  (void)impl.committer_reader->db.exec("BEGIN");
   auto effects = run_batch(batch, operations, now_ms);
+  (void)impl.committer_reader->db.exec("COMMIT");
   if (effects.ok()) {
-    Use commit(w.commit);
+    Use commit(impl.log_commit);
     const int rc = commit->step();
-    if (rc == SQLITE_DONE) return effects;
-    effects = Error{Code::unavailable, commit->error(rc, "commit").detail};
+    if (rc != SQLITE_DONE) effects = Error{Code::unavailable, commit->error(rc, "commit").detail};
   }
-  // Roll back whatever the batch wrote; after a failed COMMIT SQLite may have done so.
-  if (!sqlite3_get_autocommit(w.db.get())) {
-    Use rollback(w.rollback);
-    (void)rollback->step();
+  if (!effects.ok()) {
+    if (!sqlite3_get_autocommit(impl.log.get())) {
+      Use rollback(impl.log_rollback);
+      (void)rollback->step();
+    }
+    impl.next_sequence = sequence_before;
+    impl.next_log_id = log_id_before;
+    return effects.error();
   }
-  return effects.error();
+  // Durable. Publish to the overlay, then hand the batch to the materializer.
+  auto pending = std::make_shared<PendingBatch>();
+  pending->batch = impl.next_batch++;
+  pending->effects.created = effects.value().created;
+  pending->effects.updated = effects.value().updated;
+  pending->effects.transactions = effects.value().transactions;
+  pending->effects.audit = effects.value().audit;
+  if (!pending->effects.audit.empty()) impl.audit_head = pending->effects.audit.back().hash;
+  {
+    std::lock_guard lock(impl.pending_mutex);
+    for (const auto& a : pending->effects.created) impl.pending_accounts[a.number] = a;
+    for (const auto& a : pending->effects.updated) impl.pending_accounts[a.number] = a;
+    for (const auto& t : pending->effects.transactions) impl.pending_transactions[t.id] = t;
+    impl.pending_transaction_count += pending->effects.transactions.size();
+    impl.pending_batches.push_back(std::move(pending));
+  }
+  impl.pending_changed.notify_all();
+  return effects;
 }
 
 Result<core::Account> SqliteStore::account(std::string_view number) {
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    if (auto it = impl_->pending_accounts.find(std::string(number));
+        it != impl_->pending_accounts.end()) {
+      return it->second;
+    }
+  }
   Reader reader(*impl_);
   if (!reader.ok()) return reader.error();
   Use s((*reader).account);
@@ -589,6 +809,13 @@ Result<core::Account> SqliteStore::account(std::string_view number) {
 }
 
 Result<core::Transaction> SqliteStore::transaction(std::string_view id) {
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    if (auto it = impl_->pending_transactions.find(std::string(id));
+        it != impl_->pending_transactions.end()) {
+      return it->second;
+    }
+  }
   Reader reader(*impl_);
   if (!reader.ok()) return reader.error();
   Use s((*reader).transaction);
@@ -606,26 +833,50 @@ Result<HistoryPage> SqliteStore::history(std::string_view number,
   assert(limit > 0 && limit <= history_limit_max);
   auto exists = account(number);
   if (!exists.ok()) return exists.error();
+  const int64_t before = before_sequence.value_or(std::numeric_limits<int64_t>::max());
+  // The overlay first, then the file: a batch materialized in between is in the file.
+  std::vector<core::Transaction> rows;
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    for (const auto& batch : impl_->pending_batches) {
+      for (const auto& t : batch->effects.transactions) {
+        if (t.sequence < before && t.status == core::TransactionStatus::committed &&
+            (t.source == number || t.destination == number)) {
+          rows.push_back(t);
+        }
+      }
+    }
+  }
   Reader reader(*impl_);
   if (!reader.ok()) return reader.error();
   Use s((*reader).history);
   s->bind(1, number);
-  s->bind(2, before_sequence.value_or(std::numeric_limits<int64_t>::max()));
+  s->bind(2, before);
   s->bind(3, static_cast<int64_t>(limit + 1));
-  HistoryPage page;
   int rc = SQLITE_ROW;
-  while ((rc = s->step()) == SQLITE_ROW) {
-    if (page.transactions.size() == limit) {
-      page.next_cursor = page.transactions.back().sequence;
-      break;
-    }
-    page.transactions.push_back(read_transaction(*s));
+  while ((rc = s->step()) == SQLITE_ROW) rows.push_back(read_transaction(*s));
+  if (rc != SQLITE_DONE) return s->error(rc, "read history");
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.sequence > b.sequence; });
+  rows.erase(std::unique(rows.begin(), rows.end(),
+                         [](const auto& a, const auto& b) { return a.sequence == b.sequence; }),
+             rows.end());
+  HistoryPage page;
+  if (rows.size() > limit) {
+    rows.resize(limit);
+    page.next_cursor = rows.back().sequence;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return s->error(rc, "read history");
+  page.transactions = std::move(rows);
   return page;
 }
 
 Status SqliteStore::ping() {
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    if (!impl_->materializer_error.empty()) {
+      return Status(Code::unavailable, "materializer: " + impl_->materializer_error);
+    }
+  }
   Reader reader(*impl_);
   if (!reader.ok()) return Status(reader.error());
   auto version = schema_version((*reader).db);
@@ -641,7 +892,7 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
   Reader reader(*impl_);
   if (!reader.ok()) return Status(reader.error());
   Connection& db = (*reader).db;
-  // One read transaction, so that the three scans see one snapshot.
+  // One read transaction, so that the three scans see one snapshot of the ledger file.
   if (auto s = db.exec("BEGIN"); !s.ok()) return s;
   auto scan_rows = [&](const std::string& sql, auto&& row) -> Status {
     Statement s;
