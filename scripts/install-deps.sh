@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_packages=(
   cmake ninja-build ccache mold clang make pkg-config
-  libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
+  libboost1.81-all-dev libboost-json1.81-dev
   libsqlite3-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
 )
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3)

@@ -1,12 +1,12 @@
 #include "api/api.h"
 
-#include <boost/url/parse_query.hpp>
 #include <chrono>
 #include <random>
 
 #include "core/json_codec.h"
 #include "core/validate.h"
 #include "http/problem.h"
+#include "http/target.h"
 
 namespace balanced::api {
 namespace {
@@ -163,10 +163,10 @@ void Api::create_account(Request& request, http::Respond respond) {
   std::string_view body = request.body;
   core::QueryParams params = request.query;
   if (request.content_type.starts_with("application/x-www-form-urlencoded")) {
-    auto form = boost::urls::parse_query(body);
-    if (!form) return respond(problem_response(Code::invalid_request, "malformed form body"));
     params.clear();
-    for (auto param : *form) params.emplace_back(param.key, param.value);
+    if (!http::decode_form(body, params)) {
+      return respond(problem_response(Code::invalid_request, "malformed form body"));
+    }
     body = {};
   }
   auto create = core::decode_create_account(body, params, options_.default_currency,

@@ -6,14 +6,13 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/parse_query.hpp>
 #include <chrono>
 #include <optional>
 #include <thread>
 #include <unordered_set>
 
 #include "http/problem.h"
+#include "http/target.h"
 #include "observe/log.h"
 
 namespace balanced::http {
@@ -46,17 +45,6 @@ struct Server::Impl {
 };
 
 namespace {
-
-void decode_query(std::string_view query, std::vector<std::pair<std::string, std::string>>& out,
-                  bool& valid) {
-  if (query.empty()) return;
-  auto params = boost::urls::parse_query(query);
-  if (!params) {
-    valid = false;
-    return;
-  }
-  for (auto param : *params) out.emplace_back(param.key, param.value);
-}
 
 }  // namespace
 
@@ -111,10 +99,15 @@ class Session : public std::enable_shared_from_this<Session> {
     Request request;
     request.method = std::string(message.method_string());
     const std::string_view target = message.target();
-    auto url = boost::urls::parse_origin_form(target);
-    if (!url) return reply_and_close(Code::invalid_request, "malformed request target");
-    request.path = std::string(url->path());
-    if (url->has_query()) decode_query(url->encoded_query(), request.query, request.query_valid);
+    const size_t question = target.find('?');
+    auto path = percent_decode(target.substr(0, question), false);
+    if (!path || !path->starts_with('/')) {
+      return reply_and_close(Code::invalid_request, "malformed request target");
+    }
+    request.path = std::move(*path);
+    if (question != std::string_view::npos) {
+      request.query_valid = decode_form(target.substr(question + 1), request.query);
+    }
     request.body = std::move(message.body());
     request.content_type = std::string(message[bhttp::field::content_type]);
     request.idempotency_key = std::string(message["Idempotency-Key"]);

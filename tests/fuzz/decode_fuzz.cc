@@ -1,0 +1,32 @@
+// libFuzzer target: request decoding and the journal record decoder must never crash,
+// whatever the bytes; whatever decodes must be valid.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/json_codec.h"
+#include "core/validate.h"
+#include "http/target.h"
+#include "storage/sqlite/journal_codec.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace balanced;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto transfer = core::decode_transfer(input, core::TransferHeaders{"", ""}, "fuzz-id");
+  if (transfer.ok()) {
+    const auto& t = transfer.value();
+    if (t.amount <= 0 || !core::is_valid_account_number(t.source) ||
+        !core::is_valid_account_number(t.destination) || !core::is_valid_transaction_id(t.id)) {
+      __builtin_trap();
+    }
+  }
+  auto create = core::decode_create_account(input, {{"accountNumber", std::string(input)}}, "USD", "");
+  if (create.ok() && (create.value().initial_balance < 0 || create.value().overdraft_limit < 0)) {
+    __builtin_trap();
+  }
+  (void)storage::decode_journal_record(input);
+  std::vector<std::pair<std::string, std::string>> form;
+  (void)http::decode_form(input, form);
+  (void)http::percent_decode(input, false);
+  return 0;
+}

@@ -1,0 +1,220 @@
+// The storage contract, written once and run against every Store: the in-memory twin
+// and SQLite (a real file). The MySQL backend joins this list when it lands.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "core/verify.h"
+#include "storage/memory_store.h"
+#include "storage/sqlite/sqlite_store.h"
+#include "support/process.h"
+
+namespace balanced::storage {
+namespace {
+
+using core::CreateAccount;
+using core::Operation;
+using core::Transfer;
+
+Transfer transfer(std::string id, std::string from, std::string to, int64_t amount) {
+  Transfer t{std::move(id), std::move(from), std::move(to), amount, "", "", "", "test"};
+  t.request_hash = core::transfer_request_hash(t);
+  return t;
+}
+
+CreateAccount open(std::string number, int64_t initial) {
+  return CreateAccount{std::move(number), "USD", initial, 0, "test"};
+}
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Store& store() = 0;
+  // Closes and opens the store again on the same data (a no-op in memory).
+  virtual void reopen() {}
+};
+
+class MemoryBackend final : public Backend {
+ public:
+  Store& store() override { return store_; }
+
+ private:
+  MemoryStore store_;
+};
+
+class SqliteBackend final : public Backend {
+ public:
+  SqliteBackend() { reopen(); }
+  Store& store() override { return *store_; }
+  void reopen() override {
+    store_.reset();
+    SqliteOptions options;
+    options.path = (dir_.path() / "ledger.db").string();
+    options.materialize_interval_ms = 5;
+    auto opened = open_sqlite_store(options);
+    if (!opened.ok()) throw std::runtime_error(opened.error().detail);
+    store_ = std::move(opened.value());
+  }
+
+ private:
+  testing::TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+template <typename T>
+class StoreContract : public ::testing::Test {
+ protected:
+  StoreContract() : backend_(std::make_unique<T>()) {}
+  Store& store() { return backend_->store(); }
+  void reopen() { backend_->reopen(); }
+
+  std::vector<core::Outcome> apply(std::vector<Operation> operations) {
+    auto effects = store().apply(operations, now_ms_ += 1000);
+    EXPECT_TRUE(effects.ok()) << (effects.ok() ? "" : effects.error().detail);
+    return effects.ok() ? effects.value().outcomes : std::vector<core::Outcome>{};
+  }
+
+  core::VerifyReport verify() {
+    struct Visitor final : ScanVisitor {
+      void account(const core::Account& a) override { verifier.add_account(a); }
+      void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
+      void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
+      core::Verifier verifier;
+    } visitor;
+    EXPECT_TRUE(store().scan(visitor).ok());
+    return visitor.verifier.finish();
+  }
+
+  // The SQLite store materializes in the background; verify reads the ledger file.
+  void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
+
+  std::unique_ptr<Backend> backend_;
+  int64_t now_ms_ = 1'700'000'000'000;
+};
+
+using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+TYPED_TEST_SUITE(StoreContract, Backends);
+
+TYPED_TEST(StoreContract, CreateTransferAndRead) {
+  auto created = this->apply({open("alice", 100), open("bob", 0)});
+  ASSERT_EQ(created.size(), 2u);
+  EXPECT_EQ(created[0].code, Code::ok);
+  auto moved = this->apply({transfer("t1", "alice", "bob", 40)});
+  ASSERT_EQ(moved[0].code, Code::ok);
+  EXPECT_GT(moved[0].transaction->sequence, 0);
+
+  auto alice = this->store().account("alice");
+  ASSERT_TRUE(alice.ok());
+  EXPECT_EQ(alice.value().balance, 60);
+  EXPECT_EQ(alice.value().version, 2);
+  auto t1 = this->store().transaction("t1");
+  ASSERT_TRUE(t1.ok());
+  EXPECT_EQ(t1.value().destination_balance_after, 40);
+  EXPECT_EQ(t1.value().sequence, moved[0].transaction->sequence);
+  auto deposit = this->store().transaction(core::deposit_transaction_id("alice"));
+  ASSERT_TRUE(deposit.ok());
+  EXPECT_EQ(deposit.value().type, core::TransactionType::deposit);
+}
+
+TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
+  EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
+  EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);
+  EXPECT_EQ(this->store().history("nobody", std::nullopt, 10).error().code,
+            Code::account_not_found);
+  EXPECT_TRUE(this->store().ping().ok());
+}
+
+TYPED_TEST(StoreContract, ReplayAndConflictAcrossBatches) {
+  this->apply({open("a", 10), open("b", 0)});
+  this->apply({transfer("t1", "a", "b", 3)});
+  auto again = this->apply({transfer("t1", "a", "b", 3), transfer("t1", "a", "b", 4)});
+  EXPECT_TRUE(again[0].replayed);
+  EXPECT_EQ(again[1].code, Code::idempotency_conflict);
+  auto rejected = this->apply({transfer("t2", "b", "a", 50)});
+  EXPECT_EQ(rejected[0].code, Code::insufficient_funds);
+  auto rejected_again = this->apply({transfer("t2", "b", "a", 50)});
+  EXPECT_EQ(rejected_again[0].code, Code::insufficient_funds);
+  EXPECT_TRUE(rejected_again[0].replayed);
+  auto stored = this->store().transaction("t2");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored.value().status, core::TransactionStatus::rejected);
+  EXPECT_EQ(stored.value().reject_code, Code::insufficient_funds);
+  EXPECT_EQ(this->store().account("a").value().balance, 7);
+}
+
+TYPED_TEST(StoreContract, HistoryIsNewestFirstAndPaginates) {
+  this->apply({open("a", 1000), open("b", 0), open("c", 0)});
+  for (int i = 0; i < 7; ++i) {
+    this->apply({transfer("ab" + std::to_string(i), "a", "b", 1),
+                 transfer("bc" + std::to_string(i), "b", "c", 1)});
+  }
+  this->apply({transfer("rejected", "c", "a", 1'000'000)});
+  std::vector<std::string> seen;
+  std::optional<int64_t> cursor;
+  for (int page = 0; page < 10; ++page) {
+    auto result = this->store().history("b", cursor, 4);
+    ASSERT_TRUE(result.ok());
+    for (const auto& t : result.value().transactions) seen.push_back(t.id);
+    cursor = result.value().next_cursor;
+    if (!cursor) break;
+  }
+  ASSERT_EQ(seen.size(), 14u);
+  EXPECT_EQ(seen.front(), "bc6");
+  EXPECT_EQ(seen[1], "ab6");
+  EXPECT_EQ(seen.back(), "ab0");
+  auto a = this->store().history("a", std::nullopt, 100);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a.value().transactions.size(), 8u);  // 7 transfers and the deposit; no rejection
+  EXPECT_EQ(a.value().transactions.back().type, core::TransactionType::deposit);
+}
+
+TYPED_TEST(StoreContract, ScanFeedsACleanVerify) {
+  this->apply({open("a", 500), open("b", 5), open("c", 0)});
+  for (int i = 0; i < 50; ++i) {
+    this->apply({transfer("x" + std::to_string(i), i % 2 ? "a" : "b", "c", 3),
+                 transfer("y" + std::to_string(i), "c", "a", 2)});
+  }
+  this->settle();
+  auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+  EXPECT_EQ(report.accounts, 4);  // three and the USD issuer
+  EXPECT_GT(report.audit_records, 100);
+}
+
+TYPED_TEST(StoreContract, SurvivesReopen) {
+  this->apply({open("a", 50), open("b", 0)});
+  this->apply({transfer("t1", "a", "b", 20)});
+  this->reopen();
+  EXPECT_EQ(this->store().account("b").value().balance, 20);
+  auto again = this->apply({transfer("t1", "a", "b", 20), transfer("t2", "a", "b", 5)});
+  EXPECT_TRUE(again[0].replayed);
+  EXPECT_EQ(again[1].code, Code::ok);
+  EXPECT_EQ(this->store().account("a").value().balance, 25);
+  this->settle();
+  EXPECT_TRUE(this->verify().clean());
+}
+
+TYPED_TEST(StoreContract, ReadsRunWhileBatchesCommit) {
+  this->apply({open("a", 1'000'000), open("b", 0)});
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> last_version{0};
+  std::atomic<bool> went_back{false};
+  std::thread reader([&] {
+    while (!done) {
+      auto b = this->store().account("b");
+      if (b.ok()) {
+        if (b.value().version < last_version) went_back = true;
+        last_version = b.value().version;
+      }
+      (void)this->store().history("b", std::nullopt, 5);
+    }
+  });
+  for (int i = 0; i < 200; ++i) this->apply({transfer("r" + std::to_string(i), "a", "b", 1)});
+  done = true;
+  reader.join();
+  EXPECT_FALSE(went_back);
+  EXPECT_EQ(this->store().account("b").value().balance, 200);
+}
+
+}  // namespace
+}  // namespace balanced::storage

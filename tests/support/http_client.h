@@ -1,0 +1,151 @@
+// A blocking HTTP/1.1 client on plain POSIX sockets, for tests: it can send anything,
+// including garbage, truncated and pipelined requests, and parse what comes back.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace balanced::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(uint16_t port, int timeout_ms = 10000) : port_(port), timeout_ms_(timeout_ms) {}
+  ~HttpClient() { close(); }
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  bool connect() {
+    close();
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port_);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      close();
+      return false;
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    buffer_.clear();
+    return true;
+  }
+
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool send_raw(const std::string& bytes) {
+    if (fd_ < 0 && !connect()) return false;
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // Reads one response; nullopt on timeout or a closed connection.
+  std::optional<HttpResponse> read_response() {
+    size_t header_end = std::string::npos;
+    while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return std::nullopt;
+    }
+    HttpResponse response;
+    const std::string head = buffer_.substr(0, header_end);
+    size_t line_end = head.find("\r\n");
+    const std::string status_line = head.substr(0, line_end);
+    if (status_line.size() < 12) return std::nullopt;
+    response.status = std::stoi(status_line.substr(9, 3));
+    size_t position = line_end == std::string::npos ? head.size() : line_end + 2;
+    while (position < head.size()) {
+      size_t end = head.find("\r\n", position);
+      if (end == std::string::npos) end = head.size();
+      const std::string line = head.substr(position, end - position);
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        size_t value_start = colon + 1;
+        while (value_start < line.size() && line[value_start] == ' ') ++value_start;
+        response.headers[name] = line.substr(value_start);
+      }
+      position = end + 2;
+    }
+    const size_t length = std::stoul(response.header("content-length").empty()
+                                         ? "0"
+                                         : response.header("content-length"));
+    while (buffer_.size() < header_end + 4 + length) {
+      if (!fill()) return std::nullopt;
+    }
+    response.body = buffer_.substr(header_end + 4, length);
+    buffer_.erase(0, header_end + 4 + length);
+    return response;
+  }
+
+  std::optional<HttpResponse> request(const std::string& method, const std::string& target,
+                                      const std::string& body = "",
+                                      const std::map<std::string, std::string>& headers = {}) {
+    std::string text = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (const auto& [name, value] : headers) text += name + ": " + value + "\r\n";
+    if (!body.empty() || method == "POST") {
+      if (!headers.contains("Content-Type")) text += "Content-Type: application/json\r\n";
+      text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    text += "\r\n" + body;
+    if (!send_raw(text)) {
+      // The server may have closed an idle keep-alive connection: one reconnect.
+      if (!connect() || !send_raw(text)) return std::nullopt;
+    }
+    auto response = read_response();
+    if (response && response->header("connection") == "close") close();
+    return response;
+  }
+
+  // True when the server closed the connection (reads EOF) within the timeout.
+  bool closed_by_server() {
+    char byte;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms_) <= 0) return false;
+    return ::recv(fd_, &byte, 1, 0) <= 0;
+  }
+
+ private:
+  bool fill() {
+    pollfd p{fd_, POLLIN, 0};
+    if (fd_ < 0 || ::poll(&p, 1, timeout_ms_) <= 0) return false;
+    char chunk[16384];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  uint16_t port_;
+  int timeout_ms_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+}  // namespace balanced::testing

@@ -1,0 +1,303 @@
+// Black-box tests of the real `balanced` binary on a free port: every endpoint, every
+// error code, and what a hostile or broken client can send.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "support/http_client.h"
+#include "support/process.h"
+
+namespace balanced::testing {
+namespace {
+
+namespace json = boost::json;
+
+class HttpApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    server_ = new BalancedServer(dir_->path(), {"--body-bytes-max", "4096"});
+    ASSERT_TRUE(server_->start()) << server_->log();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server_->process().terminate(), 0) << server_->log();
+    delete server_;
+    delete dir_;
+  }
+
+  HttpResponse call(const std::string& method, const std::string& target,
+                    const std::string& body = "",
+                    const std::map<std::string, std::string>& headers = {}) {
+    auto response = client_.request(method, target, body, headers);
+    EXPECT_TRUE(response) << method << " " << target;
+    return response.value_or(HttpResponse{});
+  }
+
+  static json::object object(const HttpResponse& response) {
+    boost::system::error_code ec;
+    json::value v = json::parse(response.body, ec);
+    if (ec || !v.is_object()) return {};
+    return v.as_object();
+  }
+
+  // Asserts a problem+json answer with this status and code.
+  static void expect_problem(const HttpResponse& response, int status, const std::string& code) {
+    EXPECT_EQ(response.status, status) << response.body;
+    EXPECT_EQ(response.header("content-type"), "application/problem+json") << response.body;
+    auto o = object(response);
+    EXPECT_EQ(o["code"], json::value(code)) << response.body;
+    EXPECT_EQ(o["status"], json::value(status)) << response.body;
+    EXPECT_TRUE(o.contains("title") && o.contains("detail") && o.contains("type"));
+  }
+
+  void create(const std::string& number, int64_t initial, const std::string& extra = "") {
+    auto r = call("POST", "/accounts",
+                  "{\"accountNumber\":\"" + number + "\",\"initialBalance\":" +
+                      std::to_string(initial) + extra + "}");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  HttpResponse transfer(const std::string& id, const std::string& from, const std::string& to,
+                        int64_t amount) {
+    return call("POST", "/accounts/transactions",
+                "{\"transactionId\":\"" + id + "\",\"sourceAccountNumber\":\"" + from +
+                    "\",\"destinationAccountNumber\":\"" + to +
+                    "\",\"amount\":" + std::to_string(amount) + "}");
+  }
+
+  int64_t balance(const std::string& number) {
+    auto o = object(call("GET", "/accounts/" + number + "/balance"));
+    return o["balance"].as_int64();
+  }
+
+  static TempDir* dir_;
+  static BalancedServer* server_;
+  HttpClient client_{server_->port()};
+};
+
+TempDir* HttpApi::dir_ = nullptr;
+BalancedServer* HttpApi::server_ = nullptr;
+
+TEST_F(HttpApi, SeedFlowCreateTransferReadBalance) {
+  auto created = call("POST", "/accounts", R"({"accountNumber":"seed-a","initialBalance":1000})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.header("location"), "/accounts/seed-a");
+  EXPECT_EQ(object(created)["currency"], "USD");
+  // The seed's query-parameter form, and a form body.
+  EXPECT_EQ(call("POST", "/accounts?accountNumber=seed-b&initialBalance=0").status, 201);
+  EXPECT_EQ(call("POST", "/accounts", "accountNumber=seed-c&initialBalance=5",
+                 {{"Content-Type", "application/x-www-form-urlencoded"}})
+                .status,
+            201);
+
+  auto moved = transfer("seed-t1", "seed-a", "seed-b", 250);
+  ASSERT_EQ(moved.status, 201) << moved.body;
+  auto t = object(moved);
+  EXPECT_EQ(t["status"], "committed");
+  EXPECT_EQ(t["sourceBalanceAfter"], 750);
+  EXPECT_EQ(t["destinationBalanceAfter"], 250);
+
+  auto b = object(call("GET", "/accounts/seed-b/balance"));
+  EXPECT_EQ(b["balance"], 250);
+  EXPECT_EQ(b["version"], 1);
+  EXPECT_EQ(b["currency"], "USD");
+  EXPECT_TRUE(b.contains("asOf"));
+  auto strong = object(call("GET", "/accounts/seed-b/balance?consistency=strong"));
+  EXPECT_EQ(strong["balance"], 250);
+
+  auto account = object(call("GET", "/accounts/seed-a"));
+  EXPECT_EQ(account["balance"], 750);
+  EXPECT_EQ(account["overdraftLimit"], 0);
+  auto fetched = object(call("GET", "/transactions/seed-t1"));
+  EXPECT_EQ(fetched["amount"], 250);
+}
+
+TEST_F(HttpApi, IdempotentReplayAndConflict) {
+  create("idem-a", 100);
+  create("idem-b", 0);
+  auto first = transfer("idem-1", "idem-a", "idem-b", 10);
+  ASSERT_EQ(first.status, 201);
+  EXPECT_EQ(first.header("idempotent-replayed"), "");
+  auto replay = transfer("idem-1", "idem-a", "idem-b", 10);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(replay.header("idempotent-replayed"), "true");
+  EXPECT_EQ(object(replay)["sequence"], object(first)["sequence"]);
+  expect_problem(transfer("idem-1", "idem-a", "idem-b", 11), 409, "idempotency_conflict");
+  EXPECT_EQ(balance("idem-a"), 90);
+
+  // The Idempotency-Key header names the transaction when the body does not.
+  const std::string body =
+      R"({"sourceAccountNumber":"idem-a","destinationAccountNumber":"idem-b","amount":1})";
+  auto keyed = call("POST", "/accounts/transactions", body, {{"Idempotency-Key", "idem-key-1"}});
+  EXPECT_EQ(keyed.status, 201);
+  EXPECT_EQ(object(keyed)["transactionId"], "idem-key-1");
+  auto keyed_again = call("POST", "/accounts/transactions", body, {{"Idempotency-Key", "idem-key-1"}});
+  EXPECT_EQ(keyed_again.status, 200);
+  // Neither: a UUIDv7 is generated.
+  auto generated = object(call("POST", "/accounts/transactions", body));
+  EXPECT_EQ(generated["transactionId"].as_string().size(), 36u);
+  EXPECT_EQ(balance("idem-a"), 88);
+}
+
+TEST_F(HttpApi, BusinessRejectionsAreRecordedAndSticky) {
+  create("rej-a", 5);
+  create("rej-b", 0);
+  create("rej-eur", 5, R"(,"currency":"EUR")");
+  expect_problem(transfer("rej-1", "rej-a", "rej-b", 6), 422, "insufficient_funds");
+  auto again = transfer("rej-1", "rej-a", "rej-b", 6);
+  expect_problem(again, 422, "insufficient_funds");
+  EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  auto recorded = object(call("GET", "/transactions/rej-1"));
+  EXPECT_EQ(recorded["status"], "rejected");
+  EXPECT_EQ(recorded["rejectCode"], "insufficient_funds");
+  expect_problem(transfer("rej-2", "rej-a", "rej-a", 1), 422, "same_account");
+  expect_problem(transfer("rej-3", "rej-a", "rej-eur", 1), 422, "currency_mismatch");
+  expect_problem(transfer("rej-4", "rej-a", "rej-nobody", 1), 404, "account_not_found");
+  expect_problem(call("POST", "/accounts", R"({"accountNumber":"rej-a"})"), 409, "account_exists");
+  EXPECT_EQ(balance("rej-a"), 5);
+}
+
+TEST_F(HttpApi, OverdraftLimitAndInt64Bounds) {
+  create("big-a", 0, R"(,"overdraftLimit":9223372036854775807,"currency":"JPY")");
+  create("big-b", 9223372036854775807LL, R"(,"currency":"JPY")");
+  expect_problem(transfer("big-1", "big-a", "big-b", 1), 422, "balance_overflow");
+  expect_problem(call("POST", "/accounts",
+                      R"({"accountNumber":"big-c","initialBalance":2,"currency":"JPY"})"),
+                 422, "balance_overflow");
+  EXPECT_EQ(balance("big-b"), 9223372036854775807LL);
+}
+
+TEST_F(HttpApi, HistoryIsCursorPaginatedNewestFirst) {
+  create("hist-a", 100);
+  create("hist-b", 0);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(transfer("hist-" + std::to_string(i), "hist-a", "hist-b", 1).status, 201);
+  auto page1 = object(call("GET", "/accounts/hist-b/transactions?limit=3"));
+  ASSERT_EQ(page1["transactions"].as_array().size(), 3u);
+  EXPECT_EQ(page1["transactions"].as_array()[0].as_object().at("transactionId"), "hist-4");
+  ASSERT_TRUE(page1["nextCursor"].is_string());
+  auto page2 = object(call("GET", "/accounts/hist-b/transactions?limit=3&cursor=" +
+                                      std::string(page1["nextCursor"].as_string())));
+  ASSERT_EQ(page2["transactions"].as_array().size(), 2u);
+  EXPECT_TRUE(page2["nextCursor"].is_null());
+  expect_problem(call("GET", "/accounts/hist-b/transactions?limit=0"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/hist-b/transactions?limit=501"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/hist-b/transactions?cursor=abc"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/hist-none/transactions"), 404, "account_not_found");
+}
+
+TEST_F(HttpApi, EveryNotFoundAndMethodError) {
+  expect_problem(call("GET", "/accounts/nobody/balance"), 404, "account_not_found");
+  expect_problem(call("GET", "/accounts/nobody"), 404, "account_not_found");
+  expect_problem(call("GET", "/transactions/never"), 404, "not_found");
+  expect_problem(call("GET", "/no/such/route"), 404, "not_found");
+  auto wrong = call("DELETE", "/accounts/x/balance");
+  expect_problem(wrong, 405, "method_not_allowed");
+  EXPECT_EQ(wrong.header("allow"), "GET");
+  expect_problem(call("GET", "/accounts"), 405, "method_not_allowed");
+  expect_problem(call("GET", "/accounts/bad%20name/balance"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/x/balance?consistency=maybe"), 400, "invalid_request");
+}
+
+TEST_F(HttpApi, MalformedBodiesAre400AndChangeNothing) {
+  create("bad-a", 10);
+  create("bad-b", 0);
+  std::vector<std::string> bodies = {
+      "", "{", "not json", "[1,2]", R"({"sourceAccountNumber":"bad-a")",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":1.5})",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":"1"})",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":1e3})",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":-1})",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":18446744073709551615})",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":null})",
+      R"({"sourceAccountNumber":["bad-a"],"destinationAccountNumber":"bad-b","amount":1})",
+      "{\"sourceAccountNumber\":\"bad-\xc3\x28\",\"destinationAccountNumber\":\"bad-b\",\"amount\":1}",
+  };
+  std::string with_nul = R"({"sourceAccountNumber":"bad-a)";
+  with_nul.push_back('\0');
+  with_nul += R"(","destinationAccountNumber":"bad-b","amount":1})";
+  bodies.push_back(with_nul);
+  for (const auto& body : bodies) {
+    auto r = call("POST", "/accounts/transactions", body);
+    expect_problem(r, 400, "invalid_request");
+  }
+  expect_problem(call("POST", "/accounts", R"({"accountNumber":"x","initialBalance":0.5})"), 400,
+                 "invalid_request");
+  expect_problem(call("POST", "/accounts", R"({"accountNumber":"x","currency":"dollars"})"), 400,
+                 "invalid_request");
+  expect_problem(call("POST", "/accounts", R"({"initialBalance":5})"), 400, "invalid_request");
+  expect_problem(call("POST", "/accounts?accountNumber=x&initialBalance=1.0"), 400, "invalid_request");
+  EXPECT_EQ(balance("bad-a"), 10);
+  EXPECT_EQ(balance("bad-b"), 0);
+}
+
+TEST_F(HttpApi, OversizeBodyAndHeaders) {
+  const std::string big(5000, 'x');
+  auto body = call("POST", "/accounts/transactions", "{\"x\":\"" + big + "\"}");
+  expect_problem(body, 413, "payload_too_large");
+  HttpClient headers(server_->port());
+  const std::string huge(20000, 'h');
+  ASSERT_TRUE(headers.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + huge + "\r\n\r\n"));
+  auto r = headers.read_response();
+  ASSERT_TRUE(r);
+  expect_problem(*r, 431, "headers_too_large");
+  // The server is still there.
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+}
+
+TEST_F(HttpApi, PipelinedRequestsAreAnsweredInOrder) {
+  create("pipe-a", 10);
+  HttpClient pipe(server_->port());
+  std::string batch;
+  for (int i = 0; i < 5; ++i) {
+    batch += "GET /accounts/pipe-a/balance HTTP/1.1\r\nHost: x\r\n\r\n";
+    batch += "GET /transactions/none-" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  ASSERT_TRUE(pipe.send_raw(batch));
+  for (int i = 0; i < 5; ++i) {
+    auto ok = pipe.read_response();
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    auto missing = pipe.read_response();
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 404);
+  }
+}
+
+TEST_F(HttpApi, GarbageAndTruncatedRequestsDoNotHurtTheServer) {
+  const std::vector<std::string> garbage = {
+      std::string("\x00\x01\x02\xff\xfe garbage\r\n\r\n", 20),
+      "GET\r\n\r\n",
+      "FOO / HTTP/9.9\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+      "POST /accounts HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"acc",  // then hang up
+      "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  };
+  for (const auto& bytes : garbage) {
+    HttpClient bad(server_->port(), 2000);
+    ASSERT_TRUE(bad.connect());
+    bad.send_raw(bytes);
+    auto r = bad.read_response();
+    if (r) EXPECT_GE(r->status, 400) << bytes;
+    bad.close();
+  }
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+}
+
+TEST_F(HttpApi, HealthReadinessAndMetrics) {
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+  auto ready = call("GET", "/readyz");
+  EXPECT_EQ(ready.status, 200);
+  auto metrics = call("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.header("content-type").find("text/plain"), std::string::npos);
+  for (const char* name : {"balanced_engine_queue_depth", "balanced_engine_batch_operations_bucket",
+                           "balanced_engine_commit_seconds_bucket", "balanced_operations_total",
+                           "balanced_http_requests_total"}) {
+    EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
+  }
+  auto echoed = call("GET", "/healthz", "", {{"X-Request-Id", "req-42"}});
+  EXPECT_EQ(echoed.header("x-request-id"), "req-42");
+}
+
+}  // namespace
+}  // namespace balanced::testing

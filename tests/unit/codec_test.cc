@@ -1,0 +1,165 @@
+// Request decoding: every malformed input is a 400 naming the field, never a crash or a
+// rounded number.
+#include <gtest/gtest.h>
+
+#include "core/json_codec.h"
+#include "http/target.h"
+#include "storage/sqlite/journal_codec.h"
+
+namespace balanced::core {
+namespace {
+
+Result<Transfer> transfer(std::string_view body, std::string_view key = "") {
+  return decode_transfer(body, TransferHeaders{key, ""}, "generated-id");
+}
+
+
+TEST(DecodeTransfer, AcceptsTheSeedShape) {
+  auto t = transfer(R"({"transactionId":"t-1","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5,"timestamp":"2024-01-01T00:00:00Z"})");
+  ASSERT_TRUE(t.ok()) << t.error().detail;
+  EXPECT_EQ(t.value().id, "t-1");
+  EXPECT_EQ(t.value().amount, 5);
+  EXPECT_EQ(t.value().client_timestamp, "2024-01-01T00:00:00Z");
+  EXPECT_EQ(t.value().request_hash.size(), 64u);
+}
+
+TEST(DecodeTransfer, IdFromHeaderOrGenerated) {
+  auto from_header = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "key-9");
+  ASSERT_TRUE(from_header.ok());
+  EXPECT_EQ(from_header.value().id, "key-9");
+  auto generated = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})");
+  ASSERT_TRUE(generated.ok());
+  EXPECT_EQ(generated.value().id, "generated-id");
+  auto disagree = transfer(R"({"transactionId":"x","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "y");
+  EXPECT_FALSE(disagree.ok());
+}
+
+TEST(DecodeTransfer, TimestampDoesNotChangeTheRequestHash) {
+  auto a = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5,"timestamp":"1"})");
+  auto b = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5,"timestamp":"2"})");
+  auto c = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":6})");
+  EXPECT_EQ(a.value().request_hash, b.value().request_hash);
+  EXPECT_NE(a.value().request_hash, c.value().request_hash);
+}
+
+struct BadBody {
+  const char* body;
+  const char* field;  // expected at the start of the detail
+};
+
+class DecodeTransferRejects : public ::testing::TestWithParam<BadBody> {};
+
+TEST_P(DecodeTransferRejects, WithAClearError) {
+  auto t = transfer(GetParam().body);
+  ASSERT_FALSE(t.ok()) << GetParam().body;
+  EXPECT_EQ(t.error().code, Code::invalid_request);
+  EXPECT_EQ(t.error().detail.rfind(GetParam().field, 0), 0u) << t.error().detail;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bodies, DecodeTransferRejects,
+    ::testing::Values(
+        BadBody{"", "body"}, BadBody{"{", "body"}, BadBody{"[]", "body"}, BadBody{"null", "body"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5)", "body"},
+        BadBody{"{\"sourceAccountNumber\":\"\xff\xfe\",\"destinationAccountNumber\":\"b\",\"amount\":5}", "body"},
+        BadBody{R"({"destinationAccountNumber":"b","amount":5})", "sourceAccountNumber"},
+        BadBody{R"({"sourceAccountNumber":5,"destinationAccountNumber":"b","amount":5})", "sourceAccountNumber"},
+        BadBody{R"({"sourceAccountNumber":"a b","destinationAccountNumber":"b","amount":5})", "sourceAccountNumber"},
+        BadBody{R"({"sourceAccountNumber":"a","amount":5})", "destinationAccountNumber"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b"})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":"5"})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1.5})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1.0})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1e2})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":0})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":-3})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":9223372036854775808})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":99999999999999999999999})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":true})", "amount"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5,"currency":"usd"})", "currency"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5,"timestamp":{}})", "timestamp"},
+        BadBody{R"({"transactionId":"","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"},
+        BadBody{R"({"transactionId":"$deposit:a","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"},
+        BadBody{R"({"transactionId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"}));
+
+TEST(DecodeTransfer, AcceptsInt64Max) {
+  auto t = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":9223372036854775807})");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t.value().amount, INT64_MAX);
+}
+
+TEST(DecodeCreateAccount, BodyQueryAndDefaults) {
+  auto body = decode_create_account(R"({"accountNumber":"acc-1","initialBalance":100,"overdraftLimit":5,"currency":"EUR"})", {}, "USD", "");
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(body.value().currency, "EUR");
+  EXPECT_EQ(body.value().overdraft_limit, 5);
+  auto query = decode_create_account("", {{"accountNumber", "acc-2"}, {"initialBalance", "7"}}, "USD", "");
+  ASSERT_TRUE(query.ok());
+  EXPECT_EQ(query.value().initial_balance, 7);
+  EXPECT_EQ(query.value().currency, "USD");
+  EXPECT_FALSE(decode_create_account("", {{"accountNumber", "a"}, {"initialBalance", "1.5"}}, "USD", "").ok());
+  EXPECT_FALSE(decode_create_account("", {{"accountNumber", "a"}, {"initialBalance", "+1"}}, "USD", "").ok());
+  EXPECT_FALSE(decode_create_account("", {{"initialBalance", "1"}}, "USD", "").ok());
+  EXPECT_FALSE(decode_create_account(R"({"accountNumber":"a","initialBalance":-1})", {}, "USD", "").ok());
+  EXPECT_FALSE(decode_create_account(R"({"accountNumber":"a","overdraftLimit":-1})", {}, "USD", "").ok());
+  EXPECT_FALSE(decode_create_account(R"({"accountNumber":"$issuer:USD"})", {}, "USD", "").ok());
+}
+
+TEST(Encode, TransactionAndTime) {
+  EXPECT_EQ(format_time_ms(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_time_ms(1'700'000'000'123), "2023-11-14T22:13:20.123Z");
+  Transaction t{.sequence = 3, .id = "x", .source = "a", .destination = "b", .amount = 1,
+                .currency = "USD", .client_timestamp = "quote\"d"};
+  EXPECT_NE(encode_transaction(t).find(R"("timestamp":"quote\"d")"), std::string::npos);
+}
+
+TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
+  BatchEffects effects;
+  effects.created.push_back(Account{.number = "a", .currency = "USD", .balance = 3, .version = 1});
+  effects.updated.push_back(Account{.number = "b", .currency = "USD", .balance = -3, .version = 9});
+  effects.transactions.push_back(Transaction{.sequence = 7, .id = "t", .source = "b",
+                                             .destination = "a", .amount = 3, .currency = "USD",
+                                             .status = TransactionStatus::rejected,
+                                             .reject_code = Code::insufficient_funds});
+  effects.audit.push_back(AuditRecord{.log_id = 4, .operation_type = "transfer",
+                                      .operator_name = "op", .detail = "{}",
+                                      .prev_hash = std::string(32, '\0'),
+                                      .hash = std::string(32, 'h')});
+  const std::string bytes = storage::encode_journal_record(effects);
+  auto decoded = storage::decode_journal_record(bytes);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded.value().created, effects.created);
+  EXPECT_EQ(decoded.value().updated, effects.updated);
+  EXPECT_EQ(decoded.value().transactions, effects.transactions);
+  EXPECT_EQ(decoded.value().audit.at(0).hash, effects.audit.at(0).hash);
+  for (size_t cut = 0; cut < bytes.size(); cut += 7) {
+    EXPECT_FALSE(storage::decode_journal_record(bytes.substr(0, cut)).ok()) << cut;
+  }
+}
+
+}  // namespace
+}  // namespace balanced::core
+
+namespace balanced::http {
+namespace {
+
+TEST(Target, PercentAndFormDecoding) {
+  EXPECT_EQ(percent_decode("/accounts/a%3Ab", false), "/accounts/a:b");
+  EXPECT_EQ(percent_decode("a+b", false), "a+b");
+  EXPECT_EQ(percent_decode("a+b", true), "a b");
+  EXPECT_FALSE(percent_decode("%", false));
+  EXPECT_FALSE(percent_decode("%4", false));
+  EXPECT_FALSE(percent_decode("%zz", false));
+  EXPECT_FALSE(percent_decode("%00", false));
+  std::vector<std::pair<std::string, std::string>> out;
+  ASSERT_TRUE(decode_form("a=1&b=&c&&d=x%20y", out));
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[1], (std::pair<std::string, std::string>{"b", ""}));
+  EXPECT_EQ(out[2], (std::pair<std::string, std::string>{"c", ""}));
+  EXPECT_EQ(out[3].second, "x y");
+  out.clear();
+  EXPECT_FALSE(decode_form("a=%G1", out));
+}
+
+}  // namespace
+}  // namespace balanced::http

@@ -1,0 +1,145 @@
+// The engine over the in-memory twin: batching, bounds, retries and failures.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "cache/memory_cache.h"
+#include "storage/memory_store.h"
+
+namespace balanced::engine {
+namespace {
+
+core::Transfer transfer(std::string id, std::string from, std::string to, int64_t amount) {
+  core::Transfer t{std::move(id), std::move(from), std::move(to), amount, "", "", "", ""};
+  t.request_hash = core::transfer_request_hash(t);
+  return t;
+}
+
+struct Fixture {
+  storage::MemoryStore store;
+  cache::MemoryCache cache{1000};
+  ManualClock clock{1'700'000'000'000};
+  std::unique_ptr<Engine> engine;
+
+  explicit Fixture(EngineOptions options = {}) {
+    options.retry_backoff_ms_initial = 1;
+    engine = std::make_unique<Engine>(store, cache, clock, nullptr, options);
+  }
+
+  core::Outcome run(core::Operation operation) {
+    std::promise<core::Outcome> promise;
+    auto future = promise.get_future();
+    EXPECT_TRUE(engine->submit(std::move(operation),
+                               [&](core::Outcome&& o) { promise.set_value(std::move(o)); }));
+    return future.get();
+  }
+};
+
+TEST(Engine, CommitsAndPublishesToTheCache) {
+  Fixture f;
+  EXPECT_EQ(f.run(core::CreateAccount{"a", "USD", 10, 0, ""}).code, Code::ok);
+  EXPECT_EQ(f.run(core::CreateAccount{"b", "USD", 0, 0, ""}).code, Code::ok);
+  EXPECT_EQ(f.run(transfer("t", "a", "b", 4)).code, Code::ok);
+  auto cached = f.cache.get("b");
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(cached->balance, 4);
+  EXPECT_EQ(f.engine->account("a", true).value().balance, 6);
+}
+
+TEST(Engine, ManyConcurrentSubmissionsAllComplete) {
+  Fixture f;
+  f.run(core::CreateAccount{"a", "USD", 100000, 0, ""});
+  f.run(core::CreateAccount{"b", "USD", 0, 0, ""});
+  constexpr int kCount = 2000;
+  std::atomic<int> ok{0};
+  std::atomic<int> completed{0};
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(f.engine->submit(transfer("t" + std::to_string(i), "a", "b", 1),
+                                 [&](core::Outcome&& o) {
+                                   if (o.code == Code::ok) ++ok;
+                                   ++completed;
+                                 }));
+  }
+  f.engine->drain();
+  EXPECT_EQ(completed, kCount);
+  EXPECT_EQ(ok, kCount);
+  EXPECT_EQ(f.store.account("b").value().balance, kCount);
+}
+
+TEST(Engine, FullQueueRefusesAtOnce) {
+  EngineOptions options;
+  options.queue_depth_max = 4;
+  Fixture f(options);
+  f.store.set_down(true);  // the committer stalls in retries; the queue fills
+  std::atomic<int> refused{0};
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 50; ++i) {
+    if (!f.engine->submit(transfer("t" + std::to_string(i), "a", "b", 1),
+                          [&](core::Outcome&&) { ++completed; })) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  f.store.set_down(false);
+  f.engine->drain();
+  EXPECT_EQ(completed + refused, 50);
+}
+
+TEST(Engine, TransientFailuresAreRetried) {
+  Fixture f;
+  f.run(core::CreateAccount{"a", "USD", 10, 0, ""});
+  f.run(core::CreateAccount{"b", "USD", 0, 0, ""});
+  f.store.fail_next_applies(3);
+  EXPECT_EQ(f.run(transfer("t", "a", "b", 1)).code, Code::ok);
+  EXPECT_EQ(f.store.account("b").value().balance, 1);
+}
+
+TEST(Engine, StorageDownAnswersUnavailableAndWritesNothing) {
+  EngineOptions options;
+  options.commit_attempts_max = 2;
+  Fixture f(options);
+  f.run(core::CreateAccount{"a", "USD", 10, 0, ""});
+  f.run(core::CreateAccount{"b", "USD", 0, 0, ""});
+  f.store.set_down(true);
+  EXPECT_EQ(f.run(transfer("t", "a", "b", 1)).code, Code::unavailable);
+  f.store.set_down(false);
+  EXPECT_EQ(f.store.account("a").value().balance, 10);
+  // The client retries with the same id and gets the one true outcome.
+  auto retry = f.run(transfer("t", "a", "b", 1));
+  EXPECT_EQ(retry.code, Code::ok);
+  EXPECT_FALSE(retry.replayed);
+}
+
+TEST(Engine, DrainRefusesNewWork) {
+  Fixture f;
+  f.engine->drain();
+  EXPECT_FALSE(f.engine->submit(transfer("t", "a", "b", 1), [](core::Outcome&&) {}));
+}
+
+TEST(MemoryCache, IgnoresWritesThatAreNotNewer) {
+  cache::MemoryCache cache(10);
+  cache.put_if_newer(core::Account{.number = "a", .balance = 5, .version = 3});
+  cache.put_if_newer(core::Account{.number = "a", .balance = 1, .version = 2});
+  cache.put_if_newer(core::Account{.number = "a", .balance = 9, .version = 3});
+  EXPECT_EQ(cache.get("a")->balance, 5);
+  cache.put_if_newer(core::Account{.number = "a", .balance = 7, .version = 4});
+  EXPECT_EQ(cache.get("a")->balance, 7);
+  EXPECT_EQ(cache.stats().stale_writes_ignored, 2u);
+}
+
+TEST(MemoryCache, StopsAddingWhenFullAndNeverEvicts) {
+  cache::MemoryCache cache(2);
+  cache.put_if_newer(core::Account{.number = "a", .version = 1});
+  cache.put_if_newer(core::Account{.number = "b", .version = 1});
+  cache.put_if_newer(core::Account{.number = "c", .version = 1});
+  EXPECT_TRUE(cache.get("a"));
+  EXPECT_TRUE(cache.get("b"));
+  EXPECT_FALSE(cache.get("c"));
+  cache.put_if_newer(core::Account{.number = "a", .balance = 3, .version = 2});
+  EXPECT_EQ(cache.get("a")->balance, 3);
+}
+
+}  // namespace
+}  // namespace balanced::engine

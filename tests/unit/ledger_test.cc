@@ -1,0 +1,299 @@
+// The ledger rules, with plain values: no store, no I/O.
+#include "core/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "core/audit.h"
+#include "core/verify.h"
+
+namespace balanced::core {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+CreateAccount open(std::string number, int64_t initial, std::string currency = "USD",
+                   int64_t overdraft = 0) {
+  return CreateAccount{std::move(number), std::move(currency), initial, overdraft, "test"};
+}
+
+Transfer move(std::string id, std::string from, std::string to, int64_t amount,
+              std::string currency = "") {
+  Transfer t{std::move(id), std::move(from), std::move(to), amount, std::move(currency), "", "", "test"};
+  t.request_hash = transfer_request_hash(t);
+  return t;
+}
+
+// Applies batches the way a store does, keeping the state between them.
+class Ledger {
+ public:
+  std::vector<Outcome> apply(std::vector<Operation> operations) {
+    LedgerState state;
+    for (const auto& number : required_accounts(operations)) {
+      if (auto it = accounts_.find(number); it != accounts_.end()) state.accounts.emplace(number, it->second);
+    }
+    for (const auto& id : transaction_ids(operations)) {
+      if (auto it = transactions_.find(id); it != transactions_.end()) state.existing.emplace(id, it->second);
+    }
+    state.audit_head = audit_head_;
+    BatchEffects effects = apply_batch(operations, state, ++now_);
+    for (const auto& a : effects.created) {
+      EXPECT_FALSE(accounts_.contains(a.number));
+      accounts_[a.number] = a;
+    }
+    for (const auto& a : effects.updated) accounts_[a.number] = a;
+    for (auto& t : effects.transactions) {
+      t.sequence = ++sequence_;
+      transactions_[t.id] = t;
+      if (t.status == TransactionStatus::committed) committed_.push_back(t);
+    }
+    attach_sequences(effects);
+    for (auto& r : effects.audit) {
+      r.log_id = static_cast<int64_t>(audit_.size()) + 1;
+      audit_.push_back(r);
+    }
+    if (!effects.audit.empty()) audit_head_ = effects.audit.back().hash;
+    return effects.outcomes;
+  }
+  Outcome apply_one(Operation operation) { return apply({std::move(operation)}).at(0); }
+  const Account& account(const std::string& number) { return accounts_.at(number); }
+
+  VerifyReport verify() {
+    Verifier verifier;
+    for (const auto& [number, account] : accounts_) verifier.add_account(account);
+    for (const auto& t : committed_) verifier.add_transaction(t);
+    for (const auto& r : audit_) verifier.add_audit(r);
+    return verifier.finish();
+  }
+  std::vector<AuditRecord>& audit() { return audit_; }
+
+ private:
+  std::map<std::string, Account> accounts_;
+  std::map<std::string, Transaction> transactions_;
+  std::vector<Transaction> committed_;
+  std::vector<AuditRecord> audit_;
+  std::string audit_head_;
+  int64_t now_ = 1'700'000'000'000;
+  int64_t sequence_ = 0;
+};
+
+TEST(Ledger, InitialBalanceIsADepositFromTheIssuer) {
+  Ledger ledger;
+  auto outcome = ledger.apply_one(open("alice", 500));
+  ASSERT_EQ(outcome.code, Code::ok);
+  EXPECT_EQ(outcome.account->balance, 500);
+  EXPECT_EQ(outcome.account->version, 1);
+  ASSERT_TRUE(outcome.transaction);
+  EXPECT_EQ(outcome.transaction->type, TransactionType::deposit);
+  EXPECT_EQ(ledger.account("$issuer:USD").balance, -500);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, ZeroInitialBalanceHasNoDepositAndVersionZero) {
+  Ledger ledger;
+  auto outcome = ledger.apply_one(open("bob", 0));
+  ASSERT_EQ(outcome.code, Code::ok);
+  EXPECT_FALSE(outcome.transaction);
+  EXPECT_EQ(outcome.account->version, 0);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, DuplicateAccountIsRejected) {
+  Ledger ledger;
+  ASSERT_EQ(ledger.apply_one(open("alice", 1)).code, Code::ok);
+  EXPECT_EQ(ledger.apply_one(open("alice", 1)).code, Code::account_exists);
+  EXPECT_EQ(ledger.account("alice").balance, 1);
+}
+
+TEST(Ledger, TransferMovesMoneyAndRecordsBalancesAfter) {
+  Ledger ledger;
+  ledger.apply({open("a", 100), open("b", 0)});
+  auto outcome = ledger.apply_one(move("t1", "a", "b", 30));
+  ASSERT_EQ(outcome.code, Code::ok);
+  EXPECT_EQ(outcome.transaction->source_balance_after, 70);
+  EXPECT_EQ(outcome.transaction->destination_balance_after, 30);
+  EXPECT_EQ(ledger.account("a").balance, 70);
+  EXPECT_EQ(ledger.account("b").balance, 30);
+  EXPECT_EQ(ledger.account("a").version, 2);
+  EXPECT_EQ(ledger.account("b").version, 1);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, OverdraftLimitIsTheFloor) {
+  Ledger ledger;
+  ledger.apply({open("a", 10, "USD", 5), open("b", 0)});
+  EXPECT_EQ(ledger.apply_one(move("t1", "a", "b", 15)).code, Code::ok);
+  EXPECT_EQ(ledger.account("a").balance, -5);
+  auto refused = ledger.apply_one(move("t2", "a", "b", 1));
+  EXPECT_EQ(refused.code, Code::insufficient_funds);
+  EXPECT_EQ(refused.transaction->status, TransactionStatus::rejected);
+  EXPECT_EQ(ledger.account("a").balance, -5);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, MaximalOverdraftDoesNotOverflow) {
+  Ledger ledger;
+  ledger.apply({open("a", 0, "USD", kMax), open("b", 0)});
+  EXPECT_EQ(ledger.apply_one(move("t1", "a", "b", kMax)).code, Code::ok);
+  EXPECT_EQ(ledger.account("a").balance, -kMax);
+  // One more would take a below -limit (and below INT64_MIN + 1): refused, not wrapped.
+  const Code code = ledger.apply_one(move("t2", "a", "b", 1)).code;
+  EXPECT_TRUE(code == Code::insufficient_funds || code == Code::balance_overflow);
+  EXPECT_EQ(ledger.account("a").balance, -kMax);
+}
+
+TEST(Ledger, DestinationOverflowIsRejected) {
+  Ledger ledger;
+  ledger.apply({open("rich", kMax), open("other", kMax, "USD", 0)});
+  // The issuer has issued 2 * kMax - that overflows: the second open is refused.
+  EXPECT_EQ(ledger.account("$issuer:USD").balance, -kMax);
+  ledger.apply({open("c", 0, "EUR", kMax), open("d", kMax, "EUR")});
+  auto outcome = ledger.apply_one(move("t1", "c", "d", 1));
+  EXPECT_EQ(outcome.code, Code::balance_overflow);
+  EXPECT_EQ(ledger.account("d").balance, kMax);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, IssuerCannotIssueBeyondInt64) {
+  Ledger ledger;
+  EXPECT_EQ(ledger.apply_one(open("a", kMax)).code, Code::ok);
+  auto second = ledger.apply_one(open("b", kMax));
+  EXPECT_EQ(second.code, Code::balance_overflow);
+  auto third = ledger.apply_one(open("c", 1));
+  EXPECT_EQ(third.code, Code::ok);
+  EXPECT_EQ(ledger.account("$issuer:USD").balance, -kMax - 1);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, SameAccountIsRejectedAndRecorded) {
+  Ledger ledger;
+  ledger.apply({open("a", 10)});
+  auto outcome = ledger.apply_one(move("t1", "a", "a", 1));
+  EXPECT_EQ(outcome.code, Code::same_account);
+  EXPECT_EQ(outcome.transaction->status, TransactionStatus::rejected);
+}
+
+TEST(Ledger, CurrencyMismatch) {
+  Ledger ledger;
+  ledger.apply({open("usd", 10), open("eur", 10, "EUR")});
+  EXPECT_EQ(ledger.apply_one(move("t1", "usd", "eur", 1)).code, Code::currency_mismatch);
+  ledger.apply({open("usd2", 0)});
+  EXPECT_EQ(ledger.apply_one(move("t2", "usd", "usd2", 1, "EUR")).code, Code::currency_mismatch);
+  EXPECT_EQ(ledger.apply_one(move("t3", "usd", "usd2", 1, "USD")).code, Code::ok);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, UnknownAccountIsRejectedAndSticky) {
+  Ledger ledger;
+  ledger.apply({open("a", 10)});
+  auto first = ledger.apply_one(move("t1", "a", "ghost", 1));
+  EXPECT_EQ(first.code, Code::account_not_found);
+  ledger.apply({open("ghost", 0)});
+  // The same id gets the same answer, even though the account exists now.
+  auto retry = ledger.apply_one(move("t1", "a", "ghost", 1));
+  EXPECT_EQ(retry.code, Code::account_not_found);
+  EXPECT_TRUE(retry.replayed);
+  EXPECT_EQ(ledger.account("a").balance, 10);
+}
+
+TEST(Ledger, ReplayReturnsTheOriginalOutcome) {
+  Ledger ledger;
+  ledger.apply({open("a", 10), open("b", 0)});
+  auto first = ledger.apply_one(move("t1", "a", "b", 4));
+  auto again = ledger.apply_one(move("t1", "a", "b", 4));
+  EXPECT_EQ(again.code, Code::ok);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.transaction->sequence, first.transaction->sequence);
+  EXPECT_EQ(ledger.account("a").balance, 6);
+}
+
+TEST(Ledger, SameIdDifferentPayloadConflicts) {
+  Ledger ledger;
+  ledger.apply({open("a", 10), open("b", 0)});
+  ledger.apply_one(move("t1", "a", "b", 4));
+  EXPECT_EQ(ledger.apply_one(move("t1", "a", "b", 5)).code, Code::idempotency_conflict);
+  EXPECT_EQ(ledger.apply_one(move("t1", "b", "a", 4)).code, Code::idempotency_conflict);
+  EXPECT_EQ(ledger.account("a").balance, 6);
+}
+
+TEST(Ledger, OperationsInABatchApplyInOrder) {
+  Ledger ledger;
+  ledger.apply({open("a", 10), open("b", 0)});
+  // b is empty until the first transfer lands; the second depends on it.
+  auto outcomes = ledger.apply({move("t1", "a", "b", 10), move("t2", "b", "a", 7),
+                                move("t3", "b", "a", 4), move("t1", "a", "b", 10),
+                                move("t1", "a", "b", 9)});
+  EXPECT_EQ(outcomes[0].code, Code::ok);
+  EXPECT_EQ(outcomes[1].code, Code::ok);
+  EXPECT_EQ(outcomes[2].code, Code::insufficient_funds);
+  EXPECT_TRUE(outcomes[3].replayed);
+  EXPECT_EQ(outcomes[3].code, Code::ok);
+  EXPECT_EQ(outcomes[4].code, Code::idempotency_conflict);
+  EXPECT_EQ(ledger.account("a").balance, 7);
+  EXPECT_EQ(ledger.account("b").balance, 3);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, AccountCreatedAndUsedInOneBatch) {
+  Ledger ledger;
+  auto outcomes = ledger.apply({open("a", 5), open("b", 0), move("t1", "a", "b", 5),
+                                open("a", 1)});
+  EXPECT_EQ(outcomes[2].code, Code::ok);
+  EXPECT_EQ(outcomes[3].code, Code::account_exists);
+  EXPECT_EQ(ledger.account("b").balance, 5);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, RequiredAccountsAreSortedAndUnique) {
+  std::vector<Operation> operations{move("1", "z", "a", 1), move("2", "a", "m", 1), open("b", 0)};
+  EXPECT_EQ(required_accounts(operations),
+            (std::vector<std::string>{"$issuer:USD", "a", "b", "m", "z"}));
+}
+
+TEST(Verify, DetectsTamperingWithTheAuditChain) {
+  Ledger ledger;
+  ledger.apply({open("a", 10), open("b", 0)});
+  ledger.apply_one(move("t1", "a", "b", 3));
+  ASSERT_TRUE(ledger.verify().clean());
+  ledger.audit()[1].detail += " ";
+  auto report = ledger.verify();
+  EXPECT_FALSE(report.clean());
+  EXPECT_NE(report.problems.at(0).find("audit record 2"), std::string::npos);
+}
+
+TEST(Verify, DetectsABalanceThatDisagreesWithItsPostings) {
+  Verifier verifier;
+  verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 5, .version = 1});
+  verifier.add_account(Account{.number = "$issuer:USD", .currency = "USD", .balance = -5,
+                               .overdraft_limit = issuer_overdraft_limit, .version = 1});
+  verifier.add_transaction(Transaction{.sequence = 1, .id = "d", .source = "$issuer:USD",
+                                       .destination = "a", .amount = 4, .currency = "USD",
+                                       .source_balance_after = -4,
+                                       .destination_balance_after = 4});
+  auto report = verifier.finish();
+  EXPECT_EQ(report.problem_count, 2);  // a and the issuer both disagree
+}
+
+TEST(Verify, DetectsNonZeroSumAndBrokenChain) {
+  Verifier verifier;
+  verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 5, .version = 1});
+  verifier.add_account(Account{.number = "b", .currency = "USD", .balance = 0, .version = 1});
+  verifier.add_transaction(Transaction{.sequence = 1, .id = "x", .source = "b",
+                                       .destination = "a", .amount = 5, .currency = "USD",
+                                       .source_balance_after = 0,
+                                       .destination_balance_after = 5});
+  auto report = verifier.finish();
+  EXPECT_FALSE(report.clean());
+  bool saw_sum = false;
+  bool saw_chain = false;
+  for (const auto& p : report.problems) {
+    saw_sum |= p.find("sum to") != std::string::npos;
+    saw_chain |= p.find("replay gives") != std::string::npos;
+  }
+  EXPECT_TRUE(saw_sum);
+  EXPECT_TRUE(saw_chain);
+}
+
+}  // namespace
+}  // namespace balanced::core
