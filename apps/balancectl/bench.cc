@@ -77,6 +77,7 @@ struct Run {
   tcp::endpoint endpoint;
   std::string host_header;
   std::string prefix;
+  std::string run_tag;  // makes transaction ids unique per run
   AccountPicker picker;
   Counters counters;
   Clock::time_point deadline;
@@ -190,7 +191,7 @@ net::awaitable<void> load(Run& run, size_t connection_index, ThreadResult& resul
       size_t destination = run.picker.pick(random);
       while (destination == source && options.accounts > 1) destination = run.picker.pick(random);
       const int64_t amount = std::uniform_int_distribution<int64_t>(1, options.amount_max)(random);
-      std::string id = run.prefix + "t" + std::to_string(connection_index) + "-" +
+      std::string id = run.run_tag + std::to_string(connection_index) + "-" +
                        std::to_string(++sequence);
       const std::string body = "{\"transactionId\":\"" + id + "\",\"sourceAccountNumber\":\"" +
                                run.account(source) + "\",\"destinationAccountNumber\":\"" +
@@ -283,6 +284,11 @@ int run_bench(const BenchOptions& options) {
           .endpoint = tcp::endpoint(address, port),
           .host_header = options.target,
           .prefix = prefix,
+          .run_tag = [] {
+            char tag[24];
+            std::snprintf(tag, sizeof tag, "r%08x-", static_cast<unsigned>(std::random_device{}()));
+            return std::string(tag);
+          }(),
           .picker = AccountPicker(std::max<size_t>(1, options.accounts), options.zipf_exponent),
           .counters = {},
           .deadline = {},

@@ -51,6 +51,12 @@ int verify(const std::string& db) {
   options.path = path;
   options.migrate = false;
   auto store = storage::open_sqlite_store(options);
+  if (!store.ok() && store.error().detail.find("in use by another process") != std::string::npos) {
+    // balanced is running: check what it has materialized so far, read-only.
+    std::printf("note: balanced holds the ledger; verifying its materialized tables read-only\n");
+    options.read_only = true;
+    store = storage::open_sqlite_store(options);
+  }
   if (!store.ok()) {
     std::fprintf(stderr, "verify: %s\n", store.error().detail.c_str());
     return 2;

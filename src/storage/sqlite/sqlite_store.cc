@@ -1,5 +1,9 @@
 #include "storage/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -343,7 +347,20 @@ int sqlite_schema_version() { return static_cast<int>(kMigrations.size()); }
 
 std::string commit_log_path(const std::string& ledger_path) { return ledger_path + ".commitlog"; }
 
+// An exclusive flock(2) on PATH.lock, held for the life of the store.
+struct FileLock {
+  int fd = -1;
+  FileLock() = default;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 struct SqliteStore::Impl {
+  // First member, so it is released last, after every connection is closed.
+  FileLock file_lock;
   SqliteOptions options;
   ConnectionOptions connection_options;
 
@@ -356,6 +373,21 @@ struct SqliteStore::Impl {
   int64_t next_log_id = 1;
   int64_t truncated_through = 0;
   std::string audit_head;
+  // The latest state of recently used accounts. This process is the only writer of the
+  // files (see lock_fd), so an entry here is always the newest; a miss falls back to the
+  // overlay, then the ledger file. Bounded by committer_accounts_max.
+  std::unordered_map<std::string, core::Account> committer_accounts;
+  void remember(const core::Account& account) {
+    auto it = committer_accounts.find(account.number);
+    if (it != committer_accounts.end()) {
+      it->second = account;
+      return;
+    }
+    if (committer_accounts.size() >= options.committer_accounts_max) {
+      committer_accounts.erase(committer_accounts.begin());
+    }
+    committer_accounts.emplace(account.number, account);
+  }
 
   // The pending overlay, shared by the committer, the materializer and readers.
   std::mutex pending_mutex;
@@ -589,10 +621,20 @@ class SqliteBatch final : public BatchTransaction {
   explicit SqliteBatch(SqliteStore::Impl& impl) : impl_(impl) {}
 
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override {
+    std::vector<const std::string*> uncached;
+    for (const auto& number : numbers) {
+      if (auto it = impl_.committer_accounts.find(number); it != impl_.committer_accounts.end()) {
+        state.accounts.emplace(number, it->second);
+      } else {
+        uncached.push_back(&number);
+      }
+    }
+    if (uncached.empty()) return {};
     std::vector<const std::string*> missing;
     {
       std::lock_guard lock(impl_.pending_mutex);
-      for (const auto& number : numbers) {
+      for (const std::string* entry : uncached) {
+        const std::string& number = *entry;
         if (auto it = impl_.pending_accounts.find(number); it != impl_.pending_accounts.end()) {
           state.accounts.emplace(number, it->second);
         } else {
@@ -605,7 +647,7 @@ class SqliteBatch final : public BatchTransaction {
       s->bind(1, *number);
       const int rc = s->step();
       if (rc == SQLITE_ROW) {
-        state.accounts.emplace(*number, read_account(*s));
+        impl_.remember(state.accounts.emplace(*number, read_account(*s)).first->second);
       } else if (rc != SQLITE_DONE) {
         return Status(s->error(rc, "load account"));
       }
@@ -679,6 +721,21 @@ class Reader {
 Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& options) {
   auto impl = std::make_unique<SqliteStore::Impl>();
   impl->options = options;
+  if (options.read_only) {
+    impl->connection_options.busy_timeout_ms = options.busy_timeout_ms;
+    auto reader = impl->open_reader();
+    if (!reader.ok()) return reader.error();
+    impl->release_reader(std::move(reader.value()));
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+  }
+  // One process owns a ledger: its committer trusts its own memory of the accounts.
+  const std::string lock_path = options.path + ".lock";
+  impl->file_lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (impl->file_lock.fd < 0) return Error{Code::unavailable, "cannot open " + lock_path};
+  if (::flock(impl->file_lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    return Error{Code::unavailable,
+                 options.path + " is in use by another process (" + lock_path + " is locked)"};
+  }
   impl->connection_options.busy_timeout_ms = options.busy_timeout_ms;
   {
     Connection db;
@@ -733,12 +790,13 @@ SqliteStore::~SqliteStore() {
   }
   impl_->pending_changed.notify_all();
   if (impl_->materializer.joinable()) impl_->materializer.join();
-  (void)impl_->truncate_log();
+  if (!impl_->options.read_only) (void)impl_->truncate_log();
 }
 
 Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> operations,
                                               int64_t now_ms) {
   Impl& impl = *impl_;
+  if (impl.options.read_only) return Error{Code::internal, "the store is open read-only"};
   if (!impl.wait_for_room()) {
     return Error{Code::unavailable, "the ledger materializer is behind"};
   }
@@ -776,6 +834,8 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   pending->effects.transactions = effects.value().transactions;
   pending->effects.audit = effects.value().audit;
   if (!pending->effects.audit.empty()) impl.audit_head = pending->effects.audit.back().hash;
+  for (const auto& a : pending->effects.created) impl.remember(a);
+  for (const auto& a : pending->effects.updated) impl.remember(a);
   {
     std::lock_guard lock(impl.pending_mutex);
     for (const auto& a : pending->effects.created) impl.pending_accounts[a.number] = a;

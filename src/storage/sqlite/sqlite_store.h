@@ -39,6 +39,9 @@ struct SqliteOptions {
   // Run pending migrations at open. balanced does, so that `make run` on a fresh file
   // works; with false, open() fails on an older schema.
   bool migrate = true;
+  // Open the ledger file for reading only: no lock, no recovery, no writes. For
+  // `balancectl verify` while balanced runs; apply() fails.
+  bool read_only = false;
   size_t read_connections_max = 8;
   int busy_timeout_ms = 5000;
   // Transactions committed but not yet materialized, at most.
@@ -48,6 +51,8 @@ struct SqliteOptions {
   int64_t materialize_interval_ms = 250;
   // Transactions the materializer applies in one ledger transaction, at most.
   size_t materialize_chunk_transactions_max = 20'000;
+  // Accounts the committer keeps in memory (most recently used), at most.
+  size_t committer_accounts_max = 1'000'000;
   // How long apply() waits for the materializer before answering unavailable.
   int64_t backpressure_wait_ms_max = 5000;
 };

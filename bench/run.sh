@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# One run, one machine: nginx fixed answer vs balanced, same load generator, ratios.
+# Usage: bench/run.sh [seconds per scenario, default 10] [connections, default 64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+connections=${2:-64}
+accounts=100000
+build=${BUILD_DIR:-build}
+ctl="$build/balancectl"
+work=$(mktemp -d /tmp/balanced-bench-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+result() { grep '^RESULT' "$1" | sed 's/RESULT //'; }
+field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<< "$1"; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r)"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+echo "load: balancectl bench, $connections connections, 1 client thread, ${seconds}s per scenario"
+echo
+
+# 1. nginx, fixed answer.
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" bench/nginx.conf.in > "$work/nginx/nginx.conf"
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+wait_port "$nginx_port"
+"$ctl" bench --target "127.0.0.1:$nginx_port" --connections "$connections" --duration "$seconds" \
+  --path /accounts/b00000000-1/balance --quiet > "$work/nginx.txt"
+nginx_line=$(result "$work/nginx.txt")
+nginx_rps=$(field "$nginx_line" requests_per_s)
+echo "nginx fixed answer:            $nginx_line"
+
+# 2. balanced on a fresh SQLite file.
+port=$(free_port)
+"$build/balanced" --listen "127.0.0.1:$port" --db "sqlite:$work/ledger.db" --log-level warn \
+  > "$work/balanced.log" 2>&1 & pids+=($!)
+wait_port "$port"
+prefix=bench-
+"$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
+  --accounts "$accounts" --account-prefix "$prefix" --quiet > "$work/uniform.txt"
+uniform_line=$(result "$work/uniform.txt")
+echo "balanced transfers, uniform:   $uniform_line"
+grep '^check' "$work/uniform.txt" | sed 's/^/  /'
+
+"$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
+  --accounts "$accounts" --account-prefix "$prefix" --no-setup --zipf 1.1 --quiet > "$work/zipf.txt"
+zipf_line=$(result "$work/zipf.txt")
+echo "balanced transfers, Zipf 1.1:  $zipf_line"
+grep '^check' "$work/zipf.txt" | sed 's/^/  /'
+
+"$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
+  --accounts "$accounts" --account-prefix "$prefix" --no-setup --read-fraction 1 --quiet \
+  > "$work/reads.txt"
+reads_line=$(result "$work/reads.txt")
+echo "balanced GET balance, cached:  $reads_line"
+
+kill -TERM "${pids[1]}"; wait "${pids[1]}" || true
+"$ctl" verify --db "sqlite:$work/ledger.db" | tail -1 | sed 's/^/after the run: /'
+
+uniform_rps=$(field "$uniform_line" requests_per_s)
+zipf_rps=$(field "$zipf_line" requests_per_s)
+reads_rps=$(field "$reads_line" requests_per_s)
+echo
+echo "ratios to nginx (same run, same generator):"
+awk -v n="$nginx_rps" -v u="$uniform_rps" -v z="$zipf_rps" -v r="$reads_rps" 'BEGIN {
+  printf "  durable transfer POST, uniform:  %.2f   (target >= 0.5)\n", u / n
+  printf "  cached GET balance:              %.2f   (target >= 0.7)\n", r / n
+  printf "  Zipf 1.1 vs uniform transfers:   %.2f   (target within 20%%: >= 0.8)\n", z / u
+}'
