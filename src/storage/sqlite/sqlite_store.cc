@@ -533,7 +533,7 @@ struct SqliteStore::Impl {
     return {};
   }
 
-  // Deletes logged batches the ledger holds. Outside a transaction: its own commit.
+  // Deletes logged batches the ledger holds; inside apply()'s transaction, or alone.
   Status truncate_log() {
     int64_t through = 0;
     {
@@ -800,10 +800,16 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   if (!impl.wait_for_room()) {
     return Error{Code::unavailable, "the ledger materializer is behind"};
   }
-  if (auto s = impl.truncate_log(); !s.ok()) return s.error();
   {
     Use begin(impl.log_begin);
     if (const int rc = begin->step(); rc != SQLITE_DONE) return begin->error(rc, "begin");
+  }
+  // Dropping materialized batches rides on this commit: no fsync of its own.
+  const int64_t truncated_before = impl.truncated_through;
+  if (auto s = impl.truncate_log(); !s.ok()) {
+    Use rollback(impl.log_rollback);
+    (void)rollback->step();
+    return s.error();
   }
   const int64_t sequence_before = impl.next_sequence;
   const int64_t log_id_before = impl.next_log_id;
@@ -824,6 +830,7 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
     }
     impl.next_sequence = sequence_before;
     impl.next_log_id = log_id_before;
+    impl.truncated_through = truncated_before;
     return effects.error();
   }
   // Durable. Publish to the overlay, then hand the batch to the materializer.
