@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   engine::EngineOptions engine_options;
   http::ServerOptions server_options;
   std::string synchronous = "full";
+  storage::SqliteOptions sqlite_options;
   std::string log_level = "info";
   int64_t drain_grace_ms = 5000;
 
@@ -80,6 +81,10 @@ int main(int argc, char** argv) {
                  "full (fsync every commit) or normal (survives a crash, not a power cut)")
       ->envname("BALANCED_SQLITE_SYNCHRONOUS")
       ->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--materialize-interval-ms", sqlite_options.materialize_interval_ms,
+                 "how long committed batches gather before the ledger tables are updated")
+      ->envname("BALANCED_MATERIALIZE_INTERVAL_MS")
+      ->check(CLI::Range(1, 60'000));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->envname("BALANCED_LOG_LEVEL")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -103,7 +108,6 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  storage::SqliteOptions sqlite_options;
   sqlite_options.path = db.substr(std::string_view("sqlite:").size());
   sqlite_options.synchronous_full = synchronous == "full";
   sqlite_options.read_connections_max = threads * 2;

@@ -48,7 +48,7 @@ struct SqliteOptions {
   size_t pending_transactions_max = 200'000;
   // The materializer waits this long between chunks (unless the overlay is half full):
   // the longer the wait, the more transfers share each rewritten page.
-  int64_t materialize_interval_ms = 250;
+  int64_t materialize_interval_ms = 1000;
   // Transactions the materializer applies in one ledger transaction, at most.
   size_t materialize_chunk_transactions_max = 20'000;
   // Accounts the committer keeps in memory (most recently used), at most.
