@@ -87,9 +87,7 @@ namespace {
 
 class BatchApplier {
  public:
-  BatchApplier(LedgerState& state, int64_t now_ms) : state_(state), now_ms_(now_ms) {
-    head_ = state_.audit_head.empty() ? genesis_hash() : state_.audit_head;
-  }
+  BatchApplier(LedgerState& state, int64_t now_ms) : state_(state), now_ms_(now_ms) {}
 
   void apply(const Operation& operation) {
     if (const auto* create = std::get_if<CreateAccount>(&operation)) {
@@ -111,7 +109,6 @@ class BatchApplier {
     // Issuers first, so that a store with foreign keys could insert them in order.
     std::stable_partition(effects_.created.begin(), effects_.created.end(),
                           [](const Account& a) { return is_issuer_account(a.number); });
-    state_.audit_head = head_;
     return std::move(effects_);
   }
 
@@ -127,13 +124,16 @@ class BatchApplier {
     return static_cast<int>(effects_.transactions.size() - 1);
   }
 
-  void audit(std::string operation_type, std::string operator_name, std::string detail) {
+  // Records an audit entry; its detail is `detail`, or (when empty) the JSON of the
+  // transaction at `transaction_index`, rendered at sealing.
+  void audit(std::string_view operation_type, const std::string& operator_name,
+             std::string detail, int transaction_index) {
     AuditRecord record;
-    record.operation_type = std::move(operation_type);
-    record.operator_name = operator_name.empty() ? "anonymous" : std::move(operator_name);
+    record.operation_type = std::string(operation_type);
+    record.operator_name = operator_name.empty() ? "anonymous" : operator_name;
     record.operation_time_ms = now_ms_;
     record.detail = std::move(detail);
-    head_ = chain_audit_record(record, head_);
+    record.transaction_index = record.detail.empty() ? transaction_index : -1;
     effects_.audit.push_back(std::move(record));
   }
 
@@ -219,7 +219,8 @@ class BatchApplier {
                                              .destination_balance_after = create.initial_balance,
                                              .created_at_ms = now_ms_});
     }
-    audit("account_create", create.operator_name, encode_account(stored));
+    // The account as created: later operations of the batch may change it.
+    audit("account_create", create.operator_name, encode_account(stored), -1);
     Outcome outcome{.code = Code::ok, .account = stored};
     if (transaction_index >= 0) outcome.transaction = effects_.transactions[transaction_index];
     finish_outcome(std::move(outcome), transaction_index);
@@ -238,7 +239,7 @@ class BatchApplier {
                                                .client_timestamp = transfer.client_timestamp,
                                                .created_at_ms = now_ms_});
     const Transaction& row = effects_.transactions[transaction_index];
-    audit("transfer_rejected", transfer.operator_name, encode_transaction(row));
+    audit("transfer_rejected", transfer.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = code, .detail = std::move(detail), .transaction = row},
                    transaction_index);
   }
@@ -314,13 +315,12 @@ class BatchApplier {
                                                .client_timestamp = transfer.client_timestamp,
                                                .created_at_ms = now_ms_});
     const Transaction& row = effects_.transactions[transaction_index];
-    audit("transfer", transfer.operator_name, encode_transaction(row));
+    audit("transfer", transfer.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = Code::ok, .transaction = row}, transaction_index);
   }
 
   LedgerState& state_;
   const int64_t now_ms_;
-  std::string head_;
   BatchEffects effects_;
   std::set<std::string> touched_;
   std::set<std::string> created_;
@@ -336,6 +336,20 @@ BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& sta
   BatchEffects effects = std::move(applier).finish();
   assert(effects.outcomes.size() == operations.size());
   return effects;
+}
+
+std::string seal_audit(std::vector<AuditRecord>& audit,
+                       const std::vector<Transaction>& transactions, std::string head) {
+  if (head.empty()) head = genesis_hash();
+  for (auto& record : audit) {
+    if (record.transaction_index >= 0) {
+      assert(static_cast<size_t>(record.transaction_index) < transactions.size());
+      record.detail = encode_transaction(transactions[static_cast<size_t>(record.transaction_index)]);
+      record.transaction_index = -1;
+    }
+    head = chain_audit_record(record, head);
+  }
+  return head;
 }
 
 void attach_sequences(BatchEffects& effects) {

@@ -25,8 +25,6 @@ struct LedgerState {
   std::map<std::string, Account, std::less<>> accounts;
   // The earlier transactions whose ids are among transaction_ids().
   std::unordered_map<std::string, Transaction> existing;
-  // Hash of the last audit record (genesis_hash() when there is none).
-  std::string audit_head;
 };
 
 // Everything a batch writes. Sequences and log ids are left 0 for the store to assign.
@@ -37,6 +35,9 @@ struct BatchEffects {
   std::vector<int> outcome_transaction;
   std::vector<Account> created;  // accounts to insert (final state)
   std::vector<Account> updated;  // earlier accounts that changed (final state)
+  // One record per account created and per transaction recorded, not yet sealed: a
+  // transfer's detail is rendered, and every record chained, by seal_audit(), which the
+  // store calls when it writes the audit log (off the commit path, in commit order).
   std::vector<AuditRecord> audit;
 };
 
@@ -54,5 +55,11 @@ BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& sta
 
 // Copies the sequences the store assigned to effects.transactions into the outcomes.
 void attach_sequences(BatchEffects& effects);
+
+// Renders the pending details of `audit` from `transactions` (sequences assigned) and
+// chains every record from `head` (genesis_hash() for an empty log); returns the new head.
+// REQUIRES: batches are sealed in commit order.
+std::string seal_audit(std::vector<AuditRecord>& audit,
+                       const std::vector<Transaction>& transactions, std::string head);
 
 }  // namespace balanced::core

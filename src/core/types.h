@@ -112,6 +112,9 @@ struct AuditRecord {
   std::string detail;     // JSON
   std::string prev_hash;  // 32 raw bytes; all zero for the first record
   std::string hash;       // 32 raw bytes: SHA-256(prev_hash || canonical row)
+  // Before sealing (see seal_audit()): the index, in its batch's transactions, of the
+  // transaction whose JSON becomes `detail`; -1 when `detail` is already set.
+  int64_t transaction_index = -1;
 };
 
 }  // namespace balanced::core

@@ -10,7 +10,6 @@ Result<core::BatchEffects> run_batch(BatchTransaction& transaction,
   if (auto s = transaction.load_accounts(numbers, state); !s.ok()) return s.error();
   const auto ids = core::transaction_ids(operations);
   if (auto s = transaction.load_transactions(ids, state); !s.ok()) return s.error();
-  if (auto s = transaction.load_audit_head(state); !s.ok()) return s.error();
   core::BatchEffects effects = core::apply_batch(operations, state, now_ms);
   if (auto s = transaction.write(effects); !s.ok()) return s.error();
   core::attach_sequences(effects);

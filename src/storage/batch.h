@@ -19,8 +19,8 @@ class BatchTransaction {
                                core::LedgerState& state) = 0;
   virtual Status load_transactions(std::span<const std::string> ids,
                                    core::LedgerState& state) = 0;
-  virtual Status load_audit_head(core::LedgerState& state) = 0;
-  // Writes the effects, assigning transaction sequences and audit log ids.
+  // Writes the effects, assigning transaction sequences and audit log ids. The audit
+  // records are sealed (core::seal_audit) when they reach the audit log, in commit order.
   virtual Status write(core::BatchEffects& effects) = 0;
 };
 

@@ -27,11 +27,6 @@ class MemoryStore::Transaction final : public BatchTransaction {
     return {};
   }
 
-  Status load_audit_head(core::LedgerState& state) override {
-    if (!store_.audit_.empty()) state.audit_head = store_.audit_.back().hash;
-    return {};
-  }
-
   Status write(core::BatchEffects& effects) override {
     for (const auto& account : effects.created) store_.accounts_[account.number] = account;
     for (const auto& account : effects.updated) store_.accounts_[account.number] = account;
@@ -40,6 +35,8 @@ class MemoryStore::Transaction final : public BatchTransaction {
       store_.by_id_.emplace(transaction.id, store_.transactions_.size());
       store_.transactions_.push_back(transaction);
     }
+    core::seal_audit(effects.audit, effects.transactions,
+                     store_.audit_.empty() ? std::string() : store_.audit_.back().hash);
     for (auto& record : effects.audit) {
       record.log_id = static_cast<int64_t>(store_.audit_.size()) + 1;
       store_.audit_.push_back(record);

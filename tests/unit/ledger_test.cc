@@ -36,7 +36,6 @@ class Ledger {
     for (const auto& id : transaction_ids(operations)) {
       if (auto it = transactions_.find(id); it != transactions_.end()) state.existing.emplace(id, it->second);
     }
-    state.audit_head = audit_head_;
     BatchEffects effects = apply_batch(operations, state, ++now_);
     for (const auto& a : effects.created) {
       EXPECT_FALSE(accounts_.contains(a.number));
@@ -49,11 +48,11 @@ class Ledger {
       if (t.status == TransactionStatus::committed) committed_.push_back(t);
     }
     attach_sequences(effects);
+    audit_head_ = seal_audit(effects.audit, effects.transactions, audit_head_);
     for (auto& r : effects.audit) {
       r.log_id = static_cast<int64_t>(audit_.size()) + 1;
       audit_.push_back(r);
     }
-    if (!effects.audit.empty()) audit_head_ = effects.audit.back().hash;
     return effects.outcomes;
   }
   Outcome apply_one(Operation operation) { return apply({std::move(operation)}).at(0); }

@@ -5,7 +5,7 @@
 namespace balanced::storage {
 namespace {
 
-constexpr int64_t kFormatVersion = 1;
+constexpr int64_t kFormatVersion = 1;  // nothing has shipped yet: no older format to read
 constexpr uint64_t kItemsMax = 1'000'000;
 
 class Writer {
@@ -103,6 +103,7 @@ std::string encode_journal_record(const core::BatchEffects& effects) {
   w.i64(static_cast<int64_t>(effects.audit.size()));
   for (const auto& record : effects.audit) {
     w.i64(record.log_id);
+    w.i64(record.transaction_index);
     w.str(record.operation_type);
     w.str(record.operator_name);
     w.i64(record.operation_time_ms);
@@ -153,9 +154,14 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
   if (!r.count(n)) return corrupt;
   effects.audit.resize(n);
   for (auto& record : effects.audit) {
-    if (!(r.i64(record.log_id) && r.str(record.operation_type) && r.str(record.operator_name) &&
+    if (!(r.i64(record.log_id) && r.i64(record.transaction_index) &&
+          r.str(record.operation_type) && r.str(record.operator_name) &&
           r.i64(record.operation_time_ms) && r.str(record.detail) && r.str(record.prev_hash) &&
           r.str(record.hash))) {
+      return corrupt;
+    }
+    if (record.transaction_index < -1 ||
+        record.transaction_index >= static_cast<int64_t>(effects.transactions.size())) {
       return corrupt;
     }
   }

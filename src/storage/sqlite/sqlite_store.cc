@@ -184,6 +184,7 @@ class LedgerWriter {
         {&commit_, "COMMIT"},
         {&rollback_, "ROLLBACK"},
         {&read_applied_, "SELECT value FROM meta WHERE name = 'applied_batch'"},
+        {&audit_head_, "SELECT hash FROM audit_log ORDER BY log_id DESC LIMIT 1"},
         {&write_applied_, "UPDATE meta SET value = ?1 WHERE name = 'applied_batch'"},
         {&insert_account_, std::string("INSERT INTO accounts (") + kAccountColumns +
                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -265,12 +266,25 @@ class LedgerWriter {
       }
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write account"));
     }
+    std::string head;
+    {
+      Use s(audit_head_);
+      const int rc = s->step();
+      if (rc == SQLITE_ROW) {
+        head = s->blob(0);
+      } else if (rc != SQLITE_DONE) {
+        return Status(s->error(rc, "read audit head"));
+      }
+    }
+    std::vector<core::AuditRecord> audit;
     for (const auto& [batch, effects] : batches) {
       if (batch <= last) continue;
       for (const auto& t : effects->transactions) {
         if (auto s = insert_transaction(t); !s.ok()) return s;
       }
-      for (const auto& r : effects->audit) {
+      audit = effects->audit;
+      head = core::seal_audit(audit, effects->transactions, std::move(head));
+      for (const auto& r : audit) {
         Use s(insert_audit_);
         s->bind(1, r.log_id);
         s->bind(2, r.operation_type);
@@ -316,7 +330,7 @@ class LedgerWriter {
   }
 
   Connection db_;
-  Statement begin_, commit_, rollback_, read_applied_, write_applied_;
+  Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;
   Statement insert_account_, update_account_, insert_transaction_, insert_audit_;
 };
 
@@ -372,7 +386,6 @@ struct SqliteStore::Impl {
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
   int64_t truncated_through = 0;
-  std::string audit_head;
   // The latest state of recently used accounts. This process is the only writer of the
   // files (see lock_fd), so an entry here is always the newest; a miss falls back to the
   // overlay, then the ledger file. Bounded by committer_accounts_max.
@@ -524,12 +537,6 @@ struct SqliteStore::Impl {
     auto log_id = single_integer(db, "SELECT coalesce(max(log_id), 0) FROM audit_log");
     if (!log_id.ok()) return log_id.status();
     next_log_id = log_id.value() + 1;
-    Statement head;
-    if (auto s = head.prepare(db, "SELECT hash FROM audit_log ORDER BY log_id DESC LIMIT 1");
-        !s.ok()) {
-      return s;
-    }
-    if (head.step() == SQLITE_ROW) audit_head = head.blob(0);
     return {};
   }
 
@@ -677,11 +684,6 @@ class SqliteBatch final : public BatchTransaction {
         return Status(s->error(rc, "load transaction"));
       }
     }
-    return {};
-  }
-
-  Status load_audit_head(core::LedgerState& state) override {
-    state.audit_head = impl_.audit_head;
     return {};
   }
 
@@ -840,7 +842,6 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   pending->effects.updated = effects.value().updated;
   pending->effects.transactions = effects.value().transactions;
   pending->effects.audit = effects.value().audit;
-  if (!pending->effects.audit.empty()) impl.audit_head = pending->effects.audit.back().hash;
   for (const auto& a : pending->effects.created) impl.remember(a);
   for (const auto& a : pending->effects.updated) impl.remember(a);
   {
