@@ -194,19 +194,56 @@ Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& h
   return transfer;
 }
 
+namespace {
+
+void put_digits(char* out, int value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+}  // namespace
+
 std::string format_time_ms(int64_t unix_ms) {
+  if (unix_ms < 0) unix_ms = 0;
   const time_t seconds = static_cast<time_t>(unix_ms / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char text[40];
-  const int millis = static_cast<int>(unix_ms % 1000);
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                millis < 0 ? 0 : millis);
+  std::string text = "0000-00-00T00:00:00.000Z";
+  put_digits(&text[0], (utc.tm_year + 1900) % 10000, 4);
+  put_digits(&text[5], utc.tm_mon + 1, 2);
+  put_digits(&text[8], utc.tm_mday, 2);
+  put_digits(&text[11], utc.tm_hour, 2);
+  put_digits(&text[14], utc.tm_min, 2);
+  put_digits(&text[17], utc.tm_sec, 2);
+  put_digits(&text[20], static_cast<int>(unix_ms % 1000), 3);
   return text;
 }
 
-std::string json_string(std::string_view text) { return json::serialize(json::string_view(text)); }
+std::string json_string(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20 || byte >= 0x80) {
+      // Control characters, and any non-ASCII byte (which no validated field holds, but
+      // an echoed path may), as \u00XX: the output is always valid JSON and ASCII.
+      out.append("\\u00");
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0x0f]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
 
 namespace {
 

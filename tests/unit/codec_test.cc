@@ -108,6 +108,8 @@ TEST(DecodeCreateAccount, BodyQueryAndDefaults) {
 TEST(Encode, TransactionAndTime) {
   EXPECT_EQ(format_time_ms(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(format_time_ms(1'700'000'000'123), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(format_time_ms(-5), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(json_string("a\"b\\\n\xc3z"), R"("a\"b\\\u000a\u00c3z")");
   Transaction t{.sequence = 3, .id = "x", .source = "a", .destination = "b", .amount = 1,
                 .currency = "USD", .client_timestamp = "quote\"d"};
   EXPECT_NE(encode_transaction(t).find(R"("timestamp":"quote\"d")"), std::string::npos);
