@@ -107,16 +107,15 @@ void Api::handle(Request&& request, http::Respond respond) {
   }
 
   // Every response passes here once: count it, time it, echo the request id.
-  auto finish = [this, route, started, request_id = request.request_id,
-                 respond = std::move(respond)](Response&& response) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics_.observe_request(route, response.status, seconds);
-    if (!request_id.empty() && request_id.size() <= 128) {
-      response.headers.emplace_back("X-Request-Id", request_id);
-    }
-    respond(std::move(response));
-  };
+  http::Respond finish = respond.decorated(
+      [this, route, started, request_id = request.request_id](Response& response) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        metrics_.observe_request(route, response.status, seconds);
+        if (!request_id.empty() && request_id.size() <= 128) {
+          response.headers.emplace_back("X-Request-Id", request_id);
+        }
+      });
 
   if (!request.query_valid) {
     return finish(problem_response(Code::invalid_request, "malformed query string"));
@@ -176,10 +175,12 @@ void Api::create_account(Request& request, http::Respond respond) {
   if (!create.ok()) return respond(error_response(create.error()));
   const bool queued = engine_.submit(
       std::move(create.value()), [respond](core::Outcome&& outcome) {
-        if (outcome.code != Code::ok) return respond(problem_response(outcome.code, outcome.detail));
-        Response response = json_response(201, core::encode_account(*outcome.account));
-        response.headers.emplace_back("Location", "/accounts/" + outcome.account->number);
-        respond(std::move(response));
+        respond.later([outcome = std::move(outcome)]() {
+          if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
+          Response response = json_response(201, core::encode_account(*outcome.account));
+          response.headers.emplace_back("Location", "/accounts/" + outcome.account->number);
+          return response;
+        });
       });
   if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
 }
@@ -195,7 +196,11 @@ void Api::post_transaction(Request& request, http::Respond respond) {
   if (!transfer.ok()) return respond(error_response(transfer.error()));
   const bool queued = engine_.submit(
       std::move(transfer.value()),
-      [respond](core::Outcome&& outcome) { respond(transfer_response(std::move(outcome))); });
+      [respond](core::Outcome&& outcome) {
+        respond.later([outcome = std::move(outcome)]() mutable {
+          return transfer_response(std::move(outcome));
+        });
+      });
   if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
 }
 

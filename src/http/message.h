@@ -28,8 +28,37 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// Call exactly once, from any thread.
-using Respond = std::function<void(Response&&)>;
+// Answers one request: call it (or later()) exactly once, from any thread.
+class Respond {
+ public:
+  using Build = std::function<Response()>;
+  // Runs a Build on the connection's own thread and sends what it returns.
+  using Post = std::function<void(Build)>;
+
+  Respond() = default;
+  explicit Respond(Post post) : post_(std::move(post)) {}
+
+  // Sends a finished response.
+  void operator()(Response&& response) const {
+    post_([response = std::move(response)]() mutable { return std::move(response); });
+  }
+  // Builds the response on the connection's thread: keeps the encoding off the caller's
+  // thread (the engine's committer, whose time every queued request waits for).
+  void later(Build build) const { post_(std::move(build)); }
+  // A Respond that passes each response through `decorate` (on the connection's thread).
+  Respond decorated(std::function<void(Response&)> decorate) const {
+    return Respond([post = post_, decorate = std::move(decorate)](Build build) {
+      post([build = std::move(build), decorate]() {
+        Response response = build();
+        decorate(response);
+        return response;
+      });
+    });
+  }
+
+ private:
+  Post post_;
+};
 
 class Handler {
  public:

@@ -117,12 +117,11 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = message.keep_alive();
     busy_ = true;
     stream_.expires_never();
-    server_.handler.handle(std::move(request), [self = shared_from_this()](Response&& response) {
-      net::dispatch(self->stream_.get_executor(),
-                    [self, response = std::move(response)]() mutable {
-                      self->write(std::move(response));
-                    });
-    });
+    server_.handler.handle(
+        std::move(request), Respond([self = shared_from_this()](Respond::Build build) {
+          net::dispatch(self->stream_.get_executor(),
+                        [self, build = std::move(build)]() { self->write(build()); });
+        }));
   }
 
   void reply_and_close(Code code, std::string detail) {
