@@ -1,7 +1,5 @@
 #include "http/server.h"
 
-#include <sys/socket.h>
-
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -27,7 +25,6 @@ class Session;
 struct Worker {
   net::io_context context{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
-  std::unique_ptr<tcp::acceptor> acceptor;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   std::thread thread;
 };
@@ -36,12 +33,14 @@ struct Server::Impl {
   ServerOptions options;
   Handler& handler;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<tcp::acceptor> acceptor;  // on the first worker's thread
+  size_t next_worker = 0;                   // touched only on the first worker's thread
   uint16_t port = 0;
   std::atomic<size_t> connections{0};
   std::atomic<bool> closing{false};
 
   Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {}
-  void accept(Worker& worker);
+  void accept();
 };
 
 namespace {
@@ -172,9 +171,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
 };
 
-void Server::Impl::accept(Worker& worker) {
-  worker.acceptor->async_accept(worker.context, [this, &worker](beast::error_code ec,
-                                                                tcp::socket socket) {
+void Server::Impl::accept() {
+  // Each new connection goes to the next worker, round robin, and lives on its thread.
+  Worker& worker = *workers[next_worker++ % workers.size()];
+  acceptor->async_accept(worker.context, [this, &worker](beast::error_code ec,
+                                                         tcp::socket socket) {
     if (!ec) {
       if (connections.fetch_add(1) >= options.connections_max || closing.load()) {
         connections.fetch_sub(1);
@@ -183,10 +184,12 @@ void Server::Impl::accept(Worker& worker) {
       } else {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Session>(std::move(socket), worker, *this)->start();
+        net::post(worker.context, [this, &worker, socket = std::move(socket)]() mutable {
+          std::make_shared<Session>(std::move(socket), worker, *this)->start();
+        });
       }
     }
-    if (worker.acceptor->is_open()) accept(worker);
+    if (acceptor->is_open()) accept();
   });
 }
 
@@ -199,34 +202,27 @@ Status Server::start() {
   beast::error_code ec;
   const auto address = net::ip::make_address(impl_->options.host, ec);
   if (ec) return Status(Code::invalid_request, "listen address " + impl_->options.host);
-  uint16_t port = impl_->options.port;
   const size_t threads = std::max<size_t>(1, impl_->options.threads);
-  for (size_t i = 0; i < threads; ++i) {
-    auto worker = std::make_unique<Worker>();
-    worker->acceptor = std::make_unique<tcp::acceptor>(worker->context);
-    tcp::endpoint endpoint(address, port);
-    auto& acceptor = *worker->acceptor;
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) {
-      const int one = 1;
-      if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-        return Status(Code::internal, "SO_REUSEPORT not available");
-      }
-      acceptor.bind(endpoint, ec);
-    }
-    if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return Status(Code::unavailable, "cannot listen on " + impl_->options.host + ":" +
-                                           std::to_string(port) + ": " + ec.message());
-    }
-    if (i == 0) port = acceptor.local_endpoint().port();
-    impl_->workers.push_back(std::move(worker));
+  for (size_t i = 0; i < threads; ++i) impl_->workers.push_back(std::make_unique<Worker>());
+  // One listening socket, no SO_REUSEPORT: a second process cannot silently share the
+  // port (and half the traffic) with this one.
+  impl_->acceptor = std::make_unique<tcp::acceptor>(impl_->workers.front()->context);
+  auto& acceptor = *impl_->acceptor;
+  const tcp::endpoint endpoint(address, impl_->options.port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl_->workers.clear();
+    return Status(Code::unavailable, "cannot listen on " + impl_->options.host + ":" +
+                                         std::to_string(impl_->options.port) + ": " +
+                                         ec.message());
   }
-  impl_->port = port;
+  impl_->port = acceptor.local_endpoint().port();
+  for (auto& worker : impl_->workers) worker->guard.emplace(worker->context.get_executor());
+  net::post(impl_->workers.front()->context, [impl = impl_.get()] { impl->accept(); });
   for (auto& worker : impl_->workers) {
-    worker->guard.emplace(worker->context.get_executor());
-    impl_->accept(*worker);
     worker->thread = std::thread([w = worker.get()] { w->context.run(); });
   }
   return {};
@@ -235,12 +231,11 @@ Status Server::start() {
 uint16_t Server::port() const { return impl_->port; }
 
 void Server::stop_accepting() {
-  for (auto& worker : impl_->workers) {
-    net::post(worker->context, [w = worker.get()] {
-      beast::error_code ignored;
-      w->acceptor->close(ignored);
-    });
-  }
+  if (impl_->workers.empty()) return;
+  net::post(impl_->workers.front()->context, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor->close(ignored);
+  });
 }
 
 void Server::shutdown(int64_t grace_ms) {
@@ -263,6 +258,7 @@ void Server::shutdown(int64_t grace_ms) {
   for (auto& worker : impl_->workers) {
     if (worker->thread.joinable()) worker->thread.join();
   }
+  impl_->acceptor.reset();  // before the io_context it belongs to
   impl_->workers.clear();
 }
 

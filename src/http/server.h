@@ -1,5 +1,6 @@
-// The HTTP/1.1 server. Each worker thread runs its own io_context with its own
-// SO_REUSEPORT acceptor, so connections spread over the cores with no shared queue.
+// The HTTP/1.1 server. Each worker thread runs its own io_context; one acceptor hands
+// new connections to the workers in turn, and a connection stays on its worker's thread,
+// so no request crosses threads and no lock guards a session.
 #pragma once
 
 #include <cstdint>

@@ -35,7 +35,9 @@ class Store {
 
   // Applies a batch of operations in ONE database transaction and commits it durably
   // before returning. On error nothing of the batch is written; Code::unavailable means
-  // the error is transient and the batch may be retried as it is.
+  // the error is transient and the batch may be retried as it is. The effects returned
+  // carry the outcomes and the created and updated accounts; a store may keep the rest
+  // (transactions, audit records) for itself and return them empty.
   // REQUIRES: called by one thread at a time.
   virtual Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
                                            int64_t now_ms) = 0;

@@ -20,6 +20,7 @@ class Writer {
     out_.append(text);
   }
   std::string take() { return std::move(out_); }
+  void reserve(size_t bytes) { out_.reserve(bytes); }
 
  private:
   std::string out_;
@@ -78,6 +79,8 @@ bool get_account(Reader& r, core::Account& a) {
 
 std::string encode_journal_record(const core::BatchEffects& effects) {
   Writer w;
+  w.reserve(64 + effects.transactions.size() * 320 + effects.audit.size() * 96 +
+            (effects.created.size() + effects.updated.size()) * 96);
   w.i64(kFormatVersion);
   w.i64(static_cast<int64_t>(effects.created.size()));
   for (const auto& a : effects.created) put_account(w, a);

@@ -406,7 +406,8 @@ struct SqliteStore::Impl {
   std::mutex pending_mutex;
   std::condition_variable pending_changed;
   std::unordered_map<std::string, core::Account> pending_accounts;          // guarded
-  std::unordered_map<std::string, core::Transaction> pending_transactions;  // guarded
+  // Keys and values point into pending_batches, which outlive their entries here.
+  std::unordered_map<std::string_view, const core::Transaction*> pending_transactions;  // guarded
   std::deque<std::shared_ptr<const PendingBatch>> pending_batches;          // guarded
   size_t pending_transaction_count = 0;                                     // guarded
   int64_t materialized_batch = 0;                                           // guarded
@@ -465,6 +466,9 @@ struct SqliteStore::Impl {
       return s;
     }
     if (auto s = configure(log, options); !s.ok()) return s;
+    // The log's WAL is checkpointed by the committer itself (SQLite's automatic
+    // checkpoint after a commit): a checkpoint from another thread never catches up with
+    // a writer that never pauses, and the WAL would grow without bound.
     if (auto s = log.exec("CREATE TABLE IF NOT EXISTS commit_log (batch INTEGER PRIMARY KEY, "
                           "effects BLOB NOT NULL)");
         !s.ok()) {
@@ -668,7 +672,7 @@ class SqliteBatch final : public BatchTransaction {
       std::lock_guard lock(impl_.pending_mutex);
       for (const auto& id : ids) {
         if (auto it = impl_.pending_transactions.find(id); it != impl_.pending_transactions.end()) {
-          state.existing.emplace(id, it->second);
+          state.existing.emplace(id, *it->second);
         } else {
           missing.push_back(&id);
         }
@@ -840,15 +844,18 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   pending->batch = impl.next_batch++;
   pending->effects.created = effects.value().created;
   pending->effects.updated = effects.value().updated;
-  pending->effects.transactions = effects.value().transactions;
-  pending->effects.audit = effects.value().audit;
+  // The engine needs the outcomes and the accounts; the rows go to the materializer.
+  pending->effects.transactions = std::move(effects.value().transactions);
+  pending->effects.audit = std::move(effects.value().audit);
+  effects.value().transactions.clear();
+  effects.value().audit.clear();
   for (const auto& a : pending->effects.created) impl.remember(a);
   for (const auto& a : pending->effects.updated) impl.remember(a);
   {
     std::lock_guard lock(impl.pending_mutex);
     for (const auto& a : pending->effects.created) impl.pending_accounts[a.number] = a;
     for (const auto& a : pending->effects.updated) impl.pending_accounts[a.number] = a;
-    for (const auto& t : pending->effects.transactions) impl.pending_transactions[t.id] = t;
+    for (const auto& t : pending->effects.transactions) impl.pending_transactions[t.id] = &t;
     impl.pending_transaction_count += pending->effects.transactions.size();
     impl.pending_batches.push_back(std::move(pending));
   }
@@ -879,9 +886,8 @@ Result<core::Account> SqliteStore::account(std::string_view number) {
 Result<core::Transaction> SqliteStore::transaction(std::string_view id) {
   {
     std::lock_guard lock(impl_->pending_mutex);
-    if (auto it = impl_->pending_transactions.find(std::string(id));
-        it != impl_->pending_transactions.end()) {
-      return it->second;
+    if (auto it = impl_->pending_transactions.find(id); it != impl_->pending_transactions.end()) {
+      return *it->second;
     }
   }
   Reader reader(*impl_);
