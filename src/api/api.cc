@@ -121,6 +121,12 @@ void Api::handle(Request&& request, http::Respond respond) {
     return finish(problem_response(Code::invalid_request, "malformed query string"));
   }
   const bool is_get = request.method == "GET" || request.method == "HEAD";
+  const bool names_account =
+      route == Route::get_account || route == Route::get_balance || route == Route::get_history;
+  if (names_account && is_get && !core::is_valid_account_number(parts[1])) {
+    return finish(problem_response(Code::invalid_request,
+                                   "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
+  }
   switch (route) {
     case Route::create_account:
       if (request.method != "POST") return finish(method_not_allowed("POST"));
@@ -205,10 +211,6 @@ void Api::post_transaction(Request& request, http::Respond respond) {
 }
 
 Response Api::balance(std::string_view number, const Request& request) {
-  if (!core::is_valid_account_number(number)) {
-    return problem_response(Code::invalid_request,
-                            "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]");
-  }
   bool strong = false;
   if (const std::string* consistency = query_value(request, "consistency")) {
     if (*consistency == "strong") {
@@ -223,20 +225,12 @@ Response Api::balance(std::string_view number, const Request& request) {
 }
 
 Response Api::account(std::string_view number) {
-  if (!core::is_valid_account_number(number)) {
-    return problem_response(Code::invalid_request,
-                            "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]");
-  }
   auto found = engine_.account(number, false);
   if (!found.ok()) return error_response(found.error());
   return json_response(200, core::encode_account(found.value()));
 }
 
 Response Api::history(std::string_view number, const Request& request) {
-  if (!core::is_valid_account_number(number)) {
-    return problem_response(Code::invalid_request,
-                            "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]");
-  }
   size_t limit = history_limit_default;
   if (const std::string* text = query_value(request, "limit")) {
     auto parsed = core::parse_int64(*text);

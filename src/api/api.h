@@ -27,6 +27,8 @@ class Api final : public http::Handler {
  private:
   void create_account(http::Request& request, http::Respond respond);
   void post_transaction(http::Request& request, http::Respond respond);
+  // REQUIRES (balance, account, history): `number` is a valid account number; handle()
+  // checks it once for every route that names an account.
   http::Response balance(std::string_view number, const http::Request& request);
   http::Response account(std::string_view number);
   http::Response history(std::string_view number, const http::Request& request);
