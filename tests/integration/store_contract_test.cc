@@ -218,3 +218,75 @@ TYPED_TEST(StoreContract, ReadsRunWhileBatchesCommit) {
 
 }  // namespace
 }  // namespace balanced::storage
+
+namespace balanced::storage {
+namespace {
+
+TEST(SqliteStore, OneProcessOwnsALedger) {
+  testing::TempDir dir;
+  SqliteOptions options;
+  options.path = (dir.path() / "ledger.db").string();
+  auto first = open_sqlite_store(options);
+  ASSERT_TRUE(first.ok()) << first.error().detail;
+  auto second = open_sqlite_store(options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().detail.find("in use by another process"), std::string::npos);
+  // A read-only opening (balancectl verify while balanced runs) is allowed.
+  options.read_only = true;
+  auto reader = open_sqlite_store(options);
+  ASSERT_TRUE(reader.ok()) << reader.error().detail;
+  EXPECT_TRUE(reader.value()->ping().ok());
+  EXPECT_FALSE(reader.value()->apply({}, 0).ok());
+}
+
+TEST(SqliteStore, RecoversCommittedBatchesThatWereNotMaterialized) {
+  testing::TempDir dir;
+  SqliteOptions options;
+  options.path = (dir.path() / "ledger.db").string();
+  // The materializer waits a minute: everything below stays in the commit log only.
+  options.materialize_interval_ms = 60'000;
+  {
+    auto store = open_sqlite_store(options);
+    ASSERT_TRUE(store.ok());
+    std::vector<Operation> opens{open("a", 100), open("b", 0)};
+    ASSERT_TRUE(store.value()->apply(opens, 1).ok());
+    std::vector<Operation> moves{transfer("t1", "a", "b", 30)};
+    ASSERT_TRUE(store.value()->apply(moves, 2).ok());
+    // The ledger file has not seen the batches yet; reads come from the overlay.
+    SqliteOptions reading = options;
+    reading.read_only = true;
+    auto file = open_sqlite_store(reading);
+    ASSERT_TRUE(file.ok());
+    EXPECT_EQ(file.value()->account("b").error().code, Code::account_not_found);
+    EXPECT_EQ(store.value()->account("b").value().balance, 30);
+    // Simulate kill -9: copy the files as they are now, before a clean shutdown
+    // materializes them.
+    for (const char* suffix : {"", "-wal", ".commitlog", ".commitlog-wal"}) {
+      std::error_code ignored;
+      std::filesystem::copy_file(options.path + suffix,
+                                 (dir.path() / "crashed.db").string() + suffix,
+                                 std::filesystem::copy_options::overwrite_existing, ignored);
+    }
+  }
+  SqliteOptions crashed = options;
+  crashed.path = (dir.path() / "crashed.db").string();
+  crashed.materialize_interval_ms = 1;
+  auto recovered = open_sqlite_store(crashed);
+  ASSERT_TRUE(recovered.ok()) << recovered.error().detail;
+  EXPECT_EQ(recovered.value()->account("b").value().balance, 30);
+  EXPECT_EQ(recovered.value()->transaction("t1").value().amount, 30);
+  // Recovery materialized them into the file itself.
+  SqliteOptions reading = crashed;
+  reading.read_only = true;
+  auto file = open_sqlite_store(reading);
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(file.value()->account("b").value().balance, 30);
+  // And the next batch continues the sequence and the audit chain.
+  std::vector<Operation> more{transfer("t2", "b", "a", 5)};
+  auto effects = recovered.value()->apply(more, 3);
+  ASSERT_TRUE(effects.ok());
+  EXPECT_EQ(effects.value().outcomes[0].transaction->sequence, 3);
+}
+
+}  // namespace
+}  // namespace balanced::storage
