@@ -10,7 +10,7 @@ MemoryCache::Shard& MemoryCache::shard_for(std::string_view number) {
 
 std::optional<core::Account> MemoryCache::get(std::string_view number) {
   Shard& shard = shard_for(number);
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   auto it = shard.entries.find(std::string(number));
   if (it == shard.entries.end()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
@@ -22,7 +22,7 @@ std::optional<core::Account> MemoryCache::get(std::string_view number) {
 
 void MemoryCache::put_if_newer(const core::Account& account) {
   Shard& shard = shard_for(account.number);
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   auto it = shard.entries.find(account.number);
   if (it == shard.entries.end()) {
     if (entries_.load(std::memory_order_relaxed) >= entries_max_) return;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "cache/cache.h"
+#include "core/mutex.h"
 
 namespace balanced::cache {
 
@@ -26,8 +27,8 @@ class MemoryCache final : public Cache {
  private:
   static constexpr size_t shard_count = 64;
   struct Shard {
-    mutable std::mutex mutex;
-    std::unordered_map<std::string, core::Account> entries;  // guarded by mutex
+    Mutex mutex;
+    std::unordered_map<std::string, core::Account> entries GUARDED_BY(mutex);
   };
   Shard& shard_for(std::string_view number);
 

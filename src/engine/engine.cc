@@ -22,7 +22,7 @@ Engine::~Engine() { drain(); }
 bool Engine::submit(core::Operation operation, Completion done) {
   size_t depth = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (draining_ || queue_.size() >= options_.queue_depth_max) {
       if (metrics_) metrics_->overloaded.Increment();
       return false;
@@ -37,7 +37,7 @@ bool Engine::submit(core::Operation operation, Completion done) {
 
 void Engine::drain() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     draining_ = true;
   }
   wake_.notify_one();
@@ -45,7 +45,7 @@ void Engine::drain() {
 }
 
 size_t Engine::queue_depth() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return queue_.size();
 }
 
@@ -54,8 +54,8 @@ void Engine::run() {
   batch.reserve(options_.batch_operations_max);
   for (;;) {
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() || draining_; });
+      MutexLock lock(mutex_);
+      lock.wait(wake_, [&]() REQUIRES(mutex_) { return !queue_.empty() || draining_; });
       if (queue_.empty()) return;  // draining and nothing left
       const size_t take = std::min(queue_.size(), options_.batch_operations_max);
       for (size_t i = 0; i < take; ++i) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cache/cache.h"
+#include "core/mutex.h"
 #include "core/types.h"
 #include "engine/clock.h"
 #include "storage/store.h"
@@ -74,10 +75,10 @@ class Engine {
   observe::Metrics* metrics_;
   const EngineOptions options_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Pending> queue_;  // guarded by mutex_
-  bool draining_ = false;      // guarded by mutex_
+  std::deque<Pending> queue_ GUARDED_BY(mutex_);
+  bool draining_ GUARDED_BY(mutex_) = false;
   std::thread committer_;
 };
 

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "observe/log.h"
+#include "core/mutex.h"
 #include "storage/batch.h"
 #include "storage/sqlite/journal_codec.h"
 #include "storage/sqlite/sqlite_db.h"
@@ -403,24 +404,25 @@ struct SqliteStore::Impl {
   }
 
   // The pending overlay, shared by the committer, the materializer and readers.
-  std::mutex pending_mutex;
+  Mutex pending_mutex;
   std::condition_variable pending_changed;
-  std::unordered_map<std::string, core::Account> pending_accounts;          // guarded
+  std::unordered_map<std::string, core::Account> pending_accounts GUARDED_BY(pending_mutex);
   // Keys and values point into pending_batches, which outlive their entries here.
-  std::unordered_map<std::string_view, const core::Transaction*> pending_transactions;  // guarded
-  std::deque<std::shared_ptr<const PendingBatch>> pending_batches;          // guarded
-  size_t pending_transaction_count = 0;                                     // guarded
-  int64_t materialized_batch = 0;                                           // guarded
-  std::string materializer_error;                                           // guarded
-  bool stopping = false;                                                    // guarded
+  std::unordered_map<std::string_view, const core::Transaction*> pending_transactions
+      GUARDED_BY(pending_mutex);
+  std::deque<std::shared_ptr<const PendingBatch>> pending_batches GUARDED_BY(pending_mutex);
+  size_t pending_transaction_count GUARDED_BY(pending_mutex) = 0;
+  int64_t materialized_batch GUARDED_BY(pending_mutex) = 0;
+  std::string materializer_error GUARDED_BY(pending_mutex);
+  bool stopping GUARDED_BY(pending_mutex) = false;
 
   LedgerWriter ledger;
   std::thread materializer;
 
-  std::mutex readers_mutex;
+  Mutex readers_mutex;
   std::condition_variable reader_returned;
-  std::vector<std::unique_ptr<ReadConnection>> idle_readers;  // guarded by readers_mutex
-  size_t readers_open = 0;                                     // guarded by readers_mutex
+  std::vector<std::unique_ptr<ReadConnection>> idle_readers GUARDED_BY(readers_mutex);
+  size_t readers_open GUARDED_BY(readers_mutex) = 0;
 
   Result<std::unique_ptr<ReadConnection>> open_reader() {
     auto reader = std::make_unique<ReadConnection>();
@@ -433,8 +435,8 @@ struct SqliteStore::Impl {
   // A read connection from the pool; opens one while fewer than the maximum exist.
   Result<std::unique_ptr<ReadConnection>> acquire_reader() {
     {
-      std::unique_lock lock(readers_mutex);
-      reader_returned.wait(lock, [&] {
+      MutexLock lock(readers_mutex);
+      lock.wait(reader_returned, [&]() REQUIRES(readers_mutex) {
         return !idle_readers.empty() || readers_open < options.read_connections_max;
       });
       if (!idle_readers.empty()) {
@@ -446,7 +448,7 @@ struct SqliteStore::Impl {
     }
     auto reader = open_reader();
     if (!reader.ok()) {
-      std::lock_guard lock(readers_mutex);
+      MutexLock lock(readers_mutex);
       --readers_open;
       reader_returned.notify_one();
     }
@@ -454,7 +456,7 @@ struct SqliteStore::Impl {
   }
 
   void release_reader(std::unique_ptr<ReadConnection> reader) {
-    std::lock_guard lock(readers_mutex);
+    MutexLock lock(readers_mutex);
     idle_readers.push_back(std::move(reader));
     reader_returned.notify_one();
   }
@@ -530,7 +532,10 @@ struct SqliteStore::Impl {
     if (!last_logged.ok()) return last_logged.status();
     applied = ledger.applied_batch();
     if (!applied.ok()) return applied.status();
-    materialized_batch = applied.value();
+    {
+      MutexLock lock(pending_mutex);
+      materialized_batch = applied.value();
+    }
     next_batch = std::max(applied.value(), last_logged.value()) + 1;
     if (auto s = truncate_log(); !s.ok()) return s;
 
@@ -548,7 +553,7 @@ struct SqliteStore::Impl {
   Status truncate_log() {
     int64_t through = 0;
     {
-      std::lock_guard lock(pending_mutex);
+      MutexLock lock(pending_mutex);
       through = materialized_batch;
     }
     if (through <= truncated_through) return {};
@@ -563,15 +568,16 @@ struct SqliteStore::Impl {
     for (;;) {
       std::vector<std::shared_ptr<const PendingBatch>> chunk;
       {
-        std::unique_lock lock(pending_mutex);
-        pending_changed.wait(lock, [&] { return !pending_batches.empty() || stopping; });
+        MutexLock lock(pending_mutex);
+        lock.wait(pending_changed,
+                  [&]() REQUIRES(pending_mutex) { return !pending_batches.empty() || stopping; });
         if (pending_batches.empty()) return;  // stopping, and everything is materialized
         // Let the chunk grow, unless stopping or the overlay is filling up.
-        pending_changed.wait_for(lock, std::chrono::milliseconds(options.materialize_interval_ms),
-                                 [&] {
-                                   return stopping || pending_transaction_count * 2 >=
-                                                          options.pending_transactions_max;
-                                 });
+        lock.wait_for(pending_changed, std::chrono::milliseconds(options.materialize_interval_ms),
+                      [&]() REQUIRES(pending_mutex) {
+                        return stopping || pending_transaction_count * 2 >=
+                                               options.pending_transactions_max;
+                      });
         size_t transactions = 0;
         for (const auto& batch : pending_batches) {
           if (!chunk.empty() && transactions + batch->effects.transactions.size() >
@@ -585,7 +591,7 @@ struct SqliteStore::Impl {
       std::vector<std::pair<int64_t, const core::BatchEffects*>> view;
       for (const auto& batch : chunk) view.emplace_back(batch->batch, &batch->effects);
       Status status = ledger.materialize(view);
-      std::unique_lock lock(pending_mutex);
+      MutexLock lock(pending_mutex);
       if (!status.ok()) {
         materializer_error = status.detail();
         lock.unlock();
@@ -599,7 +605,7 @@ struct SqliteStore::Impl {
         assert(pending_batches.front() == batch);
         for (const auto& t : batch->effects.transactions) pending_transactions.erase(t.id);
         pending_transaction_count -= batch->effects.transactions.size();
-        auto forget = [&](const core::Account& a) {
+        auto forget = [&](const core::Account& a) REQUIRES(pending_mutex) {
           auto it = pending_accounts.find(a.number);
           if (it != pending_accounts.end() && it->second.version <= a.version) {
             pending_accounts.erase(it);
@@ -616,10 +622,11 @@ struct SqliteStore::Impl {
 
   // Waits while the overlay is full. False after backpressure_wait_ms_max.
   bool wait_for_room() {
-    std::unique_lock lock(pending_mutex);
-    return pending_changed.wait_for(
-        lock, std::chrono::milliseconds(options.backpressure_wait_ms_max),
-        [&] { return pending_transaction_count < options.pending_transactions_max; });
+    MutexLock lock(pending_mutex);
+    return lock.wait_for(pending_changed, std::chrono::milliseconds(options.backpressure_wait_ms_max),
+                         [&]() REQUIRES(pending_mutex) {
+                           return pending_transaction_count < options.pending_transactions_max;
+                         });
   }
 };
 
@@ -643,7 +650,7 @@ class SqliteBatch final : public BatchTransaction {
     if (uncached.empty()) return {};
     std::vector<const std::string*> missing;
     {
-      std::lock_guard lock(impl_.pending_mutex);
+      MutexLock lock(impl_.pending_mutex);
       for (const std::string* entry : uncached) {
         const std::string& number = *entry;
         if (auto it = impl_.pending_accounts.find(number); it != impl_.pending_accounts.end()) {
@@ -669,7 +676,7 @@ class SqliteBatch final : public BatchTransaction {
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override {
     std::vector<const std::string*> missing;
     {
-      std::lock_guard lock(impl_.pending_mutex);
+      MutexLock lock(impl_.pending_mutex);
       for (const auto& id : ids) {
         if (auto it = impl_.pending_transactions.find(id); it != impl_.pending_transactions.end()) {
           state.existing.emplace(id, *it->second);
@@ -791,7 +798,7 @@ SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SqliteStore::~SqliteStore() {
   {
-    std::lock_guard lock(impl_->pending_mutex);
+    MutexLock lock(impl_->pending_mutex);
     impl_->stopping = true;
   }
   impl_->pending_changed.notify_all();
@@ -852,7 +859,7 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   for (const auto& a : pending->effects.created) impl.remember(a);
   for (const auto& a : pending->effects.updated) impl.remember(a);
   {
-    std::lock_guard lock(impl.pending_mutex);
+    MutexLock lock(impl.pending_mutex);
     for (const auto& a : pending->effects.created) impl.pending_accounts[a.number] = a;
     for (const auto& a : pending->effects.updated) impl.pending_accounts[a.number] = a;
     for (const auto& t : pending->effects.transactions) impl.pending_transactions[t.id] = &t;
@@ -865,7 +872,7 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
 
 Result<core::Account> SqliteStore::account(std::string_view number) {
   {
-    std::lock_guard lock(impl_->pending_mutex);
+    MutexLock lock(impl_->pending_mutex);
     if (auto it = impl_->pending_accounts.find(std::string(number));
         it != impl_->pending_accounts.end()) {
       return it->second;
@@ -885,7 +892,7 @@ Result<core::Account> SqliteStore::account(std::string_view number) {
 
 Result<core::Transaction> SqliteStore::transaction(std::string_view id) {
   {
-    std::lock_guard lock(impl_->pending_mutex);
+    MutexLock lock(impl_->pending_mutex);
     if (auto it = impl_->pending_transactions.find(id); it != impl_->pending_transactions.end()) {
       return *it->second;
     }
@@ -911,7 +918,7 @@ Result<HistoryPage> SqliteStore::history(std::string_view number,
   // The overlay first, then the file: a batch materialized in between is in the file.
   std::vector<core::Transaction> rows;
   {
-    std::lock_guard lock(impl_->pending_mutex);
+    MutexLock lock(impl_->pending_mutex);
     for (const auto& batch : impl_->pending_batches) {
       for (const auto& t : batch->effects.transactions) {
         if (t.sequence < before && t.status == core::TransactionStatus::committed &&
@@ -946,7 +953,7 @@ Result<HistoryPage> SqliteStore::history(std::string_view number,
 
 Status SqliteStore::ping() {
   {
-    std::lock_guard lock(impl_->pending_mutex);
+    MutexLock lock(impl_->pending_mutex);
     if (!impl_->materializer_error.empty()) {
       return Status(Code::unavailable, "materializer: " + impl_->materializer_error);
     }
