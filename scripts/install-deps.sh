@@ -10,7 +10,7 @@ build_packages=(
   libsqlite3-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
 )
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3)
-bench_packages=(nginx-light wrk)
+bench_packages=(nginx-light)
 
 wanted=("${build_packages[@]}")
 case "${1:-build}" in

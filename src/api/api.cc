@@ -120,7 +120,7 @@ void Api::handle(Request&& request, http::Respond respond) {
   if (!request.query_valid) {
     return finish(problem_response(Code::invalid_request, "malformed query string"));
   }
-  const bool is_get = request.method == "GET" || request.method == "HEAD";
+  const bool is_get = request.method == "GET";
   const bool names_account =
       route == Route::get_account || route == Route::get_balance || route == Route::get_history;
   if (names_account && is_get && !core::is_valid_account_number(parts[1])) {
