@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -565,6 +566,9 @@ struct SqliteStore::Impl {
   }
 
   void run_materializer() {
+    // Below the committer and the HTTP workers: its big chunks must not push requests'
+    // latency up. It still gets its share; when it falls behind, backpressure bounds it.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options.materializer_nice);
     for (;;) {
       std::vector<std::shared_ptr<const PendingBatch>> chunk;
       {

@@ -49,6 +49,9 @@ struct SqliteOptions {
   // The materializer waits this long between chunks (unless the overlay is half full):
   // the longer the wait, the more transfers share each rewritten page.
   int64_t materialize_interval_ms = 1000;
+  // The materializer thread's nice value (0: same as the rest; higher yields the CPU to
+  // request handling when both want it).
+  int materializer_nice = 10;
   // Transactions the materializer applies in one ledger transaction, at most.
   size_t materialize_chunk_transactions_max = 20'000;
   // Accounts the committer keeps in memory (most recently used), at most.
