@@ -55,10 +55,11 @@ echo "balanced transfers, uniform:   $uniform_line"
 grep '^check' "$work/uniform.txt" | sed 's/^/  /'
 
 "$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
-  --accounts "$accounts" --account-prefix "$prefix" --no-setup --zipf 1.1 --quiet > "$work/zipf.txt"
+  --accounts "$accounts" --account-prefix "$prefix" --no-setup --zipf 1.1 --quiet \
+  --verify-db "sqlite:$work/ledger.db" > "$work/zipf.txt"
 zipf_line=$(result "$work/zipf.txt")
 echo "balanced transfers, Zipf 1.1:  $zipf_line"
-grep '^check' "$work/zipf.txt" | sed 's/^/  /'
+grep -E '^check|^verify' "$work/zipf.txt" | sed 's/^/  /'
 
 "$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
   --accounts "$accounts" --account-prefix "$prefix" --no-setup --read-fraction 1 --quiet \

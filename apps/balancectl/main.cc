@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
   bench_command->add_flag("--no-setup", no_setup, "the accounts exist already");
   bench_command->add_flag("--no-check", no_check, "skip fetching acknowledged transfers");
   bench_command->add_flag("--quiet", quiet, "no progress line");
+  std::string verify_db;
+  bench_command->add_option("--verify-db", verify_db,
+                            "afterwards, run `verify` on this ledger (sqlite:PATH)");
 
   CLI11_PARSE(app, argc, argv);
   if (migrate_command->parsed()) return migrate(db);
@@ -123,5 +126,8 @@ int main(int argc, char** argv) {
   bench_options.setup = !no_setup;
   bench_options.check = !no_check;
   bench_options.progress = !quiet;
-  return bench::run_bench(bench_options);
+  const int bench_code = bench::run_bench(bench_options);
+  if (verify_db.empty()) return bench_code;
+  const int verify_code = verify(verify_db);
+  return bench_code != 0 ? bench_code : verify_code;
 }
