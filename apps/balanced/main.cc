@@ -77,6 +77,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(256, 16 * 1024 * 1024));
   app.add_option("--connections-max", server_options.connections_max, "open connections limit")
       ->envname("BALANCED_CONNECTIONS_MAX");
+  app.add_option("--read-timeout-ms", server_options.read_timeout_ms,
+                 "a connection idle, or slow to send a request or take a response, this long "
+                 "is closed (checked every second)")
+      ->envname("BALANCED_READ_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3'600'000));
   app.add_option("--sqlite-synchronous", synchronous,
                  "full (fsync every commit) or normal (survives a crash, not a power cut)")
       ->envname("BALANCED_SQLITE_SYNCHRONOUS")

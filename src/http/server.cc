@@ -24,6 +24,9 @@ class Session;
 
 struct Worker {
   net::io_context context{1};
+  // Closes connections whose deadline passed; one timer per worker instead of one per
+  // read and write.
+  std::optional<net::steady_timer> sweeper;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
   std::unordered_set<Session*> sessions;  // touched only on this worker's thread
   std::thread thread;
@@ -52,6 +55,15 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, Worker& worker, Server::Impl& server)
       : stream_(std::move(socket)), worker_(worker), server_(server) {}
 
+  // Closes the connection when it has been waiting for (or sending) a request, or
+  // writing a response, past its deadline. On the worker's thread.
+  void close_if_late(std::chrono::steady_clock::time_point now) {
+    if (now > deadline_) {
+      beast::error_code ignored;
+      stream_.cancel(ignored);
+    }
+  }
+
   ~Session() { server_.connections.fetch_sub(1); }
 
   void start() {
@@ -61,7 +73,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Closes the connection if no request is being answered. On the worker's thread.
   void close_if_idle() {
-    if (!busy_) stream_.cancel();
+    if (!busy_) {
+      beast::error_code ignored;
+      stream_.cancel(ignored);
+    }
   }
 
  private:
@@ -69,7 +84,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_.options.body_bytes_max);
     parser_->header_limit(static_cast<uint32_t>(server_.options.header_bytes_max));
-    stream_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+    deadline_ = std::chrono::steady_clock::now() +
+                std::chrono::milliseconds(server_.options.read_timeout_ms);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         self->on_read(ec);
@@ -115,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = message.version();
     keep_alive_ = message.keep_alive();
     busy_ = true;
-    stream_.expires_never();
+    deadline_ = std::chrono::steady_clock::time_point::max();  // the engine has its bounds
     server_.handler.handle(
         std::move(request), Respond([self = shared_from_this()](Respond::Build build) {
           net::dispatch(self->stream_.get_executor(),
@@ -140,7 +156,8 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.body() = std::move(response.body);
     response_.keep_alive(keep_alive_ && !server_.closing.load());
     response_.prepare_payload();
-    stream_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+    deadline_ = std::chrono::steady_clock::now() +
+                std::chrono::milliseconds(server_.options.read_timeout_ms);
     bhttp::async_write(stream_, response_,
                        [self = shared_from_this()](beast::error_code ec, size_t) {
                          self->on_write(ec);
@@ -156,11 +173,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     worker_.sessions.erase(this);
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    stream_.shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close(ignored);
   }
 
-  beast::tcp_stream stream_;
+  tcp::socket stream_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
@@ -170,6 +188,17 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool busy_ = false;
 };
+
+// Every second, closes the worker's connections that are past their deadline.
+void sweep(Worker& worker) {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Session*> sessions(worker.sessions.begin(), worker.sessions.end());
+  for (Session* session : sessions) session->close_if_late(now);
+  worker.sweeper->expires_after(std::chrono::seconds(1));
+  worker.sweeper->async_wait([&worker](beast::error_code ec) {
+    if (!ec) sweep(worker);
+  });
+}
 
 void Server::Impl::accept() {
   // Each new connection goes to the next worker, round robin, and lives on its thread.
@@ -220,7 +249,11 @@ Status Server::start() {
                                          ec.message());
   }
   impl_->port = acceptor.local_endpoint().port();
-  for (auto& worker : impl_->workers) worker->guard.emplace(worker->context.get_executor());
+  for (auto& worker : impl_->workers) {
+    worker->guard.emplace(worker->context.get_executor());
+    worker->sweeper.emplace(worker->context);
+    net::post(worker->context, [w = worker.get()] { sweep(*w); });
+  }
   net::post(impl_->workers.front()->context, [impl = impl_.get()] { impl->accept(); });
   for (auto& worker : impl_->workers) {
     worker->thread = std::thread([w = worker.get()] { w->context.run(); });
@@ -247,6 +280,7 @@ void Server::shutdown(int64_t grace_ms) {
       // Copy: closing a session removes it from the set.
       std::vector<Session*> sessions(w->sessions.begin(), w->sessions.end());
       for (Session* session : sessions) session->close_if_idle();
+      if (w->sweeper) w->sweeper->cancel();
     });
     worker->guard.reset();
   }

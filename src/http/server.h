@@ -19,7 +19,8 @@ struct ServerOptions {
   size_t body_bytes_max = 64 * 1024;
   size_t header_bytes_max = 16 * 1024;
   size_t connections_max = 10000;
-  // A connection idle (or sending a request) longer than this is closed.
+  // A connection idle, or slow to send a request or take a response, longer than this is
+  // closed. Checked once a second by each worker (no timer per read).
   int64_t read_timeout_ms = 30000;
 };
 

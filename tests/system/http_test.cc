@@ -283,6 +283,24 @@ TEST_F(HttpApi, GarbageAndTruncatedRequestsDoNotHurtTheServer) {
   EXPECT_EQ(call("GET", "/healthz").status, 200);
 }
 
+TEST(HttpTimeouts, IdleAndSlowConnectionsAreClosed) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--read-timeout-ms", "500"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient idle(server.port(), 5000);
+  ASSERT_TRUE(idle.connect());
+  HttpClient slow(server.port(), 5000);
+  ASSERT_TRUE(slow.connect());
+  ASSERT_TRUE(slow.send_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // never finished
+  EXPECT_TRUE(idle.closed_by_server());
+  EXPECT_TRUE(slow.closed_by_server());
+  HttpClient fresh(server.port());
+  auto r = fresh.request("GET", "/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.process().terminate(), 0);
+}
+
 TEST_F(HttpApi, HealthReadinessAndMetrics) {
   EXPECT_EQ(call("GET", "/healthz").status, 200);
   auto ready = call("GET", "/readyz");
