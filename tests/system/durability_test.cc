@@ -189,3 +189,49 @@ TEST(Durability, SigtermDrainsAndExitsZero) {
 
 }  // namespace
 }  // namespace balanced::testing
+
+namespace balanced::testing {
+namespace {
+
+TEST(Backpressure, FullQueueAnswers503OverloadedAtOnce) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--queue-depth-max", "1", "--batch-operations-max", "1"});
+  ASSERT_TRUE(server.start()) << server.log();
+  create_accounts(server.port(), 2, 1'000'000);
+  std::atomic<int> overloaded{0};
+  std::atomic<int> unexpected{0};
+  // Bounded: rounds of 32 simultaneous clients until the queue has overflowed once.
+  for (int round = 0; round < 50 && overloaded == 0; ++round) {
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 32; ++t) {
+      clients.emplace_back([&, t] {
+        HttpClient client(server.port());
+        auto r = client.request("POST", "/accounts/transactions",
+                                "{\"transactionId\":\"bp" + std::to_string(round) + "-" +
+                                    std::to_string(t) +
+                                    "\",\"sourceAccountNumber\":\"acc0\","
+                                    "\"destinationAccountNumber\":\"acc1\",\"amount\":1}");
+        if (!r) {
+          ++unexpected;
+        } else if (r->status == 503) {
+          auto o = object(r->body);
+          if (o["code"] == "overloaded" && r->header("retry-after") == "1") {
+            ++overloaded;
+          } else {
+            ++unexpected;
+          }
+        } else if (r->status != 201) {
+          ++unexpected;
+        }
+      });
+    }
+    for (auto& c : clients) c.join();
+  }
+  EXPECT_GT(overloaded, 0);
+  EXPECT_EQ(unexpected, 0);
+  EXPECT_EQ(server.process().terminate(), 0);
+  expect_verify_clean(server.db(), dir.path());
+}
+
+}  // namespace
+}  // namespace balanced::testing
