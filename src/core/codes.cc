@@ -19,7 +19,6 @@ constexpr std::array kNames{
     CodeName{Code::account_exists, "account_exists"},
     CodeName{Code::idempotency_conflict, "idempotency_conflict"},
     CodeName{Code::payload_too_large, "payload_too_large"},
-    CodeName{Code::unsupported_media_type, "unsupported_media_type"},
     CodeName{Code::insufficient_funds, "insufficient_funds"},
     CodeName{Code::currency_mismatch, "currency_mismatch"},
     CodeName{Code::same_account, "same_account"},
@@ -47,19 +46,6 @@ Code code_from_name(std::string_view name) {
     if (entry.name == name) return entry.code;
   }
   return Code::internal;
-}
-
-bool is_business_rejection(Code code) {
-  switch (code) {
-    case Code::account_not_found:
-    case Code::insufficient_funds:
-    case Code::currency_mismatch:
-    case Code::same_account:
-    case Code::balance_overflow:
-      return true;
-    default:
-      return false;
-  }
 }
 
 }  // namespace balanced

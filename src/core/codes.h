@@ -22,7 +22,6 @@ enum class Code {
   account_exists,        // 409
   idempotency_conflict,  // 409: same transaction id, different payload
   payload_too_large,     // 413
-  unsupported_media_type,// 415
   insufficient_funds,    // 422
   currency_mismatch,     // 422
   same_account,          // 422
@@ -40,8 +39,6 @@ enum class Code {
 std::string_view code_name(Code code);
 // Inverse of code_name; Code::internal for an unknown name.
 Code code_from_name(std::string_view name);
-// True for the rejections the ledger records as a transaction with status "rejected".
-bool is_business_rejection(Code code);
 
 struct Error {
   Code code = Code::internal;

@@ -44,11 +44,6 @@ void Engine::drain() {
   if (committer_.joinable()) committer_.join();
 }
 
-size_t Engine::queue_depth() const {
-  MutexLock lock(mutex_);
-  return queue_.size();
-}
-
 void Engine::run() {
   std::vector<Pending> batch;
   batch.reserve(options_.batch_operations_max);

@@ -53,7 +53,6 @@ class Engine {
   // Stops taking operations, commits everything queued, completes it, and joins the
   // committer. Idempotent.
   void drain();
-  size_t queue_depth() const;
 
   // Reads: from the cache unless `strong`, else (or on a miss) from the store.
   Result<core::Account> account(std::string_view number, bool strong);

@@ -15,7 +15,6 @@ std::string_view title(Code code) {
     case Code::account_exists: return "Account already exists";
     case Code::idempotency_conflict: return "Transaction id reused with a different request";
     case Code::payload_too_large: return "Request body too large";
-    case Code::unsupported_media_type: return "Unsupported media type";
     case Code::insufficient_funds: return "Insufficient funds";
     case Code::currency_mismatch: return "Currency mismatch";
     case Code::same_account: return "Source and destination are the same account";
@@ -45,7 +44,6 @@ int http_status(Code code) {
     case Code::account_exists:
     case Code::idempotency_conflict: return 409;
     case Code::payload_too_large: return 413;
-    case Code::unsupported_media_type: return 415;
     case Code::insufficient_funds:
     case Code::currency_mismatch:
     case Code::same_account:
