@@ -166,7 +166,7 @@ class BatchApplier {
     auto issuer = state_.accounts.find(issuer_number);
     const bool issuer_is_new = issuer == state_.accounts.end();
     int64_t issuer_balance = issuer_is_new ? 0 : issuer->second.balance;
-    if (issuer_is_new == false && issuer->second.currency != create.currency) {
+    if (!issuer_is_new && issuer->second.currency != create.currency) {
       finish_outcome(Outcome{.code = Code::internal, .detail = "issuer currency differs"}, -1);
       return;
     }

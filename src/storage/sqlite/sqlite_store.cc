@@ -389,7 +389,7 @@ struct SqliteStore::Impl {
   int64_t next_log_id = 1;
   int64_t truncated_through = 0;
   // The latest state of recently used accounts. This process is the only writer of the
-  // files (see lock_fd), so an entry here is always the newest; a miss falls back to the
+  // files (see file_lock), so an entry here is always the newest; a miss falls back to the
   // overlay, then the ledger file. Bounded by committer_accounts_max.
   std::unordered_map<std::string, core::Account> committer_accounts;
   void remember(const core::Account& account) {
