@@ -338,17 +338,21 @@ BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& sta
   return effects;
 }
 
+void render_audit_details(std::vector<AuditRecord>& audit,
+                          const std::vector<Transaction>& transactions) {
+  for (auto& record : audit) {
+    if (record.transaction_index < 0) continue;
+    assert(static_cast<size_t>(record.transaction_index) < transactions.size());
+    record.detail = encode_transaction(transactions[static_cast<size_t>(record.transaction_index)]);
+    record.transaction_index = -1;
+  }
+}
+
 std::string seal_audit(std::vector<AuditRecord>& audit,
                        const std::vector<Transaction>& transactions, std::string head) {
   if (head.empty()) head = genesis_hash();
-  for (auto& record : audit) {
-    if (record.transaction_index >= 0) {
-      assert(static_cast<size_t>(record.transaction_index) < transactions.size());
-      record.detail = encode_transaction(transactions[static_cast<size_t>(record.transaction_index)]);
-      record.transaction_index = -1;
-    }
-    head = chain_audit_record(record, head);
-  }
+  render_audit_details(audit, transactions);
+  for (auto& record : audit) head = chain_audit_record(record, head);
   return head;
 }
 

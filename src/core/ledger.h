@@ -56,6 +56,10 @@ BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& sta
 // Copies the sequences the store assigned to effects.transactions into the outcomes.
 void attach_sequences(BatchEffects& effects);
 
+// Renders the pending details of `audit` from `transactions` (sequences assigned).
+void render_audit_details(std::vector<AuditRecord>& audit,
+                          const std::vector<Transaction>& transactions);
+
 // Renders the pending details of `audit` from `transactions` (sequences assigned) and
 // chains every record from `head` (genesis_hash() for an empty log); returns the new head.
 // REQUIRES: batches are sealed in commit order.

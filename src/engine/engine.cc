@@ -14,7 +14,10 @@ Engine::Engine(storage::Store& store, cache::Cache& cache, Clock& clock,
   assert(options_.queue_depth_max > 0);
   assert(options_.batch_operations_max > 0);
   assert(options_.commit_attempts_max > 0);
-  committer_ = std::thread([this] { run(); });
+  // One committer per batch the store can apply at once (several on MySQL, which locks
+  // rows; one on SQLite, the single writer). They share the queue.
+  const size_t committers = std::max<size_t>(1, store_.apply_concurrency());
+  for (size_t i = 0; i < committers; ++i) committers_.emplace_back([this] { run(); });
 }
 
 Engine::~Engine() { drain(); }
@@ -40,8 +43,10 @@ void Engine::drain() {
     MutexLock lock(mutex_);
     draining_ = true;
   }
-  wake_.notify_one();
-  if (committer_.joinable()) committer_.join();
+  wake_.notify_all();
+  for (auto& committer : committers_) {
+    if (committer.joinable()) committer.join();
+  }
 }
 
 void Engine::run() {

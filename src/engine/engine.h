@@ -37,7 +37,7 @@ struct EngineOptions {
 
 class Engine {
  public:
-  // Called exactly once per submitted operation, on the committer thread.
+  // Called exactly once per submitted operation, on a committer thread.
   using Completion = std::function<void(core::Outcome&&)>;
 
   // The store, cache, clock and metrics (which may be null) must outlive the engine.
@@ -51,7 +51,7 @@ class Engine {
   // engine is draining: the caller answers 503 overloaded.
   bool submit(core::Operation operation, Completion done);
   // Stops taking operations, commits everything queued, completes it, and joins the
-  // committer. Idempotent.
+  // committers. Idempotent.
   void drain();
 
   // Reads: from the cache unless `strong`, else (or on a miss) from the store.
@@ -78,7 +78,7 @@ class Engine {
   std::condition_variable wake_;
   std::deque<Pending> queue_ GUARDED_BY(mutex_);
   bool draining_ GUARDED_BY(mutex_) = false;
-  std::thread committer_;
+  std::vector<std::thread> committers_;  // store.apply_concurrency() of them
 };
 
 }  // namespace balanced::engine

@@ -38,7 +38,7 @@ class Store {
   // the error is transient and the batch may be retried as it is. The effects returned
   // carry the outcomes and the created and updated accounts; a store may keep the rest
   // (transactions, audit records) for itself and return them empty.
-  // REQUIRES: called by one thread at a time.
+  // REQUIRES: at most apply_concurrency() calls at a time.
   virtual Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
                                            int64_t now_ms) = 0;
 
@@ -54,6 +54,10 @@ class Store {
   // Feeds every row to the visitor: accounts, then committed transactions in sequence
   // order, then audit records in log order.
   virtual Status scan(ScanVisitor& visitor) = 0;
+
+  // How many apply() calls may run at once: 1 for a single-writer store; a database
+  // that locks rows can run several batches (one connection each) side by side.
+  virtual size_t apply_concurrency() const { return 1; }
 };
 
 }  // namespace balanced::storage

@@ -1,13 +1,15 @@
-// The storage contract, written once and run against every Store: the in-memory twin
-// and SQLite (a real file). The MySQL backend joins this list when it lands.
+// The storage contract, written once and run against every Store: the in-memory twin,
+// SQLite (a real file) and MySQL (a real MariaDB server this process starts).
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "core/verify.h"
 #include "storage/memory_store.h"
+#include "storage/mysql/mysql_store.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "support/process.h"
+#include "support/servers.h"
 
 namespace balanced::storage {
 namespace {
@@ -32,6 +34,8 @@ class Backend {
   virtual Store& store() = 0;
   // Closes and opens the store again on the same data (a no-op in memory).
   virtual void reopen() {}
+  // Waits for background work a scan depends on.
+  virtual void settle() {}
 };
 
 class MemoryBackend final : public Backend {
@@ -55,10 +59,57 @@ class SqliteBackend final : public Backend {
     if (!opened.ok()) throw std::runtime_error(opened.error().detail);
     store_ = std::move(opened.value());
   }
+  // The materializer runs every few milliseconds here.
+  void settle() override { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
 
  private:
   testing::TempDir dir_;
   std::unique_ptr<SqliteStore> store_;
+};
+
+// One MariaDB server per test process, started on first use; a database per test.
+testing::MariaDb& shared_mariadb() {
+  static testing::TempDir dir;
+  static testing::MariaDb server(dir.path());
+  static const bool started = server.start();
+  if (!started) throw std::runtime_error("cannot start MariaDB: " + server.error());
+  return server;
+}
+
+class MysqlBackend final : public Backend {
+ public:
+  MysqlBackend() {
+    static int databases = 0;
+    auto& server = shared_mariadb();
+    name_ = "contract_" + std::to_string(++databases);
+    if (!server.create_database(name_)) throw std::runtime_error("cannot create " + name_);
+    auto config = mysql::parse_url(server.url(name_));
+    if (!config.ok()) throw std::runtime_error(config.error().detail);
+    options_.connection = config.value();
+    auto migrated = migrate_mysql(options_.connection);
+    if (!migrated.ok()) throw std::runtime_error(migrated.error().detail);
+    reopen();
+  }
+  Store& store() override { return *store_; }
+  void reopen() override {
+    store_.reset();
+    auto opened = open_mysql_store(options_);
+    if (!opened.ok()) throw std::runtime_error(opened.error().detail);
+    store_ = std::move(opened.value());
+  }
+  // The audit chain is sealed by a singleton job in production; here, at once.
+  void settle() override {
+    for (;;) {
+      auto sealed = store_->seal_audit(1, 1000);
+      if (!sealed.ok()) throw std::runtime_error(sealed.error().detail);
+      if (sealed.value().sealed == 0) return;
+    }
+  }
+
+ private:
+  std::string name_;
+  MysqlOptions options_;
+  std::unique_ptr<MysqlStore> store_;
 };
 
 template <typename T>
@@ -85,14 +136,13 @@ class StoreContract : public ::testing::Test {
     return visitor.verifier.finish();
   }
 
-  // The SQLite store materializes in the background; verify reads the ledger file.
-  void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
+  void settle() { backend_->settle(); }
 
   std::unique_ptr<Backend> backend_;
   int64_t now_ms_ = 1'700'000'000'000;
 };
 
-using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+using Backends = ::testing::Types<MemoryBackend, SqliteBackend, MysqlBackend>;
 TYPED_TEST_SUITE(StoreContract, Backends);
 
 TYPED_TEST(StoreContract, CreateTransferAndRead) {
@@ -286,6 +336,167 @@ TEST(SqliteStore, RecoversCommittedBatchesThatWereNotMaterialized) {
   auto effects = recovered.value()->apply(more, 3);
   ASSERT_TRUE(effects.ok());
   EXPECT_EQ(effects.value().outcomes[0].transaction->sequence, 3);
+}
+
+}  // namespace
+}  // namespace balanced::storage
+
+namespace balanced::storage {
+namespace {
+
+// Two stores on one database are two replicas: they commit side by side, on the same
+// hot accounts, and the database alone keeps the ledger right.
+class MysqlStoreTest : public ::testing::Test {
+ protected:
+  MysqlOptions options(const std::string& database) {
+    auto& server = shared_mariadb();
+    EXPECT_TRUE(server.create_database(database));
+    MysqlOptions o;
+    o.connection = mysql::parse_url(server.url(database)).value();
+    return o;
+  }
+  core::VerifyReport verify(MysqlStore& store) {
+    while (store.seal_audit(1, 1000).value().sealed > 0) {
+    }
+    struct Visitor final : ScanVisitor {
+      void account(const core::Account& a) override { verifier.add_account(a); }
+      void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
+      void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
+      core::Verifier verifier;
+    } visitor;
+    EXPECT_TRUE(store.scan(visitor).ok());
+    return visitor.verifier.finish();
+  }
+};
+
+TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
+  auto o = options("replicas");
+  ASSERT_TRUE(migrate_mysql(o.connection).ok());
+  auto first = open_mysql_store(o);
+  auto second = open_mysql_store(o);
+  ASSERT_TRUE(first.ok() && second.ok());
+  std::vector<Operation> opens;
+  for (int i = 0; i < 5; ++i) opens.push_back(open("hot" + std::to_string(i), 1000));
+  ASSERT_TRUE(first.value()->apply(opens, 1).ok());
+
+  std::atomic<int> committed{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 8; ++w) {
+    MysqlStore& store = w % 2 ? *first.value() : *second.value();
+    writers.emplace_back([&store, &committed, w] {
+      for (int b = 0; b < 30; ++b) {
+        std::vector<Operation> batch;
+        for (int k = 0; k < 10; ++k) {
+          const int from = (w + b + k) % 5;
+          const int to = (from + 1 + k % 4) % 5;
+          batch.push_back(transfer("w" + std::to_string(w) + "-" + std::to_string(b) + "-" +
+                                       std::to_string(k),
+                                   "hot" + std::to_string(from), "hot" + std::to_string(to),
+                                   1 + (k * 7 + b) % 50));
+        }
+        // Deadlocks and lock waits are transient: retry the batch as it is.
+        for (int attempt = 0; attempt < 20; ++attempt) {
+          auto effects = store.apply(batch, 2);
+          if (effects.ok()) {
+            for (const auto& outcome : effects.value().outcomes) {
+              if (outcome.code == Code::ok) ++committed;
+            }
+            break;
+          }
+          ASSERT_EQ(effects.error().code, Code::unavailable) << effects.error().detail;
+        }
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_GT(committed.load(), 0);
+  int64_t total = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto account = first.value()->account("hot" + std::to_string(i));
+    ASSERT_TRUE(account.ok());
+    EXPECT_GE(account.value().balance, 0);
+    total += account.value().balance;
+  }
+  EXPECT_EQ(total, 5000);
+  auto report = verify(*first.value());
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+  EXPECT_EQ(report.transactions, committed.load() + 5);  // and the five deposits
+}
+
+TEST_F(MysqlStoreTest, AStaleFencingTokenCannotSeal) {
+  auto o = options("fencing");
+  ASSERT_TRUE(migrate_mysql(o.connection).ok());
+  auto store = open_mysql_store(o);
+  ASSERT_TRUE(store.ok());
+  std::vector<Operation> opens{open("a", 10)};
+  ASSERT_TRUE(store.value()->apply(opens, 1).ok());
+  ASSERT_TRUE(store.value()->seal_audit(7, 100).ok());
+  std::vector<Operation> more{open("b", 10)};
+  ASSERT_TRUE(store.value()->apply(more, 2).ok());
+  auto stale = store.value()->seal_audit(6, 100);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, Code::forbidden);
+  EXPECT_EQ(store.value()->unsealed_audit_records().value(), 1);  // b's opening
+  auto current = store.value()->seal_audit(8, 100);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current.value().sealed, 1);
+  EXPECT_EQ(current.value().chain_head, 2);
+}
+
+TEST_F(MysqlStoreTest, AnOlderSchemaIsRefused) {
+  auto o = options("unmigrated");
+  auto store = open_mysql_store(o);
+  ASSERT_TRUE(store.ok());
+  const Status ping = store.value()->ping();
+  EXPECT_EQ(ping.code(), Code::unavailable);
+  EXPECT_NE(ping.detail().find("balancectl migrate"), std::string::npos) << ping.detail();
+  std::vector<Operation> opens{open("a", 10)};
+  EXPECT_EQ(store.value()->apply(opens, 1).error().code, Code::unavailable);
+  auto migrated = migrate_mysql(o.connection);
+  ASSERT_TRUE(migrated.ok());
+  EXPECT_EQ(migrated.value(), std::make_pair(0, mysql_schema_version()));
+  EXPECT_TRUE(store.value()->ping().ok());
+  EXPECT_EQ(migrate_mysql(o.connection).value(),
+            std::make_pair(mysql_schema_version(), mysql_schema_version()));
+}
+
+TEST_F(MysqlStoreTest, ADownDatabaseIsUnavailableThenServesAgain) {
+  auto o = options("outage");
+  o.connection.connect_timeout_s = 1;
+  ASSERT_TRUE(migrate_mysql(o.connection).ok());
+  auto store = open_mysql_store(o);
+  ASSERT_TRUE(store.ok());
+  std::vector<Operation> opens{open("a", 10), open("b", 0)};
+  ASSERT_TRUE(store.value()->apply(opens, 1).ok());
+  auto& server = shared_mariadb();
+  ASSERT_EQ(server.stop(), 0);
+  std::vector<Operation> move{transfer("t1", "a", "b", 4)};
+  auto down = store.value()->apply(move, 2);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().code, Code::unavailable);
+  EXPECT_EQ(store.value()->ping().code(), Code::unavailable);
+  EXPECT_EQ(store.value()->account("a").error().code, Code::unavailable);
+  ASSERT_TRUE(server.restart()) << server.error();
+  EXPECT_TRUE(store.value()->ping().ok());
+  auto up = store.value()->apply(move, 3);
+  ASSERT_TRUE(up.ok()) << up.error().detail;
+  EXPECT_EQ(store.value()->account("b").value().balance, 4);
+}
+
+TEST(MysqlUrl, ParsesAndRedacts) {
+  auto config = mysql::parse_url("mysql://app:p%40ss@db.example:3307/ledger");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config.value().user, "app");
+  EXPECT_EQ(config.value().password, "p@ss");
+  EXPECT_EQ(config.value().host, "db.example");
+  EXPECT_EQ(config.value().port, 3307u);
+  EXPECT_EQ(config.value().database, "ledger");
+  EXPECT_EQ(mysql::parse_url("mysql://app@h/d").value().port, 3306u);
+  for (const char* bad : {"mysql://h/d", "mysql://u@h:0/d", "mysql://u@h:99999/d", "mysql://u@h",
+                          "mysql://u@:3306/d", "postgres://u@h/d", "mysql://u@h/d`x"}) {
+    EXPECT_FALSE(mysql::parse_url(bad).ok()) << bad;
+  }
+  EXPECT_EQ(mysql::redact_url("mysql://app:secret@h:1/d"), "mysql://app:***@h:1/d");
 }
 
 }  // namespace

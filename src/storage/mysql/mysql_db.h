@@ -1,0 +1,150 @@
+// A thin, owning wrapper over MariaDB Connector/C (libmariadb): connections, text
+// queries, result rows, error classification and a bounded connection pool.
+//
+// Statements are built as text with every string value escaped by the server's own
+// escaping (mysql_real_escape_string) and every number formatted by us; multi-row
+// statements with a varying row count are the reason (prepared statements fix it).
+#pragma once
+
+#include <mysql.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/codes.h"
+#include "core/mutex.h"
+
+namespace balanced::storage::mysql {
+
+struct ConnectionConfig {
+  std::string host = "127.0.0.1";
+  unsigned port = 3306;
+  std::string user;
+  std::string password;
+  std::string database;
+  // Bounds on every wait for the server, in seconds (libmariadb's unit).
+  unsigned connect_timeout_s = 3;
+  unsigned read_timeout_s = 10;
+  unsigned write_timeout_s = 10;
+};
+
+// Parses mysql://user[:password]@host[:port]/database. Percent-escapes in the user and
+// password are decoded. The password may come separately (a Kubernetes secret file).
+Result<ConnectionConfig> parse_url(std::string_view url);
+// The URL with the password replaced by "***", for logs.
+std::string redact_url(std::string_view url);
+
+// True for errors after which the same statement may succeed when retried: deadlock,
+// lock wait timeout, lost or refused connection, server shutting down or read-only
+// (a failover in progress), duplicate key (another writer committed the same id or
+// account first; the retry sees it).
+bool is_transient(unsigned error_number);
+
+class Rows {
+ public:
+  explicit Rows(MYSQL_RES* result) : result_(result) {}
+  Rows(Rows&& other) noexcept : result_(other.result_), row_(other.row_), lengths_(other.lengths_) {
+    other.result_ = nullptr;
+  }
+  Rows& operator=(Rows&&) = delete;
+  ~Rows() {
+    if (result_) mysql_free_result(result_);
+  }
+  bool next();
+  bool null(unsigned column) const { return row_[column] == nullptr; }
+  std::string_view view(unsigned column) const {
+    return row_[column] ? std::string_view(row_[column], lengths_[column]) : std::string_view();
+  }
+  std::string text(unsigned column) const { return std::string(view(column)); }
+  int64_t int64(unsigned column) const;
+  uint64_t size() const { return result_ ? mysql_num_rows(result_) : 0; }
+
+ private:
+  MYSQL_RES* result_ = nullptr;
+  MYSQL_ROW row_ = nullptr;
+  unsigned long* lengths_ = nullptr;
+};
+
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> open(const ConnectionConfig& config);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs a statement that returns no rows.
+  Status exec(std::string_view sql);
+  // Runs a statement and fetches all its rows.
+  Result<Rows> query(std::string_view sql);
+  // Runs a statement and streams its rows to `row`, without holding them all in memory.
+  template <typename RowVisitor>
+  Status for_each_row(std::string_view sql, RowVisitor&& row) {
+    if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return fail(sql);
+    Rows rows(mysql_use_result(mysql_));
+    while (rows.next()) row(static_cast<const Rows&>(rows));
+    if (mysql_errno(mysql_) != 0) return fail(sql);
+    return Status();
+  }
+  uint64_t last_insert_id() { return mysql_insert_id(mysql_); }
+  uint64_t affected_rows() { return mysql_affected_rows(mysql_); }
+  // Appends `value` as a quoted, escaped SQL string literal.
+  void append_quoted(std::string& sql, std::string_view value);
+  // Appends `bytes` as a hexadecimal literal (X'..'), for binary columns.
+  static void append_hex(std::string& sql, std::string_view bytes);
+  // After a connection-level error the connection is not returned to its pool.
+  bool broken() const { return broken_; }
+  // Drops the connection when it goes back to its pool (its state is unknown).
+  void discard() { broken_ = true; }
+
+ private:
+  explicit Connection(MYSQL* mysql) : mysql_(mysql) {}
+  Status fail(std::string_view sql);
+  MYSQL* mysql_;
+  bool broken_ = false;
+};
+
+// Connections opened on demand up to connections_max; a caller waits at most wait_max
+// for a free one, then gets Code::unavailable.
+class Pool {
+ public:
+  Pool(ConnectionConfig config, size_t connections_max, std::chrono::milliseconds wait_max,
+       std::vector<std::string> session_sql);
+  ~Pool();
+
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<Connection> connection)
+        : pool_(pool), connection_(std::move(connection)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (pool_ && connection_) pool_->release(std::move(connection_));
+    }
+    Connection* operator->() { return connection_.get(); }
+    Connection& operator*() { return *connection_; }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  Result<Lease> acquire();
+  const ConnectionConfig& config() const { return config_; }
+
+ private:
+  void release(std::unique_ptr<Connection> connection);
+  const ConnectionConfig config_;
+  const size_t connections_max_;
+  const std::chrono::milliseconds wait_max_;
+  const std::vector<std::string> session_sql_;  // run on every new connection
+  Mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mutex_);
+  size_t open_ GUARDED_BY(mutex_) = 0;
+};
+
+}  // namespace balanced::storage::mysql

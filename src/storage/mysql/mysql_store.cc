@@ -1,0 +1,656 @@
+#include "storage/mysql/mysql_store.h"
+
+#include <array>
+#include <atomic>
+#include <cassert>
+#include <limits>
+
+#include "core/audit.h"
+#include "storage/batch.h"
+
+namespace balanced::storage {
+
+using mysql::Connection;
+using mysql::Pool;
+using mysql::Rows;
+
+namespace {
+
+// Versioned migrations: entry i takes the schema from version i to i + 1, one statement
+// at a time (MySQL commits DDL implicitly, so each statement is written to be re-runnable
+// after a crash halfway). Never edit an entry that has shipped; append a new one.
+// Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
+const std::array<std::vector<const char*>, 1> kMigrations{{
+    {
+        R"sql(CREATE TABLE IF NOT EXISTS accounts (
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  account_number VARBINARY(64) NOT NULL,
+  currency VARBINARY(8) NOT NULL,
+  balance BIGINT NOT NULL,
+  overdraft_limit BIGINT NOT NULL,
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  UNIQUE KEY accounts_by_number (account_number)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
+        R"sql(CREATE TABLE IF NOT EXISTS transactions (
+  sequence BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  transaction_id VARBINARY(64) NOT NULL,
+  type VARCHAR(16) NOT NULL,
+  source_account VARBINARY(64) NOT NULL,
+  destination_account VARBINARY(64) NOT NULL,
+  amount BIGINT NOT NULL,
+  currency VARBINARY(8) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  reject_code VARCHAR(32) NULL,
+  source_balance_after BIGINT NOT NULL,
+  destination_balance_after BIGINT NOT NULL,
+  request_hash VARBINARY(64) NOT NULL,
+  client_timestamp VARBINARY(64) NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE KEY transactions_by_id (transaction_id),
+  KEY transactions_by_source (source_account, sequence),
+  KEY transactions_by_destination (destination_account, sequence)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
+        R"sql(CREATE TABLE IF NOT EXISTS audit_log (
+  log_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  operation_type VARCHAR(32) NOT NULL,
+  operator VARBINARY(64) NOT NULL,
+  operation_time BIGINT NOT NULL,
+  detail MEDIUMBLOB NOT NULL,
+  chain_seq BIGINT NULL,
+  prev_hash BINARY(32) NULL,
+  hash BINARY(32) NULL,
+  UNIQUE KEY audit_by_chain (chain_seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
+        R"sql(CREATE TABLE IF NOT EXISTS audit_chain (
+  id TINYINT NOT NULL PRIMARY KEY,
+  sealed_seq BIGINT NOT NULL,
+  head BINARY(32) NOT NULL,
+  fence BIGINT NOT NULL
+) ENGINE=InnoDB)sql",
+        "INSERT IGNORE INTO audit_chain (id, sealed_seq, head, fence) VALUES (1, 0, "
+        "X'0000000000000000000000000000000000000000000000000000000000000000', 0)",
+    },
+}};
+
+constexpr const char* kAccountColumns =
+    "account_number, currency, balance, overdraft_limit, version, created_at, updated_at";
+constexpr const char* kTransactionColumns =
+    "sequence, transaction_id, type, source_account, destination_account, amount, currency, "
+    "status, reject_code, source_balance_after, destination_balance_after, request_hash, "
+    "client_timestamp, created_at";
+constexpr const char* kTransactionInsertColumns =
+    "transaction_id, type, source_account, destination_account, amount, currency, status, "
+    "reject_code, source_balance_after, destination_balance_after, request_hash, "
+    "client_timestamp, created_at";
+constexpr const char* kAuditColumns = "operation_type, operator, operation_time, detail";
+
+core::Account read_account(const Rows& r) {
+  return core::Account{.number = r.text(0),
+                       .currency = r.text(1),
+                       .balance = r.int64(2),
+                       .overdraft_limit = r.int64(3),
+                       .version = r.int64(4),
+                       .created_at_ms = r.int64(5),
+                       .updated_at_ms = r.int64(6)};
+}
+
+core::Transaction read_transaction(const Rows& r) {
+  core::Transaction t;
+  t.sequence = r.int64(0);
+  t.id = r.text(1);
+  t.type = core::type_from_name(r.view(2)).value_or(core::TransactionType::transfer);
+  t.source = r.text(3);
+  t.destination = r.text(4);
+  t.amount = r.int64(5);
+  t.currency = r.text(6);
+  t.status = core::status_from_name(r.view(7)).value_or(core::TransactionStatus::rejected);
+  t.reject_code = r.null(8) ? Code::ok : code_from_name(r.view(8));
+  t.source_balance_after = r.int64(9);
+  t.destination_balance_after = r.int64(10);
+  t.request_hash = r.text(11);
+  t.client_timestamp = r.text(12);
+  t.created_at_ms = r.int64(13);
+  return t;
+}
+
+void append_int(std::string& sql, int64_t value) { sql += std::to_string(value); }
+
+// "(a, b, c)" of quoted values: the IN list of a chunk.
+template <typename Range>
+void append_in_list(Connection& c, std::string& sql, const Range& values) {
+  sql.push_back('(');
+  bool first = true;
+  for (const auto& value : values) {
+    if (!first) sql.push_back(',');
+    first = false;
+    c.append_quoted(sql, value);
+  }
+  sql.push_back(')');
+}
+
+Result<int> read_schema_version(Connection& c) {
+  auto rows = c.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!rows.ok()) {
+    // No table yet: a database never migrated.
+    if (rows.error().detail.find("1146") != std::string::npos) return 0;
+    return rows.error();
+  }
+  if (!rows.value().next()) return 0;
+  return static_cast<int>(rows.value().int64(0));
+}
+
+std::vector<std::string> session_statements(int lock_wait_timeout_s, bool autocommit) {
+  return {
+      "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+      "SET SESSION innodb_lock_wait_timeout = " + std::to_string(lock_wait_timeout_s),
+      std::string("SET SESSION autocommit = ") + (autocommit ? "1" : "0"),
+  };
+}
+
+// One batch inside one open database transaction on a committer connection.
+class MysqlBatch final : public BatchTransaction {
+ public:
+  MysqlBatch(Connection& c, size_t rows_max, bool consecutive_ids)
+      : c_(c), rows_max_(rows_max), consecutive_ids_(consecutive_ids) {}
+
+  Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override {
+    // Chunks in sorted order keep the lock order sorted.
+    for (size_t start = 0; start < numbers.size(); start += rows_max_) {
+      const auto chunk = numbers.subspan(start, std::min(rows_max_, numbers.size() - start));
+      std::string sql = std::string("SELECT ") + kAccountColumns +
+                        " FROM accounts WHERE account_number IN ";
+      append_in_list(c_, sql, chunk);
+      sql += " ORDER BY account_number FOR UPDATE";
+      auto rows = c_.query(sql);
+      if (!rows.ok()) return Status(rows.error());
+      while (rows.value().next()) {
+        core::Account account = read_account(rows.value());
+        state.accounts.emplace(account.number, std::move(account));
+      }
+    }
+    return {};
+  }
+
+  Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override {
+    for (size_t start = 0; start < ids.size(); start += rows_max_) {
+      const auto chunk = ids.subspan(start, std::min(rows_max_, ids.size() - start));
+      std::string sql = std::string("SELECT ") + kTransactionColumns +
+                        " FROM transactions WHERE transaction_id IN ";
+      append_in_list(c_, sql, chunk);
+      auto rows = c_.query(sql);
+      if (!rows.ok()) return Status(rows.error());
+      while (rows.value().next()) {
+        core::Transaction t = read_transaction(rows.value());
+        state.existing.emplace(t.id, std::move(t));
+      }
+    }
+    return {};
+  }
+
+  Status write(core::BatchEffects& effects) override {
+    if (auto s = insert_accounts(effects.created); !s.ok()) return s;
+    if (auto s = update_accounts(effects.updated); !s.ok()) return s;
+    if (auto s = insert_transactions(effects.transactions); !s.ok()) return s;
+    core::render_audit_details(effects.audit, effects.transactions);
+    return insert_audit(effects.audit);
+  }
+
+ private:
+  Status insert_accounts(const std::vector<core::Account>& accounts) {
+    for (size_t start = 0; start < accounts.size(); start += rows_max_) {
+      std::string sql = std::string("INSERT INTO accounts (") + kAccountColumns + ") VALUES ";
+      const size_t end = std::min(accounts.size(), start + rows_max_);
+      for (size_t i = start; i < end; ++i) {
+        const auto& a = accounts[i];
+        sql += i == start ? "(" : ",(";
+        c_.append_quoted(sql, a.number);
+        sql.push_back(',');
+        c_.append_quoted(sql, a.currency);
+        for (int64_t v : {a.balance, a.overdraft_limit, a.version, a.created_at_ms,
+                          a.updated_at_ms}) {
+          sql.push_back(',');
+          append_int(sql, v);
+        }
+        sql.push_back(')');
+      }
+      if (auto s = c_.exec(sql); !s.ok()) return s;
+    }
+    return {};
+  }
+
+  // One UPDATE per chunk: every changed account gets its final balance and version.
+  Status update_accounts(const std::vector<core::Account>& accounts) {
+    for (size_t start = 0; start < accounts.size(); start += rows_max_) {
+      const size_t end = std::min(accounts.size(), start + rows_max_);
+      std::string sql = "UPDATE accounts SET ";
+      const std::array<std::pair<const char*, int64_t core::Account::*>, 3> columns{{
+          {"balance", &core::Account::balance},
+          {"version", &core::Account::version},
+          {"updated_at", &core::Account::updated_at_ms},
+      }};
+      for (size_t column = 0; column < columns.size(); ++column) {
+        if (column > 0) sql += ", ";
+        sql += columns[column].first;
+        sql += " = CASE account_number";
+        for (size_t i = start; i < end; ++i) {
+          sql += " WHEN ";
+          c_.append_quoted(sql, accounts[i].number);
+          sql += " THEN ";
+          append_int(sql, accounts[i].*columns[column].second);
+        }
+        sql += " END";
+      }
+      sql += " WHERE account_number IN (";
+      for (size_t i = start; i < end; ++i) {
+        if (i > start) sql.push_back(',');
+        c_.append_quoted(sql, accounts[i].number);
+      }
+      sql.push_back(')');
+      if (auto s = c_.exec(sql); !s.ok()) return s;
+      if (c_.affected_rows() != end - start) {
+        return Status(Code::internal, "updated " + std::to_string(c_.affected_rows()) +
+                                          " accounts, expected " + std::to_string(end - start));
+      }
+    }
+    return {};
+  }
+
+  Status insert_transactions(std::vector<core::Transaction>& transactions) {
+    for (size_t start = 0; start < transactions.size(); start += rows_max_) {
+      const size_t end = std::min(transactions.size(), start + rows_max_);
+      // The database assigns the sequence.
+      std::string sql =
+          std::string("INSERT INTO transactions (") + kTransactionInsertColumns + ") VALUES ";
+      for (size_t i = start; i < end; ++i) {
+        const auto& t = transactions[i];
+        sql += i == start ? "(" : ",(";
+        c_.append_quoted(sql, t.id);
+        sql.push_back(',');
+        c_.append_quoted(sql, core::type_name(t.type));
+        sql.push_back(',');
+        c_.append_quoted(sql, t.source);
+        sql.push_back(',');
+        c_.append_quoted(sql, t.destination);
+        sql.push_back(',');
+        append_int(sql, t.amount);
+        sql.push_back(',');
+        c_.append_quoted(sql, t.currency);
+        sql.push_back(',');
+        c_.append_quoted(sql, core::status_name(t.status));
+        sql.push_back(',');
+        if (t.reject_code == Code::ok) {
+          sql += "NULL";
+        } else {
+          c_.append_quoted(sql, code_name(t.reject_code));
+        }
+        sql.push_back(',');
+        append_int(sql, t.source_balance_after);
+        sql.push_back(',');
+        append_int(sql, t.destination_balance_after);
+        sql.push_back(',');
+        c_.append_quoted(sql, t.request_hash);
+        sql.push_back(',');
+        c_.append_quoted(sql, t.client_timestamp);
+        sql.push_back(',');
+        append_int(sql, t.created_at_ms);
+        sql.push_back(')');
+      }
+      if (auto s = c_.exec(sql); !s.ok()) return s;
+      if (auto s = assign_sequences(transactions, start, end); !s.ok()) return s;
+    }
+    return {};
+  }
+
+  // With innodb_autoinc_lock_mode 0 or 1 a multi-row INSERT gets consecutive ids from
+  // LAST_INSERT_ID(); in mode 2 (MySQL 8's default) they may interleave with another
+  // writer's, so they are read back.
+  Status assign_sequences(std::vector<core::Transaction>& transactions, size_t start,
+                          size_t end) {
+    if (consecutive_ids_) {
+      const auto first = static_cast<int64_t>(c_.last_insert_id());
+      for (size_t i = start; i < end; ++i) {
+        transactions[i].sequence = first + static_cast<int64_t>(i - start);
+      }
+      return {};
+    }
+    std::string sql = "SELECT sequence, transaction_id FROM transactions WHERE transaction_id IN (";
+    for (size_t i = start; i < end; ++i) {
+      if (i > start) sql.push_back(',');
+      c_.append_quoted(sql, transactions[i].id);
+    }
+    sql.push_back(')');
+    auto rows = c_.query(sql);
+    if (!rows.ok()) return Status(rows.error());
+    std::unordered_map<std::string, int64_t> sequences;
+    while (rows.value().next()) sequences.emplace(rows.value().text(1), rows.value().int64(0));
+    for (size_t i = start; i < end; ++i) {
+      auto it = sequences.find(transactions[i].id);
+      if (it == sequences.end()) return Status(Code::internal, "inserted transaction not found");
+      transactions[i].sequence = it->second;
+    }
+    return {};
+  }
+
+  Status insert_audit(const std::vector<core::AuditRecord>& audit) {
+    for (size_t start = 0; start < audit.size(); start += rows_max_) {
+      const size_t end = std::min(audit.size(), start + rows_max_);
+      std::string sql = std::string("INSERT INTO audit_log (") + kAuditColumns + ") VALUES ";
+      for (size_t i = start; i < end; ++i) {
+        const auto& r = audit[i];
+        sql += i == start ? "(" : ",(";
+        c_.append_quoted(sql, r.operation_type);
+        sql.push_back(',');
+        c_.append_quoted(sql, r.operator_name);
+        sql.push_back(',');
+        append_int(sql, r.operation_time_ms);
+        sql.push_back(',');
+        c_.append_quoted(sql, r.detail);
+        sql.push_back(')');
+      }
+      if (auto s = c_.exec(sql); !s.ok()) return s;
+    }
+    return {};
+  }
+
+  Connection& c_;
+  const size_t rows_max_;
+  const bool consecutive_ids_;
+};
+
+}  // namespace
+
+int mysql_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config) {
+  auto opened = Connection::open(config);
+  if (!opened.ok()) return opened.error();
+  Connection& c = *opened.value();
+  if (auto s = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL "
+                      "PRIMARY KEY, applied_at BIGINT NOT NULL) ENGINE=InnoDB");
+      !s.ok()) {
+    return s.error();
+  }
+  // One migrator at a time, across processes.
+  auto locked = c.query("SELECT GET_LOCK('balanced.migrate', 60)");
+  if (!locked.ok()) return locked.error();
+  if (!locked.value().next() || locked.value().int64(0) != 1) {
+    return Error{Code::unavailable, "another process holds the migration lock"};
+  }
+  auto before = read_schema_version(c);
+  if (!before.ok()) return before.error();
+  int version = before.value();
+  for (; version < mysql_schema_version(); ++version) {
+    for (const char* statement : kMigrations[static_cast<size_t>(version)]) {
+      if (auto s = c.exec(statement); !s.ok()) return s.error();
+    }
+    if (auto s = c.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+                        std::to_string(version + 1) + ", UNIX_TIMESTAMP())");
+        !s.ok()) {
+      return s.error();
+    }
+  }
+  (void)c.exec("DO RELEASE_LOCK('balanced.migrate')");
+  return std::pair{before.value(), version};
+}
+
+struct MysqlStore::Impl {
+  explicit Impl(const MysqlOptions& o)
+      : options(o),
+        readers(o.connection, o.read_connections_max,
+                std::chrono::milliseconds(o.pool_wait_ms_max),
+                session_statements(o.lock_wait_timeout_s, true)),
+        committers(o.connection, o.committer_connections,
+                   std::chrono::milliseconds(o.pool_wait_ms_max),
+                   session_statements(o.lock_wait_timeout_s, false)) {}
+
+  // Learns, once, whether multi-row inserts get consecutive ids on this server.
+  Status learn_server(Connection& c) {
+    if (server_known.load(std::memory_order_acquire)) return {};
+    auto rows = c.query("SELECT @@innodb_autoinc_lock_mode");
+    if (!rows.ok()) return Status(rows.error());
+    const int64_t mode = rows.value().next() ? rows.value().int64(0) : 2;
+    consecutive_ids.store(mode <= 1, std::memory_order_relaxed);
+    server_known.store(true, std::memory_order_release);
+    return {};
+  }
+
+  Status check_schema(Connection& c) {
+    if (schema_current.load(std::memory_order_acquire)) return {};
+    auto version = read_schema_version(c);
+    if (!version.ok()) return version.status();
+    if (version.value() < mysql_schema_version()) {
+      return Status(Code::unavailable,
+                    "database schema version " + std::to_string(version.value()) +
+                        " is older than this build's " + std::to_string(mysql_schema_version()) +
+                        ": run `balancectl migrate`");
+    }
+    schema_current.store(true, std::memory_order_release);
+    return {};
+  }
+
+  const MysqlOptions options;
+  Pool readers;
+  Pool committers;
+  std::atomic<bool> server_known{false};
+  std::atomic<bool> consecutive_ids{false};
+  std::atomic<bool> schema_current{false};
+};
+
+Result<std::unique_ptr<MysqlStore>> open_mysql_store(const MysqlOptions& options) {
+  if (options.committer_connections == 0 || options.read_connections_max == 0 ||
+      options.rows_per_statement_max == 0) {
+    return Error{Code::invalid_request, "MySQL pool sizes and row bounds must be positive"};
+  }
+  return std::unique_ptr<MysqlStore>(new MysqlStore(std::make_unique<MysqlStore::Impl>(options)));
+}
+
+MysqlStore::MysqlStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MysqlStore::~MysqlStore() = default;
+
+size_t MysqlStore::apply_concurrency() const { return impl_->options.committer_connections; }
+
+Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> operations,
+                                             int64_t now_ms) {
+  auto lease = impl_->committers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  if (auto s = impl_->check_schema(c); !s.ok()) return s.error();
+  if (auto s = impl_->learn_server(c); !s.ok()) return s.error();
+  MysqlBatch batch(c, impl_->options.rows_per_statement_max,
+                   impl_->consecutive_ids.load(std::memory_order_relaxed));
+  auto effects = run_batch(batch, operations, now_ms);
+  if (effects.ok()) {
+    if (auto s = c.exec("COMMIT"); !s.ok()) {
+      // A COMMIT that fails on a lost connection may or may not have landed; the retry
+      // finds out through the transaction ids.
+      c.discard();
+      return s.error();
+    }
+    return effects;
+  }
+  if (!c.exec("ROLLBACK").ok()) c.discard();
+  return effects;
+}
+
+Result<core::Account> MysqlStore::account(std::string_view number) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  std::string sql = std::string("SELECT ") + kAccountColumns +
+                    " FROM accounts WHERE account_number = ";
+  lease.value()->append_quoted(sql, number);
+  auto rows = lease.value()->query(sql);
+  if (!rows.ok()) return rows.error();
+  if (!rows.value().next()) {
+    return Error{Code::account_not_found, "account " + std::string(number) + " does not exist"};
+  }
+  return read_account(rows.value());
+}
+
+Result<core::Transaction> MysqlStore::transaction(std::string_view id) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  std::string sql = std::string("SELECT ") + kTransactionColumns +
+                    " FROM transactions WHERE transaction_id = ";
+  lease.value()->append_quoted(sql, id);
+  auto rows = lease.value()->query(sql);
+  if (!rows.ok()) return rows.error();
+  if (!rows.value().next()) {
+    return Error{Code::not_found, "transaction " + std::string(id) + " does not exist"};
+  }
+  return read_transaction(rows.value());
+}
+
+Result<HistoryPage> MysqlStore::history(std::string_view number,
+                                        std::optional<int64_t> before_sequence, size_t limit) {
+  assert(limit > 0 && limit <= history_limit_max);
+  auto exists = account(number);
+  if (!exists.ok()) return exists.error();
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  const int64_t before = before_sequence.value_or(std::numeric_limits<int64_t>::max());
+  // Each side walks its index newest first; the union takes the newest of both.
+  std::string sql;
+  for (const char* side : {"source_account", "destination_account"}) {
+    sql += sql.empty() ? "SELECT * FROM ((SELECT " : " UNION ALL (SELECT ";
+    sql += kTransactionColumns;
+    sql += " FROM transactions WHERE ";
+    sql += side;
+    sql += " = ";
+    c.append_quoted(sql, number);
+    sql += " AND sequence < " + std::to_string(before) +
+           " AND status = 'committed' ORDER BY sequence DESC LIMIT " +
+           std::to_string(limit + 1) + ")";
+  }
+  sql += ") AS page ORDER BY sequence DESC LIMIT " + std::to_string(limit + 1);
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  HistoryPage page;
+  while (rows.value().next()) page.transactions.push_back(read_transaction(rows.value()));
+  if (page.transactions.size() > limit) {
+    page.transactions.resize(limit);
+    page.next_cursor = page.transactions.back().sequence;
+  }
+  return page;
+}
+
+Status MysqlStore::ping() {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return Status(lease.error());
+  impl_->schema_current.store(false, std::memory_order_release);  // look again
+  return impl_->check_schema(*lease.value());
+}
+
+Status MysqlStore::scan(ScanVisitor& visitor) {
+  auto opened = Connection::open(impl_->options.connection);
+  if (!opened.ok()) return Status(opened.error());
+  Connection& c = *opened.value();
+  // One snapshot for the three scans, so that the sums balance while writers go on.
+  if (auto s = c.exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); !s.ok()) return s;
+  if (auto s = c.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"); !s.ok()) return s;
+  Status status = c.for_each_row(std::string("SELECT ") + kAccountColumns + " FROM accounts",
+                                 [&](const Rows& r) { visitor.account(read_account(r)); });
+  if (status.ok()) {
+    status = c.for_each_row(std::string("SELECT ") + kTransactionColumns +
+                                " FROM transactions WHERE status = 'committed' ORDER BY sequence",
+                            [&](const Rows& r) { visitor.transaction(read_transaction(r)); });
+  }
+  if (status.ok()) {
+    status = c.for_each_row(
+        "SELECT chain_seq, operation_type, operator, operation_time, detail, prev_hash, hash "
+        "FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq",
+        [&](const Rows& r) {
+          visitor.audit(core::AuditRecord{.log_id = r.int64(0),
+                                          .operation_type = r.text(1),
+                                          .operator_name = r.text(2),
+                                          .operation_time_ms = r.int64(3),
+                                          .detail = r.text(4),
+                                          .prev_hash = r.text(5),
+                                          .hash = r.text(6)});
+        });
+  }
+  (void)c.exec("COMMIT");
+  return status;
+}
+
+Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
+  auto lease = impl_->committers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  if (auto s = impl_->check_schema(c); !s.ok()) return s.error();
+  auto run = [&]() -> Result<SealResult> {
+    auto head_rows = c.query("SELECT sealed_seq, head, fence FROM audit_chain WHERE id = 1 FOR UPDATE");
+    if (!head_rows.ok()) return head_rows.error();
+    Rows& head_row = head_rows.value();
+    if (!head_row.next()) return Error{Code::internal, "audit_chain has no head row"};
+    SealResult result{.sealed = 0, .chain_head = head_row.int64(0)};
+    std::string head = head_row.text(1);
+    if (head_row.int64(2) > fence) {
+      return Error{Code::forbidden, "fencing token " + std::to_string(fence) +
+                                        " is older than " + std::to_string(head_row.int64(2))};
+    }
+    auto pending = c.query(
+        "SELECT log_id, operation_type, operator, operation_time, detail FROM audit_log "
+        "WHERE chain_seq IS NULL ORDER BY log_id LIMIT " + std::to_string(records_max));
+    if (!pending.ok()) return pending.error();
+    std::vector<std::pair<int64_t, core::AuditRecord>> records;
+    while (pending.value().next()) {
+      const Rows& r = pending.value();
+      records.emplace_back(r.int64(0), core::AuditRecord{.operation_type = r.text(1),
+                                                         .operator_name = r.text(2),
+                                                         .operation_time_ms = r.int64(3),
+                                                         .detail = r.text(4)});
+    }
+    for (size_t start = 0; start < records.size(); start += impl_->options.rows_per_statement_max) {
+      const size_t end = std::min(records.size(), start + impl_->options.rows_per_statement_max);
+      std::string chain = "chain_seq = CASE log_id";
+      std::string prev = "prev_hash = CASE log_id";
+      std::string hash = "hash = CASE log_id";
+      std::string ids;
+      for (size_t i = start; i < end; ++i) {
+        auto& [log_id, record] = records[i];
+        head = core::chain_audit_record(record, head);
+        ++result.chain_head;
+        const std::string when = " WHEN " + std::to_string(log_id) + " THEN ";
+        chain += when + std::to_string(result.chain_head);
+        prev += when;
+        Connection::append_hex(prev, record.prev_hash);
+        hash += when;
+        Connection::append_hex(hash, record.hash);
+        if (!ids.empty()) ids.push_back(',');
+        ids += std::to_string(log_id);
+      }
+      if (auto s = c.exec("UPDATE audit_log SET " + chain + " END, " + prev + " END, " + hash +
+                          " END WHERE log_id IN (" + ids + ")");
+          !s.ok()) {
+        return s.error();
+      }
+    }
+    std::string update = "UPDATE audit_chain SET sealed_seq = " +
+                         std::to_string(result.chain_head) + ", head = ";
+    Connection::append_hex(update, head);
+    update += ", fence = " + std::to_string(fence) + " WHERE id = 1";
+    if (auto s = c.exec(update); !s.ok()) return s.error();
+    if (auto s = c.exec("COMMIT"); !s.ok()) {
+      c.discard();
+      return s.error();
+    }
+    result.sealed = static_cast<int64_t>(records.size());
+    return result;
+  };
+  auto result = run();
+  if (!result.ok() && !c.exec("ROLLBACK").ok()) c.discard();
+  return result;
+}
+
+Result<int64_t> MysqlStore::unsealed_audit_records() {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  auto rows = lease.value()->query("SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL");
+  if (!rows.ok()) return rows.error();
+  return rows.value().next() ? rows.value().int64(0) : 0;
+}
+
+}  // namespace balanced::storage

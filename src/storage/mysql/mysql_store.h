@@ -1,0 +1,94 @@
+// The production store: MySQL 8 or MariaDB 10.11 (InnoDB), shared by any number of
+// balanced replicas writing at once.
+//
+// Correctness comes from the database alone. A batch is ONE database transaction on
+// one committer connection (READ COMMITTED, several per replica):
+//   1. SELECT ... FOR UPDATE the accounts the batch names, by unique key, in one
+//      statement: InnoDB locks them in index order, which is the sorted order every
+//      batch uses, so batches on different replicas queue behind each other instead of
+//      deadlocking;
+//   2. one SELECT for every transaction id of the batch (idempotency);
+//   3. core::apply_batch decides every outcome;
+//   4. multi-row INSERT of new accounts, one UPDATE (CASE) for the changed ones,
+//      multi-row INSERTs of transactions and audit records; one COMMIT.
+// A duplicate key (another replica committed the same transaction id or account first),
+// a deadlock, a lock wait timeout or a lost connection rolls back the whole batch and
+// reports Code::unavailable; the engine retries, and the retry finds the winner's rows.
+//
+// Audit records are written unsealed, in the same transaction as their change. The
+// hash chain needs one total order, which concurrent writers do not have, so sealing is
+// a singleton job (seal_audit(), elected by a lease): it takes the unsealed records,
+// gives each the next chain position, prev_hash and hash, and writes them with the
+// chain head, under a fencing token the database checks.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "storage/mysql/mysql_db.h"
+#include "storage/store.h"
+
+namespace balanced::storage {
+
+struct MysqlOptions {
+  mysql::ConnectionConfig connection;
+  // Connections for reads (thread-safe readers share them).
+  size_t read_connections_max = 16;
+  // Batches one replica commits at once, one connection each.
+  size_t committer_connections = 4;
+  // How long a caller waits for a free connection before 503 unavailable.
+  int64_t pool_wait_ms_max = 2000;
+  // Rows in one multi-row statement, at most (bounds statement size).
+  size_t rows_per_statement_max = 1000;
+  // InnoDB's wait for a row lock, per statement, before the batch is retried.
+  int lock_wait_timeout_s = 5;
+};
+
+// The schema version this build reads and writes.
+int mysql_schema_version();
+// Applies pending migrations (serialized across processes by a named lock); returns the
+// version before and after.
+Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config);
+
+class MysqlStore;
+// Never fails because the database is down: the store connects on demand, and ping()
+// says whether it can serve. Fails on an invalid configuration.
+Result<std::unique_ptr<MysqlStore>> open_mysql_store(const MysqlOptions& options);
+
+struct SealResult {
+  int64_t sealed = 0;      // records chained by this call
+  int64_t chain_head = 0;  // chain position of the last sealed record
+};
+
+class MysqlStore final : public Store {
+ public:
+  ~MysqlStore() override;
+  Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
+                                   int64_t now_ms) override;
+  Result<core::Account> account(std::string_view number) override;
+  Result<core::Transaction> transaction(std::string_view id) override;
+  Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
+                              size_t limit) override;
+  // OK when the database answers and its schema is this build's version.
+  Status ping() override;
+  // Audit records are visited in chain order, sealed ones only, with log_id set to
+  // their chain position.
+  Status scan(ScanVisitor& visitor) override;
+  size_t apply_concurrency() const override;
+
+  // Seals up to `records_max` unsealed audit records into the hash chain. `fence` is the
+  // caller's fencing token: the database refuses (Code::forbidden) a token lower than
+  // one it has already seen, so a leader that lost its lease cannot write.
+  Result<SealResult> seal_audit(int64_t fence, size_t records_max);
+  // Audit records written but not yet sealed.
+  Result<int64_t> unsealed_audit_records();
+
+  struct Impl;
+
+ private:
+  friend Result<std::unique_ptr<MysqlStore>> open_mysql_store(const MysqlOptions&);
+  explicit MysqlStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace balanced::storage
