@@ -7,16 +7,11 @@
 
 #include "bench.h"
 #include "core/verify.h"
-#include "storage/sqlite/sqlite_store.h"
+#include "storage/open.h"
 
 using namespace balanced;
 
 namespace {
-
-std::string sqlite_path(const std::string& db) {
-  if (!db.starts_with("sqlite:")) return {};
-  return db.substr(std::string_view("sqlite:").size());
-}
 
 class VerifyVisitor final : public storage::ScanVisitor {
  public:
@@ -26,43 +21,41 @@ class VerifyVisitor final : public storage::ScanVisitor {
   core::Verifier verifier;
 };
 
-int migrate(const std::string& db) {
-  const std::string path = sqlite_path(db);
-  if (path.empty()) {
-    std::fprintf(stderr, "--db: expected sqlite:PATH\n");
-    return 2;
-  }
-  auto versions = storage::migrate_sqlite(path);
+int migrate(const std::string& db, const std::string& password_file) {
+  auto versions = storage::migrate_store(db, password_file);
   if (!versions.ok()) {
     std::fprintf(stderr, "migrate: %s\n", versions.error().detail.c_str());
-    return 1;
+    return versions.error().code == Code::invalid_request ? 2 : 1;
   }
   std::printf("schema version %d -> %d\n", versions.value().first, versions.value().second);
   return 0;
 }
 
-int verify(const std::string& db) {
-  const std::string path = sqlite_path(db);
-  if (path.empty()) {
-    std::fprintf(stderr, "--db: expected sqlite:PATH\n");
-    return 2;
-  }
-  storage::SqliteOptions options;
-  options.path = path;
-  options.migrate = false;
-  auto store = storage::open_sqlite_store(options);
+int verify(const std::string& db, const std::string& password_file) {
+  storage::StoreSettings settings{.url = db, .password_file = password_file};
+  settings.sqlite.migrate = false;
+  auto store = storage::open_store(settings);
   if (!store.ok() && store.error().detail.find("in use by another process") != std::string::npos) {
     // balanced is running: check what it has materialized so far, read-only.
     std::printf("note: balanced holds the ledger; verifying its materialized tables read-only\n");
-    options.read_only = true;
-    store = storage::open_sqlite_store(options);
+    settings.sqlite.read_only = true;
+    store = storage::open_store(settings);
   }
   if (!store.ok()) {
     std::fprintf(stderr, "verify: %s\n", store.error().detail.c_str());
     return 2;
   }
+  if (storage::MysqlStore* mysql = store.value().mysql) {
+    // Records not chained yet are checked once the sealing job has chained them.
+    auto unsealed = mysql->unsealed_audit_records();
+    if (!unsealed.ok()) {
+      std::fprintf(stderr, "verify: %s\n", unsealed.error().detail.c_str());
+      return 2;
+    }
+    std::printf("audit records awaiting the chain: %lld\n", static_cast<long long>(unsealed.value()));
+  }
   VerifyVisitor visitor;
-  if (auto status = store.value()->scan(visitor); !status.ok()) {
+  if (auto status = store.value().store->scan(visitor); !status.ok()) {
     std::fprintf(stderr, "verify: %s\n", status.detail().c_str());
     return 2;
   }
@@ -83,12 +76,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string db = "sqlite:./data/balanced.db";
+  std::string password_file;
   auto* migrate_command = app.add_subcommand("migrate", "apply pending schema migrations");
-  migrate_command->add_option("--db", db, "sqlite:PATH")->envname("BALANCED_DB");
-
   auto* verify_command = app.add_subcommand(
       "verify", "check conservation, postings, balance-after chains and the audit chain");
-  verify_command->add_option("--db", db, "sqlite:PATH")->envname("BALANCED_DB");
+  for (auto* command : {migrate_command, verify_command}) {
+    command->add_option("--db", db, "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB")
+        ->envname("BALANCED_DB");
+    command->add_option("--db-password-file", password_file, "file holding the MySQL password")
+        ->envname("BALANCED_DB_PASSWORD_FILE");
+  }
 
   bench::BenchOptions bench_options;
   bool no_setup = false;
@@ -118,16 +115,16 @@ int main(int argc, char** argv) {
   bench_command->add_flag("--quiet", quiet, "no progress line");
   std::string verify_db;
   bench_command->add_option("--verify-db", verify_db,
-                            "afterwards, run `verify` on this ledger (sqlite:PATH)");
+                            "afterwards, run `verify` on this ledger (sqlite:PATH or mysql://...)");
 
   CLI11_PARSE(app, argc, argv);
-  if (migrate_command->parsed()) return migrate(db);
-  if (verify_command->parsed()) return verify(db);
+  if (migrate_command->parsed()) return migrate(db, password_file);
+  if (verify_command->parsed()) return verify(db, password_file);
   bench_options.setup = !no_setup;
   bench_options.check = !no_check;
   bench_options.progress = !quiet;
   const int bench_code = bench::run_bench(bench_options);
   if (verify_db.empty()) return bench_code;
-  const int verify_code = verify(verify_db);
+  const int verify_code = verify(verify_db, password_file);
   return bench_code != 0 ? bench_code : verify_code;
 }

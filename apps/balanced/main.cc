@@ -6,14 +6,19 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
+#include <random>
+
 #include "api/api.h"
-#include "cache/memory_cache.h"
+#include "cache/open.h"
 #include "core/validate.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "jobs/singleton.h"
 #include "observe/log.h"
 #include "observe/metrics.h"
-#include "storage/sqlite/sqlite_store.h"
+#include "storage/open.h"
 
 using namespace balanced;
 
@@ -34,31 +39,66 @@ int fail(std::string_view message) {
   return 1;
 }
 
+// Unique per process: names this replica as a lease holder.
+std::string lease_owner() {
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  std::random_device random;
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(random());
+}
+
 }  // namespace
 
 
 int main(int argc, char** argv) {
   CLI::App app{"balanced: real-time account balances"};
   std::string listen = "127.0.0.1:8080";
-  std::string db = "sqlite:./data/balanced.db";
-  std::string cache_kind = "memory";
-  size_t cache_entries_max = 10'000'000;
+  storage::StoreSettings store_settings{.url = "sqlite:./data/balanced.db"};
+  cache::CacheSettings cache_settings;
   std::string default_currency = "USD";
   size_t threads = std::max(1u, std::thread::hardware_concurrency());
   engine::EngineOptions engine_options;
   http::ServerOptions server_options;
   std::string synchronous = "full";
-  storage::SqliteOptions sqlite_options;
   std::string log_level = "info";
   int64_t drain_grace_ms = 5000;
+  int64_t singleton_interval_ms = 1000;
+  int64_t lease_ttl_ms = 10'000;
 
   app.add_option("--listen", listen, "HOST:PORT to serve on")->envname("BALANCED_LISTEN");
-  app.add_option("--db", db, "sqlite:PATH")->envname("BALANCED_DB");
-  app.add_option("--cache", cache_kind, "memory or none")
-      ->envname("BALANCED_CACHE")
-      ->check(CLI::IsMember({"memory", "none"}));
-  app.add_option("--cache-entries-max", cache_entries_max, "accounts the memory cache holds")
+  app.add_option("--db", store_settings.url, "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB")
+      ->envname("BALANCED_DB");
+  app.add_option("--db-password-file", store_settings.password_file,
+                 "file holding the MySQL password (replaces the one in --db)")
+      ->envname("BALANCED_DB_PASSWORD_FILE");
+  app.add_option("--mysql-committers", store_settings.mysql.committer_connections,
+                 "MySQL connections committing batches at once")
+      ->envname("BALANCED_MYSQL_COMMITTERS")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--mysql-read-connections", store_settings.mysql.read_connections_max,
+                 "MySQL connections for reads, at most")
+      ->envname("BALANCED_MYSQL_READ_CONNECTIONS")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--cache", cache_settings.url,
+                 "memory, none, redis://HOST:PORT or redis-cluster://HOST:PORT,HOST:PORT,...")
+      ->envname("BALANCED_CACHE");
+  app.add_option("--cache-entries-max", cache_settings.memory_entries_max,
+                 "accounts the memory cache holds")
       ->envname("BALANCED_CACHE_ENTRIES_MAX");
+  app.add_option("--cache-ttl-ms", cache_settings.ttl_ms, "Redis entry lifetime")
+      ->envname("BALANCED_CACHE_TTL_MS")
+      ->check(CLI::Range(int64_t{1000}, int64_t{30} * 86'400'000));
+  app.add_option("--redis-timeout-ms", cache_settings.redis_timeout_ms,
+                 "bound on a Redis connect or reply; a slower Redis counts as down")
+      ->envname("BALANCED_REDIS_TIMEOUT_MS")
+      ->check(CLI::Range(10, 10'000));
+  app.add_option("--singleton-interval-ms", singleton_interval_ms,
+                 "how often the lease holder runs the singleton job (MySQL audit sealing)")
+      ->envname("BALANCED_SINGLETON_INTERVAL_MS")
+      ->check(CLI::Range(10, 600'000));
+  app.add_option("--lease-ttl-ms", lease_ttl_ms, "lifetime of the singleton lease in Redis")
+      ->envname("BALANCED_LEASE_TTL_MS")
+      ->check(CLI::Range(100, 600'000));
   app.add_option("--default-currency", default_currency, "currency of new accounts")
       ->envname("BALANCED_DEFAULT_CURRENCY");
   app.add_option("--threads", threads, "HTTP worker threads")
@@ -86,7 +126,7 @@ int main(int argc, char** argv) {
                  "full (fsync every commit) or normal (survives a crash, not a power cut)")
       ->envname("BALANCED_SQLITE_SYNCHRONOUS")
       ->check(CLI::IsMember({"full", "normal"}));
-  app.add_option("--materialize-interval-ms", sqlite_options.materialize_interval_ms,
+  app.add_option("--materialize-interval-ms", store_settings.sqlite.materialize_interval_ms,
                  "how long committed batches gather before the ledger tables are updated")
       ->envname("BALANCED_MATERIALIZE_INTERVAL_MS")
       ->check(CLI::Range(1, 60'000));
@@ -103,7 +143,6 @@ int main(int argc, char** argv) {
     return fail("--listen: expected HOST:PORT");
   }
   server_options.threads = threads;
-  if (!db.starts_with("sqlite:")) return fail("--db: expected sqlite:PATH");
 
   // Block the stop signals in every thread; main waits for them with sigwait.
   sigset_t stop_signals;
@@ -113,39 +152,64 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  sqlite_options.path = db.substr(std::string_view("sqlite:").size());
-  sqlite_options.synchronous_full = synchronous == "full";
-  sqlite_options.read_connections_max = threads * 2;
-  const auto parent = std::filesystem::path(sqlite_options.path).parent_path();
-  std::error_code dir_error;
-  if (!parent.empty()) std::filesystem::create_directories(parent, dir_error);
-  auto store = storage::open_sqlite_store(sqlite_options);
-  if (!store.ok()) return fail("cannot open the database: " + store.error().detail);
-
-  std::unique_ptr<cache::Cache> cache;
-  if (cache_kind == "memory") {
-    cache = std::make_unique<cache::MemoryCache>(cache_entries_max);
-  } else {
-    cache = std::make_unique<cache::NoCache>();
+  store_settings.sqlite.synchronous_full = synchronous == "full";
+  store_settings.sqlite.read_connections_max = threads * 2;
+  auto opened = storage::open_store(store_settings);
+  if (!opened.ok()) return fail("cannot open the database: " + opened.error().detail);
+  storage::Store& store = *opened.value().store;
+  if (opened.value().mysql) {
+    // A database that is down may come back (the store reconnects, /readyz says when);
+    // a schema older than this build will not, so refuse to serve on it.
+    const Status ping = store.ping();
+    if (!ping.ok() && ping.detail().find("balancectl migrate") != std::string::npos) {
+      return fail(ping.detail());
+    }
+    if (!ping.ok()) {
+      observe::log(observe::LogLevel::warn, "database not reachable yet", {{"error", ping.detail()}});
+    }
   }
 
+  auto cache = cache::open_cache(cache_settings);
+  if (!cache.ok()) return fail(cache.error().detail);
+
   observe::Metrics metrics;
-  metrics.on_scrape([&metrics, &cache] {
-    const auto stats = cache->stats();
+  cache::Cache& the_cache = *cache.value().cache;
+  metrics.on_scrape([&metrics, &the_cache] {
+    const auto stats = the_cache.stats();
     metrics.cache_hits.Set(static_cast<double>(stats.hits));
     metrics.cache_misses.Set(static_cast<double>(stats.misses));
     metrics.cache_entries.Set(static_cast<double>(stats.entries));
+    metrics.cache_errors.Set(static_cast<double>(stats.errors));
   });
   engine::SystemClock clock;
-  engine::Engine engine(*store.value(), *cache, clock, &metrics, engine_options);
+  engine::Engine engine(store, the_cache, clock, &metrics, engine_options);
+
+  // On MySQL the audit chain is sealed by one replica at a time: the holder of a Redis
+  // lease when there is a Redis, else every replica in turn under the chain's row lock.
+  std::unique_ptr<jobs::Lease> lease;
+  std::unique_ptr<jobs::Job> seal_job;
+  std::unique_ptr<jobs::SingletonRunner> singleton;
+  if (opened.value().mysql) {
+    if (cache.value().redis) {
+      lease = std::make_unique<jobs::RedisLease>(
+          *cache.value().redis,
+          jobs::RedisLeaseOptions{.owner = lease_owner(), .ttl_ms = lease_ttl_ms});
+    } else {
+      lease = std::make_unique<jobs::EveryoneLeads>();
+    }
+    seal_job = std::make_unique<jobs::AuditSealJob>(*opened.value().mysql, &metrics);
+    singleton = std::make_unique<jobs::SingletonRunner>(*lease, *seal_job, &metrics,
+                                                        singleton_interval_ms);
+  }
   api::Api api(engine, metrics, api::ApiOptions{.default_currency = default_currency});
   http::Server server(server_options, api);
   if (auto status = server.start(); !status.ok()) return fail(status.detail());
 
   observe::log(observe::LogLevel::info, "balanced serving",
                {{"listen", server_options.host + ":" + std::to_string(server.port())},
-                {"db", db},
-                {"cache", cache_kind},
+                {"db", storage::mysql::redact_url(store_settings.url)},
+                {"cache", cache_settings.url},
+                {"committers", std::to_string(store.apply_concurrency())},
                 {"threads", std::to_string(threads)}});
 
   int signal_number = 0;
@@ -154,6 +218,7 @@ int main(int argc, char** argv) {
   api.set_draining();
   server.stop_accepting();
   engine.drain();
+  if (singleton) singleton->stop();
   server.shutdown(drain_grace_ms);
   observe::log(observe::LogLevel::info, "stopped");
   return 0;

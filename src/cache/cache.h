@@ -16,7 +16,8 @@ struct CacheStats {
   uint64_t hits = 0;
   uint64_t misses = 0;
   uint64_t stale_writes_ignored = 0;
-  uint64_t entries = 0;
+  uint64_t entries = 0;  // where the cache knows it
+  uint64_t errors = 0;   // requests a remote cache could not answer (served as misses)
 };
 
 class Cache {

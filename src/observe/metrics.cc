@@ -77,7 +77,32 @@ Metrics::Metrics()
                         .Name("balanced_cache_entries")
                         .Help("Accounts held by the cache")
                         .Register(*registry_)
-                        .Add({})) {
+                        .Add({})),
+      cache_errors(BuildGauge()
+                       .Name("balanced_cache_errors")
+                       .Help("Cache requests that failed and were served as misses, since start")
+                       .Register(*registry_)
+                       .Add({})),
+      singleton_leader(BuildGauge()
+                           .Name("balanced_singleton_leader")
+                           .Help("1 while this replica holds the singleton-job lease")
+                           .Register(*registry_)
+                           .Add({})),
+      audit_sealed(BuildCounter()
+                       .Name("balanced_audit_sealed_total")
+                       .Help("Audit records this replica chained into the hash chain")
+                       .Register(*registry_)
+                       .Add({})),
+      audit_unsealed(BuildGauge()
+                         .Name("balanced_audit_unsealed")
+                         .Help("Audit records written but not yet chained, as last seen by the leader")
+                         .Register(*registry_)
+                         .Add({})),
+      job_failures(BuildCounter()
+                       .Name("balanced_singleton_job_failures_total")
+                       .Help("Singleton job runs that failed (fenced off or storage down)")
+                       .Register(*registry_)
+                       .Add({})) {
   outcomes_family_ = &BuildCounter()
                           .Name("balanced_operations_total")
                           .Help("Operations the engine decided, by kind and outcome code")

@@ -56,6 +56,13 @@ class Metrics {
   prometheus::Gauge& cache_hits;
   prometheus::Gauge& cache_misses;
   prometheus::Gauge& cache_entries;
+  prometheus::Gauge& cache_errors;
+
+  // Singleton jobs (audit sealing on MySQL).
+  prometheus::Gauge& singleton_leader;    // 1 while this replica holds the lease
+  prometheus::Counter& audit_sealed;      // records this replica chained
+  prometheus::Gauge& audit_unsealed;      // records waiting for the chain (leader's view)
+  prometheus::Counter& job_failures;      // job runs that failed (fenced off, storage down)
 
   // The Prometheus text exposition format.
   std::string serialize();

@@ -1,0 +1,134 @@
+#include "cache/redis_cache.h"
+
+#include <openssl/sha.h>
+
+#include <charconv>
+
+#include "core/audit.h"
+
+namespace balanced::cache {
+
+namespace {
+
+// KEYS[1] the entry; ARGV[1] the new version (decimal), ARGV[2] the value, ARGV[3] TTL ms.
+// Versions are compared as decimal strings (length, then bytes): exact for any int64,
+// where Lua's numbers would round above 2^53.
+constexpr std::string_view kPutIfNewer = R"lua(
+local current = redis.call('GET', KEYS[1])
+if current then
+  local v = string.match(current, '^(%d+)|')
+  local n = ARGV[1]
+  if v and (#v > #n or (#v == #n and v >= n)) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+)lua";
+
+std::string sha1_hex(std::string_view text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  return core::to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+const std::string& put_script_sha() {
+  static const std::string sha = sha1_hex(kPutIfNewer);
+  return sha;
+}
+
+bool parse_field(std::string_view& rest, int64_t& out) {
+  const size_t bar = rest.find('|');
+  const std::string_view field = rest.substr(0, bar);
+  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), out);
+  if (ec != std::errc{} || end != field.data() + field.size()) return false;
+  rest = bar == std::string_view::npos ? std::string_view() : rest.substr(bar + 1);
+  return true;
+}
+
+}  // namespace
+
+RedisCache::RedisCache(redis::Client& client, RedisCacheOptions options)
+    : client_(client), options_(std::move(options)) {}
+
+std::string RedisCache::encode(const core::Account& a) {
+  return std::to_string(a.version) + "|" + std::to_string(a.balance) + "|" +
+         std::to_string(a.overdraft_limit) + "|" + a.currency + "|" +
+         std::to_string(a.created_at_ms) + "|" + std::to_string(a.updated_at_ms);
+}
+
+std::optional<core::Account> RedisCache::decode(std::string_view number, std::string_view value) {
+  core::Account a;
+  a.number = std::string(number);
+  if (!parse_field(value, a.version) || !parse_field(value, a.balance) ||
+      !parse_field(value, a.overdraft_limit)) {
+    return std::nullopt;
+  }
+  const size_t bar = value.find('|');
+  if (bar == std::string_view::npos) return std::nullopt;
+  a.currency = std::string(value.substr(0, bar));
+  value = value.substr(bar + 1);
+  if (!parse_field(value, a.created_at_ms) || !parse_field(value, a.updated_at_ms)) {
+    return std::nullopt;
+  }
+  return a;
+}
+
+std::optional<core::Account> RedisCache::get(std::string_view number) {
+  const std::string k = key(number);
+  auto reply = client_.run(k, {"GET", k});
+  if (!reply.ok() || reply.value().is_error()) {
+    ++errors_;
+    ++misses_;
+    return std::nullopt;
+  }
+  if (reply.value().type == redis::Reply::Type::string) {
+    if (auto account = decode(number, reply.value().text)) {
+      ++hits_;
+      return account;
+    }
+    ++errors_;  // not ours: treat as a miss, the next write replaces it
+  }
+  ++misses_;
+  return std::nullopt;
+}
+
+void RedisCache::put_if_newer(const core::Account& account) {
+  put_many_if_newer(std::span(&account, 1));
+}
+
+void RedisCache::put_many_if_newer(std::span<const core::Account> accounts) {
+  if (accounts.empty()) return;
+  const std::string ttl = std::to_string(options_.ttl_ms);
+  std::vector<std::pair<std::string, redis::Command>> commands;
+  commands.reserve(accounts.size());
+  for (const auto& account : accounts) {
+    std::string k = key(account.number);
+    commands.push_back({k, {"EVALSHA", put_script_sha(), "1", k, std::to_string(account.version),
+                            encode(account), ttl}});
+  }
+  auto results = client_.run_many(commands);
+  for (size_t i = 0; i < results.size(); ++i) {
+    auto& result = results[i];
+    if (result.ok() && result.value().is_error() && result.value().text.starts_with("NOSCRIPT")) {
+      // First use on this node: EVAL loads the script (and later EVALSHAs find it).
+      redis::Command eval = commands[i].second;
+      eval[0] = "EVAL";
+      eval[1] = std::string(kPutIfNewer);
+      result = client_.run(commands[i].first, eval);
+    }
+    if (!result.ok() || result.value().is_error()) {
+      ++errors_;
+    } else if (result.value().integer == 0) {
+      ++stale_;
+    }
+  }
+}
+
+CacheStats RedisCache::stats() const {
+  return CacheStats{.hits = hits_.load(),
+                    .misses = misses_.load(),
+                    .stale_writes_ignored = stale_.load(),
+                    .entries = 0,
+                    .errors = errors_.load()};
+}
+
+}  // namespace balanced::cache

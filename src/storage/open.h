@@ -1,0 +1,34 @@
+// Opens the store a --db URL names: sqlite:PATH or mysql://user:pass@host:port/db.
+// Shared by balanced and balancectl so that both read the URL the same way.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "storage/mysql/mysql_store.h"
+#include "storage/sqlite/sqlite_store.h"
+
+namespace balanced::storage {
+
+struct StoreSettings {
+  std::string url;
+  // A file whose content (trailing newline dropped) replaces the URL's password: a
+  // mounted Kubernetes secret, so the password never appears in an environment dump.
+  std::string password_file;
+  SqliteOptions sqlite;  // path filled from the URL
+  MysqlOptions mysql;    // connection filled from the URL
+};
+
+struct OpenedStore {
+  std::unique_ptr<Store> store;
+  MysqlStore* mysql = nullptr;  // the same store when it is MySQL, for its jobs
+};
+
+// The MySQL connection a URL and password file describe.
+Result<mysql::ConnectionConfig> mysql_connection(const std::string& url,
+                                                 const std::string& password_file);
+Result<OpenedStore> open_store(StoreSettings settings);
+// Applies pending migrations; returns the schema version before and after.
+Result<std::pair<int, int>> migrate_store(const std::string& url, const std::string& password_file);
+
+}  // namespace balanced::storage
