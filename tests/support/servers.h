@@ -30,6 +30,24 @@ inline uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
+// A free port whose neighbour port + 10000 is free too (a Redis Cluster node listens on
+// both: clients on the first, the cluster bus on the second).
+inline uint16_t free_cluster_port() {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const uint16_t port = free_port();
+    if (port > 55535) continue;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port + 10000));
+    const bool bus_free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(fd);
+    if (bus_free) return port;
+  }
+  return 0;
+}
+
 inline bool port_open(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -165,7 +183,7 @@ class Redis {
       return false;
     }
     std::filesystem::create_directories(dir_);
-    if (port_ == 0) port_ = free_port();
+    if (port_ == 0) port_ = cluster_ ? free_cluster_port() : free_port();
     std::vector<std::string> argv{server, "--bind", "127.0.0.1", "--port", std::to_string(port_),
                                   "--dir", dir_.string(), "--save", "", "--appendonly", "no",
                                   "--protected-mode", "no"};

@@ -1,0 +1,304 @@
+// The Redis cache, the cluster client and the lease, against real redis-server processes
+// this test starts: one plain server, and a 3-master cluster.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <thread>
+
+#include "cache/redis_cache.h"
+#include "jobs/lease.h"
+#include "support/servers.h"
+
+namespace balanced::cache {
+namespace {
+
+using redis::Client;
+using redis::ClientOptions;
+
+core::Account account(std::string number, int64_t version, int64_t balance) {
+  return core::Account{.number = std::move(number),
+                       .currency = "USD",
+                       .balance = balance,
+                       .overdraft_limit = 0,
+                       .version = version,
+                       .created_at_ms = 1,
+                       .updated_at_ms = 2};
+}
+
+ClientOptions options_for(const std::string& url) {
+  auto options = redis::parse_url(url);
+  EXPECT_TRUE(options.ok());
+  return options.value();
+}
+
+TEST(RedisRouting, KeySlotsFollowTheClusterSpecification) {
+  // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+  EXPECT_EQ(redis::key_slot("foo"), 12182);
+  EXPECT_EQ(redis::key_slot("bar"), 5061);
+  EXPECT_EQ(redis::key_slot("123456789"), 0x31C3);
+  EXPECT_EQ(redis::key_slot("{user1000}.following"), redis::key_slot("{user1000}.followers"));
+  EXPECT_EQ(redis::key_slot("{user1000}.following"), redis::key_slot("user1000"));
+  EXPECT_EQ(redis::key_slot("foo{}{bar}"), redis::key_slot("foo{}{bar}"));  // empty tag: whole key
+  EXPECT_NE(redis::key_slot("foo{}{bar}"), redis::key_slot("bar"));
+  EXPECT_EQ(redis::key_slot("foo{{bar}}zap"), redis::key_slot("{bar"));
+}
+
+TEST(RedisRouting, UrlsAreParsedOrRejected) {
+  auto single = redis::parse_url("redis://127.0.0.1:6379");
+  ASSERT_TRUE(single.ok());
+  EXPECT_FALSE(single.value().cluster);
+  auto cluster = redis::parse_url("redis-cluster://a:7000,b:7001,c:7002");
+  ASSERT_TRUE(cluster.ok());
+  EXPECT_TRUE(cluster.value().cluster);
+  EXPECT_EQ(cluster.value().seeds.size(), 3u);
+  EXPECT_EQ(cluster.value().seeds[1], (redis::Endpoint{"b", 7001}));
+  for (const char* bad : {"redis://", "redis://host", "redis://h:0", "redis://h:70000",
+                          "redis://a:1,b:2", "redis-cluster://a:1,,b:2", "http://a:1"}) {
+    EXPECT_FALSE(redis::parse_url(bad).ok()) << bad;
+  }
+}
+
+TEST(RedisCacheCodec, RoundTripsAndRejectsForeignValues) {
+  const auto a = account("alice", 42, -7);
+  auto back = RedisCache::decode("alice", RedisCache::encode(a));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, a);
+  for (const char* bad : {"", "x|1|0|USD|1|2", "1|2|3", "1|2|3|USD|4", "1|2|3|USD|4|x"}) {
+    EXPECT_FALSE(RedisCache::decode("a", bad).has_value()) << bad;
+  }
+}
+
+class SingleRedis : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.start()) << server_.error(); }
+  testing::TempDir dir_;
+  testing::Redis server_{dir_.path() / "redis", false};
+};
+
+TEST_F(SingleRedis, ReadsWhatWasWrittenWithATtl) {
+  Client client(options_for("redis://" + server_.address()));
+  RedisCache cache(client, RedisCacheOptions{.ttl_ms = 60'000});
+  EXPECT_FALSE(cache.get("alice").has_value());
+  cache.put_if_newer(account("alice", 3, 100));
+  auto got = cache.get("alice");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->balance, 100);
+  EXPECT_EQ(got->version, 3);
+  const int64_t ttl = std::stoll(server_.cli({"PTTL", "balanced:account:alice"}).second);
+  EXPECT_GT(ttl, 50'000);
+  EXPECT_LE(ttl, 60'000);
+  EXPECT_EQ(cache.stats().hits, 1u);
+  EXPECT_EQ(cache.stats().misses, 1u);
+}
+
+TEST_F(SingleRedis, AnEntryExpiresAfterItsTtl) {
+  Client client(options_for("redis://" + server_.address()));
+  RedisCache cache(client, RedisCacheOptions{.ttl_ms = 1000});
+  cache.put_if_newer(account("brief", 1, 5));
+  EXPECT_TRUE(cache.get("brief").has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  EXPECT_FALSE(cache.get("brief").has_value());
+}
+
+TEST_F(SingleRedis, AnOlderVersionNeverReplacesANewerOne) {
+  Client client(options_for("redis://" + server_.address()));
+  RedisCache cache(client, RedisCacheOptions{});
+  cache.put_if_newer(account("a", 5, 50));
+  cache.put_if_newer(account("a", 3, 30));  // a slow reader's old row
+  cache.put_if_newer(account("a", 5, 99));  // same version: not newer either
+  EXPECT_EQ(cache.get("a")->balance, 50);
+  EXPECT_EQ(cache.stats().stale_writes_ignored, 2u);
+  // Versions compare exactly beyond 2^53, where Lua numbers would round.
+  cache.put_if_newer(account("big", 9007199254740993, 1));
+  cache.put_if_newer(account("big", 9007199254740992, 2));
+  EXPECT_EQ(cache.get("big")->balance, 1);
+  cache.put_if_newer(account("big", 10000000000000000, 3));
+  EXPECT_EQ(cache.get("big")->balance, 3);
+
+  // Racing writers, each with its own versions: the survivor is the highest.
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 6; ++w) {
+    writers.emplace_back([&, w] {
+      for (int v = 0; v < 200; ++v) {
+        const int64_t version = v * 6 + w;
+        cache.put_if_newer(account("race", version, version));
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_EQ(cache.get("race")->version, 199 * 6 + 5);
+}
+
+TEST_F(SingleRedis, ADeadRedisIsAMissAndItsBreakerRecovers) {
+  auto options = options_for("redis://" + server_.address());
+  options.open_ms = 300;
+  Client client(options);
+  RedisCache cache(client, RedisCacheOptions{});
+  cache.put_if_newer(account("a", 1, 10));
+  ASSERT_TRUE(cache.get("a").has_value());
+  server_.kill();
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(cache.get("a").has_value());
+  cache.put_if_newer(account("a", 2, 20));  // never throws, never blocks the commit long
+  EXPECT_GE(cache.stats().errors, 10u);
+  // While the breaker is open a read does not even try to connect.
+  auto open = client.run("a", {"PING"});
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.error().detail.find("circuit open"), std::string::npos) << open.error().detail;
+  ASSERT_TRUE(server_.start()) << server_.error();  // same port, empty
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  cache.put_if_newer(account("a", 3, 30));
+  ASSERT_TRUE(cache.get("a").has_value());
+  EXPECT_EQ(cache.get("a")->version, 3);
+}
+
+TEST_F(SingleRedis, OneLeaseHolderAtATimeWithGrowingFencingTokens) {
+  Client client(options_for("redis://" + server_.address()));
+  jobs::RedisLease first(client, {.name = "job", .owner = "first", .ttl_ms = 500});
+  jobs::RedisLease second(client, {.name = "job", .owner = "second", .ttl_ms = 500});
+  auto token = first.hold();
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(second.hold().error().code, Code::forbidden);
+  EXPECT_EQ(first.hold().value(), token.value());  // renewal keeps the token
+  first.release();
+  auto next = second.hold();
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next.value(), token.value());
+  // A holder that stops renewing loses the lease when it expires.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  auto third = first.hold();
+  ASSERT_TRUE(third.ok());
+  EXPECT_GT(third.value(), next.value());
+  EXPECT_EQ(second.hold().error().code, Code::forbidden);
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(cluster_.start()) << cluster_.error(); }
+  std::string node_id(size_t i) {
+    auto id = cluster_.node(i).cli({"CLUSTER", "MYID"}).second;
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
+    return id;
+  }
+  // For every slot, the index of the node that serves it, from CLUSTER NODES.
+  std::vector<size_t> slot_owners() {
+    std::vector<size_t> owners(16384, cluster_.size());
+    std::istringstream lines(cluster_.node(0).cli({"CLUSTER", "NODES"}).second);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      std::vector<std::string> parts;
+      for (std::string part; fields >> part;) parts.push_back(part);
+      if (parts.size() < 9) continue;
+      size_t node = cluster_.size();
+      for (size_t i = 0; i < cluster_.size(); ++i) {
+        if (parts[1].starts_with(cluster_.node(i).address() + "@")) node = i;
+      }
+      for (size_t p = 8; p < parts.size(); ++p) {
+        if (parts[p].starts_with("[")) continue;  // a slot in migration
+        const size_t dash = parts[p].find('-');
+        const int first = std::stoi(parts[p].substr(0, dash));
+        const int last = dash == std::string::npos ? first : std::stoi(parts[p].substr(dash + 1));
+        for (int slot = first; slot <= last; ++slot) owners[static_cast<size_t>(slot)] = node;
+      }
+    }
+    return owners;
+  }
+  testing::TempDir dir_;
+  testing::RedisCluster cluster_{dir_.path()};
+};
+
+TEST_F(Cluster, KeysSpreadOverEveryMasterAndReadBack) {
+  Client client(options_for(cluster_.url()));
+  RedisCache cache(client, RedisCacheOptions{});
+  std::vector<core::Account> accounts;
+  for (int i = 0; i < 300; ++i) accounts.push_back(account("acct" + std::to_string(i), 1, i));
+  cache.put_many_if_newer(accounts);
+  for (int i = 0; i < 300; ++i) {
+    auto got = cache.get("acct" + std::to_string(i));
+    ASSERT_TRUE(got.has_value()) << i;
+    EXPECT_EQ(got->balance, i);
+  }
+  EXPECT_EQ(cache.stats().errors, 0u);
+  for (size_t n = 0; n < cluster_.size(); ++n) {
+    const int64_t keys = std::stoll(cluster_.node(n).cli({"DBSIZE"}).second);
+    EXPECT_GT(keys, 50) << "node " << n << " holds too few keys";
+  }
+  // Stale writes are refused on every node, through the pipelined path too.
+  for (auto& a : accounts) a.version = 0;
+  cache.put_many_if_newer(accounts);
+  EXPECT_EQ(cache.stats().stale_writes_ignored, 300u);
+}
+
+TEST_F(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
+  Client client(options_for(cluster_.url()));
+  RedisCache cache(client, RedisCacheOptions{});
+  const std::string key = "balanced:account:moving";
+  const uint16_t slot = redis::key_slot(key);
+  cache.put_if_newer(account("moving", 1, 10));
+  const size_t from = slot_owners()[slot];
+  ASSERT_LT(from, cluster_.size());
+  const size_t to = (from + 1) % cluster_.size();
+  const std::string s = std::to_string(slot);
+  auto& source = cluster_.node(from);
+  auto& target = cluster_.node(to);
+  ASSERT_EQ(target.cli({"CLUSTER", "SETSLOT", s, "IMPORTING", node_id(from)}).first, 0);
+  ASSERT_EQ(source.cli({"CLUSTER", "SETSLOT", s, "MIGRATING", node_id(to)}).first, 0);
+
+  // Mid-migration, a key the source no longer has is answered with ASK. Find one in
+  // the same slot (a hash tag shares it) and write it: it must land on the target.
+  cache.put_if_newer(account("moving", 2, 20));  // exists on the source: served there
+  EXPECT_EQ(cache.get("moving")->version, 2);
+  RedisCache tagged(client, RedisCacheOptions{.key_prefix = "{balanced:account:moving}:"});
+  tagged.put_if_newer(account("new", 1, 1));
+  EXPECT_EQ(std::stoll(target.cli({"CLUSTER", "COUNTKEYSINSLOT", s}).second), 1);
+
+  // Move the key and hand the slot over: the client's table is stale, MOVED corrects it.
+  ASSERT_EQ(source.cli({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000",
+                        "KEYS", key}).first, 0);
+  for (size_t n = 0; n < cluster_.size(); ++n) {
+    ASSERT_EQ(cluster_.node(n).cli({"CLUSTER", "SETSLOT", s, "NODE", node_id(to)}).first, 0);
+  }
+  auto got = cache.get("moving");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->version, 2);
+  cache.put_if_newer(account("moving", 3, 30));
+  EXPECT_EQ(cache.get("moving")->version, 3);
+  EXPECT_EQ(std::stoll(target.cli({"CLUSTER", "COUNTKEYSINSLOT", s}).second), 2);
+  EXPECT_EQ(cache.stats().errors, 0u);
+}
+
+TEST_F(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
+  auto options = options_for(cluster_.url());
+  Client client(options);
+  RedisCache cache(client, RedisCacheOptions{});
+  std::vector<core::Account> accounts;
+  for (int i = 0; i < 120; ++i) accounts.push_back(account("k" + std::to_string(i), 1, i));
+  cache.put_many_if_newer(accounts);
+  const auto owners = slot_owners();
+  cluster_.node(2).kill();
+  int hits = 0;
+  int misses = 0;
+  for (int i = 0; i < 120; ++i) {
+    const std::string key = "balanced:account:k" + std::to_string(i);
+    const bool on_dead = owners[redis::key_slot(key)] == 2;
+    auto got = cache.get("k" + std::to_string(i));
+    if (on_dead) {
+      EXPECT_FALSE(got.has_value());
+      ++misses;
+    } else {
+      EXPECT_TRUE(got.has_value()) << key;
+      ++hits;
+    }
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_GT(misses, 0);
+  // Writes to the dead node are dropped, the others still land.
+  for (auto& a : accounts) a.version = 2;
+  cache.put_many_if_newer(accounts);
+  for (int i = 0; i < 120; ++i) {
+    const std::string key = "balanced:account:k" + std::to_string(i);
+    if (owners[redis::key_slot(key)] != 2) EXPECT_EQ(cache.get("k" + std::to_string(i))->version, 2);
+  }
+}
+
+}  // namespace
+}  // namespace balanced::cache
