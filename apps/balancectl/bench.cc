@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 namespace balanced::bench {
 namespace {
@@ -70,12 +71,18 @@ struct Counters {
   std::atomic<uint64_t> transport_errors{0};
   std::atomic<uint64_t> check_failures{0};
   std::atomic<uint64_t> checked{0};
+  std::atomic<uint64_t> retries{0};           // transfers sent again after an unknown answer
+  std::atomic<uint64_t> versions_checked{0};  // balance reads compared with earlier ones
+};
+
+struct Target {
+  tcp::endpoint endpoint;
+  std::string host_header;
 };
 
 struct Run {
   const BenchOptions& options;
-  tcp::endpoint endpoint;
-  std::string host_header;
+  std::vector<Target> targets;
   std::string prefix;
   std::string run_tag;  // makes transaction ids unique per run
   AccountPicker picker;
@@ -94,21 +101,21 @@ struct Run {
 
 using Response = bhttp::response<bhttp::string_body>;
 
-// One keep-alive connection that reconnects after a transport error.
+// One keep-alive connection that reconnects after a transport error, to the next target.
 class Connection {
  public:
-  explicit Connection(Run& run) : run_(run) {}
+  Connection(Run& run, size_t index) : run_(run), target_(index % run.targets.size()) {}
 
   net::awaitable<bool> request(bhttp::verb verb, std::string target, std::string body,
                                Response& response) {
     try {
       if (!stream_) {
         stream_.emplace(co_await net::this_coro::executor);
-        co_await stream_->async_connect(run_.endpoint, net::use_awaitable);
+        co_await stream_->async_connect(run_.targets[target_].endpoint, net::use_awaitable);
         stream_->socket().set_option(tcp::no_delay(true));
       }
       bhttp::request<bhttp::string_body> req{verb, target, 11};
-      req.set(bhttp::field::host, run_.host_header);
+      req.set(bhttp::field::host, run_.targets[target_].host_header);
       if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
       req.body() = std::move(body);
       req.prepare_payload();
@@ -120,6 +127,7 @@ class Connection {
     } catch (const std::exception&) {
       run_.counters.transport_errors.fetch_add(1);
       reset();
+      target_ = (target_ + 1) % run_.targets.size();
     }
     net::steady_timer pause(co_await net::this_coro::executor, std::chrono::milliseconds(50));
     co_await pause.async_wait(net::use_awaitable);
@@ -132,12 +140,13 @@ class Connection {
     buffer_.clear();
   }
   Run& run_;
+  size_t target_;
   std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
 };
 
 net::awaitable<void> create_accounts(Run& run, size_t first, size_t step, bool& ok) {
-  Connection connection(run);
+  Connection connection(run, first);
   Response response;
   for (size_t i = first; i < run.options.accounts; i += step) {
     const std::string body = "{\"accountNumber\":\"" + run.account(i) +
@@ -155,8 +164,17 @@ net::awaitable<void> create_accounts(Run& run, size_t first, size_t step, bool& 
   }
 }
 
+// The version in a balance answer, or -1.
+int64_t version_of(const std::string& body) {
+  const size_t at = body.find("\"version\":");
+  if (at == std::string::npos) return -1;
+  return std::strtoll(body.c_str() + at + 10, nullptr, 10);
+}
+
 net::awaitable<void> load(Run& run, size_t connection_index, ThreadResult& result) {
-  Connection connection(run);
+  Connection connection(run, connection_index);
+  // The highest version this client has seen per account: a read must never go below.
+  std::unordered_map<size_t, int64_t> seen_versions;
   std::mt19937_64 random(connection_index * 7919 + 17);
   Response response;
   uint64_t sequence = 0;
@@ -179,10 +197,21 @@ net::awaitable<void> load(Run& run, size_t connection_index, ThreadResult& resul
       continue;
     }
     if (read) {
-      const std::string target = "/accounts/" + run.account(run.picker.pick(random)) + "/balance";
+      const size_t account = run.picker.pick(random);
+      const std::string target = "/accounts/" + run.account(account) + "/balance";
       const bool sent = co_await connection.request(bhttp::verb::get, target, "", response);
       if (sent && response.result_int() == 200) {
         run.counters.reads_ok.fetch_add(1);
+        if (options.check) {
+          const int64_t version = version_of(response.body());
+          int64_t& highest = seen_versions[account];
+          run.counters.versions_checked.fetch_add(1);
+          if (version < highest) {
+            run.failure("account " + run.account(account) + ": read version " +
+                        std::to_string(version) + " after version " + std::to_string(highest));
+          }
+          highest = std::max(highest, version);
+        }
       } else {
         run.counters.reads_failed.fetch_add(1);
       }
@@ -197,9 +226,22 @@ net::awaitable<void> load(Run& run, size_t connection_index, ThreadResult& resul
                                run.account(source) + "\",\"destinationAccountNumber\":\"" +
                                run.account(destination) +
                                "\",\"amount\":" + std::to_string(amount) + "}";
-      const bool sent =
+      bool sent =
           co_await connection.request(bhttp::verb::post, "/accounts/transactions", body, response);
-      const unsigned status = sent ? response.result_int() : 0;
+      unsigned status = sent ? response.result_int() : 0;
+      // No answer, or a 5xx: the outcome is unknown. Send the same request again until
+      // it has one, as the API asks of clients.
+      for (int retry = 0; (status == 0 || status >= 500) && retry < options.unknown_retries_max;
+           ++retry) {
+        run.counters.retries.fetch_add(1);
+        if (sent) {  // a 5xx: give the service a moment (a lost answer already paused)
+          net::steady_timer pause(co_await net::this_coro::executor, std::chrono::milliseconds(50));
+          co_await pause.async_wait(net::use_awaitable);
+        }
+        sent = co_await connection.request(bhttp::verb::post, "/accounts/transactions", body,
+                                           response);
+        status = sent ? response.result_int() : 0;
+      }
       if (status == 201 || status == 200) {
         run.counters.transfers_ok.fetch_add(1);
         if (options.check) result.acked.push_back(Acked{std::move(id), source, destination, amount});
@@ -216,7 +258,7 @@ net::awaitable<void> load(Run& run, size_t connection_index, ThreadResult& resul
 }
 
 net::awaitable<void> check(Run& run, std::vector<Acked>& acked, size_t first, size_t step) {
-  Connection connection(run);
+  Connection connection(run, first);
   Response response;
   for (size_t i = first; i < acked.size(); i += step) {
     const Acked& a = acked[i];
@@ -262,18 +304,25 @@ double percentile(const std::vector<uint32_t>& sorted, double p) {
 }  // namespace
 
 int run_bench(const BenchOptions& options) {
-  const size_t colon = options.target.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "--target: expected HOST:PORT\n");
+  std::vector<Target> targets;
+  std::string_view list = options.target;
+  while (!list.empty()) {
+    const std::string text(list.substr(0, list.find(',')));
+    list = list.find(',') == std::string_view::npos ? std::string_view() : list.substr(list.find(',') + 1);
+    const size_t colon = text.rfind(':');
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(text.substr(0, colon == std::string::npos ? 0 : colon), ec);
+    const int port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
+    if (colon == std::string::npos || ec || port <= 0 || port > 65535) {
+      std::fprintf(stderr, "--target: '%s' is not IP:PORT\n", text.c_str());
+      return 2;
+    }
+    targets.push_back(Target{tcp::endpoint(address, static_cast<uint16_t>(port)), text});
+  }
+  if (targets.empty()) {
+    std::fprintf(stderr, "--target: expected IP:PORT[,IP:PORT...]\n");
     return 2;
   }
-  boost::system::error_code ec;
-  const auto address = net::ip::make_address(options.target.substr(0, colon), ec);
-  if (ec) {
-    std::fprintf(stderr, "--target: %s is not an IP address\n", options.target.c_str());
-    return 2;
-  }
-  const auto port = static_cast<uint16_t>(std::stoi(options.target.substr(colon + 1)));
   std::string prefix = options.account_prefix;
   if (prefix.empty()) {
     char text[24];
@@ -281,8 +330,7 @@ int run_bench(const BenchOptions& options) {
     prefix = text;
   }
   Run run{.options = options,
-          .endpoint = tcp::endpoint(address, port),
-          .host_header = options.target,
+          .targets = std::move(targets),
           .prefix = prefix,
           .run_tag = [] {
             char tag[24];
@@ -353,13 +401,15 @@ int run_bench(const BenchOptions& options) {
   std::printf("duration_s=%.2f connections=%zu accounts=%zu zipf=%.2f read_fraction=%.2f\n",
               elapsed, connections, options.accounts, options.zipf_exponent,
               options.read_fraction);
-  std::printf("transfers: ok=%llu rejected=%llu unknown=%llu  reads: ok=%llu failed=%llu  "
-              "transport_errors=%llu\n",
+  std::printf("transfers: ok=%llu rejected=%llu unknown=%llu retries=%llu  reads: ok=%llu "
+              "failed=%llu versions_checked=%llu  transport_errors=%llu\n",
               static_cast<unsigned long long>(c.transfers_ok.load()),
               static_cast<unsigned long long>(c.transfers_rejected.load()),
               static_cast<unsigned long long>(c.transfers_unknown.load()),
+              static_cast<unsigned long long>(c.retries.load()),
               static_cast<unsigned long long>(c.reads_ok.load()),
               static_cast<unsigned long long>(c.reads_failed.load()),
+              static_cast<unsigned long long>(c.versions_checked.load()),
               static_cast<unsigned long long>(c.transport_errors.load()));
   std::printf("throughput: requests/s=%.0f transfers/s=%.0f reads/s=%.0f\n",
               (transfers + reads) / elapsed, transfers / elapsed, reads / elapsed);
@@ -371,6 +421,8 @@ int run_bench(const BenchOptions& options) {
               percentile(latencies, 0.50), percentile(latencies, 0.99));
 
   int exit_code = (transfers + reads) == 0 ? 1 : 0;
+  // Reads that went back in version were recorded as failures during the load.
+  if (c.check_failures > 0) exit_code = 1;
   if (options.check && options.path_override.empty() && !acked.empty()) {
     run_phase(threads, connections, [&](net::io_context& context, size_t i) {
       net::co_spawn(context, check(run, acked, i, connections), net::detached);

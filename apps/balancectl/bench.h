@@ -7,6 +7,9 @@
 namespace balanced::bench {
 
 struct BenchOptions {
+  // HOST:PORT, or several separated by commas: connections are spread over them, and a
+  // connection whose target fails moves on to the next (as a client behind a load
+  // balancer would).
   std::string target = "127.0.0.1:8080";
   size_t connections = 64;
   size_t threads = 1;
@@ -21,6 +24,9 @@ struct BenchOptions {
   bool check = true;           // afterwards, fetch every acknowledged transfer
   std::string path_override;   // send every request as GET of this path (baselines)
   bool progress = true;
+  // A transfer whose answer is lost or 5xx is sent again with the same id, up to this
+  // many times, as a real client must; only then is it counted unknown.
+  int unknown_retries_max = 100;
 };
 
 // Runs the benchmark, prints the report; returns the process exit code (non-zero when

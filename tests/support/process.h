@@ -141,7 +141,9 @@ class BalancedServer {
   BalancedServer(std::filesystem::path dir, std::vector<std::string> extra = {})
       : dir_(std::move(dir)), extra_(std::move(extra)) {}
 
-  std::string db() const { return "sqlite:" + (dir_ / "ledger.db").string(); }
+  std::string db() const { return db_.empty() ? "sqlite:" + (dir_ / "ledger.db").string() : db_; }
+  // Serve another database (mysql://...) instead of a SQLite file in `dir`.
+  void set_db(std::string url) { db_ = std::move(url); }
 
   // Starts and waits for the "balanced serving" log line; false when it does not come.
   bool start() {
@@ -171,6 +173,7 @@ class BalancedServer {
  private:
   std::filesystem::path dir_;
   std::vector<std::string> extra_;
+  std::string db_;
   Process process_;
   uint16_t port_ = 0;
   int starts_ = 0;

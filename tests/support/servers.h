@@ -92,6 +92,7 @@ class MariaDb {
   ~MariaDb() { process_.terminate(60000); }
 
   bool start() {
+    std::filesystem::create_directories(dir_);
     const std::string install = find_program("mariadb-install-db");
     if (find_program("mariadbd").empty() || install.empty()) {
       error_ = "mariadbd or mariadb-install-db not found: run scripts/install-deps.sh test";
