@@ -1,5 +1,7 @@
 #include "bench.h"
 
+#include "load_shape.h"
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -23,31 +25,6 @@ namespace bhttp = beast::http;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-// Picks account indexes: uniform, or Zipf(s) over ranks 0..n-1 (rank 0 the hottest).
-class AccountPicker {
- public:
-  AccountPicker(size_t count, double exponent) : count_(count) {
-    if (exponent <= 0) return;
-    cdf_.reserve(count);
-    double sum = 0;
-    for (size_t rank = 1; rank <= count; ++rank) {
-      sum += 1.0 / std::pow(static_cast<double>(rank), exponent);
-      cdf_.push_back(sum);
-    }
-    for (double& value : cdf_) value /= sum;
-  }
-  size_t pick(std::mt19937_64& random) const {
-    if (cdf_.empty()) return std::uniform_int_distribution<size_t>(0, count_ - 1)(random);
-    const double u = std::uniform_real_distribution<double>(0, 1)(random);
-    return std::min<size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin(),
-                            count_ - 1);
-  }
-
- private:
-  size_t count_;
-  std::vector<double> cdf_;
-};
 
 struct Acked {
   std::string id;
@@ -295,11 +272,6 @@ void run_phase(size_t threads, size_t connections, Spawn spawn) {
   for (auto& worker : workers) worker.join();
 }
 
-double percentile(const std::vector<uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()));
-  return sorted[index] / 1000.0;
-}
 
 }  // namespace
 

@@ -2,10 +2,12 @@
 //   migrate  apply pending schema migrations
 //   verify   full reconciliation of a ledger; exits 1 with a report when anything is off
 //   bench    load generator and correctness checker against a running service
+//   naive    the seed's one-transaction-per-transfer design straight on MySQL (a baseline)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "bench.h"
+#include "naive.h"
 #include "core/verify.h"
 #include "storage/open.h"
 
@@ -117,7 +119,20 @@ int main(int argc, char** argv) {
   bench_command->add_option("--verify-db", verify_db,
                             "afterwards, run `verify` on this ledger (sqlite:PATH or mysql://...)");
 
+  bench::NaiveOptions naive_options;
+  auto* naive_command = app.add_subcommand(
+      "naive", "baseline: one MySQL transaction per transfer, one connection per client");
+  naive_command->add_option("--db", naive_options.db, "mysql://USER:PASSWORD@HOST:PORT/DB (migrated)")
+      ->required();
+  naive_command->add_option("--db-password-file", naive_options.password_file);
+  naive_command->add_option("--connections", naive_options.connections)->check(CLI::Range(1, 1000));
+  naive_command->add_option("--duration", naive_options.duration_s, "seconds")
+      ->check(CLI::Range(0.1, 3600.0));
+  naive_command->add_option("--accounts", naive_options.accounts)->check(CLI::Range(2, 10'000'000));
+  naive_command->add_option("--zipf", naive_options.zipf_exponent)->check(CLI::Range(0.0, 5.0));
+
   CLI11_PARSE(app, argc, argv);
+  if (naive_command->parsed()) return bench::run_naive(naive_options);
   if (migrate_command->parsed()) return migrate(db, password_file);
   if (verify_command->parsed()) return verify(db, password_file);
   bench_options.setup = !no_setup;

@@ -63,6 +63,9 @@ void Engine::run() {
         queue_.pop_front();
       }
       if (metrics_) metrics_->queue_depth.Set(static_cast<double>(queue_.size()));
+      // Only the first waiter wakes a committer; when this one leaves work behind (a
+      // batch bound reached), it wakes the next idle one so that all can commit at once.
+      if (!queue_.empty()) wake_.notify_one();
     }
     commit(batch);
     batch.clear();

@@ -76,6 +76,8 @@ std::string redact_url(std::string_view url) {
   return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
 }
 
+bool is_duplicate_key(unsigned error_number) { return error_number == ER_DUP_ENTRY; }
+
 bool is_transient(unsigned error_number) {
   switch (error_number) {
     case ER_LOCK_DEADLOCK:
@@ -141,6 +143,7 @@ Connection::~Connection() { mysql_close(mysql_); }
 
 Status Connection::fail(std::string_view sql) {
   const unsigned number = mysql_errno(mysql_);
+  last_error_ = number;
   if (number >= CR_MIN_ERROR && number <= CR_MAX_ERROR) broken_ = true;
   if (number == ER_SERVER_SHUTDOWN || number == ER_CONNECTION_KILLED) broken_ = true;
   std::string statement(sql.substr(0, 80));

@@ -44,6 +44,7 @@ std::string redact_url(std::string_view url);
 // (a failover in progress), duplicate key (another writer committed the same id or
 // account first; the retry sees it).
 bool is_transient(unsigned error_number);
+bool is_duplicate_key(unsigned error_number);
 
 class Rows {
  public:
@@ -98,6 +99,8 @@ class Connection {
   static void append_hex(std::string& sql, std::string_view bytes);
   // After a connection-level error the connection is not returned to its pool.
   bool broken() const { return broken_; }
+  // The server's error number of the last failed statement (0 if none failed yet).
+  unsigned last_error() const { return last_error_; }
   // Drops the connection when it goes back to its pool (its state is unknown).
   void discard() { broken_ = true; }
 
@@ -106,6 +109,7 @@ class Connection {
   Status fail(std::string_view sql);
   MYSQL* mysql_;
   bool broken_ = false;
+  unsigned last_error_ = 0;
 };
 
 // Connections opened on demand up to connections_max; a caller waits at most wait_max

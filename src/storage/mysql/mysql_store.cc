@@ -22,8 +22,10 @@ namespace {
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
 const std::array<std::vector<const char*>, 1> kMigrations{{
     {
+        // The account number is the clustered key: every batch locks its accounts in
+        // that one order, whatever plan the optimizer picks, and a lock is one record.
         R"sql(CREATE TABLE IF NOT EXISTS accounts (
-  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  id BIGINT NOT NULL AUTO_INCREMENT,
   account_number VARBINARY(64) NOT NULL,
   currency VARBINARY(8) NOT NULL,
   balance BIGINT NOT NULL,
@@ -31,7 +33,8 @@ const std::array<std::vector<const char*>, 1> kMigrations{{
   version BIGINT NOT NULL,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
-  UNIQUE KEY accounts_by_number (account_number)
+  PRIMARY KEY (account_number),
+  UNIQUE KEY accounts_by_id (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
         R"sql(CREATE TABLE IF NOT EXISTS transactions (
   sequence BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -152,8 +155,10 @@ std::vector<std::string> session_statements(int lock_wait_timeout_s, bool autoco
 // One batch inside one open database transaction on a committer connection.
 class MysqlBatch final : public BatchTransaction {
  public:
-  MysqlBatch(Connection& c, size_t rows_max, bool consecutive_ids)
-      : c_(c), rows_max_(rows_max), consecutive_ids_(consecutive_ids) {}
+  // Without `look_up_ids` the batch assumes every transaction id is new and lets the
+  // unique key catch a repeated one (the caller then runs the batch again with it).
+  MysqlBatch(Connection& c, size_t rows_max, bool consecutive_ids, bool look_up_ids)
+      : c_(c), rows_max_(rows_max), consecutive_ids_(consecutive_ids), look_up_ids_(look_up_ids) {}
 
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override {
     // Chunks in sorted order keep the lock order sorted.
@@ -174,6 +179,7 @@ class MysqlBatch final : public BatchTransaction {
   }
 
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override {
+    if (!look_up_ids_) return {};
     for (size_t start = 0; start < ids.size(); start += rows_max_) {
       const auto chunk = ids.subspan(start, std::min(rows_max_, ids.size() - start));
       std::string sql = std::string("SELECT ") + kTransactionColumns +
@@ -220,34 +226,28 @@ class MysqlBatch final : public BatchTransaction {
     return {};
   }
 
-  // One UPDATE per chunk: every changed account gets its final balance and version.
+  // One UPDATE per chunk: every changed account gets its final balance and version,
+  // joined from a derived table of new values (linear; a CASE per column would compare
+  // every row with every value).
   Status update_accounts(const std::vector<core::Account>& accounts) {
     for (size_t start = 0; start < accounts.size(); start += rows_max_) {
       const size_t end = std::min(accounts.size(), start + rows_max_);
-      std::string sql = "UPDATE accounts SET ";
-      const std::array<std::pair<const char*, int64_t core::Account::*>, 3> columns{{
-          {"balance", &core::Account::balance},
-          {"version", &core::Account::version},
-          {"updated_at", &core::Account::updated_at_ms},
-      }};
-      for (size_t column = 0; column < columns.size(); ++column) {
-        if (column > 0) sql += ", ";
-        sql += columns[column].first;
-        sql += " = CASE account_number";
-        for (size_t i = start; i < end; ++i) {
-          sql += " WHEN ";
-          c_.append_quoted(sql, accounts[i].number);
-          sql += " THEN ";
-          append_int(sql, accounts[i].*columns[column].second);
-        }
-        sql += " END";
-      }
-      sql += " WHERE account_number IN (";
+      std::string sql = "UPDATE accounts AS a JOIN (";
       for (size_t i = start; i < end; ++i) {
-        if (i > start) sql.push_back(',');
-        c_.append_quoted(sql, accounts[i].number);
+        const auto& account = accounts[i];
+        sql += i == start ? "SELECT " : " UNION ALL SELECT ";
+        c_.append_quoted(sql, account.number);
+        if (i == start) {
+          sql += " AS n, " + std::to_string(account.balance) + " AS b, " +
+                 std::to_string(account.version) + " AS v, " +
+                 std::to_string(account.updated_at_ms) + " AS t";
+        } else {
+          sql += "," + std::to_string(account.balance) + "," + std::to_string(account.version) +
+                 "," + std::to_string(account.updated_at_ms);
+        }
       }
-      sql.push_back(')');
+      sql += ") AS u ON a.account_number = u.n SET a.balance = u.b, a.version = u.v, "
+             "a.updated_at = u.t";
       if (auto s = c_.exec(sql); !s.ok()) return s;
       if (c_.affected_rows() != end - start) {
         return Status(Code::internal, "updated " + std::to_string(c_.affected_rows()) +
@@ -357,6 +357,7 @@ class MysqlBatch final : public BatchTransaction {
   Connection& c_;
   const size_t rows_max_;
   const bool consecutive_ids_;
+  const bool look_up_ids_;
 };
 
 }  // namespace
@@ -458,20 +459,29 @@ Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> op
   Connection& c = *lease.value();
   if (auto s = impl_->check_schema(c); !s.ok()) return s.error();
   if (auto s = impl_->learn_server(c); !s.ok()) return s.error();
-  MysqlBatch batch(c, impl_->options.rows_per_statement_max,
-                   impl_->consecutive_ids.load(std::memory_order_relaxed));
-  auto effects = run_batch(batch, operations, now_ms);
-  if (effects.ok()) {
-    if (auto s = c.exec("COMMIT"); !s.ok()) {
-      // A COMMIT that fails on a lost connection may or may not have landed; the retry
-      // finds out through the transaction ids.
-      c.discard();
-      return s.error();
+  // Optimistic first: almost every transaction id is new, so the batch skips the
+  // idempotency lookup and lets the unique key catch a repeated id (a client retry, or a
+  // replica that committed the same id first). Then it runs again, looking every id up.
+  const bool consecutive = impl_->consecutive_ids.load(std::memory_order_relaxed);
+  for (const bool look_up_ids : {false, true}) {
+    MysqlBatch batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids);
+    auto effects = run_batch(batch, operations, now_ms);
+    if (effects.ok()) {
+      if (auto s = c.exec("COMMIT"); !s.ok()) {
+        // A COMMIT that fails on a lost connection may or may not have landed; the retry
+        // finds out through the transaction ids.
+        c.discard();
+        return s.error();
+      }
+      return effects;
     }
-    return effects;
+    if (!c.exec("ROLLBACK").ok()) {
+      c.discard();
+      return effects;
+    }
+    if (look_up_ids || !mysql::is_duplicate_key(c.last_error())) return effects;
   }
-  if (!c.exec("ROLLBACK").ok()) c.discard();
-  return effects;
+  return Error{Code::internal, "unreachable"};
 }
 
 Result<core::Account> MysqlStore::account(std::string_view number) {
@@ -605,28 +615,21 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
     }
     for (size_t start = 0; start < records.size(); start += impl_->options.rows_per_statement_max) {
       const size_t end = std::min(records.size(), start + impl_->options.rows_per_statement_max);
-      std::string chain = "chain_seq = CASE log_id";
-      std::string prev = "prev_hash = CASE log_id";
-      std::string hash = "hash = CASE log_id";
-      std::string ids;
+      std::string sql = "UPDATE audit_log AS a JOIN (";
       for (size_t i = start; i < end; ++i) {
         auto& [log_id, record] = records[i];
         head = core::chain_audit_record(record, head);
         ++result.chain_head;
-        const std::string when = " WHEN " + std::to_string(log_id) + " THEN ";
-        chain += when + std::to_string(result.chain_head);
-        prev += when;
-        Connection::append_hex(prev, record.prev_hash);
-        hash += when;
-        Connection::append_hex(hash, record.hash);
-        if (!ids.empty()) ids.push_back(',');
-        ids += std::to_string(log_id);
+        sql += i == start ? "SELECT " : " UNION ALL SELECT ";
+        sql += std::to_string(log_id) + (i == start ? " AS id, " : ",") +
+               std::to_string(result.chain_head) + (i == start ? " AS s, " : ",");
+        Connection::append_hex(sql, record.prev_hash);
+        sql += i == start ? " AS p, " : ",";
+        Connection::append_hex(sql, record.hash);
+        if (i == start) sql += " AS h";
       }
-      if (auto s = c.exec("UPDATE audit_log SET " + chain + " END, " + prev + " END, " + hash +
-                          " END WHERE log_id IN (" + ids + ")");
-          !s.ok()) {
-        return s.error();
-      }
+      sql += ") AS u ON a.log_id = u.id SET a.chain_seq = u.s, a.prev_hash = u.p, a.hash = u.h";
+      if (auto s = c.exec(sql); !s.ok()) return s.error();
     }
     std::string update = "UPDATE audit_chain SET sealed_seq = " +
                          std::to_string(result.chain_head) + ", head = ";
