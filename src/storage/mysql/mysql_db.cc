@@ -127,7 +127,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectionConfig& con
   mysql_options(mysql, MYSQL_OPT_RECONNECT, &no);  // a lost connection is dropped, never resumed mid-transaction
   if (!mysql_real_connect(mysql, config.host.c_str(), config.user.c_str(),
                           config.password.c_str(), config.database.c_str(), config.port, nullptr,
-                          CLIENT_FOUND_ROWS)) {
+                          CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
     Error error{Code::unavailable, "cannot connect to MySQL at " + config.host + ":" +
                                        std::to_string(config.port) + ": " + mysql_error(mysql)};
     if (!is_transient(mysql_errno(mysql)) && mysql_errno(mysql) < CR_MIN_ERROR) {
@@ -157,6 +157,18 @@ Status Connection::exec(std::string_view sql) {
   // A statement that unexpectedly returns rows must not leave them unread.
   if (MYSQL_RES* result = mysql_store_result(mysql_)) mysql_free_result(result);
   return Status();
+}
+
+Result<std::vector<Connection::StatementResult>> Connection::exec_many(std::string_view sql) {
+  if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) return fail(sql).error();
+  std::vector<StatementResult> results;
+  for (;;) {
+    if (MYSQL_RES* result = mysql_store_result(mysql_)) mysql_free_result(result);
+    results.push_back({mysql_affected_rows(mysql_), mysql_insert_id(mysql_)});
+    const int next = mysql_next_result(mysql_);
+    if (next < 0) return results;                  // no more statements
+    if (next > 0) return fail(sql).error();        // the next statement failed
+  }
 }
 
 Result<Rows> Connection::query(std::string_view sql) {

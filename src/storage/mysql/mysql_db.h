@@ -80,6 +80,13 @@ class Connection {
 
   // Runs a statement that returns no rows.
   Status exec(std::string_view sql);
+  struct StatementResult {
+    uint64_t affected_rows = 0;
+    uint64_t insert_id = 0;
+  };
+  // Runs several statements separated by ';' in one round trip; stops at the first that
+  // fails (the error is that statement's). One result per statement, in order.
+  Result<std::vector<StatementResult>> exec_many(std::string_view sql);
   // Runs a statement and fetches all its rows.
   Result<Rows> query(std::string_view sql);
   // Runs a statement and streams its rows to `row`, without holding them all in memory.

@@ -195,16 +195,60 @@ class MysqlBatch final : public BatchTransaction {
     return {};
   }
 
+  // Two round trips: the account and transaction rows, then (details rendered with the
+  // sequences the first assigned) the audit records and the COMMIT.
   Status write(core::BatchEffects& effects) override {
-    if (auto s = insert_accounts(effects.created); !s.ok()) return s;
-    if (auto s = update_accounts(effects.updated); !s.ok()) return s;
-    if (auto s = insert_transactions(effects.transactions); !s.ok()) return s;
+    std::vector<Step> steps;
+    add_insert_accounts(effects.created, steps);
+    add_update_accounts(effects.updated, steps);
+    add_insert_transactions(effects.transactions, steps);
+    if (auto s = run(steps, effects.transactions); !s.ok()) return s;
     core::render_audit_details(effects.audit, effects.transactions);
-    return insert_audit(effects.audit);
+    steps.clear();
+    add_insert_audit(effects.audit, steps);
+    steps.push_back(Step{"COMMIT", Step::Kind::plain, 0, 0});
+    return run(steps, effects.transactions);
   }
 
  private:
-  Status insert_accounts(const std::vector<core::Account>& accounts) {
+  // One statement of a multi-statement round trip, and what its result means.
+  struct Step {
+    std::string sql;
+    enum class Kind { plain, update_accounts, insert_transactions } kind;
+    size_t start;  // the rows of the effects it writes
+    size_t end;
+  };
+
+  Status run(const std::vector<Step>& steps, std::vector<core::Transaction>& transactions) {
+    if (steps.empty()) return {};
+    std::string sql;
+    for (const auto& step : steps) {
+      if (!sql.empty()) sql.push_back(';');
+      sql += step.sql;
+    }
+    auto results = c_.exec_many(sql);
+    if (!results.ok()) return Status(results.error());
+    if (results.value().size() != steps.size()) {
+      return Status(Code::internal, "expected " + std::to_string(steps.size()) + " results");
+    }
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const Step& step = steps[i];
+      const auto& result = results.value()[i];
+      if (step.kind == Step::Kind::update_accounts && result.affected_rows != step.end - step.start) {
+        return Status(Code::internal, "updated " + std::to_string(result.affected_rows) +
+                                          " accounts, expected " +
+                                          std::to_string(step.end - step.start));
+      }
+      if (step.kind == Step::Kind::insert_transactions) {
+        if (auto s = assign_sequences(transactions, step.start, step.end, result.insert_id); !s.ok()) {
+          return s;
+        }
+      }
+    }
+    return {};
+  }
+
+  void add_insert_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
     for (size_t start = 0; start < accounts.size(); start += rows_max_) {
       std::string sql = std::string("INSERT INTO accounts (") + kAccountColumns + ") VALUES ";
       const size_t end = std::min(accounts.size(), start + rows_max_);
@@ -221,15 +265,14 @@ class MysqlBatch final : public BatchTransaction {
         }
         sql.push_back(')');
       }
-      if (auto s = c_.exec(sql); !s.ok()) return s;
+      steps.push_back(Step{std::move(sql), Step::Kind::plain, start, end});
     }
-    return {};
   }
 
-  // One UPDATE per chunk: every changed account gets its final balance and version,
-  // joined from a derived table of new values (linear; a CASE per column would compare
-  // every row with every value).
-  Status update_accounts(const std::vector<core::Account>& accounts) {
+  // Every changed account gets its final balance and version, joined from a derived
+  // table of new values (linear; a CASE per column would compare every row with every
+  // value).
+  void add_update_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
     for (size_t start = 0; start < accounts.size(); start += rows_max_) {
       const size_t end = std::min(accounts.size(), start + rows_max_);
       std::string sql = "UPDATE accounts AS a JOIN (";
@@ -248,16 +291,12 @@ class MysqlBatch final : public BatchTransaction {
       }
       sql += ") AS u ON a.account_number = u.n SET a.balance = u.b, a.version = u.v, "
              "a.updated_at = u.t";
-      if (auto s = c_.exec(sql); !s.ok()) return s;
-      if (c_.affected_rows() != end - start) {
-        return Status(Code::internal, "updated " + std::to_string(c_.affected_rows()) +
-                                          " accounts, expected " + std::to_string(end - start));
-      }
+      steps.push_back(Step{std::move(sql), Step::Kind::update_accounts, start, end});
     }
-    return {};
   }
 
-  Status insert_transactions(std::vector<core::Transaction>& transactions) {
+  void add_insert_transactions(const std::vector<core::Transaction>& transactions,
+                               std::vector<Step>& steps) {
     for (size_t start = 0; start < transactions.size(); start += rows_max_) {
       const size_t end = std::min(transactions.size(), start + rows_max_);
       // The database assigns the sequence.
@@ -297,21 +336,18 @@ class MysqlBatch final : public BatchTransaction {
         append_int(sql, t.created_at_ms);
         sql.push_back(')');
       }
-      if (auto s = c_.exec(sql); !s.ok()) return s;
-      if (auto s = assign_sequences(transactions, start, end); !s.ok()) return s;
+      steps.push_back(Step{std::move(sql), Step::Kind::insert_transactions, start, end});
     }
-    return {};
   }
 
   // With innodb_autoinc_lock_mode 0 or 1 a multi-row INSERT gets consecutive ids from
-  // LAST_INSERT_ID(); in mode 2 (MySQL 8's default) they may interleave with another
+  // the first one; in mode 2 (MySQL 8's default) they may interleave with another
   // writer's, so they are read back.
-  Status assign_sequences(std::vector<core::Transaction>& transactions, size_t start,
-                          size_t end) {
+  Status assign_sequences(std::vector<core::Transaction>& transactions, size_t start, size_t end,
+                          uint64_t first_id) {
     if (consecutive_ids_) {
-      const auto first = static_cast<int64_t>(c_.last_insert_id());
       for (size_t i = start; i < end; ++i) {
-        transactions[i].sequence = first + static_cast<int64_t>(i - start);
+        transactions[i].sequence = static_cast<int64_t>(first_id) + static_cast<int64_t>(i - start);
       }
       return {};
     }
@@ -333,7 +369,7 @@ class MysqlBatch final : public BatchTransaction {
     return {};
   }
 
-  Status insert_audit(const std::vector<core::AuditRecord>& audit) {
+  void add_insert_audit(const std::vector<core::AuditRecord>& audit, std::vector<Step>& steps) {
     for (size_t start = 0; start < audit.size(); start += rows_max_) {
       const size_t end = std::min(audit.size(), start + rows_max_);
       std::string sql = std::string("INSERT INTO audit_log (") + kAuditColumns + ") VALUES ";
@@ -349,9 +385,8 @@ class MysqlBatch final : public BatchTransaction {
         c_.append_quoted(sql, r.detail);
         sql.push_back(')');
       }
-      if (auto s = c_.exec(sql); !s.ok()) return s;
+      steps.push_back(Step{std::move(sql), Step::Kind::plain, start, end});
     }
-    return {};
   }
 
   Connection& c_;
@@ -465,16 +500,9 @@ Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> op
   const bool consecutive = impl_->consecutive_ids.load(std::memory_order_relaxed);
   for (const bool look_up_ids : {false, true}) {
     MysqlBatch batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids);
+    // On success the batch has committed (its last round trip ends with COMMIT).
     auto effects = run_batch(batch, operations, now_ms);
-    if (effects.ok()) {
-      if (auto s = c.exec("COMMIT"); !s.ok()) {
-        // A COMMIT that fails on a lost connection may or may not have landed; the retry
-        // finds out through the transaction ids.
-        c.discard();
-        return s.error();
-      }
-      return effects;
-    }
+    if (effects.ok()) return effects;
     if (!c.exec("ROLLBACK").ok()) {
       c.discard();
       return effects;
