@@ -50,16 +50,41 @@ redis_port=$(free_port)
 redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no > "$work/redis.log" 2>&1 & pids+=($!)
 wait_port "$redis_port"
 
-# 1. The seed's design: one database transaction per transfer, one connection per client.
-before=$(cpu_s "$db_pid")
-"$ctl" naive --db "$(url naive)" --connections "$connections" --duration "$seconds" \
-  --accounts "$accounts" > "$work/naive.txt"
-naive_line=$(result "$work/naive.txt")
-naive_done=$(sed -n 's/.*committed=\([0-9]*\).*/\1/p' "$work/naive.txt")
-naive_db_us=$(awk -v a="$before" -v b="$(cpu_s "$db_pid")" -v n="$naive_done" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }')
-echo "naive design (SQL, no HTTP):   $naive_line  database CPU/transfer=${naive_db_us}us"
+# The seed's design: one database transaction per transfer, one connection per client.
+# Run before and after balanced (the mean is the baseline): background work a run leaves
+# in InnoDB (purge, page flushing) would otherwise count against whoever runs next.
+run_naive() {  # label
+  local before
+  before=$(cpu_s "$db_pid")
+  "$ctl" naive --db "$(url naive)" --connections "$connections" --duration "$seconds" \
+    --accounts "$accounts" > "$work/naive.txt"
+  naive_line=$(result "$work/naive.txt")
+  local done
+  done=$(sed -n 's/.*committed=\([0-9]*\).*/\1/p' "$work/naive.txt")
+  local us
+  us=$(awk -v a="$before" -v b="$(cpu_s "$db_pid")" -v n="$done" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }')
+  echo "naive design, $1 (SQL, no HTTP): $naive_line  database CPU/transfer=${us}us"
+  naive_rates+=("$(field "$naive_line" requests_per_s)")
+  naive_p99s+=("$(field "$naive_line" p99_ms)")
+}
+naive_rates=()
+naive_p99s=()
+# Waits (at most a minute) until InnoDB has purged old row versions and flushed dirty
+# pages, so that one scenario's leftovers do not run during the next.
+quiesce() {
+  for _ in $(seq 60); do
+    local history dirty
+    history=$(sql "SHOW ENGINE INNODB STATUS\G" | sed -n 's/^History list length \([0-9]*\).*/\1/p')
+    dirty=$(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" | awk 'NR == 2 { print $2 }')
+    [[ ${history:-0} -lt 1000 && ${dirty:-0} -lt 500 ]] && return 0
+    sleep 1
+  done
+}
 
-# 2. balanced, MySQL mode, Redis cache, through HTTP.
+run_naive first
+quiesce
+
+# balanced, MySQL mode, Redis cache, through HTTP.
 start_balanced() {
   port=$(free_port)
   "$build/balanced" --listen "127.0.0.1:$port" --db "$(url ledger)" --cache "$1" --log-level warn \
@@ -68,13 +93,27 @@ start_balanced() {
   wait_port "$port"
 }
 start_balanced "redis://127.0.0.1:$redis_port" redis
-before=$(cpu_s "$db_pid")
-"$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
-  --accounts "$accounts" --account-prefix bench- --quiet > "$work/transfers.txt"
+# The database's CPU is sampled when the load phase ends (the RESULT line), before the
+# bench fetches every acknowledged transfer back to check it.
+bench_with_db_cpu() {  # output file, bench arguments...
+  local out=$1; shift
+  local before after
+  before=$(cpu_s "$db_pid")
+  "$ctl" bench "$@" > "$out" &
+  local bench_pid=$!
+  until grep -q '^RESULT' "$out" 2>/dev/null || ! kill -0 "$bench_pid" 2>/dev/null; do sleep 0.05; done
+  after=$(cpu_s "$db_pid")
+  wait "$bench_pid"
+  local done
+  done=$(sed -n 's/^transfers: ok=\([0-9]*\).*/\1/p' "$out")
+  awk -v a="$before" -v b="$after" -v n="$done" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }'
+}
+db_us=$(bench_with_db_cpu "$work/transfers.txt" --target "127.0.0.1:$port" \
+  --connections "$connections" --duration "$seconds" --accounts "$accounts" \
+  --account-prefix bench- --quiet)
 transfers_line=$(result "$work/transfers.txt")
-done_transfers=$(sed -n 's/^transfers: ok=\([0-9]*\).*/\1/p' "$work/transfers.txt")
-db_us=$(awk -v a="$before" -v b="$(cpu_s "$db_pid")" -v n="$done_transfers" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }')
-echo "balanced transfers (HTTP):     $transfers_line  database CPU/transfer=${db_us}us (incl. check reads)"
+quiesce
+echo "balanced transfers (HTTP):     $transfers_line  database CPU/transfer=${db_us}us"
 grep '^check' "$work/transfers.txt" | sed 's/^/  /'
 
 "$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
@@ -83,7 +122,7 @@ redis_line=$(result "$work/redis-reads.txt")
 echo "GET balance via Redis:         $redis_line"
 kill -TERM "$balanced_pid"; wait "$balanced_pid" || true
 
-# 3. The same reads with no cache: every GET is a database query.
+# The same reads with no cache: every GET is a database query.
 start_balanced none nocache
 "$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
   --accounts "$accounts" --account-prefix bench- --no-setup --read-fraction 1 --quiet > "$work/db-reads.txt"
@@ -91,14 +130,36 @@ db_line=$(result "$work/db-reads.txt")
 echo "GET balance via the database:  $db_line"
 kill -TERM "$balanced_pid"; wait "$balanced_pid" || true
 
+# The same service with batching off: one database transaction per transfer and one
+# committer per connection - the seed's per-request shape through the same HTTP stack.
+sql "CREATE DATABASE single"
+"$ctl" migrate --db "$(url single)" > /dev/null
+port=$(free_port)
+"$build/balanced" --listen "127.0.0.1:$port" --db "$(url single)" --cache none --log-level warn \
+  --batch-operations-max 1 --mysql-committers "$connections" > "$work/balanced-single.log" 2>&1 & pids+=($!)
+balanced_pid=$!
+wait_port "$port"
+single_us=$(bench_with_db_cpu "$work/single.txt" --target "127.0.0.1:$port" \
+  --connections "$connections" --duration "$seconds" --accounts "$accounts" --quiet)
+single_line=$(result "$work/single.txt")
+echo "batching off (same service):   $single_line  database CPU/transfer=${single_us}us"
+kill -TERM "$balanced_pid"; wait "$balanced_pid" || true
+
+quiesce
+run_naive last
+
 sleep 2  # let the leader seal the last audit records
 "$ctl" verify --db "$(url ledger)" | tail -1 | sed 's/^/after the run: /'
 
 echo
-awk -v n="$(field "$naive_line" requests_per_s)" -v b="$(field "$transfers_line" requests_per_s)" \
+naive_rps=$(awk -v a="${naive_rates[0]}" -v b="${naive_rates[1]}" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+echo "naive baseline = mean of first and last: $naive_rps transfers/s"
+awk -v n="$naive_rps" -v b="$(field "$transfers_line" requests_per_s)" \
+    -v s="$(field "$single_line" requests_per_s)" \
     -v r="$(field "$redis_line" requests_per_s)" -v d="$(field "$db_line" requests_per_s)" \
-    -v np="$(field "$naive_line" p99_ms)" -v bp="$(field "$transfers_line" p99_ms)" 'BEGIN {
+    -v np="${naive_p99s[1]}" -v bp="$(field "$transfers_line" p99_ms)" 'BEGIN {
   printf "balanced / naive transfers/s:     %.2fx  (target >= 5x)\n", b / n
+  printf "balanced / batching off:          %.2fx\n", b / s
   printf "p99 at %s connections:            balanced %.1f ms (target <= 50), naive %.1f ms\n", "'"$connections"'", bp, np
   printf "GET balance, Redis / database:    %.2fx\n", r / d
 }'
