@@ -84,7 +84,8 @@ quiesce() {
 run_naive first
 quiesce
 
-# balanced, MySQL mode, Redis cache, through HTTP.
+# balanced, MySQL mode, through HTTP: first with no cache (the database path alone),
+# then with the Redis cache written through after every commit (the production shape).
 start_balanced() {
   port=$(free_port)
   "$build/balanced" --listen "127.0.0.1:$port" --db "$(url ledger)" --cache "$1" --log-level warn \
@@ -92,7 +93,6 @@ start_balanced() {
   balanced_pid=$!
   wait_port "$port"
 }
-start_balanced "redis://127.0.0.1:$redis_port" redis
 # The database's CPU is sampled when the load phase ends (the RESULT line), before the
 # bench fetches every acknowledged transfer back to check it.
 bench_with_db_cpu() {  # output file, bench arguments...
@@ -108,13 +108,24 @@ bench_with_db_cpu() {  # output file, bench arguments...
   done=$(sed -n 's/^transfers: ok=\([0-9]*\).*/\1/p' "$out")
   awk -v a="$before" -v b="$after" -v n="$done" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }'
 }
-db_us=$(bench_with_db_cpu "$work/transfers.txt" --target "127.0.0.1:$port" \
+start_balanced none transfers-nocache
+db_us=$(bench_with_db_cpu "$work/transfers-nocache.txt" --target "127.0.0.1:$port" \
   --connections "$connections" --duration "$seconds" --accounts "$accounts" \
   --account-prefix bench- --quiet)
-transfers_line=$(result "$work/transfers.txt")
+nocache_line=$(result "$work/transfers-nocache.txt")
+echo "balanced transfers, no cache:  $nocache_line  database CPU/transfer=${db_us}us"
+grep '^check' "$work/transfers-nocache.txt" | sed 's/^/  /'
+kill -TERM "$balanced_pid"; wait "$balanced_pid" || true
 quiesce
-echo "balanced transfers (HTTP):     $transfers_line  database CPU/transfer=${db_us}us"
+
+start_balanced "redis://127.0.0.1:$redis_port" redis
+db_us=$(bench_with_db_cpu "$work/transfers.txt" --target "127.0.0.1:$port" \
+  --connections "$connections" --duration "$seconds" --accounts "$accounts" \
+  --account-prefix bench- --no-setup --quiet)
+transfers_line=$(result "$work/transfers.txt")
+echo "balanced transfers, Redis:     $transfers_line  database CPU/transfer=${db_us}us"
 grep '^check' "$work/transfers.txt" | sed 's/^/  /'
+quiesce
 
 "$ctl" bench --target "127.0.0.1:$port" --connections "$connections" --duration "$seconds" \
   --accounts "$accounts" --account-prefix bench- --no-setup --read-fraction 1 --quiet > "$work/redis-reads.txt"
@@ -155,10 +166,11 @@ echo
 naive_rps=$(awk -v a="${naive_rates[0]}" -v b="${naive_rates[1]}" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 echo "naive baseline = mean of first and last: $naive_rps transfers/s"
 awk -v n="$naive_rps" -v b="$(field "$transfers_line" requests_per_s)" \
+    -v c="$(field "$nocache_line" requests_per_s)" \
     -v s="$(field "$single_line" requests_per_s)" \
     -v r="$(field "$redis_line" requests_per_s)" -v d="$(field "$db_line" requests_per_s)" \
     -v np="${naive_p99s[1]}" -v bp="$(field "$transfers_line" p99_ms)" 'BEGIN {
-  printf "balanced / naive transfers/s:     %.2fx  (target >= 5x)\n", b / n
+  printf "balanced / naive transfers/s:     %.2fx with Redis, %.2fx without a cache  (target >= 5x)\n", b / n, c / n
   printf "balanced / batching off:          %.2fx\n", b / s
   printf "p99 at %s connections:            balanced %.1f ms (target <= 50), naive %.1f ms\n", "'"$connections"'", bp, np
   printf "GET balance, Redis / database:    %.2fx\n", r / d
