@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DB ?= sqlite:./data/balanced.db
 
-.PHONY: run test build deps deps-test configure bench clean
+.PHONY: bench-mysql run test build deps deps-test configure bench clean
 
 run: deps build
 	mkdir -p data
@@ -28,6 +28,10 @@ deps-test:
 bench: deps build
 	scripts/install-deps.sh bench
 	bench/run.sh
+
+bench-mysql: deps build
+	scripts/install-deps.sh bench
+	bench/mysql.sh
 
 clean:
 	rm -rf $(BUILD_DIR)
