@@ -11,21 +11,12 @@ build=${BUILD_DIR:-build}
 ctl="$build/balancectl"
 work=$(mktemp -d /tmp/balanced-mysql-bench-XXXXXX)
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
+source bench/lib.sh
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 600); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-result() { grep '^RESULT' "$1" | sed 's/RESULT //'; }
-field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<< "$1"; }
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r)"
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+machine_line
 echo "database: $(mariadbd --version | awk '{print $3}'), InnoDB, innodb_flush_log_at_trx_commit=1 (durable), on this machine"
 echo "load: $connections connections, $accounts accounts, uniform, ${seconds}s per scenario"
 echo

@@ -7,6 +7,7 @@
 
 #include "core/audit.h"
 #include "storage/batch.h"
+#include "storage/rows.h"
 
 namespace balanced::storage {
 
@@ -77,46 +78,11 @@ const std::array<std::vector<const char*>, 1> kMigrations{{
     },
 }};
 
-constexpr const char* kAccountColumns =
-    "account_number, currency, balance, overdraft_limit, version, created_at, updated_at";
-constexpr const char* kTransactionColumns =
-    "sequence, transaction_id, type, source_account, destination_account, amount, currency, "
-    "status, reject_code, source_balance_after, destination_balance_after, request_hash, "
-    "client_timestamp, created_at";
 constexpr const char* kTransactionInsertColumns =
     "transaction_id, type, source_account, destination_account, amount, currency, status, "
     "reject_code, source_balance_after, destination_balance_after, request_hash, "
     "client_timestamp, created_at";
 constexpr const char* kAuditColumns = "operation_type, operator, operation_time, detail";
-
-core::Account read_account(const Rows& r) {
-  return core::Account{.number = r.text(0),
-                       .currency = r.text(1),
-                       .balance = r.int64(2),
-                       .overdraft_limit = r.int64(3),
-                       .version = r.int64(4),
-                       .created_at_ms = r.int64(5),
-                       .updated_at_ms = r.int64(6)};
-}
-
-core::Transaction read_transaction(const Rows& r) {
-  core::Transaction t;
-  t.sequence = r.int64(0);
-  t.id = r.text(1);
-  t.type = core::type_from_name(r.view(2)).value_or(core::TransactionType::transfer);
-  t.source = r.text(3);
-  t.destination = r.text(4);
-  t.amount = r.int64(5);
-  t.currency = r.text(6);
-  t.status = core::status_from_name(r.view(7)).value_or(core::TransactionStatus::rejected);
-  t.reject_code = r.null(8) ? Code::ok : code_from_name(r.view(8));
-  t.source_balance_after = r.int64(9);
-  t.destination_balance_after = r.int64(10);
-  t.request_hash = r.text(11);
-  t.client_timestamp = r.text(12);
-  t.created_at_ms = r.int64(13);
-  return t;
-}
 
 void append_int(std::string& sql, int64_t value) { sql += std::to_string(value); }
 

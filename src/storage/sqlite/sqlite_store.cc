@@ -19,6 +19,7 @@
 #include "observe/log.h"
 #include "core/mutex.h"
 #include "storage/batch.h"
+#include "storage/rows.h"
 #include "storage/sqlite/journal_codec.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -80,43 +81,6 @@ INSERT INTO meta (name, value) VALUES ('applied_batch', 0);
 )sql",
 };
 
-constexpr const char* kAccountColumns =
-    "account_number, currency, balance, overdraft_limit, version, created_at, updated_at";
-constexpr const char* kTransactionColumns =
-    "sequence, transaction_id, type, source_account, destination_account, amount, currency, "
-    "status, reject_code, source_balance_after, destination_balance_after, request_hash, "
-    "client_timestamp, created_at";
-
-core::Account read_account(const Statement& s) {
-  return core::Account{.number = s.text(0),
-                       .currency = s.text(1),
-                       .balance = s.int64(2),
-                       .overdraft_limit = s.int64(3),
-                       .version = s.int64(4),
-                       .created_at_ms = s.int64(5),
-                       .updated_at_ms = s.int64(6)};
-}
-
-core::Transaction read_transaction(const Statement& s) {
-  core::Transaction t;
-  t.sequence = s.int64(0);
-  t.id = s.text(1);
-  t.type = core::type_from_name(s.text(2)).value_or(core::TransactionType::transfer);
-  t.source = s.text(3);
-  t.destination = s.text(4);
-  t.amount = s.int64(5);
-  t.currency = s.text(6);
-  t.status = core::status_from_name(s.text(7)).value_or(core::TransactionStatus::rejected);
-  const std::string reject = s.text(8);
-  t.reject_code = reject.empty() ? Code::ok : code_from_name(reject);
-  t.source_balance_after = s.int64(9);
-  t.destination_balance_after = s.int64(10);
-  t.request_hash = s.text(11);
-  t.client_timestamp = s.text(12);
-  t.created_at_ms = s.int64(13);
-  return t;
-}
-
 Result<int> schema_version(Connection& connection) {
   Statement s;
   if (auto status = s.prepare(connection, "PRAGMA user_version"); !status.ok()) {
@@ -146,7 +110,6 @@ Result<std::pair<int, int>> run_migrations(Connection& connection) {
   return std::pair{before.value(), target};
 }
 
-
 // A reader's connection and its statements.
 struct ReadConnection {
   Connection db;
@@ -173,7 +136,6 @@ struct ReadConnection {
     return history.prepare(db, history_sql);
   }
 };
-
 
 // Applies committed batches to the ledger tables. Used by the materializer thread and by
 // recovery at open; owns its own connection to the ledger file.
