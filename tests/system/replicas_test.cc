@@ -6,6 +6,7 @@
 // version lower than one it had already seen.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <thread>
 
 #include "support/http_client.h"
@@ -109,6 +110,85 @@ TEST_F(Replicas, SurviveAKilledReplicaADatabaseRestartAndAKilledRedisMaster) {
   EXPECT_EQ(code, 0) << verify;
   EXPECT_NE(verify.find("verify: clean"), std::string::npos) << verify;
   std::printf("%s\n%s\n%s", transfers.c_str(), check.c_str(), verify.c_str());
+}
+
+}  // namespace
+}  // namespace balanced::testing
+
+namespace balanced::testing {
+namespace {
+
+// One replica on MariaDB: the schema gate, the password file, and a database outage
+// seen from HTTP.
+class OnMariaDb : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(mariadb_.start()) << mariadb_.error();
+    ASSERT_TRUE(mariadb_.create_database("ledger"));
+  }
+  std::optional<HttpResponse> call(uint16_t port, const std::string& method,
+                                   const std::string& target, const std::string& body = "") {
+    HttpClient client(port, 20000);
+    if (!client.connect()) return std::nullopt;
+    return client.request(method, target, body);
+  }
+  TempDir dir_;
+  MariaDb mariadb_{dir_.path() / "mariadb"};
+};
+
+TEST_F(OnMariaDb, RefusesAnOlderSchemaThenServesAndRidesOutAnOutage) {
+  // Not migrated: balanced refuses to serve and says what to do.
+  BalancedServer early(dir_.path(), {});
+  early.set_db(mariadb_.url("ledger"));
+  EXPECT_FALSE(early.start());
+  EXPECT_NE(early.log().find("balancectl migrate"), std::string::npos) << early.log();
+
+  auto [code, output] = run_command({BALANCECTL_BINARY, "migrate", "--db", mariadb_.url("ledger")},
+                                    dir_.path() / "migrate.log");
+  ASSERT_EQ(code, 0) << output;
+
+  // The password comes from a file (a Kubernetes secret), not the URL.
+  const auto secret = dir_.path() / "db-password";
+  std::ofstream(secret) << "secret\n";
+  const std::string url = "mysql://balanced@127.0.0.1:" + std::to_string(mariadb_.port()) + "/ledger";
+  BalancedServer server(dir_.path(), {"--db-password-file", secret.string()});
+  server.set_db(url);
+  ASSERT_TRUE(server.start()) << server.log();
+  EXPECT_EQ(server.log().find("secret"), std::string::npos);  // never logged
+  const uint16_t port = server.port();
+  ASSERT_EQ(call(port, "POST", "/accounts", R"({"accountNumber":"a","initialBalance":100})")->status, 201);
+  ASSERT_EQ(call(port, "POST", "/accounts", R"({"accountNumber":"b"})")->status, 201);
+  const std::string move =
+      R"({"transactionId":"t1","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":40})";
+  ASSERT_EQ(call(port, "POST", "/accounts/transactions", move)->status, 201);
+  EXPECT_EQ(call(port, "GET", "/readyz")->status, 200);
+
+  // The database goes away: not ready, writes 503 unavailable (a problem, not a hang).
+  ASSERT_EQ(mariadb_.stop(), 0);
+  EXPECT_EQ(call(port, "GET", "/readyz")->status, 503);
+  auto down = call(port, "POST", "/accounts/transactions",
+                   R"({"transactionId":"t2","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_EQ(down->status, 503) << down->body;
+  EXPECT_NE(down->body.find("\"code\":\"unavailable\""), std::string::npos) << down->body;
+  EXPECT_EQ(call(port, "GET", "/accounts/b/balance?consistency=strong")->status, 503);
+
+  // It comes back: service resumes by itself; the retried transfer lands exactly once.
+  ASSERT_TRUE(mariadb_.restart()) << mariadb_.error();
+  bool ready = false;
+  for (int i = 0; i < 100 && !ready; ++i) {
+    ready = call(port, "GET", "/readyz")->status == 200;
+    if (!ready) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(ready);
+  auto retried = call(port, "POST", "/accounts/transactions",
+                      R"({"transactionId":"t2","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})");
+  ASSERT_TRUE(retried.has_value());
+  EXPECT_TRUE(retried->status == 201 || retried->status == 200) << retried->body;
+  auto balance = call(port, "GET", "/accounts/b/balance?consistency=strong");
+  ASSERT_EQ(balance->status, 200);
+  EXPECT_NE(balance->body.find("\"balance\":45"), std::string::npos) << balance->body;
+  EXPECT_EQ(server.process().terminate(), 0);
 }
 
 }  // namespace
