@@ -200,10 +200,13 @@ class MysqlBatch final : public BatchTransaction {
     for (size_t i = 0; i < steps.size(); ++i) {
       const Step& step = steps[i];
       const auto& result = results.value()[i];
-      if (step.kind == Step::Kind::update_accounts && result.affected_rows != step.end - step.start) {
-        return Status(Code::internal, "updated " + std::to_string(result.affected_rows) +
-                                          " accounts, expected " +
-                                          std::to_string(step.end - step.start));
+      // An upsert reports 2 per updated row (1 per inserted one): every row must have
+      // existed, locked by this batch.
+      if (step.kind == Step::Kind::update_accounts &&
+          result.affected_rows != 2 * (step.end - step.start)) {
+        return Status(Code::internal, "updated accounts: " + std::to_string(result.affected_rows) +
+                                          " rows affected, expected " +
+                                          std::to_string(2 * (step.end - step.start)));
       }
       if (step.kind == Step::Kind::insert_transactions) {
         if (auto s = assign_sequences(transactions, step.start, step.end, result.insert_id); !s.ok()) {
@@ -216,47 +219,39 @@ class MysqlBatch final : public BatchTransaction {
 
   void add_insert_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
     for (size_t start = 0; start < accounts.size(); start += rows_max_) {
-      std::string sql = std::string("INSERT INTO accounts (") + kAccountColumns + ") VALUES ";
       const size_t end = std::min(accounts.size(), start + rows_max_);
-      for (size_t i = start; i < end; ++i) {
-        const auto& a = accounts[i];
-        sql += i == start ? "(" : ",(";
-        c_.append_quoted(sql, a.number);
-        sql.push_back(',');
-        c_.append_quoted(sql, a.currency);
-        for (int64_t v : {a.balance, a.overdraft_limit, a.version, a.created_at_ms,
-                          a.updated_at_ms}) {
-          sql.push_back(',');
-          append_int(sql, v);
-        }
-        sql.push_back(')');
-      }
+      std::string sql = std::string("INSERT INTO accounts (") + kAccountColumns + ") VALUES ";
+      append_account_rows(accounts, start, end, sql);
       steps.push_back(Step{std::move(sql), Step::Kind::plain, start, end});
     }
   }
 
-  // Every changed account gets its final balance and version, joined from a derived
-  // table of new values (linear; a CASE per column would compare every row with every
-  // value).
+  void append_account_rows(const std::vector<core::Account>& accounts, size_t start, size_t end,
+                           std::string& sql) {
+    for (size_t i = start; i < end; ++i) {
+      const auto& a = accounts[i];
+      sql += i == start ? "(" : ",(";
+      c_.append_quoted(sql, a.number);
+      sql.push_back(',');
+      c_.append_quoted(sql, a.currency);
+      for (int64_t v : {a.balance, a.overdraft_limit, a.version, a.created_at_ms, a.updated_at_ms}) {
+        sql.push_back(',');
+        append_int(sql, v);
+      }
+      sql.push_back(')');
+    }
+  }
+
+  // Every changed account gets its final balance and version in one multi-row statement:
+  // an upsert whose rows all exist (the batch holds their locks), so each only updates.
+  // (One VALUES list parses and plans once; a derived table of N SELECTs, N times.)
   void add_update_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
     for (size_t start = 0; start < accounts.size(); start += rows_max_) {
       const size_t end = std::min(accounts.size(), start + rows_max_);
-      std::string sql = "UPDATE accounts AS a JOIN (";
-      for (size_t i = start; i < end; ++i) {
-        const auto& account = accounts[i];
-        sql += i == start ? "SELECT " : " UNION ALL SELECT ";
-        c_.append_quoted(sql, account.number);
-        if (i == start) {
-          sql += " AS n, " + std::to_string(account.balance) + " AS b, " +
-                 std::to_string(account.version) + " AS v, " +
-                 std::to_string(account.updated_at_ms) + " AS t";
-        } else {
-          sql += "," + std::to_string(account.balance) + "," + std::to_string(account.version) +
-                 "," + std::to_string(account.updated_at_ms);
-        }
-      }
-      sql += ") AS u ON a.account_number = u.n SET a.balance = u.b, a.version = u.v, "
-             "a.updated_at = u.t";
+      std::string sql = std::string("INSERT INTO accounts (") + kAccountColumns + ") VALUES ";
+      append_account_rows(accounts, start, end, sql);
+      sql += " ON DUPLICATE KEY UPDATE balance = VALUES(balance), version = VALUES(version), "
+             "updated_at = VALUES(updated_at)";
       steps.push_back(Step{std::move(sql), Step::Kind::update_accounts, start, end});
     }
   }
@@ -609,21 +604,29 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
     }
     for (size_t start = 0; start < records.size(); start += impl_->options.rows_per_statement_max) {
       const size_t end = std::min(records.size(), start + impl_->options.rows_per_statement_max);
-      std::string sql = "UPDATE audit_log AS a JOIN (";
+      // One VALUES list (an upsert whose rows all exist: the other columns are
+      // placeholders never written), checked to have updated every row.
+      std::string sql =
+          "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
+          "chain_seq, prev_hash, hash) VALUES ";
       for (size_t i = start; i < end; ++i) {
         auto& [log_id, record] = records[i];
         head = core::chain_audit_record(record, head);
         ++result.chain_head;
-        sql += i == start ? "SELECT " : " UNION ALL SELECT ";
-        sql += std::to_string(log_id) + (i == start ? " AS id, " : ",") +
-               std::to_string(result.chain_head) + (i == start ? " AS s, " : ",");
+        sql += i == start ? "(" : ",(";
+        sql += std::to_string(log_id) + ",'','',0,''," + std::to_string(result.chain_head) + ",";
         Connection::append_hex(sql, record.prev_hash);
-        sql += i == start ? " AS p, " : ",";
+        sql.push_back(',');
         Connection::append_hex(sql, record.hash);
-        if (i == start) sql += " AS h";
+        sql.push_back(')');
       }
-      sql += ") AS u ON a.log_id = u.id SET a.chain_seq = u.s, a.prev_hash = u.p, a.hash = u.h";
+      sql += " ON DUPLICATE KEY UPDATE chain_seq = VALUES(chain_seq), prev_hash = VALUES(prev_hash), "
+             "hash = VALUES(hash)";
       if (auto s = c.exec(sql); !s.ok()) return s.error();
+      if (c.affected_rows() != 2 * (end - start)) {
+        return Error{Code::internal, "sealing touched " + std::to_string(c.affected_rows()) +
+                                         " audit rows, expected " + std::to_string(2 * (end - start))};
+      }
     }
     std::string update = "UPDATE audit_chain SET sealed_seq = " +
                          std::to_string(result.chain_head) + ", head = ";
