@@ -1,12 +1,16 @@
-// libFuzzer target: request decoding and the journal record decoder must never crash,
-// whatever the bytes; whatever decodes must be valid.
+// libFuzzer target: request decoding, the journal record decoder, the cached-account
+// decoder and the --db / --cache URL parsers must never crash, whatever the bytes;
+// whatever decodes must be valid.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "cache/redis/redis_client.h"
+#include "cache/redis_cache.h"
 #include "core/json_codec.h"
 #include "core/validate.h"
 #include "http/target.h"
+#include "storage/mysql/mysql_db.h"
 #include "storage/sqlite/journal_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -28,5 +32,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::pair<std::string, std::string>> form;
   (void)http::decode_form(input, form);
   (void)http::percent_decode(input, false);
+  if (auto account = cache::RedisCache::decode("a", input)) {
+    if (cache::RedisCache::decode("a", cache::RedisCache::encode(*account)) != account) __builtin_trap();
+  }
+  if (auto config = storage::mysql::parse_url(input); config.ok()) {
+    if (config.value().port == 0 || config.value().database.empty()) __builtin_trap();
+  }
+  (void)storage::mysql::redact_url(input);
+  if (auto options = cache::redis::parse_url(input); options.ok() && options.value().seeds.empty()) {
+    __builtin_trap();
+  }
+  (void)cache::redis::key_slot(input);
   return 0;
 }
