@@ -400,7 +400,9 @@ struct MysqlStore::Impl {
                 session_statements(o.lock_wait_timeout_s, true)),
         committers(o.connection, o.committer_connections,
                    std::chrono::milliseconds(o.pool_wait_ms_max),
-                   session_statements(o.lock_wait_timeout_s, false)) {}
+                   session_statements(o.lock_wait_timeout_s, false)),
+        sealer(o.connection, 1, std::chrono::milliseconds(o.pool_wait_ms_max),
+               session_statements(o.lock_wait_timeout_s, false)) {}
 
   // Learns, once, whether multi-row inserts get consecutive ids on this server.
   Status learn_server(Connection& c) {
@@ -430,6 +432,7 @@ struct MysqlStore::Impl {
   const MysqlOptions options;
   Pool readers;
   Pool committers;
+  Pool sealer;  // its own connection: sealing never takes one from the committers
   std::atomic<bool> server_known{false};
   std::atomic<bool> consecutive_ids{false};
   std::atomic<bool> schema_current{false};
@@ -575,7 +578,7 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
 }
 
 Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
-  auto lease = impl_->committers.acquire();
+  auto lease = impl_->sealer.acquire();
   if (!lease.ok()) return lease.error();
   Connection& c = *lease.value();
   if (auto s = impl_->check_schema(c); !s.ok()) return s.error();
