@@ -391,6 +391,7 @@ int run_bench(const BenchOptions& options) {
               latencies.empty() ? 0.0 : latencies.back() / 1000.0);
   std::printf("RESULT requests_per_s=%.0f p50_ms=%.3f p99_ms=%.3f\n", (transfers + reads) / elapsed,
               percentile(latencies, 0.50), percentile(latencies, 0.99));
+  std::fflush(stdout);  // the load phase is over: scripts may sample now, before the check
 
   int exit_code = (transfers + reads) == 0 ? 1 : 0;
   // Reads that went back in version were recorded as failures during the load.
