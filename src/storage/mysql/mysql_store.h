@@ -3,17 +3,18 @@
 //
 // Correctness comes from the database alone. A batch is ONE database transaction on
 // one committer connection (READ COMMITTED, several per replica):
-//   1. SELECT ... FOR UPDATE the accounts the batch names, by unique key, in one
-//      statement: InnoDB locks them in index order, which is the sorted order every
-//      batch uses, so batches on different replicas queue behind each other instead of
-//      deadlocking;
-//   2. one SELECT for every transaction id of the batch (idempotency);
-//   3. core::apply_batch decides every outcome;
-//   4. multi-row INSERT of new accounts, one UPDATE (CASE) for the changed ones,
-//      multi-row INSERTs of transactions and audit records; one COMMIT.
-// A duplicate key (another replica committed the same transaction id or account first),
-// a deadlock, a lock wait timeout or a lost connection rolls back the whole batch and
-// reports Code::unavailable; the engine retries, and the retry finds the winner's rows.
+//   1. SELECT ... FOR UPDATE the accounts the batch names, by primary key (the account
+//      number), in one statement: InnoDB locks them in key order, which is the sorted
+//      order every batch uses, so batches on different replicas queue behind each other
+//      instead of deadlocking;
+//   2. core::apply_batch decides every outcome (assuming every transaction id is new);
+//   3. one round trip: multi-row INSERT of new accounts, one multi-row upsert of the
+//      changed ones (all exist and are locked, so it only updates), multi-row INSERT of
+//      transactions; a second: the audit records and COMMIT.
+// A repeated transaction id (a client retry, or another replica first) hits the unique
+// key: the batch rolls back and runs again with every id looked up. A deadlock, a lock
+// wait timeout or a lost connection rolls back the whole batch and reports
+// Code::unavailable; the engine retries, and the retry finds the winner's rows.
 //
 // Audit records are written unsealed, in the same transaction as their change. The
 // hash chain needs one total order, which concurrent writers do not have, so sealing is
