@@ -2,8 +2,8 @@
 // queries, result rows, error classification and a bounded connection pool.
 //
 // Statements are built as text with every string value escaped by the server's own
-// escaping (mysql_real_escape_string) and every number formatted by us; multi-row
-// statements with a varying row count are the reason (prepared statements fix it).
+// escaping (mysql_real_escape_string) and every number formatted by us: batches write
+// multi-row statements whose row count varies, which a prepared statement cannot.
 #pragma once
 
 #include <mysql.h>
