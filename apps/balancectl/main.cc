@@ -10,18 +10,11 @@
 #include "naive.h"
 #include "core/verify.h"
 #include "storage/open.h"
+#include "storage/reconcile.h"
 
 using namespace balanced;
 
 namespace {
-
-class VerifyVisitor final : public storage::ScanVisitor {
- public:
-  void account(const core::Account& a) override { verifier.add_account(a); }
-  void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
-  void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
-  core::Verifier verifier;
-};
 
 int migrate(const std::string& db, const std::string& password_file) {
   auto versions = storage::migrate_store(db, password_file);
@@ -56,12 +49,12 @@ int verify(const std::string& db, const std::string& password_file) {
     }
     std::printf("audit records awaiting the chain: %lld\n", static_cast<long long>(unsealed.value()));
   }
-  VerifyVisitor visitor;
-  if (auto status = store.value().store->scan(visitor); !status.ok()) {
-    std::fprintf(stderr, "verify: %s\n", status.detail().c_str());
+  auto reconciled = storage::reconcile(*store.value().store);
+  if (!reconciled.ok()) {
+    std::fprintf(stderr, "verify: %s\n", reconciled.error().detail.c_str());
     return 2;
   }
-  const core::VerifyReport report = visitor.verifier.finish();
+  const core::VerifyReport& report = reconciled.value();
   std::printf("accounts=%lld transactions=%lld audit_records=%lld problems=%lld\n",
               static_cast<long long>(report.accounts), static_cast<long long>(report.transactions),
               static_cast<long long>(report.audit_records),

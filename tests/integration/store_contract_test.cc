@@ -7,6 +7,7 @@
 #include "core/verify.h"
 #include "storage/memory_store.h"
 #include "storage/mysql/mysql_store.h"
+#include "storage/reconcile.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "support/process.h"
 #include "support/servers.h"
@@ -126,14 +127,9 @@ class StoreContract : public ::testing::Test {
   }
 
   core::VerifyReport verify() {
-    struct Visitor final : ScanVisitor {
-      void account(const core::Account& a) override { verifier.add_account(a); }
-      void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
-      void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
-      core::Verifier verifier;
-    } visitor;
-    EXPECT_TRUE(store().scan(visitor).ok());
-    return visitor.verifier.finish();
+    auto report = reconcile(store());
+    EXPECT_TRUE(report.ok());
+    return report.ok() ? report.value() : core::VerifyReport{};
   }
 
   void settle() { backend_->settle(); }
@@ -358,14 +354,9 @@ class MysqlStoreTest : public ::testing::Test {
   core::VerifyReport verify(MysqlStore& store) {
     while (store.seal_audit(1, 1000).value().sealed > 0) {
     }
-    struct Visitor final : ScanVisitor {
-      void account(const core::Account& a) override { verifier.add_account(a); }
-      void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
-      void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
-      core::Verifier verifier;
-    } visitor;
-    EXPECT_TRUE(store.scan(visitor).ok());
-    return visitor.verifier.finish();
+    auto report = reconcile(store);
+    EXPECT_TRUE(report.ok());
+    return report.ok() ? report.value() : core::VerifyReport{};
   }
 };
 

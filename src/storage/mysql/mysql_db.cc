@@ -78,6 +78,8 @@ std::string redact_url(std::string_view url) {
 
 bool is_duplicate_key(unsigned error_number) { return error_number == ER_DUP_ENTRY; }
 
+bool is_missing_table(unsigned error_number) { return error_number == ER_NO_SUCH_TABLE; }
+
 bool is_transient(unsigned error_number) {
   switch (error_number) {
     case ER_LOCK_DEADLOCK:

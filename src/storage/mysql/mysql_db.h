@@ -45,6 +45,7 @@ std::string redact_url(std::string_view url);
 // account first; the retry sees it).
 bool is_transient(unsigned error_number);
 bool is_duplicate_key(unsigned error_number);
+bool is_missing_table(unsigned error_number);
 
 class Rows {
  public:

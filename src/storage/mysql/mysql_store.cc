@@ -103,7 +103,7 @@ Result<int> read_schema_version(Connection& c) {
   auto rows = c.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   if (!rows.ok()) {
     // No table yet: a database never migrated.
-    if (rows.error().detail.find("1146") != std::string::npos) return 0;
+    if (mysql::is_missing_table(c.last_error())) return 0;
     return rows.error();
   }
   if (!rows.value().next()) return 0;
@@ -429,6 +429,10 @@ struct MysqlStore::Impl {
     return {};
   }
 
+  template <typename Read>
+  auto read_one(std::string sql, std::string_view key, Error missing, Read read)
+      -> Result<decltype(read(std::declval<const Rows&>()))>;
+
   const MysqlOptions options;
   Pool readers;
   Pool committers;
@@ -462,46 +466,46 @@ Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> op
   // idempotency lookup and lets the unique key catch a repeated id (a client retry, or a
   // replica that committed the same id first). Then it runs again, looking every id up.
   const bool consecutive = impl_->consecutive_ids.load(std::memory_order_relaxed);
-  for (const bool look_up_ids : {false, true}) {
+  auto attempt = [&](bool look_up_ids) {
     MysqlBatch batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids);
     // On success the batch has committed (its last round trip ends with COMMIT).
     auto effects = run_batch(batch, operations, now_ms);
-    if (effects.ok()) return effects;
-    if (!c.exec("ROLLBACK").ok()) {
-      c.discard();
-      return effects;
-    }
-    if (look_up_ids || !mysql::is_duplicate_key(c.last_error())) return effects;
+    if (!effects.ok() && !c.exec("ROLLBACK").ok()) c.discard();
+    return effects;
+  };
+  auto effects = attempt(false);
+  if (!effects.ok() && !c.broken() && mysql::is_duplicate_key(c.last_error())) {
+    effects = attempt(true);
   }
-  return Error{Code::internal, "unreachable"};
+  return effects;
+}
+
+// Runs `sql` + the quoted key on a reader connection: the first row, read by `read`, or
+// `missing` when there is none.
+template <typename Read>
+auto MysqlStore::Impl::read_one(std::string sql, std::string_view key, Error missing, Read read)
+    -> Result<decltype(read(std::declval<const Rows&>()))> {
+  auto lease = readers.acquire();
+  if (!lease.ok()) return lease.error();
+  lease.value()->append_quoted(sql, key);
+  auto rows = lease.value()->query(sql);
+  if (!rows.ok()) return rows.error();
+  if (!rows.value().next()) return missing;
+  return read(rows.value());
 }
 
 Result<core::Account> MysqlStore::account(std::string_view number) {
-  auto lease = impl_->readers.acquire();
-  if (!lease.ok()) return lease.error();
-  std::string sql = std::string("SELECT ") + kAccountColumns +
-                    " FROM accounts WHERE account_number = ";
-  lease.value()->append_quoted(sql, number);
-  auto rows = lease.value()->query(sql);
-  if (!rows.ok()) return rows.error();
-  if (!rows.value().next()) {
-    return Error{Code::account_not_found, "account " + std::string(number) + " does not exist"};
-  }
-  return read_account(rows.value());
+  return impl_->read_one(
+      std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE account_number = ",
+      number, Error{Code::account_not_found, "account " + std::string(number) + " does not exist"},
+      read_account<Rows>);
 }
 
 Result<core::Transaction> MysqlStore::transaction(std::string_view id) {
-  auto lease = impl_->readers.acquire();
-  if (!lease.ok()) return lease.error();
-  std::string sql = std::string("SELECT ") + kTransactionColumns +
-                    " FROM transactions WHERE transaction_id = ";
-  lease.value()->append_quoted(sql, id);
-  auto rows = lease.value()->query(sql);
-  if (!rows.ok()) return rows.error();
-  if (!rows.value().next()) {
-    return Error{Code::not_found, "transaction " + std::string(id) + " does not exist"};
-  }
-  return read_transaction(rows.value());
+  return impl_->read_one(
+      std::string("SELECT ") + kTransactionColumns + " FROM transactions WHERE transaction_id = ",
+      id, Error{Code::not_found, "transaction " + std::string(id) + " does not exist"},
+      read_transaction<Rows>);
 }
 
 Result<HistoryPage> MysqlStore::history(std::string_view number,
