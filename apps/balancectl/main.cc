@@ -40,9 +40,9 @@ int verify(const std::string& db, const std::string& password_file) {
     std::fprintf(stderr, "verify: %s\n", store.error().detail.c_str());
     return 2;
   }
-  if (storage::MysqlStore* mysql = store.value().mysql) {
+  if (store.value().shared) {
     // Records not chained yet are checked once the sealing job has chained them.
-    auto unsealed = mysql->unsealed_audit_records();
+    auto unsealed = store.value().store->unsealed_audit_records();
     if (!unsealed.ok()) {
       std::fprintf(stderr, "verify: %s\n", unsealed.error().detail.c_str());
       return 2;

@@ -1,43 +1,28 @@
 // balanced: the balance service. Parses flags, picks the concrete store and cache,
 // wires them into the engine, the API and the HTTP server, and drains on SIGTERM.
-#include <signal.h>
-
-#include <CLI/CLI.hpp>
-#include <filesystem>
-#include <thread>
-
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <random>
+#include <thread>
 
 #include "api/api.h"
 #include "cache/open.h"
+#include "cache/stats.h"
 #include "core/validate.h"
 #include "engine/engine.h"
+#include "engine/stats.h"
 #include "http/server.h"
+#include "net/url.h"
 #include "jobs/singleton.h"
 #include "observe/log.h"
-#include "observe/metrics.h"
+#include "service/runtime.h"
 #include "storage/open.h"
 
 using namespace balanced;
+using service::fail;
 
 namespace {
-
-bool split_host_port(const std::string& listen, std::string& host, uint16_t& port) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = listen.substr(0, colon);
-  const auto parsed = core::parse_int64(listen.substr(colon + 1));
-  if (!parsed || *parsed < 0 || *parsed > 65535) return false;
-  port = static_cast<uint16_t>(*parsed);
-  return true;
-}
-
-int fail(std::string_view message) {
-  observe::log(observe::LogLevel::error, message);
-  return 1;
-}
 
 // Unique per process: names this replica as a lease holder.
 std::string lease_owner() {
@@ -49,10 +34,11 @@ std::string lease_owner() {
 
 }  // namespace
 
-
 int main(int argc, char** argv) {
   CLI::App app{"balanced: real-time account balances"};
   std::string listen = "127.0.0.1:8080";
+  std::string admin_listen;
+  bool trust_network = false;
   storage::StoreSettings store_settings{.url = "sqlite:./data/balanced.db"};
   cache::CacheSettings cache_settings;
   std::string default_currency = "USD";
@@ -62,10 +48,19 @@ int main(int argc, char** argv) {
   std::string synchronous = "full";
   std::string log_level = "info";
   int64_t drain_grace_ms = 5000;
+  int64_t read_timeout_ms = 30000;
   int64_t singleton_interval_ms = 1000;
   int64_t lease_ttl_ms = 10'000;
 
-  app.add_option("--listen", listen, "HOST:PORT to serve on")->envname("BALANCED_LISTEN");
+  app.add_option("--listen", listen, "HOST:PORT to serve the API on")->envname("BALANCED_LISTEN");
+  app.add_option("--admin-listen", admin_listen,
+                 "HOST:PORT for /metrics, /healthz and /readyz apart from the API (default: "
+                 "all three on the API listener)")
+      ->envname("BALANCED_ADMIN_LISTEN");
+  app.add_flag("--trust-network", trust_network,
+               "serve on a non-loopback address without token checks: only the gateway can "
+               "reach it (a NetworkPolicy says so)")
+      ->envname("BALANCED_TRUST_NETWORK");
   app.add_option("--db", store_settings.url, "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB")
       ->envname("BALANCED_DB");
   app.add_option("--db-password-file", store_settings.password_file,
@@ -117,7 +112,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(256, 16 * 1024 * 1024));
   app.add_option("--connections-max", server_options.connections_max, "open connections limit")
       ->envname("BALANCED_CONNECTIONS_MAX");
-  app.add_option("--read-timeout-ms", server_options.read_timeout_ms,
+  app.add_option("--read-timeout-ms", read_timeout_ms,
                  "a connection idle, or slow to send a request or take a response, this long "
                  "is closed (checked every second)")
       ->envname("BALANCED_READ_TIMEOUT_MS")
@@ -139,25 +134,27 @@ int main(int argc, char** argv) {
 
   observe::init_logging(log_level);
   if (!core::is_valid_currency(default_currency)) return fail("--default-currency: not ISO 4217");
-  if (!split_host_port(listen, server_options.host, server_options.port)) {
-    return fail("--listen: expected HOST:PORT");
+  if (!service::set_listen(listen, server_options)) return fail("--listen: expected HOST:PORT");
+  if (!net::is_loopback_host(server_options.host) && !trust_network) {
+    return fail("--listen " + listen +
+                " is not a loopback address: give --trust-network (only the gateway can reach "
+                "it) or serve on 127.0.0.1 behind balance-gateway");
   }
   server_options.threads = threads;
+  server_options.idle_timeout_ms = read_timeout_ms;
+  server_options.head_timeout_ms = read_timeout_ms;
+  server_options.body_timeout_ms = read_timeout_ms;
+  server_options.thread_name = "http";
 
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  service::block_signals();
 
   store_settings.sqlite.synchronous_full = synchronous == "full";
   store_settings.sqlite.read_connections_max = threads * 2;
-  auto opened = storage::open_store(store_settings);
+  observe::Registry registry;
+  auto opened = storage::open_store(store_settings, &registry);
   if (!opened.ok()) return fail("cannot open the database: " + opened.error().detail);
   storage::Store& store = *opened.value().store;
-  if (opened.value().mysql) {
+  if (opened.value().shared) {
     // A database that is down may come back (the store reconnects, /readyz says when);
     // a schema older than this build will not, so refuse to serve on it.
     const Status ping = store.ping();
@@ -172,24 +169,19 @@ int main(int argc, char** argv) {
   auto cache = cache::open_cache(cache_settings);
   if (!cache.ok()) return fail(cache.error().detail);
 
-  observe::Metrics metrics;
   cache::Cache& the_cache = *cache.value().cache;
-  metrics.on_scrape([&metrics, &the_cache] {
-    const auto stats = the_cache.stats();
-    metrics.cache_hits.Set(static_cast<double>(stats.hits));
-    metrics.cache_misses.Set(static_cast<double>(stats.misses));
-    metrics.cache_entries.Set(static_cast<double>(stats.entries));
-    metrics.cache_errors.Set(static_cast<double>(stats.errors));
-  });
+  cache::register_cache_metrics(registry, the_cache);
+  engine::EngineStats engine_stats(registry);
   engine::SystemClock clock;
-  engine::Engine engine(store, the_cache, clock, &metrics, engine_options);
+  engine::Engine engine(store, the_cache, clock, &engine_stats, engine_options);
 
-  // On MySQL the audit chain is sealed by one replica at a time: the holder of a Redis
-  // lease when there is a Redis, else every replica in turn under the chain's row lock.
+  // A shared database's singleton job (MySQL audit sealing) runs on one replica at a
+  // time: the holder of a Redis lease when there is a Redis, else every replica in turn
+  // under the chain's row lock.
   std::unique_ptr<jobs::Lease> lease;
-  std::unique_ptr<jobs::Job> seal_job;
+  std::optional<jobs::SingletonStats> singleton_stats;
   std::unique_ptr<jobs::SingletonRunner> singleton;
-  if (opened.value().mysql) {
+  if (opened.value().singleton_job) {
     if (cache.value().redis) {
       lease = std::make_unique<jobs::RedisLease>(
           *cache.value().redis,
@@ -197,29 +189,37 @@ int main(int argc, char** argv) {
     } else {
       lease = std::make_unique<jobs::EveryoneLeads>();
     }
-    seal_job = std::make_unique<jobs::AuditSealJob>(*opened.value().mysql, &metrics);
-    singleton = std::make_unique<jobs::SingletonRunner>(*lease, *seal_job, &metrics,
-                                                        singleton_interval_ms);
+    singleton_stats.emplace(registry);
+    singleton = std::make_unique<jobs::SingletonRunner>(*lease, *opened.value().singleton_job,
+                                                        &*singleton_stats, singleton_interval_ms);
   }
-  api::Api api(engine, metrics, api::ApiOptions{.default_currency = default_currency});
+  http::AdminEndpoints admin(registry, [&store] { return store.ping(); });
+  service::AdminListener admin_listener(admin);
+  if (!admin_listen.empty()) {
+    if (auto status = admin_listener.start(admin_listen); !status.ok()) return fail(status.detail());
+  }
+  api::Api api(engine, registry, admin,
+               api::ApiOptions{.default_currency = default_currency,
+                               .metrics_on_api_port = admin_listen.empty()});
   http::Server server(server_options, api);
   if (auto status = server.start(); !status.ok()) return fail(status.detail());
 
   observe::log(observe::LogLevel::info, "balanced serving",
-               {{"listen", server_options.host + ":" + std::to_string(server.port())},
+               {{"listen", net::HostPort{server_options.host, server.port()}.text()},
+                {"admin_listen", admin_listen.empty() ? "(api listener)" : admin_listen},
                 {"db", storage::mysql::redact_url(store_settings.url)},
                 {"cache", cache_settings.url},
                 {"committers", std::to_string(store.apply_concurrency())},
                 {"threads", std::to_string(threads)}});
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = service::wait_for_stop({});
   observe::log(observe::LogLevel::info, "draining", {{"signal", std::to_string(signal_number)}});
-  api.set_draining();
+  admin.set_draining();
   server.stop_accepting();
   engine.drain();
   if (singleton) singleton->stop();
   server.shutdown(drain_grace_ms);
+  admin_listener.stop();
   observe::log(observe::LogLevel::info, "stopped");
   return 0;
 }

@@ -5,16 +5,14 @@
 
 #include "core/json_codec.h"
 #include "core/validate.h"
-#include "http/problem.h"
-#include "http/target.h"
+#include "api/problems.h"
+#include "net/url.h"
 
 namespace balanced::api {
 namespace {
 
-using http::problem_response;
 using http::Request;
 using http::Response;
-using observe::Route;
 
 Response json_response(int status, std::string body) {
   Response response;
@@ -25,32 +23,11 @@ Response json_response(int status, std::string body) {
 
 Response error_response(const Error& error) { return problem_response(error.code, error.detail); }
 
-// Splits "/a/b/c" into {"a","b","c"}; at most 4 segments are looked at.
-std::vector<std::string_view> segments(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t start = path.starts_with('/') ? 1 : 0;
-  while (start <= path.size() && parts.size() < 5) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    parts.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  if (!parts.empty() && parts.back().empty()) parts.pop_back();  // trailing slash
-  return parts;
-}
-
 const std::string* query_value(const Request& request, std::string_view name) {
   for (const auto& [key, value] : request.query) {
     if (key == name) return &value;
   }
   return nullptr;
-}
-
-Response method_not_allowed(std::string_view allow) {
-  Response response = problem_response(Code::method_not_allowed,
-                                       "this path accepts " + std::string(allow));
-  response.headers.emplace_back("Allow", std::string(allow));
-  return response;
 }
 
 Response transfer_response(core::Outcome&& outcome) {
@@ -80,85 +57,66 @@ std::string uuid_v7(int64_t unix_ms) {
   return text;
 }
 
-Api::Api(engine::Engine& engine, observe::Metrics& metrics, ApiOptions options)
-    : engine_(engine), metrics_(metrics), options_(std::move(options)) {}
+Api::Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoints& admin,
+         ApiOptions options)
+    : engine_(engine),
+      admin_(admin),
+      options_(std::move(options)),
+      stats_(registry, "balanced_http", api_router()) {}
 
 void Api::handle(Request&& request, http::Respond respond) {
   const auto started = std::chrono::steady_clock::now();
-  auto parts = segments(request.path);
-  Route route = Route::other;
-  if (parts.size() == 1 && parts[0] == "accounts") {
-    route = Route::create_account;
-  } else if (parts.size() == 2 && parts[0] == "accounts" && parts[1] == "transactions" &&
-             request.method == "POST") {
-    route = Route::post_transaction;
-  } else if (parts.size() == 2 && parts[0] == "accounts") {
-    route = Route::get_account;
-  } else if (parts.size() == 3 && parts[0] == "accounts" && parts[2] == "balance") {
-    route = Route::get_balance;
-  } else if (parts.size() == 3 && parts[0] == "accounts" && parts[2] == "transactions") {
-    route = Route::get_history;
-  } else if (parts.size() == 2 && parts[0] == "transactions") {
-    route = Route::get_transaction;
-  } else if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
-    route = Route::health;
-  } else if (parts.size() == 1 && parts[0] == "metrics") {
-    route = Route::metrics;
-  }
+  const http::Router::Match match = api_router().match(request.method, request.path);
+  const int route_id = match.route;
 
   // Every response passes here once: count it, time it, echo the request id.
+  const std::string_view request_id = request.header("X-Request-Id");
   http::Respond finish = respond.decorated(
-      [this, route, started, request_id = request.request_id](Response& response) {
+      [this, route_id, started,
+       request_id = request_id.size() <= 128 ? std::string(request_id) : std::string()](
+          Response& response) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        metrics_.observe_request(route, response.status, seconds);
-        if (!request_id.empty() && request_id.size() <= 128) {
-          response.headers.emplace_back("X-Request-Id", request_id);
-        }
+        stats_.observe(route_id, response.status, seconds);
+        if (!request_id.empty()) response.headers.emplace_back("X-Request-Id", request_id);
       });
 
+  if (route_id < 0) {
+    if (!match.allow.empty()) return finish(http::method_not_allowed(match.allow));
+    return finish(problem_response(Code::not_found,
+                                   "no route for " + request.method + " " + request.path));
+  }
   if (!request.query_valid) {
     return finish(problem_response(Code::invalid_request, "malformed query string"));
   }
-  const bool is_get = request.method == "GET";
+  const auto route = static_cast<Route>(route_id);
   const bool names_account =
       route == Route::get_account || route == Route::get_balance || route == Route::get_history;
-  if (names_account && is_get && !core::is_valid_account_number(parts[1])) {
+  if (names_account && !core::is_valid_account_number(match.param(0))) {
     return finish(problem_response(Code::invalid_request,
                                    "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
   }
   switch (route) {
     case Route::create_account:
-      if (request.method != "POST") return finish(method_not_allowed("POST"));
       return create_account(request, std::move(finish));
     case Route::post_transaction:
       return post_transaction(request, std::move(finish));
     case Route::get_account:
-      if (!is_get) {
-        return finish(method_not_allowed(parts[1] == "transactions" ? "GET, POST" : "GET"));
-      }
-      return finish(account(parts[1]));
+      return finish(account(match.param(0)));
     case Route::get_balance:
-      if (!is_get) return finish(method_not_allowed("GET"));
-      return finish(balance(parts[1], request));
+      return finish(balance(match.param(0), request));
     case Route::get_history:
-      if (!is_get) return finish(method_not_allowed("GET"));
-      return finish(history(parts[1], request));
+      return finish(history(match.param(0), request));
     case Route::get_transaction:
-      if (!is_get) return finish(method_not_allowed("GET"));
-      return finish(transaction(parts[1]));
+      return finish(transaction(match.param(0)));
     case Route::health:
-      if (!is_get) return finish(method_not_allowed("GET"));
-      if (parts[0] == "healthz") return finish(json_response(200, "{\"status\":\"ok\"}"));
-      return finish(ready());
-    case Route::metrics: {
-      if (!is_get) return finish(method_not_allowed("GET"));
-      Response response = json_response(200, metrics_.serialize());
-      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      return finish(std::move(response));
-    }
-    case Route::other:
-      break;
+    case Route::ready:
+      return finish(std::move(*admin_.answer(request)));
+    case Route::metrics:
+      if (!options_.metrics_on_api_port) {
+        return finish(problem_response(Code::not_found, "metrics are served on --admin-listen"));
+      }
+      return finish(std::move(*admin_.answer(request)));
   }
   finish(problem_response(Code::not_found, "no route for " + request.method + " " + request.path));
 }
@@ -167,16 +125,16 @@ void Api::create_account(Request& request, http::Respond respond) {
   // Spring's @RequestParam reads query parameters and form bodies alike; so do we.
   std::string_view body = request.body;
   core::QueryParams params = request.query;
-  if (request.content_type.starts_with("application/x-www-form-urlencoded")) {
+  if (request.header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
     params.clear();
-    if (!http::decode_form(body, params)) {
+    if (!net::decode_form(body, params)) {
       return respond(problem_response(Code::invalid_request, "malformed form body"));
     }
     body = {};
   }
   auto create = core::decode_create_account(body, params, options_.default_currency,
-                                            core::is_valid_operator(request.operator_name)
-                                                ? request.operator_name
+                                            core::is_valid_operator(request.header("X-Operator"))
+                                                ? request.header("X-Operator")
                                                 : std::string_view());
   if (!create.ok()) return respond(error_response(create.error()));
   const bool queued = engine_.submit(
@@ -197,7 +155,9 @@ void Api::post_transaction(Request& request, http::Respond respond) {
           std::chrono::system_clock::now().time_since_epoch())
           .count());
   auto transfer = core::decode_transfer(
-      request.body, core::TransferHeaders{request.idempotency_key, request.operator_name},
+      request.body,
+      core::TransferHeaders{std::string(request.header("Idempotency-Key")),
+                            std::string(request.header("X-Operator"))},
       generated);
   if (!transfer.ok()) return respond(error_response(transfer.error()));
   const bool queued = engine_.submit(
@@ -265,12 +225,6 @@ Response Api::transaction(std::string_view id) {
   return json_response(200, core::encode_transaction(found.value()));
 }
 
-Response Api::ready() {
-  if (draining_) return problem_response(Code::unavailable, "draining");
-  if (auto status = engine_.store().ping(); !status.ok()) {
-    return problem_response(Code::unavailable, status.detail());
-  }
-  return json_response(200, "{\"status\":\"ready\"}");
-}
+Status Api::ready() { return engine_.store().ping(); }
 
 }  // namespace balanced::api

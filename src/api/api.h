@@ -5,8 +5,10 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "http/admin.h"
 #include "http/message.h"
-#include "observe/metrics.h"
+#include "api/routes.h"
+#include "http/router.h"
 
 namespace balanced::api {
 
@@ -14,15 +16,19 @@ inline constexpr size_t history_limit_default = 50;
 
 struct ApiOptions {
   std::string default_currency = "USD";
+  // Also answer GET /metrics here (no separate --admin-listen). /healthz and /readyz are
+  // always answered here too: the gateway's health checks reach only this port.
+  bool metrics_on_api_port = true;
 };
 
 class Api final : public http::Handler {
  public:
-  // The engine and metrics must outlive the Api.
-  Api(engine::Engine& engine, observe::Metrics& metrics, ApiOptions options);
+  // The engine, registry and admin endpoints must outlive the Api.
+  Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoints& admin,
+      ApiOptions options);
   void handle(http::Request&& request, http::Respond respond) override;
-  // After this, /readyz answers 503 so that a load balancer stops sending traffic.
-  void set_draining() { draining_ = true; }
+  // Readiness: storage reachable, schema current.
+  Status ready();
 
  private:
   void create_account(http::Request& request, http::Respond respond);
@@ -33,12 +39,11 @@ class Api final : public http::Handler {
   http::Response account(std::string_view number);
   http::Response history(std::string_view number, const http::Request& request);
   http::Response transaction(std::string_view id);
-  http::Response ready();
 
   engine::Engine& engine_;
-  observe::Metrics& metrics_;
+  http::AdminEndpoints& admin_;
   const ApiOptions options_;
-  std::atomic<bool> draining_{false};
+  http::RouteStats stats_;
 };
 
 // A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits.

@@ -6,8 +6,7 @@
 #include <string>
 
 #include "cache/cache.h"
-#include "cache/redis/redis_client.h"
-#include "cache/redis_cache.h"
+#include "redis/client.h"
 
 namespace balanced::cache {
 
@@ -19,7 +18,8 @@ struct CacheSettings {
 };
 
 struct OpenedCache {
-  std::unique_ptr<redis::Client> redis;  // set for redis:// and redis-cluster://
+  // Set for redis:// and redis-cluster://: the client is shared with the lease.
+  std::shared_ptr<redis::Client> redis;
   std::unique_ptr<Cache> cache;
 };
 

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "cache/cache.h"
-#include "cache/redis/redis_client.h"
+#include "redis/client.h"
 
 namespace balanced::cache {
 

@@ -4,12 +4,12 @@
 #include <cassert>
 
 #include "observe/log.h"
-#include "observe/metrics.h"
+#include "engine/stats.h"
 
 namespace balanced::engine {
 
 Engine::Engine(storage::Store& store, cache::Cache& cache, Clock& clock,
-               observe::Metrics* metrics, EngineOptions options)
+               EngineStats* metrics, EngineOptions options)
     : store_(store), cache_(cache), clock_(clock), metrics_(metrics), options_(options) {
   assert(options_.queue_depth_max > 0);
   assert(options_.batch_operations_max > 0);
@@ -17,7 +17,10 @@ Engine::Engine(storage::Store& store, cache::Cache& cache, Clock& clock,
   // One committer per batch the store can apply at once (several on MySQL, which locks
   // rows; one on SQLite, the single writer). They share the queue.
   const size_t committers = std::max<size_t>(1, store_.apply_concurrency());
-  for (size_t i = 0; i < committers; ++i) committers_.emplace_back([this] { run(); });
+  for (size_t i = 0; i < committers; ++i) committers_.emplace_back([this, i] {
+      observe::name_this_thread("commit-" + std::to_string(i));
+      run();
+    });
 }
 
 Engine::~Engine() { drain(); }

@@ -19,11 +19,9 @@
 #include "engine/clock.h"
 #include "storage/store.h"
 
-namespace balanced::observe {
-class Metrics;
-}
-
 namespace balanced::engine {
+
+struct EngineStats;
 
 struct EngineOptions {
   size_t queue_depth_max = 100000;
@@ -41,7 +39,7 @@ class Engine {
   using Completion = std::function<void(core::Outcome&&)>;
 
   // The store, cache, clock and metrics (which may be null) must outlive the engine.
-  Engine(storage::Store& store, cache::Cache& cache, Clock& clock, observe::Metrics* metrics,
+  Engine(storage::Store& store, cache::Cache& cache, Clock& clock, EngineStats* metrics,
          EngineOptions options);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -71,7 +69,7 @@ class Engine {
   storage::Store& store_;
   cache::Cache& cache_;
   Clock& clock_;
-  observe::Metrics* metrics_;
+  EngineStats* metrics_;
   const EngineOptions options_;
 
   mutable Mutex mutex_;

@@ -2,164 +2,283 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
 
 #include "http/problem.h"
-#include "http/target.h"
+#include "net/url.h"
 #include "observe/log.h"
 
 namespace balanced::http {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
-using tcp = net::ip::tcp;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
-class Session;
+namespace {
+
+// What the sweeper and shutdown see of a session, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void close_if_late(Clock::time_point now) = 0;
+  virtual void close_if_idle() = 0;
+};
+
+Result<std::shared_ptr<ssl::context>> load_tls(const ServerOptions& options) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  beast::error_code ec;
+  context->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (ec) return Error{Code::invalid_request, "--tls-cert " + options.tls_cert_file + ": " + ec.message()};
+  context->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
+  if (ec) return Error{Code::invalid_request, "--tls-key " + options.tls_key_file + ": " + ec.message()};
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    return Error{Code::invalid_request, "--tls-key does not match --tls-cert"};
+  }
+  // ALPN: HTTP/1.1 only.
+  SSL_CTX_set_alpn_select_cb(
+      context->native_handle(),
+      [](SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+         unsigned in_length, void*) -> int {
+        static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        unsigned char* selected = nullptr;
+        if (SSL_select_next_proto(&selected, out_length, kHttp11, sizeof kHttp11, in,
+                                  in_length) != OPENSSL_NPN_NEGOTIATED) {
+          return SSL_TLSEXT_ERR_NOACK;
+        }
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+      },
+      nullptr);
+  return context;
+}
+
+}  // namespace
 
 struct Worker {
-  net::io_context context{1};
-  // Closes connections whose deadline passed; one timer per worker instead of one per
-  // read and write.
-  std::optional<net::steady_timer> sweeper;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
-  std::unordered_set<Session*> sessions;  // touched only on this worker's thread
+  asio::io_context context{1};
+  std::optional<asio::steady_timer> sweeper;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  std::unordered_set<SessionBase*> sessions;  // touched only on this worker's thread
   std::thread thread;
+  size_t index = 0;
 };
 
 struct Server::Impl {
   ServerOptions options;
   Handler& handler;
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::unique_ptr<tcp::acceptor> acceptor;  // on the first worker's thread
-  size_t next_worker = 0;                   // touched only on the first worker's thread
+  size_t next_worker = 0;  // touched only on the first worker's thread
   uint16_t port = 0;
   std::atomic<size_t> connections{0};
   std::atomic<bool> closing{false};
+  bool started = false;
+  std::mutex tls_mutex;
+  std::shared_ptr<ssl::context> tls;  // null for plain HTTP
+  // Last, so destroyed first: sessions still queued in a context count themselves out
+  // of `connections` as it goes.
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<tcp::acceptor> acceptor;  // on the first worker's thread
 
   Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {}
   void accept();
+  std::shared_ptr<ssl::context> tls_context() {
+    std::lock_guard lock(tls_mutex);
+    return tls;
+  }
 };
 
 namespace {
 
-}  // namespace
-
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, Worker& worker, Server::Impl& server)
-      : stream_(std::move(socket)), worker_(worker), server_(server) {}
-
-  // Closes the connection when it has been waiting for (or sending) a request, or
-  // writing a response, past its deadline. On the worker's thread.
-  void close_if_late(std::chrono::steady_clock::time_point now) {
-    if (now > deadline_) {
-      beast::error_code ignored;
-      stream_.cancel(ignored);
-    }
+template <class Stream>
+tcp::socket& lowest_socket(Stream& stream) {
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    return stream;
+  } else {
+    return stream.next_layer();
   }
+}
 
-  ~Session() { server_.connections.fetch_sub(1); }
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  template <class... Args>
+  Session(Worker& worker, Server::Impl& server, std::string peer_address, uint16_t peer_port,
+          Args&&... stream_args)
+      : stream_(std::forward<Args>(stream_args)...),
+        worker_(worker),
+        server_(server),
+        peer_address_(std::move(peer_address)),
+        peer_port_(peer_port) {}
+
+  ~Session() override { server_.connections.fetch_sub(1); }
 
   void start() {
     worker_.sessions.insert(this);
-    read();
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      wait_for_request();
+    } else {
+      set_deadline(server_.options.head_timeout_ms);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close();
+                                self->wait_for_request();
+                              });
+    }
   }
 
-  // Closes the connection if no request is being answered. On the worker's thread.
-  void close_if_idle() {
+  void close_if_late(Clock::time_point now) override {
+    if (now > deadline_) {
+      beast::error_code ignored;
+      lowest_socket(stream_).cancel(ignored);
+    }
+  }
+
+  void close_if_idle() override {
     if (!busy_) {
       beast::error_code ignored;
-      stream_.cancel(ignored);
+      lowest_socket(stream_).cancel(ignored);
     }
   }
 
  private:
-  void read() {
+  void set_deadline(int64_t ms) { deadline_ = Clock::now() + std::chrono::milliseconds(ms); }
+
+  // Waits (idle) for the first byte of the next request, unless a pipelined one is here.
+  void wait_for_request() {
     parser_.emplace();
-    parser_->body_limit(server_.options.body_bytes_max);
     parser_->header_limit(static_cast<uint32_t>(server_.options.header_bytes_max));
-    deadline_ = std::chrono::steady_clock::now() +
-                std::chrono::milliseconds(server_.options.read_timeout_ms);
+    parser_->body_limit(boost::none);  // the handler sets it per route once the head is in
+    head_ = Request{};
+    if (buffer_.size() > 0) return read_head();
+    set_deadline(server_.options.idle_timeout_ms);
+    stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](
+                                                       beast::error_code ec, size_t bytes) {
+      if (ec) return self->close();
+      self->buffer_.commit(bytes);
+      self->read_head();
+    });
+  }
+
+  void read_head() {
+    set_deadline(server_.options.head_timeout_ms);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                               self->on_head(ec);
+                             });
+  }
+
+  void on_head(beast::error_code ec) {
+    if (ec) return on_error(ec);
+    auto& message = parser_->get();
+    head_.method = std::string(message.method_string());
+    head_.target = std::string(message.target());
+    for (const auto& field : message) {
+      head_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    size_t limit = server_.handler.body_bytes_max(head_.method, head_.target);
+    if (limit == 0) limit = server_.options.body_bytes_max;
+    // The parser checked a Content-Length against no limit while it read the head; a
+    // chunked body is checked as it arrives.
+    body_limit_ = limit;
+    if (const auto length = parser_->content_length(); length && *length > limit) {
+      return on_error(bhttp::error::body_limit);
+    }
+    parser_->body_limit(limit);
+    if (parser_->is_done()) return on_request();
+    set_deadline(server_.options.body_timeout_ms);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->on_read(ec);
+                      [self = this->shared_from_this()](beast::error_code read_ec, size_t) {
+                        if (read_ec) return self->on_error(read_ec);
+                        self->on_request();
                       });
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec) {
-      if (ec == bhttp::error::body_limit) {
-        return reply_and_close(Code::payload_too_large,
-                               "request body exceeds " +
-                                   std::to_string(server_.options.body_bytes_max) + " bytes");
-      }
-      if (ec == bhttp::error::header_limit) {
-        return reply_and_close(Code::headers_too_large,
-                               "request headers exceed " +
-                                   std::to_string(server_.options.header_bytes_max) + " bytes");
-      }
-      const bool quiet = ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-                         ec == beast::error::timeout || ec == net::error::operation_aborted ||
-                         ec == net::error::connection_reset || ec == bhttp::error::partial_message;
-      if (quiet || buffer_.size() == 0) return close();
-      return reply_and_close(Code::invalid_request, "malformed HTTP request: " + ec.message());
+  void on_error(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      return reply_and_close(problems::payload_too_large,
+                             "request body exceeds " + std::to_string(body_limit_) + " bytes");
     }
+    if (ec == bhttp::error::header_limit) {
+      return reply_and_close(problems::headers_too_large,
+                             "request head exceeds " +
+                                 std::to_string(server_.options.header_bytes_max) + " bytes");
+    }
+    const bool quiet = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                       ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+                       ec == asio::error::connection_reset || ec == bhttp::error::partial_message ||
+                       ec == ssl::error::stream_truncated;
+    if (quiet || buffer_.size() == 0) return close();
+    return reply_and_close(problems::invalid_request, "malformed HTTP request: " + ec.message());
+  }
+
+  void on_request() {
     auto& message = parser_->get();
-    Request request;
-    request.method = std::string(message.method_string());
-    const std::string_view target = message.target();
+    Request request = std::move(head_);
+    const std::string_view target = request.target;
     const size_t question = target.find('?');
-    auto path = percent_decode(target.substr(0, question), false);
+    auto path = net::percent_decode(target.substr(0, question), false);
     if (!path || !path->starts_with('/')) {
-      return reply_and_close(Code::invalid_request, "malformed request target");
+      head_ = std::move(request);
+      return reply_and_close(problems::invalid_request, "malformed request target");
     }
     request.path = std::move(*path);
     if (question != std::string_view::npos) {
-      request.query_valid = decode_form(target.substr(question + 1), request.query);
+      request.query_valid = net::decode_form(target.substr(question + 1), request.query);
     }
     request.body = std::move(message.body());
-    request.content_type = std::string(message[bhttp::field::content_type]);
-    request.idempotency_key = std::string(message["Idempotency-Key"]);
-    request.operator_name = std::string(message["X-Operator"]);
-    request.request_id = std::string(message["X-Request-Id"]);
+    request.version = message.version();
+    request.peer_address = peer_address_;
+    request.peer_port = peer_port_;
+    request.tls = !std::is_same_v<Stream, tcp::socket>;
+    request.worker = worker_.index;
     version_ = message.version();
     keep_alive_ = message.keep_alive();
     busy_ = true;
-    deadline_ = std::chrono::steady_clock::time_point::max();  // the engine has its bounds
+    // The handler has its own bounds (the engine's queue, the gateway's upstream timeout).
+    deadline_ = Clock::time_point::max();
     server_.handler.handle(
-        std::move(request), Respond([self = shared_from_this()](Respond::Build build) {
-          net::dispatch(self->stream_.get_executor(),
+        std::move(request),
+        Respond([self = this->shared_from_this()](Respond::Build build) {
+          asio::dispatch(lowest_socket(self->stream_).get_executor(),
                         [self, build = std::move(build)]() { self->write(build()); });
         }));
   }
 
-  void reply_and_close(Code code, std::string detail) {
+  void reply_and_close(const Problem& problem, std::string detail) {
     keep_alive_ = false;
     version_ = 11;
     busy_ = true;
-    write(problem_response(code, detail));
+    Response response = problem_response(problem, detail);
+    server_.handler.on_transport_error(response, head_);
+    write(std::move(response));
   }
 
   void write(Response&& response) {
     response_ = {};
     response_.version(version_);
     response_.result(static_cast<unsigned>(response.status));
-    response_.set(bhttp::field::server, "balanced");
+    response_.set(bhttp::field::server, server_.options.server_header);
     response_.set(bhttp::field::content_type, response.content_type);
-    for (auto& [name, value] : response.headers) response_.set(name, value);
+    for (auto& [name, value] : response.headers) response_.insert(name, value);
     response_.body() = std::move(response.body);
     response_.keep_alive(keep_alive_ && !server_.closing.load());
     response_.prepare_payload();
-    deadline_ = std::chrono::steady_clock::now() +
-                std::chrono::milliseconds(server_.options.read_timeout_ms);
+    set_deadline(server_.options.body_timeout_ms);
     bhttp::async_write(stream_, response_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          self->on_write(ec);
                        });
   }
@@ -167,23 +286,29 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_write(beast::error_code ec) {
     busy_ = false;
     if (ec || !response_.keep_alive()) return close();
-    read();
+    wait_for_request();
   }
 
   void close() {
     worker_.sessions.erase(this);
+    deadline_ = Clock::time_point::max();
     beast::error_code ignored;
-    stream_.shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close(ignored);
+    auto& socket = lowest_socket(stream_);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
   }
 
-  tcp::socket stream_;
-  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  Stream stream_;
+  Clock::time_point deadline_ = Clock::time_point::max();
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request head_;  // method, target and headers, until the body is read
   bhttp::response<bhttp::string_body> response_;
   Worker& worker_;
   Server::Impl& server_;
+  const std::string peer_address_;
+  const uint16_t peer_port_;
+  size_t body_limit_ = 0;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;
@@ -191,14 +316,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
 // Every second, closes the worker's connections that are past their deadline.
 void sweep(Worker& worker) {
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<Session*> sessions(worker.sessions.begin(), worker.sessions.end());
-  for (Session* session : sessions) session->close_if_late(now);
+  const auto now = Clock::now();
+  std::vector<SessionBase*> sessions(worker.sessions.begin(), worker.sessions.end());
+  for (SessionBase* session : sessions) session->close_if_late(now);
   worker.sweeper->expires_after(std::chrono::seconds(1));
   worker.sweeper->async_wait([&worker](beast::error_code ec) {
     if (!ec) sweep(worker);
   });
 }
+
+}  // namespace
 
 void Server::Impl::accept() {
   // Each new connection goes to the next worker, round robin, and lives on its thread.
@@ -213,8 +340,25 @@ void Server::Impl::accept() {
       } else {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        net::post(worker.context, [this, &worker, socket = std::move(socket)]() mutable {
-          std::make_shared<Session>(std::move(socket), worker, *this)->start();
+        const auto remote = socket.remote_endpoint(ignored);
+        std::string address = remote.address().to_string();
+        if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped()) {
+          address = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6())
+                        .to_string();
+        }
+        const uint16_t peer_port = remote.port();
+        auto context = tls_context();
+        asio::post(worker.context, [this, &worker, socket = std::move(socket), context,
+                                   address = std::move(address), peer_port]() mutable {
+          if (context) {
+            std::make_shared<Session<ssl::stream<tcp::socket>>>(
+                worker, *this, std::move(address), peer_port, std::move(socket), *context)
+                ->start();
+          } else {
+            std::make_shared<Session<tcp::socket>>(worker, *this, std::move(address), peer_port,
+                                                   std::move(socket))
+                ->start();
+          }
         });
       }
     }
@@ -223,69 +367,94 @@ void Server::Impl::accept() {
 }
 
 Server::Server(ServerOptions options, Handler& handler)
-    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {
+  const size_t threads = std::max<size_t>(1, impl_->options.threads);
+  for (size_t i = 0; i < threads; ++i) {
+    impl_->workers.push_back(std::make_unique<Worker>());
+    impl_->workers.back()->index = i;
+  }
+}
 
 Server::~Server() { shutdown(0); }
 
+size_t Server::worker_count() const { return impl_->workers.size(); }
+boost::asio::io_context& Server::worker_context(size_t index) { return impl_->workers.at(index)->context; }
+size_t Server::open_connections() const { return impl_->connections.load(); }
+
+Status Server::reload_tls() {
+  if (impl_->options.tls_cert_file.empty() && impl_->options.tls_key_file.empty()) return {};
+  auto context = load_tls(impl_->options);
+  if (!context.ok()) return context.status();
+  std::lock_guard lock(impl_->tls_mutex);
+  impl_->tls = std::move(context.value());
+  return {};
+}
+
 Status Server::start() {
+  if (impl_->options.tls_cert_file.empty() != impl_->options.tls_key_file.empty()) {
+    return Status(Code::invalid_request, "TLS needs both a certificate and a key");
+  }
+  if (auto status = reload_tls(); !status.ok()) return status;
   beast::error_code ec;
-  const auto address = net::ip::make_address(impl_->options.host, ec);
+  const auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return Status(Code::invalid_request, "listen address " + impl_->options.host);
-  const size_t threads = std::max<size_t>(1, impl_->options.threads);
-  for (size_t i = 0; i < threads; ++i) impl_->workers.push_back(std::make_unique<Worker>());
   // One listening socket, no SO_REUSEPORT: a second process cannot silently share the
   // port (and half the traffic) with this one.
   impl_->acceptor = std::make_unique<tcp::acceptor>(impl_->workers.front()->context);
   auto& acceptor = *impl_->acceptor;
   const tcp::endpoint endpoint(address, impl_->options.port);
   acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    impl_->workers.clear();
-    return Status(Code::unavailable, "cannot listen on " + impl_->options.host + ":" +
-                                         std::to_string(impl_->options.port) + ": " +
-                                         ec.message());
+    impl_->acceptor.reset();
+    return Status(Code::unavailable, "cannot listen on " +
+                                         net::HostPort{impl_->options.host, impl_->options.port}.text() +
+                                         ": " + ec.message());
   }
   impl_->port = acceptor.local_endpoint().port();
   for (auto& worker : impl_->workers) {
     worker->guard.emplace(worker->context.get_executor());
     worker->sweeper.emplace(worker->context);
-    net::post(worker->context, [w = worker.get()] { sweep(*w); });
+    asio::post(worker->context, [w = worker.get()] { sweep(*w); });
   }
-  net::post(impl_->workers.front()->context, [impl = impl_.get()] { impl->accept(); });
+  asio::post(impl_->workers.front()->context, [impl = impl_.get()] { impl->accept(); });
   for (auto& worker : impl_->workers) {
-    worker->thread = std::thread([w = worker.get()] { w->context.run(); });
+    worker->thread = std::thread([w = worker.get(), name = impl_->options.thread_name] {
+      observe::name_this_thread(name + "-" + std::to_string(w->index));
+      w->context.run();
+    });
   }
+  impl_->started = true;
   return {};
 }
 
 uint16_t Server::port() const { return impl_->port; }
 
 void Server::stop_accepting() {
-  if (impl_->workers.empty()) return;
-  net::post(impl_->workers.front()->context, [impl = impl_.get()] {
+  if (!impl_->started) return;
+  asio::post(impl_->workers.front()->context, [impl = impl_.get()] {
     beast::error_code ignored;
-    impl->acceptor->close(ignored);
+    if (impl->acceptor) impl->acceptor->close(ignored);
   });
 }
 
 void Server::shutdown(int64_t grace_ms) {
-  if (impl_->workers.empty()) return;
+  if (!impl_->started) return;
   impl_->closing = true;
   stop_accepting();
   for (auto& worker : impl_->workers) {
-    net::post(worker->context, [w = worker.get()] {
+    asio::post(worker->context, [w = worker.get()] {
       // Copy: closing a session removes it from the set.
-      std::vector<Session*> sessions(w->sessions.begin(), w->sessions.end());
-      for (Session* session : sessions) session->close_if_idle();
+      std::vector<SessionBase*> sessions(w->sessions.begin(), w->sessions.end());
+      for (SessionBase* session : sessions) session->close_if_idle();
       if (w->sweeper) w->sweeper->cancel();
     });
     worker->guard.reset();
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-  while (impl_->connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
+  while (impl_->connections.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (auto& worker : impl_->workers) worker->context.stop();
@@ -293,7 +462,7 @@ void Server::shutdown(int64_t grace_ms) {
     if (worker->thread.joinable()) worker->thread.join();
   }
   impl_->acceptor.reset();  // before the io_context it belongs to
-  impl_->workers.clear();
+  impl_->started = false;
 }
 
 }  // namespace balanced::http

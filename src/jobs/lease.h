@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "cache/redis/redis_client.h"
+#include "redis/client.h"
 #include "core/codes.h"
 
 namespace balanced::jobs {
@@ -36,12 +36,12 @@ struct RedisLeaseOptions {
 // next to it (same hash tag, so one cluster slot and one Lua script do both).
 class RedisLease final : public Lease {
  public:
-  RedisLease(cache::redis::Client& client, RedisLeaseOptions options);
+  RedisLease(redis::Client& client, RedisLeaseOptions options);
   Result<int64_t> hold() override;
   void release() override;
 
  private:
-  cache::redis::Client& client_;
+  redis::Client& client_;
   const RedisLeaseOptions options_;
   const std::string holder_key_;
   const std::string fence_key_;

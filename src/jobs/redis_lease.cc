@@ -25,7 +25,7 @@ return 0
 
 }  // namespace
 
-RedisLease::RedisLease(cache::redis::Client& client, RedisLeaseOptions options)
+RedisLease::RedisLease(redis::Client& client, RedisLeaseOptions options)
     : client_(client),
       options_(std::move(options)),
       holder_key_("{" + options_.name + "}:holder"),
@@ -35,7 +35,7 @@ Result<int64_t> RedisLease::hold() {
   auto reply = client_.run(holder_key_, {"EVAL", kHold, "2", holder_key_, fence_key_,
                                          options_.owner, std::to_string(options_.ttl_ms)});
   if (!reply.ok()) return reply.error();
-  if (reply.value().type != cache::redis::Reply::Type::integer) {
+  if (reply.value().type != redis::Reply::Type::integer) {
     return Error{Code::unavailable, "lease: unexpected reply " + reply.value().text};
   }
   if (reply.value().integer < 0) return Error{Code::forbidden, "another replica holds the lease"};

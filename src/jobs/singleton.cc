@@ -1,15 +1,22 @@
 #include "jobs/singleton.h"
 
 #include "observe/log.h"
-#include "observe/metrics.h"
-#include "storage/mysql/mysql_store.h"
 
 namespace balanced::jobs {
 
-SingletonRunner::SingletonRunner(Lease& lease, Job& job, observe::Metrics* metrics,
+SingletonStats::SingletonStats(observe::Registry& registry)
+    : leader(registry.gauge("balanced_singleton_leader",
+                            "1 while this replica holds the singleton-job lease")),
+      job_failures(registry.counter("balanced_singleton_job_failures_total",
+                                    "Singleton job runs that failed (fenced off or storage down)")) {}
+
+SingletonRunner::SingletonRunner(Lease& lease, Job& job, SingletonStats* stats,
                                  int64_t interval_ms)
-    : lease_(lease), job_(job), metrics_(metrics), interval_ms_(interval_ms) {
-  thread_ = std::thread([this] { loop(); });
+    : lease_(lease), job_(job), stats_(stats), interval_ms_(interval_ms) {
+  thread_ = std::thread([this] {
+    observe::name_this_thread("singleton");
+    loop();
+  });
 }
 
 SingletonRunner::~SingletonRunner() { stop(); }
@@ -44,30 +51,14 @@ void SingletonRunner::loop() {
                     {"reason", token.ok() ? "fence " + std::to_string(token.value())
                                           : token.error().detail}});
     }
-    if (metrics_) metrics_->singleton_leader.Set(leading ? 1 : 0);
+    if (stats_) stats_->leader.Set(leading ? 1 : 0);
     if (!leading) continue;
     if (auto status = job_.run(token.value()); !status.ok()) {
-      if (metrics_) metrics_->job_failures.Increment();
+      if (stats_) stats_->job_failures.Increment();
       observe::log(observe::LogLevel::warn, "singleton job failed",
                    {{"job", job_.name()}, {"error", status.detail()}});
     }
   }
-}
-
-Status AuditSealJob::run(int64_t fence) {
-  size_t sealed_total = 0;
-  while (sealed_total < records_per_run_max) {
-    auto sealed = store_.seal_audit(fence, records_per_statement_max);
-    if (!sealed.ok()) return sealed.status();
-    sealed_total += static_cast<size_t>(sealed.value().sealed);
-    if (metrics_) metrics_->audit_sealed.Increment(static_cast<double>(sealed.value().sealed));
-    if (sealed.value().sealed < static_cast<int64_t>(records_per_statement_max)) break;
-  }
-  if (metrics_) {
-    auto unsealed = store_.unsealed_audit_records();
-    if (unsealed.ok()) metrics_->audit_unsealed.Set(static_cast<double>(unsealed.value()));
-  }
-  return {};
 }
 
 }  // namespace balanced::jobs

@@ -10,29 +10,22 @@
 
 #include "core/codes.h"
 #include "core/mutex.h"
+#include "jobs/job.h"
 #include "jobs/lease.h"
-
-namespace balanced::observe {
-class Metrics;
-}
-namespace balanced::storage {
-class MysqlStore;
-}
+#include "observe/registry.h"
 
 namespace balanced::jobs {
 
-class Job {
- public:
-  virtual ~Job() = default;
-  virtual std::string name() const = 0;
-  // One run; every write it makes carries `fence`.
-  virtual Status run(int64_t fence) = 0;
+struct SingletonStats {
+  explicit SingletonStats(observe::Registry& registry);
+  prometheus::Gauge& leader;         // 1 while this replica holds the lease
+  prometheus::Counter& job_failures;  // job runs that failed (fenced off, storage down)
 };
 
 class SingletonRunner {
  public:
-  // The lease, job and metrics (which may be null) must outlive the runner.
-  SingletonRunner(Lease& lease, Job& job, observe::Metrics* metrics, int64_t interval_ms);
+  // The lease, job and stats (which may be null) must outlive the runner.
+  SingletonRunner(Lease& lease, Job& job, SingletonStats* stats, int64_t interval_ms);
   ~SingletonRunner();
   SingletonRunner(const SingletonRunner&) = delete;
   SingletonRunner& operator=(const SingletonRunner&) = delete;
@@ -43,28 +36,12 @@ class SingletonRunner {
   void loop();
   Lease& lease_;
   Job& job_;
-  observe::Metrics* metrics_;
+  SingletonStats* stats_;
   const int64_t interval_ms_;
   Mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
-};
-
-// Seals the MySQL audit log into its hash chain (see storage/mysql/mysql_store.h).
-class AuditSealJob final : public Job {
- public:
-  static constexpr size_t records_per_statement_max = 1000;
-  static constexpr size_t records_per_run_max = 50'000;
-
-  AuditSealJob(storage::MysqlStore& store, observe::Metrics* metrics)
-      : store_(store), metrics_(metrics) {}
-  std::string name() const override { return "audit-seal"; }
-  Status run(int64_t fence) override;
-
- private:
-  storage::MysqlStore& store_;
-  observe::Metrics* metrics_;
 };
 
 }  // namespace balanced::jobs

@@ -1,5 +1,7 @@
 #include "observe/log.h"
 
+#include <pthread.h>
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -55,6 +57,11 @@ void log(LogLevel level, std::string_view message, LogFields fields) {
     line += core::json_string(value);
   }
   logger().log(spd_level, "{}", line);
+}
+
+void name_this_thread(std::string_view name) {
+  const std::string text(name.substr(0, 15));
+  pthread_setname_np(pthread_self(), text.c_str());
 }
 
 }  // namespace balanced::observe

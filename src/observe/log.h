@@ -16,4 +16,7 @@ bool init_logging(std::string_view level);
 using LogFields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 void log(LogLevel level, std::string_view message, LogFields fields = {});
 
+// Names the calling thread (at most 15 characters are kept), for top, perf and gdb.
+void name_this_thread(std::string_view name);
+
 }  // namespace balanced::observe

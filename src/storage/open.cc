@@ -1,5 +1,7 @@
 #include "storage/open.h"
 
+#include "storage/mysql/audit_seal_job.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,7 +36,7 @@ Result<mysql::ConnectionConfig> mysql_connection(const std::string& url,
   return config;
 }
 
-Result<OpenedStore> open_store(StoreSettings settings) {
+Result<OpenedStore> open_store(StoreSettings settings, observe::Registry* registry) {
   if (settings.url.starts_with(kSqlite)) {
     settings.sqlite.path = settings.url.substr(kSqlite.size());
     if (settings.sqlite.path.empty()) return bad_url(settings.url);
@@ -45,7 +47,7 @@ Result<OpenedStore> open_store(StoreSettings settings) {
     }
     auto store = open_sqlite_store(settings.sqlite);
     if (!store.ok()) return store.error();
-    return OpenedStore{std::move(store.value()), nullptr};
+    return OpenedStore{std::move(store.value()), false, nullptr};
   }
   if (settings.url.starts_with("mysql://")) {
     auto connection = mysql_connection(settings.url, settings.password_file);
@@ -53,8 +55,8 @@ Result<OpenedStore> open_store(StoreSettings settings) {
     settings.mysql.connection = std::move(connection.value());
     auto store = open_mysql_store(settings.mysql);
     if (!store.ok()) return store.error();
-    MysqlStore* mysql = store.value().get();
-    return OpenedStore{std::move(store.value()), mysql};
+    auto job = std::make_unique<AuditSealJob>(*store.value(), registry);
+    return OpenedStore{std::move(store.value()), true, std::move(job)};
   }
   return bad_url(settings.url);
 }

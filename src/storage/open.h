@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "jobs/job.h"
+#include "observe/registry.h"
 #include "storage/mysql/mysql_store.h"
 #include "storage/sqlite/sqlite_store.h"
 
@@ -21,13 +23,17 @@ struct StoreSettings {
 
 struct OpenedStore {
   std::unique_ptr<Store> store;
-  MysqlStore* mysql = nullptr;  // the same store when it is MySQL, for its jobs
+  // True when other replicas may share the database (MySQL): then `singleton_job` must
+  // run on one replica at a time, elected by a lease.
+  bool shared = false;
+  std::unique_ptr<jobs::Job> singleton_job;  // null when the store needs none
 };
 
 // The MySQL connection a URL and password file describe.
 Result<mysql::ConnectionConfig> mysql_connection(const std::string& url,
                                                  const std::string& password_file);
-Result<OpenedStore> open_store(StoreSettings settings);
+// `registry` (may be null, must outlive the store) receives the store's job metrics.
+Result<OpenedStore> open_store(StoreSettings settings, observe::Registry* registry = nullptr);
 // Applies pending migrations; returns the schema version before and after.
 Result<std::pair<int, int>> migrate_store(const std::string& url, const std::string& password_file);
 

@@ -58,6 +58,10 @@ class Store {
   // How many apply() calls may run at once: 1 for a single-writer store; a database
   // that locks rows can run several batches (one connection each) side by side.
   virtual size_t apply_concurrency() const { return 1; }
+
+  // Audit records written but not yet chained by the store's sealing job (0 for a store
+  // that chains them itself).
+  virtual Result<int64_t> unsealed_audit_records() { return int64_t{0}; }
 };
 
 }  // namespace balanced::storage

@@ -5,11 +5,11 @@
 #include <cstdint>
 #include <string_view>
 
-#include "cache/redis/redis_client.h"
+#include "redis/client.h"
 #include "cache/redis_cache.h"
 #include "core/json_codec.h"
 #include "core/validate.h"
-#include "http/target.h"
+#include "net/url.h"
 #include "storage/mysql/mysql_db.h"
 #include "storage/sqlite/journal_codec.h"
 
@@ -30,8 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)storage::decode_journal_record(input);
   std::vector<std::pair<std::string, std::string>> form;
-  (void)http::decode_form(input, form);
-  (void)http::percent_decode(input, false);
+  (void)net::decode_form(input, form);
+  (void)net::percent_decode(input, false);
   if (auto account = cache::RedisCache::decode("a", input)) {
     if (cache::RedisCache::decode("a", cache::RedisCache::encode(*account)) != account) __builtin_trap();
   }
@@ -39,9 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (config.value().port == 0 || config.value().database.empty()) __builtin_trap();
   }
   (void)storage::mysql::redact_url(input);
-  if (auto options = cache::redis::parse_url(input); options.ok() && options.value().seeds.empty()) {
+  if (auto options = redis::parse_url(input); options.ok() && options.value().seeds.empty()) {
     __builtin_trap();
   }
-  (void)cache::redis::key_slot(input);
+  (void)redis::key_slot(input);
   return 0;
 }

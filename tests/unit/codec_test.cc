@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json_codec.h"
-#include "http/target.h"
+#include "net/url.h"
 #include "storage/sqlite/journal_codec.h"
 
 namespace balanced::core {
@@ -142,7 +142,7 @@ TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
 }  // namespace
 }  // namespace balanced::core
 
-namespace balanced::http {
+namespace balanced::net {
 namespace {
 
 TEST(Target, PercentAndFormDecoding) {
@@ -164,4 +164,4 @@ TEST(Target, PercentAndFormDecoding) {
 }
 
 }  // namespace
-}  // namespace balanced::http
+}  // namespace balanced::net

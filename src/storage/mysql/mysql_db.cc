@@ -6,7 +6,7 @@
 #include <charconv>
 #include <mutex>
 
-#include "http/target.h"
+#include "net/url.h"
 
 namespace balanced::storage::mysql {
 
@@ -27,42 +27,27 @@ Result<ConnectionConfig> parse_url(std::string_view url) {
                  "--db " + redact_url(url) + ": " + std::string(why) +
                      " (expected mysql://user:password@host:port/database)"};
   };
-  if (!url.starts_with(kScheme)) return bad("not a mysql:// URL");
-  std::string_view rest = url.substr(kScheme.size());
+  auto parsed = net::parse_url(url);
+  if (!parsed || parsed->scheme != "mysql") return bad("not a mysql:// URL");
   ConnectionConfig config;
-  const size_t at = rest.rfind('@');
-  if (at == std::string_view::npos) return bad("no user");
-  std::string_view credentials = rest.substr(0, at);
-  rest = rest.substr(at + 1);
-  const size_t colon = credentials.find(':');
-  auto user = http::percent_decode(credentials.substr(0, colon), false);
-  if (!user || user->empty()) return bad("no user");
-  config.user = std::move(*user);
-  if (colon != std::string_view::npos) {
-    auto password = http::percent_decode(credentials.substr(colon + 1), false);
-    if (!password) return bad("malformed password escape");
-    config.password = std::move(*password);
-  }
-  const size_t slash = rest.find('/');
-  if (slash == std::string_view::npos || slash + 1 >= rest.size()) return bad("no database");
-  config.database = std::string(rest.substr(slash + 1));
+  if (parsed->user.empty()) return bad("no user");
+  config.user = std::move(parsed->user);
+  config.password = std::move(parsed->password);
+  if (parsed->path.size() < 2) return bad("no database");
+  config.database = parsed->path.substr(1);
   if (config.database.find_first_of("/?#`'\"") != std::string::npos) {
     return bad("invalid database name");
   }
-  std::string_view host_port = rest.substr(0, slash);
-  const size_t port_colon = host_port.rfind(':');
-  if (port_colon != std::string_view::npos) {
-    std::string_view port = host_port.substr(port_colon + 1);
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
-      return bad("invalid port");
-    }
-    config.port = value;
-    host_port = host_port.substr(0, port_colon);
+  if (parsed->authority.find(':') == std::string::npos) {
+    if (parsed->authority.empty()) return bad("no host");
+    config.host = parsed->authority;
+    return config;
   }
-  if (host_port.empty()) return bad("no host");
-  config.host = std::string(host_port);
+  auto host_port = net::parse_host_port(parsed->authority);
+  if (!host_port) return bad("invalid port");
+  if (host_port->host.empty()) return bad("no host");
+  config.host = std::move(host_port->host);
+  config.port = host_port->port;
   return config;
 }
 

@@ -82,7 +82,7 @@ class MysqlStore final : public Store {
   // one it has already seen, so a leader that lost its lease cannot write.
   Result<SealResult> seal_audit(int64_t fence, size_t records_max);
   // Audit records written but not yet sealed.
-  Result<int64_t> unsealed_audit_records();
+  Result<int64_t> unsealed_audit_records() override;
 
   struct Impl;
 

@@ -746,7 +746,10 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
   auto reader = impl->open_reader();
   if (!reader.ok()) return reader.error();
   impl->committer_reader = std::move(reader.value());
-  impl->materializer = std::thread([raw = impl.get()] { raw->run_materializer(); });
+  impl->materializer = std::thread([raw = impl.get()] {
+    observe::name_this_thread("materialize");
+    raw->run_materializer();
+  });
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 

@@ -25,7 +25,7 @@
 #include "core/codes.h"
 #include "core/mutex.h"
 
-namespace balanced::cache::redis {
+namespace balanced::redis {
 
 struct Endpoint {
   std::string host;
@@ -102,4 +102,4 @@ class Client {
   std::atomic<int64_t> last_refresh_ms_{0};
 };
 
-}  // namespace balanced::cache::redis
+}  // namespace balanced::redis

@@ -1,9 +1,11 @@
-#include "cache/redis/redis_client.h"
+#include "redis/client.h"
+
+#include "net/url.h"
 
 #include <charconv>
 #include <map>
 
-namespace balanced::cache::redis {
+namespace balanced::redis {
 
 namespace {
 
@@ -43,15 +45,9 @@ Reply copy_reply(const redisReply* r) {
 }
 
 std::optional<Endpoint> parse_endpoint(std::string_view text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-  unsigned port = 0;
-  const std::string_view digits = text.substr(colon + 1);
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-  if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535) {
-    return std::nullopt;
-  }
-  return Endpoint{std::string(text.substr(0, colon)), static_cast<uint16_t>(port)};
+  auto parsed = net::parse_host_port(text);
+  if (!parsed) return std::nullopt;
+  return Endpoint{std::move(parsed->host), parsed->port};
 }
 
 // "MOVED 3999 127.0.0.1:6381" / "ASK 3999 127.0.0.1:6381"
@@ -357,4 +353,4 @@ std::vector<Result<Reply>> Client::run_many(
   return results;
 }
 
-}  // namespace balanced::cache::redis
+}  // namespace balanced::redis

@@ -1,0 +1,31 @@
+#include "api/routes.h"
+
+namespace balanced::api {
+namespace {
+
+http::Router make_router() {
+  http::Router router;
+  auto add = [&router](Route route, std::string_view method, std::string_view pattern,
+                       std::string label) {
+    router.add(static_cast<int>(route), method, pattern, std::move(label));
+  };
+  add(Route::create_account, "POST", "/accounts", "create_account");
+  add(Route::post_transaction, "POST", "/accounts/transactions", "post_transaction");
+  add(Route::get_account, "GET", "/accounts/{number}", "get_account");
+  add(Route::get_balance, "GET", "/accounts/{number}/balance", "get_balance");
+  add(Route::get_history, "GET", "/accounts/{number}/transactions", "get_history");
+  add(Route::get_transaction, "GET", "/transactions/{id}", "get_transaction");
+  add(Route::health, "GET", "/healthz", "health");
+  add(Route::ready, "GET", "/readyz", "health");
+  add(Route::metrics, "GET", "/metrics", "metrics");
+  return router;
+}
+
+}  // namespace
+
+const http::Router& api_router() {
+  static const http::Router router = make_router();
+  return router;
+}
+
+}  // namespace balanced::api

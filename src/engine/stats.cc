@@ -1,0 +1,33 @@
+#include "engine/stats.h"
+
+namespace balanced::engine {
+
+EngineStats::EngineStats(observe::Registry& registry)
+    : queue_depth(registry.gauge("balanced_engine_queue_depth",
+                                 "Operations waiting for the committer")),
+      batch_operations(registry.histogram("balanced_engine_batch_operations",
+                                          "Operations per committed batch",
+                                          {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096})),
+      commit_seconds(registry.histogram("balanced_engine_commit_seconds",
+                                        "Time to apply and durably commit one batch",
+                                        observe::Registry::latency_buckets())),
+      commit_retries(registry.counter("balanced_engine_commit_retries_total",
+                                      "Batches retried after a transient storage error")),
+      commit_failures(registry.counter("balanced_engine_commit_failures_total",
+                                       "Batches answered 503 after their retries ran out")),
+      replays(registry.counter("balanced_engine_replays_total",
+                               "Transfers answered from an earlier request with the same id")),
+      overloaded(registry.counter("balanced_engine_overloaded_total",
+                                  "Operations refused because the queue was full")) {
+  auto& family = registry.counters("balanced_operations_total",
+                                   "Operations the engine decided, by kind and outcome code");
+  for (size_t kind = 0; kind < 2; ++kind) {
+    for (size_t code = 0; code < codes; ++code) {
+      outcomes_[kind][code] =
+          &family.Add({{"kind", kind == 1 ? "transfer" : "create_account"},
+                       {"outcome", std::string(code_name(static_cast<Code>(code)))}});
+    }
+  }
+}
+
+}  // namespace balanced::engine
