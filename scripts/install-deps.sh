@@ -10,7 +10,8 @@ build_packages=(
   libsqlite3-dev libmariadb-dev libhiredis-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
 )
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
-               mariadb-server mariadb-client redis-server redis-tools)
+               mariadb-server mariadb-client redis-server redis-tools
+               nodejs npm)  # npm installs @redocly/cli for tests/docs/openapi_lint.sh
 bench_packages=(nginx-light)
 
 wanted=("${build_packages[@]}")
@@ -23,6 +24,11 @@ esac
 
 missing=()
 for package in "${wanted[@]}"; do
+  # An npm already on PATH will do, whoever installed it: NodeSource's nodejs, for one,
+  # bundles npm (so dpkg knows no npm package) and conflicts with Debian's.
+  if [[ "$package" == nodejs || "$package" == npm ]] && command -v npm >/dev/null 2>&1; then
+    continue
+  fi
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
