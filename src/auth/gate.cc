@@ -1,0 +1,179 @@
+#include "auth/gate.h"
+
+#include <boost/json.hpp>
+
+#include "core/json_codec.h"
+
+namespace balanced::auth {
+namespace json = boost::json;
+using api::Route;
+
+namespace {
+
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && http::iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// Stands for "no id given" while decoding: a valid id, so decoding goes on; a client
+// that sends exactly it is only not retried.
+constexpr std::string_view kGenerated = "gate-no-id-0b9e4c1d";
+
+}  // namespace
+
+bool is_identity_header(std::string_view name) {
+  return starts_with_ignoring_case(name, "X-Auth-") || starts_with_ignoring_case(name, "X-User") ||
+         http::iequals(name, "X-Forwarded-User") || http::iequals(name, "X-Operator");
+}
+
+GateStats::GateStats(observe::Registry& registry, const std::string& prefix)
+    : forbidden(registry.counter(prefix + "_auth_forbidden_total",
+                                 "Requests refused 403: scope missing or someone else's account")),
+      cache_hits(registry.counter(prefix + "_auth_token_cache_hits_total",
+                                  "Tokens found already verified")),
+      verifications(registry.counter(prefix + "_auth_token_verifications_total",
+                                     "Tokens whose signature and claims were checked")) {
+  auto& family = registry.counters(prefix + "_auth_failures_total",
+                                   "Requests refused 401, by reason");
+  for (size_t i = 0; i < failure_count; ++i) {
+    failures[i] = &family.Add({{"reason", std::string(failure_name(static_cast<Failure>(i)))}});
+  }
+}
+
+int64_t Gate::system_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Gate::Gate(VerifierOptions options, KeySource& keys, GateStats* stats, Now now,
+           size_t cache_entries_max)
+    : verifier_(std::move(options)), keys_(keys), stats_(stats), now_(std::move(now)),
+      cache_(cache_entries_max) {}
+
+Verification Gate::verify(std::string_view token) {
+  const int64_t now = now_();
+  const KeySource::Snapshot snapshot = keys_.current();
+  if (auto principal = cache_.find(token, snapshot.generation, now, verifier_.options().leeway_s)) {
+    if (stats_) stats_->cache_hits.Increment();
+    Verification hit;
+    hit.principal = std::move(principal);
+    return hit;
+  }
+  if (stats_) stats_->verifications.Increment();
+  Verification verification = verifier_.verify(token, *snapshot.keys, now);
+  if (verification.ok()) {
+    cache_.put(token, snapshot.generation, verification.principal);
+  } else if (verification.failure == Failure::unknown_kid) {
+    keys_.unknown_kid();  // the next request may find the new key
+  }
+  return verification;
+}
+
+http::Response Gate::unauthorized(const Verification& verification, bool token_sent) {
+  if (stats_) stats_->failures[static_cast<size_t>(verification.failure)]->Increment();
+  http::Response response = http::problem_response(
+      problems::unauthorized, token_sent ? "invalid token: " + std::string(failure_name(verification.failure))
+                                         : "a bearer token is required");
+  // RFC 6750 3: no error code when the request carried no token at all.
+  response.headers.emplace_back(
+      "WWW-Authenticate", token_sent ? "Bearer realm=\"balanced\", error=\"invalid_token\", "
+                                       "error_description=\"" +
+                                           std::string(failure_name(verification.failure)) + "\""
+                                     : "Bearer realm=\"balanced\"");
+  return response;
+}
+
+http::Response Gate::forbidden(std::string detail, bool insufficient_scope) {
+  if (stats_) stats_->forbidden.Increment();
+  http::Response response = http::problem_response(problems::forbidden, detail);
+  if (insufficient_scope) {
+    response.headers.emplace_back("WWW-Authenticate",
+                                  "Bearer realm=\"balanced\", error=\"insufficient_scope\"");
+  }
+  return response;
+}
+
+Admission Gate::admit(http::Request& request, int route, const http::Router::Match& match) {
+  Admission admission;
+  std::erase_if(request.headers, [](const auto& header) { return is_identity_header(header.first); });
+  const std::string_view authorization = request.header("Authorization");
+  const auto token = bearer_token(authorization);
+  if (!token) {
+    Verification none;
+    none.failure = authorization.empty() ? Failure::missing : Failure::malformed;
+    admission.deny = unauthorized(none, !authorization.empty());
+    return admission;
+  }
+  Verification verification = verify(*token);
+  if (!verification.ok()) {
+    admission.deny = unauthorized(verification, true);
+    return admission;
+  }
+  const Principal& principal = *verification.principal;
+  const bool admin = principal.has_scope("admin");
+  auto need_scope = [&](std::string_view scope) {
+    if (admin || principal.has_scope(scope)) return true;
+    admission.deny = forbidden("scope " + std::string(scope) + " is required", true);
+    return false;
+  };
+  auto need_account = [&](std::string_view account) {
+    if (admin || principal.acts_for(account)) return true;
+    admission.deny = forbidden("the token does not act for account " + std::string(account), false);
+    return false;
+  };
+  switch (static_cast<Route>(route)) {
+    case Route::get_account:
+    case Route::get_balance:
+    case Route::get_history:
+      if (!need_scope("balances:read") || !need_account(match.param(0))) return admission;
+      admission.idempotent = true;
+      break;
+    case Route::get_transaction:
+      if (!need_scope("balances:read")) return admission;
+      admission.check_answer = !admin;
+      admission.idempotent = true;
+      break;
+    case Route::post_transaction: {
+      if (!need_scope("transactions:write")) return admission;
+      // The same decoder balanced uses, so both read the same source account.
+      auto transfer = core::decode_transfer(
+          request.body, core::TransferHeaders{request.header("Idempotency-Key"), {}}, kGenerated);
+      if (!transfer.ok()) {
+        admission.deny = http::problem_response(
+            http::Problem{400, "invalid_request", "Invalid request"}, transfer.error().detail);
+        return admission;
+      }
+      if (!need_account(transfer.value().source)) return admission;
+      admission.idempotent = transfer.value().id != kGenerated;
+      break;
+    }
+    case Route::create_account:
+      if (!need_scope("accounts:write")) return admission;
+      break;
+    default:
+      admission.deny = http::problem_response(http::problems::not_found, "no route for " + request.path);
+      return admission;
+  }
+  request.set_header("X-Operator", principal.subject);
+  admission.principal = std::move(verification.principal);
+  return admission;
+}
+
+std::optional<http::Response> Gate::check_answer(const Principal& principal,
+                                                 const http::Response& answer) {
+  if (answer.status < 200 || answer.status >= 300) return std::nullopt;
+  boost::system::error_code ec;
+  const json::value value = json::parse(answer.body, ec);
+  if (!ec && value.is_object()) {
+    const json::object& transaction = value.as_object();
+    for (const char* party : {"sourceAccountNumber", "destinationAccountNumber"}) {
+      const json::value* account = transaction.if_contains(party);
+      if (account != nullptr && account->is_string() && principal.acts_for(account->as_string())) {
+        return std::nullopt;
+      }
+    }
+  }
+  return forbidden("the token acts for neither party of this transaction", false);
+}
+
+}  // namespace balanced::auth
