@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "bench.h"
+#include "keys.h"
 #include "naive.h"
 #include "core/verify.h"
 #include "storage/open.h"
@@ -124,7 +125,34 @@ int main(int argc, char** argv) {
   naive_command->add_option("--accounts", naive_options.accounts)->check(CLI::Range(2, 10'000'000));
   naive_command->add_option("--zipf", naive_options.zipf_exponent)->check(CLI::Range(0.0, 5.0));
 
+  keys::KeygenOptions keygen_options;
+  auto* keygen_command = app.add_subcommand("keygen", "make a signing key and the JWKS with its public half");
+  keygen_command->add_option("--alg", keygen_options.algorithm, "RS256, PS256, ES256 or EdDSA");
+  keygen_command->add_option("--kid", keygen_options.kid, "key id")->required();
+  keygen_command->add_option("--key-out", keygen_options.key_out, "private key file (PEM, mode 0600)")->required();
+  keygen_command->add_option("--jwks-out", keygen_options.jwks_out,
+                             "JWKS file; an existing one keeps its other keys")
+      ->required();
+  keys::TokenOptions token_options;
+  auto* token_command = app.add_subcommand("token", "sign a JWT access token with a keygen key");
+  token_command->add_option("--key", token_options.key, "private key file (PEM)")->required();
+  token_command->add_option("--kid", token_options.kid, "key id, as in the JWKS");
+  token_command->add_option("--alg", token_options.algorithm, "default: the key's (RSA: RS256)");
+  token_command->add_option("--sub", token_options.subject, "the principal");
+  token_command->add_option("--scope", token_options.scope, "space-separated scopes");
+  token_command->add_option("--accounts", token_options.accounts, "comma-separated account numbers");
+  token_command->add_option("--ttl", token_options.ttl_s, "seconds until exp")->check(CLI::Range(1, 366 * 86400));
+  token_command->add_option("--iss", token_options.issuer, "issuer");
+  token_command->add_option("--aud", token_options.audience, "audience");
+  token_command->add_option("--count", token_options.count,
+                            "print that many tokens, subjects <sub-prefix>N, each for account <account-prefix>N")
+      ->check(CLI::Range(1, 10'000'000));
+  token_command->add_option("--sub-prefix", token_options.subject_prefix);
+  token_command->add_option("--account-prefix", token_options.account_prefix);
+
   CLI11_PARSE(app, argc, argv);
+  if (keygen_command->parsed()) return keys::run_keygen(keygen_options);
+  if (token_command->parsed()) return keys::run_token(token_options);
   if (naive_command->parsed()) return bench::run_naive(naive_options);
   if (migrate_command->parsed()) return migrate(db, password_file);
   if (verify_command->parsed()) return verify(db, password_file);

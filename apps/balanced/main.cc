@@ -16,7 +16,9 @@
 #include "net/url.h"
 #include "jobs/singleton.h"
 #include "observe/log.h"
+#include "auth/guarded_handler.h"
 #include "service/runtime.h"
+#include "service/token_checks.h"
 #include "storage/open.h"
 
 using namespace balanced;
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   std::string admin_listen;
   bool trust_network = false;
+  service::TokenFlags token_flags;
   storage::StoreSettings store_settings{.url = "sqlite:./data/balanced.db"};
   cache::CacheSettings cache_settings;
   std::string default_currency = "USD";
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
                "serve on a non-loopback address without token checks: only the gateway can "
                "reach it (a NetworkPolicy says so)")
       ->envname("BALANCED_TRUST_NETWORK");
+  service::add_token_flags(app, token_flags, "BALANCED_");
   app.add_option("--db", store_settings.url, "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB")
       ->envname("BALANCED_DB");
   app.add_option("--db-password-file", store_settings.password_file,
@@ -135,10 +139,10 @@ int main(int argc, char** argv) {
   observe::init_logging(log_level);
   if (!core::is_valid_currency(default_currency)) return fail("--default-currency: not ISO 4217");
   if (!service::set_listen(listen, server_options)) return fail("--listen: expected HOST:PORT");
-  if (!net::is_loopback_host(server_options.host) && !trust_network) {
+  if (!net::is_loopback_host(server_options.host) && !trust_network && !token_flags.given()) {
     return fail("--listen " + listen +
-                " is not a loopback address: give --trust-network (only the gateway can reach "
-                "it) or serve on 127.0.0.1 behind balance-gateway");
+                " is not a loopback address: give --jwks, --jwt-issuer and --jwt-audience (token "
+                "checks of its own), or --trust-network (only the gateway can reach it)");
   }
   server_options.threads = threads;
   server_options.idle_timeout_ms = read_timeout_ms;
@@ -201,7 +205,18 @@ int main(int argc, char** argv) {
   api::Api api(engine, registry, admin,
                api::ApiOptions{.default_currency = default_currency,
                                .metrics_on_api_port = admin_listen.empty()});
-  http::Server server(server_options, api);
+  // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
+  std::optional<service::TokenChecks> token_checks;
+  std::optional<auth::GuardedHandler> guarded;
+  http::Handler* handler = &api;
+  if (token_flags.given()) {
+    auto checks = service::open_token_checks(token_flags, registry, "balanced");
+    if (!checks.ok()) return fail(checks.error().detail);
+    token_checks.emplace(std::move(checks.value()));
+    guarded.emplace(api, *token_checks->gate);
+    handler = &*guarded;
+  }
+  http::Server server(server_options, *handler);
   if (auto status = server.start(); !status.ok()) return fail(status.detail());
 
   observe::log(observe::LogLevel::info, "balanced serving",
@@ -210,7 +225,8 @@ int main(int argc, char** argv) {
                 {"db", storage::mysql::redact_url(store_settings.url)},
                 {"cache", cache_settings.url},
                 {"committers", std::to_string(store.apply_concurrency())},
-                {"threads", std::to_string(threads)}});
+                {"threads", std::to_string(threads)},
+                {"token_checks", token_flags.given() ? "on" : "off"}});
 
   const int signal_number = service::wait_for_stop({});
   observe::log(observe::LogLevel::info, "draining", {{"signal", std::to_string(signal_number)}});

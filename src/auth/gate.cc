@@ -109,6 +109,7 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
     admission.deny = unauthorized(verification, true);
     return admission;
   }
+  admission.principal = verification.principal;  // who, even when refused (for the log)
   const Principal& principal = *verification.principal;
   const bool admin = principal.has_scope("admin");
   auto need_scope = [&](std::string_view scope) {
@@ -155,7 +156,6 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       return admission;
   }
   request.set_header("X-Operator", principal.subject);
-  admission.principal = std::move(verification.principal);
   return admission;
 }
 

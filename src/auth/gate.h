@@ -47,7 +47,7 @@ struct GateStats {
 
 struct Admission {
   std::optional<http::Response> deny;          // set: answer this and stop
-  std::shared_ptr<const Principal> principal;  // set when admitted
+  std::shared_ptr<const Principal> principal;  // set when the token is good (even if denied)
   bool check_answer = false;  // GET /transactions/{id}: pass the answer to check_answer()
   bool idempotent = false;    // a GET, or a transfer that carries its id: safe to retry
 };

@@ -162,6 +162,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_->header_limit(static_cast<uint32_t>(server_.options.header_bytes_max));
     parser_->body_limit(boost::none);  // the handler sets it per route once the head is in
     head_ = Request{};
+    head_.peer_address = peer_address_;
+    head_.peer_port = peer_port_;
     if (buffer_.size() > 0) return read_head();
     set_deadline(server_.options.idle_timeout_ms);
     stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](
@@ -240,8 +242,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     request.body = std::move(message.body());
     request.version = message.version();
-    request.peer_address = peer_address_;
-    request.peer_port = peer_port_;
     request.tls = !std::is_same_v<Stream, tcp::socket>;
     request.worker = worker_.index;
     version_ = message.version();

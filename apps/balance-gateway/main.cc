@@ -1,0 +1,197 @@
+// balance-gateway: the one public entry point (DESIGN.md section 8). Parses flags, wires
+// the key source, the gate, the rate limiter, the upstreams and the proxy into the
+// server, reloads TLS on SIGHUP and drains on SIGTERM.
+#include <CLI/CLI.hpp>
+#include <sstream>
+#include <thread>
+
+#include "auth/gate.h"
+#include "auth/key_source.h"
+#include "gateway/gateway.h"
+#include "gateway/proxy.h"
+#include "gateway/rate_limit.h"
+#include "gateway/upstream.h"
+#include "http/admin.h"
+#include "http/server.h"
+#include "net/url.h"
+#include "observe/log.h"
+#include "redis/client.h"
+#include "service/runtime.h"
+#include "service/token_checks.h"
+
+using namespace balanced;
+using service::fail;
+
+namespace {
+
+std::vector<std::string> split_commas(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const std::string& value : values) {
+    std::stringstream parts(value);
+    std::string part;
+    while (std::getline(parts, part, ',')) {
+      if (!part.empty()) out.push_back(part);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"balance-gateway: the API gateway in front of balanced"};
+  std::string listen = "0.0.0.0:8443";
+  std::string admin_listen = "127.0.0.1:9901";
+  http::ServerOptions server_options;
+  server_options.threads = std::max(1u, std::thread::hardware_concurrency());
+  server_options.idle_timeout_ms = 60'000;
+  server_options.head_timeout_ms = 10'000;
+  server_options.body_timeout_ms = 30'000;
+  bool insecure_plaintext = false;
+  std::vector<std::string> upstream_flags;
+  service::TokenFlags token_flags;
+  std::string rate_limit = "100/s:200";
+  std::string ip_rate_limit = "50/s:100";
+  std::string rate_limit_store = "memory";
+  std::vector<std::string> trusted_proxy_flags;
+  gateway::ProxyOptions proxy_options;
+  int64_t drain_timeout_s = 25;
+  std::string log_level = "info";
+  std::string access_log = "on";
+
+  auto env = [](const char* flag) { return std::string("BALANCE_GATEWAY_") + flag; };
+  app.add_option("--listen", listen, "public HOST:PORT")->envname(env("LISTEN"));
+  app.add_option("--tls-cert", server_options.tls_cert_file, "PEM certificate chain (reread on SIGHUP)")
+      ->envname(env("TLS_CERT"));
+  app.add_option("--tls-key", server_options.tls_key_file, "PEM private key (reread on SIGHUP)")
+      ->envname(env("TLS_KEY"));
+  app.add_flag("--insecure-plaintext", insecure_plaintext, "allow plain HTTP on a non-loopback address")
+      ->envname(env("INSECURE_PLAINTEXT"));
+  app.add_option("--admin-listen", admin_listen, "HOST:PORT for /metrics, /healthz, /readyz")
+      ->envname(env("ADMIN_LISTEN"));
+  app.add_option("--upstream", upstream_flags, "a balanced replica, http://HOST:PORT (repeat, or commas)")
+      ->envname(env("UPSTREAM"))
+      ->required();
+  service::add_token_flags(app, token_flags, env(""));
+  app.add_option("--rate-limit", rate_limit, "token bucket per principal, N/s:BURST")->envname(env("RATE_LIMIT"));
+  app.add_option("--ip-rate-limit", ip_rate_limit, "token bucket per client address, N/s:BURST")
+      ->envname(env("IP_RATE_LIMIT"));
+  app.add_option("--rate-limit-store", rate_limit_store, "memory, redis://H:P or redis-cluster://H:P,...")
+      ->envname(env("RATE_LIMIT_STORE"));
+  app.add_option("--trusted-proxies", trusted_proxy_flags, "CIDRs whose X-Forwarded-For is believed")
+      ->envname(env("TRUSTED_PROXIES"));
+  app.add_option("--upstream-timeout-ms", proxy_options.timeout_ms, "then 504 upstream_timeout")
+      ->envname(env("UPSTREAM_TIMEOUT_MS"))
+      ->check(CLI::Range(int64_t{10}, int64_t{600'000}));
+  app.add_option("--drain-timeout-s", drain_timeout_s, "SIGTERM: time in-flight requests get")
+      ->envname(env("DRAIN_TIMEOUT_S"))
+      ->check(CLI::Range(int64_t{0}, int64_t{3'600}));
+  app.add_option("--max-connections", server_options.connections_max, "open client connections at most")
+      ->envname(env("MAX_CONNECTIONS"))
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  app.add_option("--idle-timeout-ms", server_options.idle_timeout_ms, "a keep-alive connection idle this long is closed")
+      ->envname(env("IDLE_TIMEOUT_MS"))
+      ->check(CLI::Range(int64_t{100}, int64_t{3'600'000}));
+  app.add_option("--head-timeout-ms", server_options.head_timeout_ms,
+                 "a request head must arrive within this of its first byte (else the connection is closed)")
+      ->envname(env("HEAD_TIMEOUT_MS"))
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
+  app.add_option("--threads", server_options.threads, "worker threads")
+      ->envname(env("THREADS"))
+      ->check(CLI::Range(size_t{1}, size_t{256}));
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->envname(env("LOG_LEVEL"))
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--access-log", access_log, "on (one ECS JSON line per request on stdout) or off")
+      ->envname(env("ACCESS_LOG"))
+      ->check(CLI::IsMember({"on", "off"}));
+  CLI11_PARSE(app, argc, argv);
+
+  observe::init_logging(log_level);
+  if (!service::set_listen(listen, server_options)) return fail("--listen: expected HOST:PORT");
+  const bool tls = !server_options.tls_cert_file.empty() || !server_options.tls_key_file.empty();
+  if (!tls && !insecure_plaintext && !net::is_loopback_host(server_options.host)) {
+    return fail("--listen " + listen + ": plain HTTP only on a loopback address; give --tls-cert and "
+                "--tls-key, or --insecure-plaintext");
+  }
+  gateway::GatewayOptions options;
+  options.access_log = access_log == "on";
+  auto principal_rate = gateway::parse_rate_policy(rate_limit);
+  auto ip_rate = gateway::parse_rate_policy(ip_rate_limit);
+  if (!principal_rate) return fail("--rate-limit: expected N/s:BURST");
+  if (!ip_rate) return fail("--ip-rate-limit: expected N/s:BURST");
+  options.principal_rate = *principal_rate;
+  options.ip_rate = *ip_rate;
+  for (const std::string& text : split_commas(trusted_proxy_flags)) {
+    auto cidr = gateway::parse_cidr(text);
+    if (!cidr) return fail("--trusted-proxies: bad CIDR " + text);
+    options.trusted_proxies.push_back(*cidr);
+  }
+  if (!token_flags.given()) return fail("--jwks is required: the gateway lets nothing through without token checks");
+  service::block_signals();
+  observe::Registry registry;
+
+  // Keys and the gate.
+  auto checks = service::open_token_checks(token_flags, registry, "balance_gateway");
+  if (!checks.ok()) return fail(checks.error().detail);
+
+  // Rate limits.
+  gateway::GatewayStats stats(registry);
+  std::shared_ptr<redis::Client> redis;
+  std::unique_ptr<gateway::RateLimiter> limiter;
+  if (rate_limit_store == "memory") {
+    limiter = std::make_unique<gateway::LocalLimiter>();
+  } else {
+    auto redis_options = redis::parse_url(rate_limit_store);
+    if (!redis_options.ok()) return fail("--rate-limit-store: " + redis_options.error().detail);
+    redis_options.value().timeout_ms = 50;
+    redis = std::make_shared<redis::Client>(std::move(redis_options.value()));
+    limiter = std::make_unique<gateway::RedisLimiter>(*redis, &stats.rate_limits);
+  }
+
+  // Upstreams.
+  auto upstreams = gateway::Upstreams::parse(split_commas(upstream_flags), &registry);
+  if (!upstreams.ok()) return fail(upstreams.error().detail);
+  upstreams.value()->start_health_checks({});
+
+  gateway::Gateway handler(options, *checks.value().gate, *limiter, stats);
+  server_options.thread_name = "gw-http";
+  server_options.server_header = "balance-gateway";
+  server_options.body_bytes_max = options.body_bytes_max;
+  http::Server server(server_options, handler);
+  gateway::Proxy proxy(server, *upstreams.value(), proxy_options, &stats.proxy);
+  handler.attach(proxy);
+
+  gateway::Upstreams& replicas = *upstreams.value();
+  http::AdminEndpoints admin(registry, [&replicas] {
+    return replicas.healthy_count() > 0 ? Status() : Status(Code::unavailable, "no healthy upstream");
+  });
+  auto& connections = registry.gauge("balance_gateway_connections", "Open client connections");
+  registry.on_scrape([&connections, &server] { connections.Set(static_cast<double>(server.open_connections())); });
+  service::AdminListener admin_listener(admin);
+  if (auto status = admin_listener.start(admin_listen); !status.ok()) return fail(status.detail());
+  if (auto status = server.start(); !status.ok()) return fail(status.detail());
+
+  observe::log(observe::LogLevel::info, "balance-gateway serving",
+               {{"listen", net::HostPort{server_options.host, server.port()}.text()},
+                {"admin_listen", admin_listen},
+                {"tls", tls ? "on" : "off"},
+                {"upstreams", std::to_string(replicas.size())},
+                {"threads", std::to_string(server_options.threads)}});
+
+  const int signal_number = service::wait_for_stop([&server] {
+    if (auto status = server.reload_tls(); !status.ok()) {
+      observe::log(observe::LogLevel::error, "TLS reload failed; keeping the old certificate",
+                   {{"error", status.detail()}});
+    } else {
+      observe::log(observe::LogLevel::info, "TLS certificate reloaded");
+    }
+  });
+  observe::log(observe::LogLevel::info, "draining", {{"signal", std::to_string(signal_number)}});
+  admin.set_draining();
+  server.shutdown(drain_timeout_s * 1000);
+  proxy.close();
+  admin_listener.stop();
+  observe::log(observe::LogLevel::info, "stopped");
+  return 0;
+}

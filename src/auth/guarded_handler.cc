@@ -1,0 +1,22 @@
+#include "auth/guarded_handler.h"
+
+namespace balanced::auth {
+
+void GuardedHandler::handle(http::Request&& request, http::Respond respond) {
+  const http::Router::Match match = api::api_router().match(request.method, request.path);
+  const auto route = static_cast<api::Route>(match.route);
+  if (match.route < 0 || route == api::Route::health || route == api::Route::ready ||
+      route == api::Route::metrics) {
+    return inner_.handle(std::move(request), std::move(respond));  // its own 404 and 405
+  }
+  Admission admission = gate_.admit(request, match.route, match);
+  if (admission.deny) return respond(std::move(*admission.deny));
+  if (admission.check_answer) {
+    respond = respond.decorated([this, principal = admission.principal](http::Response& response) {
+      if (auto deny = gate_.check_answer(*principal, response)) response = std::move(*deny);
+    });
+  }
+  inner_.handle(std::move(request), std::move(respond));
+}
+
+}  // namespace balanced::auth

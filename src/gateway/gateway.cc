@@ -1,0 +1,275 @@
+#include "gateway/gateway.h"
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "api/routes.h"
+#include "core/json_codec.h"
+#include "core/validate.h"
+
+namespace balanced::gateway {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string random_hex(size_t digits) {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(digits);
+  while (out.size() < digits) {
+    uint64_t bits = random();
+    for (int i = 0; i < 16 && out.size() < digits; ++i, bits >>= 4) out.push_back(kHex[bits & 15]);
+  }
+  return out;
+}
+
+bool is_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool parse_ip(std::string_view text, std::array<uint8_t, 16>& out, bool& v6) {
+  const std::string ip(text);
+  v6 = ip.find(':') != std::string::npos;
+  out.fill(0);
+  return inet_pton(v6 ? AF_INET6 : AF_INET, ip.c_str(), out.data()) == 1;
+}
+
+void access_log(std::string_view line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return text;
+}
+
+}  // namespace
+
+bool Cidr::contains(std::string_view ip) const {
+  std::array<uint8_t, 16> bytes{};
+  bool is_v6 = false;
+  if (!parse_ip(ip, bytes, is_v6) || is_v6 != v6) return false;
+  int bits = prefix;
+  for (size_t i = 0; bits > 0; ++i, bits -= 8) {
+    const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+    if ((bytes[i] & mask) != (address[i] & mask)) return false;
+  }
+  return true;
+}
+
+std::optional<Cidr> parse_cidr(std::string_view text) {
+  const size_t slash = text.find('/');
+  Cidr cidr;
+  if (!parse_ip(text.substr(0, slash), cidr.address, cidr.v6)) return std::nullopt;
+  const int max = cidr.v6 ? 128 : 32;
+  cidr.prefix = max;
+  if (slash != std::string_view::npos) {
+    const auto bits = core::parse_int64(text.substr(slash + 1));
+    if (!bits || *bits < 0 || *bits > max) return std::nullopt;
+    cidr.prefix = static_cast<int>(*bits);
+  }
+  return cidr;
+}
+
+std::string request_id_of(const http::Request& request) {
+  const std::string_view sent = request.header("X-Request-Id");
+  const bool valid = !sent.empty() && sent.size() <= 128 &&
+                     std::all_of(sent.begin(), sent.end(), [](char c) {
+                       return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                              c == '.' || c == '_' || c == '-';
+                     });
+  return valid ? std::string(sent) : random_hex(32);
+}
+
+std::string traceparent_of(const http::Request& request, std::string& trace_id) {
+  // version "00" - 32 hex trace id - 16 hex parent id - 2 hex flags, ids not all zero.
+  const std::string_view sent = request.header("traceparent");
+  if (sent.size() == 55 && sent.substr(0, 3) == "00-" && sent[35] == '-' && sent[52] == '-') {
+    const auto trace = sent.substr(3, 32);
+    const auto parent = sent.substr(36, 16);
+    const auto flags = sent.substr(53, 2);
+    if (is_hex(trace) && is_hex(parent) && is_hex(flags) && trace != std::string(32, '0') &&
+        parent != std::string(16, '0')) {
+      trace_id = std::string(trace);
+      return std::string(sent);
+    }
+  }
+  trace_id = random_hex(32);
+  return "00-" + trace_id + "-" + random_hex(16) + "-01";
+}
+
+GatewayStats::GatewayStats(observe::Registry& registry)
+    : routes(registry, "balance_gateway_http", api::api_router()),
+      rate_limits(registry, "balance_gateway"),
+      proxy(registry, "balance_gateway") {}
+
+struct Gateway::Context {
+  http::Respond respond;
+  Clock::time_point started;
+  int route = -1;
+  std::string method;
+  std::string path;
+  std::string client_ip;
+  std::string request_id;
+  std::string trace_id;
+  std::string user;
+  std::vector<std::pair<std::string, std::string>> rate_headers;
+};
+
+Gateway::Gateway(GatewayOptions options, auth::Gate& gate, RateLimiter& limiter, GatewayStats& stats)
+    : options_(std::move(options)), gate_(gate), limiter_(limiter), stats_(stats) {}
+
+size_t Gateway::body_bytes_max(std::string_view method, std::string_view target) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (method == "POST" && path == "/accounts/transactions/batch") return options_.batch_body_bytes_max;
+  return options_.body_bytes_max;
+}
+
+std::string Gateway::client_address(const http::Request& request) const {
+  auto trusted = [this](std::string_view ip) {
+    return std::any_of(options_.trusted_proxies.begin(), options_.trusted_proxies.end(),
+                       [ip](const Cidr& cidr) { return cidr.contains(ip); });
+  };
+  std::string client = request.peer_address;
+  if (!trusted(client)) return client;
+  // Walk X-Forwarded-For from the right: the first address not of a trusted proxy.
+  std::string_view forwarded = request.header("X-Forwarded-For");
+  while (!forwarded.empty()) {
+    const size_t comma = forwarded.rfind(',');
+    std::string_view hop = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+    forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
+    while (hop.starts_with(' ')) hop.remove_prefix(1);
+    while (hop.ends_with(' ')) hop.remove_suffix(1);
+    std::array<uint8_t, 16> ignored{};
+    bool v6 = false;
+    if (!parse_ip(hop, ignored, v6)) break;
+    client = std::string(hop);
+    if (!trusted(client)) break;
+  }
+  return client;
+}
+
+void Gateway::handle(http::Request&& request, http::Respond respond) {
+  auto context = std::make_shared<Context>();
+  context->respond = std::move(respond);
+  context->started = Clock::now();
+  context->method = request.method;
+  context->path = request.path;
+  context->request_id = request_id_of(request);
+  const std::string traceparent = traceparent_of(request, context->trace_id);
+  context->client_ip = client_address(request);
+
+  const RateDecision by_ip = limiter_.check("ip:" + context->client_ip, options_.ip_rate);
+  (by_ip.allowed ? stats_.rate_limits.allowed_ip : stats_.rate_limits.limited_ip).Increment();
+  if (!by_ip.allowed) {
+    http::Response response = http::problem_response(problems::rate_limited, "too many requests from this address");
+    add_rate_headers("ip", options_.ip_rate, by_ip, response.headers);
+    response.set_header("Retry-After", std::to_string(std::max<int64_t>(1, (by_ip.retry_after_ms + 999) / 1000)));
+    return finish(context, std::move(response));
+  }
+
+  const http::Router::Match match = api::api_router().match(request.method, request.path);
+  context->route = match.route;
+  if (match.route < 0 && !match.allow.empty()) {
+    return finish(context, http::method_not_allowed(match.allow));
+  }
+  auth::Admission admission = gate_.admit(request, match.route, match);
+  if (admission.principal) context->user = admission.principal->subject;
+  if (admission.deny) return finish(context, std::move(*admission.deny));
+
+  const RateDecision by_principal = limiter_.check("sub:" + context->user, options_.principal_rate);
+  (by_principal.allowed ? stats_.rate_limits.allowed_principal : stats_.rate_limits.limited_principal).Increment();
+  add_rate_headers("principal", options_.principal_rate, by_principal, context->rate_headers);
+  if (!by_principal.allowed) {
+    http::Response response = http::problem_response(problems::rate_limited, "too many requests for this principal");
+    response.set_header("Retry-After",
+                        std::to_string(std::max<int64_t>(1, (by_principal.retry_after_ms + 999) / 1000)));
+    return finish(context, std::move(response));
+  }
+
+  // What balanced learns of the caller comes from here only.
+  std::string forwarded_for(request.header("X-Forwarded-For"));
+  if (!forwarded_for.empty()) forwarded_for += ", ";
+  forwarded_for += request.peer_address;
+  request.set_header("X-Forwarded-For", std::move(forwarded_for));
+  request.set_header("X-Forwarded-Proto", request.tls ? "https" : "http");
+  request.set_header("X-Request-Id", context->request_id);
+  request.set_header("traceparent", traceparent);
+
+  const size_t worker = request.worker;
+  proxy_->forward(worker, std::move(request), admission.idempotent,
+                  [this, context, principal = admission.principal, check = admission.check_answer](Forwarded&& forwarded) {
+                    switch (forwarded.result) {
+                      case Forwarded::Result::answered:
+                        if (check) {
+                          if (auto deny = gate_.check_answer(*principal, forwarded.response)) {
+                            return finish(context, std::move(*deny));
+                          }
+                        }
+                        return finish(context, std::move(forwarded.response));
+                      case Forwarded::Result::no_replica:
+                        return finish(context, http::problem_response(problems::unavailable, "no healthy replica"));
+                      case Forwarded::Result::failed:
+                        return finish(context, http::problem_response(problems::bad_gateway,
+                                                                      "the replica's connection failed"));
+                      case Forwarded::Result::timed_out:
+                        return finish(context, http::problem_response(problems::upstream_timeout,
+                                                                      "no answer from the replica in time"));
+                    }
+                  });
+}
+
+void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& response) {
+  for (auto& header : context->rate_headers) response.headers.push_back(std::move(header));
+  response.set_header("X-Request-Id", context->request_id);
+  const auto elapsed = Clock::now() - context->started;
+  stats_.routes.observe(context->route, response.status, std::chrono::duration<double>(elapsed).count());
+  if (options_.access_log) {
+    std::string line = "{\"@timestamp\":\"" + utc_now() + "\",\"log.level\":\"info\",\"service.name\":\"balance-gateway\","
+                       "\"event.dataset\":\"balance_gateway.access\",\"http.request.method\":" +
+                       core::json_string(context->method) + ",\"url.path\":" + core::json_string(context->path) +
+                       ",\"http.response.status_code\":" + std::to_string(response.status) +
+                       ",\"event.duration\":" +
+                       std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) +
+                       ",\"client.ip\":" + core::json_string(context->client_ip) +
+                       ",\"user.id\":" + core::json_string(context->user) +
+                       ",\"http.request.id\":" + core::json_string(context->request_id) +
+                       ",\"trace.id\":\"" + context->trace_id + "\"}\n";
+    access_log(line);
+  }
+  context->respond(std::move(response));
+}
+
+void Gateway::on_transport_error(http::Response& response, const http::Request& head) {
+  auto context = std::make_shared<Context>();
+  context->started = Clock::now();
+  context->method = head.method.empty() ? "-" : head.method;
+  context->path = head.target.substr(0, head.target.find('?'));
+  context->request_id = request_id_of(head);
+  traceparent_of(head, context->trace_id);
+  context->client_ip = head.peer_address;
+  response.set_header("X-Request-Id", context->request_id);
+  stats_.routes.observe(-1, response.status, 0);
+  if (options_.access_log) {
+    access_log("{\"@timestamp\":\"" + utc_now() + "\",\"log.level\":\"info\",\"service.name\":\"balance-gateway\","
+               "\"event.dataset\":\"balance_gateway.access\",\"http.request.method\":" + core::json_string(context->method) +
+               ",\"url.path\":" + core::json_string(context->path) + ",\"http.response.status_code\":" +
+               std::to_string(response.status) + ",\"event.duration\":0,\"client.ip\":" +
+               core::json_string(context->client_ip) + ",\"http.request.id\":" + core::json_string(context->request_id) +
+               ",\"trace.id\":\"" + context->trace_id + "\"}\n");
+  }
+}
+
+}  // namespace balanced::gateway

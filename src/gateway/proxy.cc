@@ -1,0 +1,461 @@
+// The gateway's upstream side: health checks and keep-alive forwarding. Beast and Asio
+// templates for the gateway live only here.
+#include "gateway/proxy.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
+#include <random>
+
+#include "observe/log.h"
+
+namespace balanced::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// Hop-by-hop and framing headers (RFC 9110 7.6.1), never passed along.
+bool is_hop_header(std::string_view name) {
+  for (std::string_view hop : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+                               "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+                               "Content-Length", "Host"}) {
+    if (http::iequals(name, hop)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Upstreams
+
+Result<std::unique_ptr<Upstreams>> Upstreams::parse(const std::vector<std::string>& urls,
+                                                    observe::Registry* registry) {
+  std::unique_ptr<Upstreams> upstreams(new Upstreams());
+  prometheus::Family<prometheus::Gauge>* healthy = nullptr;
+  prometheus::Family<prometheus::Counter>* ejections = nullptr;
+  if (registry) {
+    healthy = &registry->gauges("balance_gateway_upstream_healthy", "1 while a replica is in rotation");
+    ejections = &registry->counters("balance_gateway_upstream_ejections_total",
+                                    "Times a replica was taken out of rotation");
+  }
+  for (const std::string& text : urls) {
+    auto url = net::parse_url(text);
+    if (!url || url->scheme != "http" || !url->user.empty() || (!url->path.empty() && url->path != "/")) {
+      return Error{Code::invalid_request, "--upstream " + text + ": expected http://HOST:PORT"};
+    }
+    auto address = net::parse_host_port(url->authority);
+    if (!address) return Error{Code::invalid_request, "--upstream " + text + ": expected http://HOST:PORT"};
+    auto replica = std::make_unique<Replica>();
+    replica->address = *address;
+    replica->name = address->text();
+    for (const auto& existing : upstreams->replicas_) {
+      if (existing->name == replica->name) return Error{Code::invalid_request, "--upstream " + text + " given twice"};
+    }
+    if (healthy) {
+      replica->healthy_gauge = &healthy->Add({{"upstream", replica->name}});
+      replica->healthy_gauge->Set(1);
+      replica->ejections = &ejections->Add({{"upstream", replica->name}});
+    }
+    upstreams->replicas_.push_back(std::move(replica));
+  }
+  if (upstreams->replicas_.empty()) return Error{Code::invalid_request, "--upstream: at least one replica"};
+  if (upstreams->replicas_.size() > replicas_max) {
+    return Error{Code::invalid_request, "--upstream: at most " + std::to_string(replicas_max)};
+  }
+  return upstreams;
+}
+
+Upstreams::~Upstreams() {
+  stopping_ = true;
+  if (checker_.joinable()) checker_.join();
+}
+
+size_t Upstreams::healthy_count() const {
+  size_t count = 0;
+  for (const auto& replica : replicas_) count += replica->healthy.load() ? 1 : 0;
+  return count;
+}
+
+int Upstreams::choose(int exclude) {
+  thread_local std::minstd_rand random{std::random_device{}()};
+  int candidates[replicas_max];
+  int count = 0;
+  for (size_t i = 0; i < replicas_.size(); ++i) {
+    if (static_cast<int>(i) != exclude && replicas_[i]->healthy.load(std::memory_order_relaxed)) {
+      candidates[count++] = static_cast<int>(i);
+    }
+  }
+  if (count == 0) return -1;
+  if (count == 1) return candidates[0];
+  const int a = candidates[random() % static_cast<unsigned>(count)];
+  int b = candidates[random() % static_cast<unsigned>(count - 1)];
+  if (b == a) b = candidates[count - 1];
+  return replicas_[a]->in_flight.load(std::memory_order_relaxed) <=
+                 replicas_[b]->in_flight.load(std::memory_order_relaxed)
+             ? a
+             : b;
+}
+
+void Upstreams::mark_failed(size_t index) {
+  Replica& replica = *replicas_[index];
+  if (replica.healthy.exchange(false)) {
+    if (replica.healthy_gauge) replica.healthy_gauge->Set(0);
+    if (replica.ejections) replica.ejections->Increment();
+    observe::log(observe::LogLevel::warn, "upstream out of rotation", {{"upstream", replica.name}, {"reason", "connection failed"}});
+  }
+}
+
+void Upstreams::start_health_checks(HealthOptions options) {
+  checker_ = std::thread([this, options] {
+    observe::name_this_thread("gw-health");
+    check_loop(options);
+  });
+}
+
+void Upstreams::check_loop(HealthOptions options) {
+  while (!stopping_.load()) {
+    // One round: every replica checked at once, each within the timeout.
+    asio::io_context context;
+    std::vector<int> passed(replicas_.size(), 0);
+    struct Check {
+      tcp::socket socket;
+      beast::flat_buffer buffer;
+      bhttp::request<bhttp::empty_body> request;
+      bhttp::response<bhttp::string_body> response;
+      explicit Check(asio::io_context& c) : socket(c) {}
+    };
+    std::vector<std::unique_ptr<Check>> checks;
+    for (size_t i = 0; i < replicas_.size(); ++i) {
+      auto check = std::make_unique<Check>(context);
+      Check& c = *check;
+      checks.push_back(std::move(check));
+      beast::error_code ec;
+      const auto address = asio::ip::make_address(replicas_[i]->address.host, ec);
+      if (ec) {
+        tcp::resolver resolver(context);
+        auto found = resolver.resolve(replicas_[i]->address.host, std::to_string(replicas_[i]->address.port), ec);
+        if (ec || found.empty()) continue;
+        c.request = {bhttp::verb::get, "/readyz", 11};
+        asio::async_connect(c.socket, found, [&c, &passed, i](beast::error_code e, const tcp::endpoint&) {
+          if (e) return;
+          c.request.set(bhttp::field::host, "balanced");
+          bhttp::async_write(c.socket, c.request, [&c, &passed, i](beast::error_code w, size_t) {
+            if (w) return;
+            bhttp::async_read(c.socket, c.buffer, c.response, [&c, &passed, i](beast::error_code r, size_t) {
+              passed[i] = !r && c.response.result_int() == 200;
+            });
+          });
+        });
+        continue;
+      }
+      c.request = {bhttp::verb::get, "/readyz", 11};
+      c.request.set(bhttp::field::host, "balanced");
+      c.socket.async_connect(tcp::endpoint(address, replicas_[i]->address.port),
+                             [&c, &passed, i](beast::error_code e) {
+                               if (e) return;
+                               bhttp::async_write(c.socket, c.request, [&c, &passed, i](beast::error_code w, size_t) {
+                                 if (w) return;
+                                 bhttp::async_read(c.socket, c.buffer, c.response,
+                                                   [&c, &passed, i](beast::error_code r, size_t) {
+                                                     passed[i] = !r && c.response.result_int() == 200;
+                                                   });
+                               });
+                             });
+    }
+    const auto round_started = Clock::now();
+    context.run_for(std::chrono::milliseconds(options.timeout_ms));
+    for (size_t i = 0; i < replicas_.size(); ++i) {
+      Replica& replica = *replicas_[i];
+      if (passed[i]) {
+        replica.failures = 0;
+        if (!replica.healthy.exchange(true)) {
+          if (replica.healthy_gauge) replica.healthy_gauge->Set(1);
+          observe::log(observe::LogLevel::info, "upstream back in rotation", {{"upstream", replica.name}});
+        }
+      } else if (++replica.failures >= options.failures_to_eject) {
+        if (replica.healthy.exchange(false)) {
+          if (replica.healthy_gauge) replica.healthy_gauge->Set(0);
+          if (replica.ejections) replica.ejections->Increment();
+          observe::log(observe::LogLevel::warn, "upstream out of rotation",
+                       {{"upstream", replica.name}, {"reason", "health check failed"}});
+        }
+      }
+    }
+    checks.clear();
+    // Sleep the rest of the interval, a little at a time so that stopping is quick.
+    const auto next = round_started + std::chrono::milliseconds(options.interval_ms);
+    while (!stopping_.load() && Clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// ---------------------------------------------------------------- Proxy
+
+ProxyStats::ProxyStats(observe::Registry& registry, const std::string& prefix)
+    : upstream_seconds(registry.histogram(prefix + "_upstream_duration_seconds",
+                                          "Time from sending a request to a replica to its whole answer",
+                                          observe::Registry::latency_buckets())),
+      retries(registry.counter(prefix + "_upstream_retries_total",
+                               "Requests retried on another replica after a connection failure")),
+      failures(registry.counter(prefix + "_upstream_failures_total",
+                                "Requests answered 502: the connection failed and a retry was not safe or failed too")),
+      timeouts(registry.counter(prefix + "_upstream_timeouts_total",
+                                "Requests answered 504: no answer within --upstream-timeout-ms")) {}
+
+namespace {
+
+struct Connection {
+  explicit Connection(asio::io_context& context) : socket(context) {}
+  tcp::socket socket;
+  beast::flat_buffer buffer;
+  int64_t idle_since_ms = 0;
+};
+
+struct WorkerPools {
+  explicit WorkerPools(asio::io_context& c) : context(c) {}
+  asio::io_context& context;
+  std::vector<std::vector<std::unique_ptr<Connection>>> idle;  // by replica
+  std::vector<std::optional<tcp::endpoint>> endpoints;         // resolved once, by replica
+};
+
+}  // namespace
+
+struct Proxy::Impl {
+  Upstreams& upstreams;
+  const ProxyOptions options;
+  ProxyStats* stats;
+  std::vector<std::unique_ptr<WorkerPools>> workers;
+};
+
+namespace {
+
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(Proxy::Impl& impl, WorkerPools& pools, http::Request&& request, bool retry_safe, Proxy::Done done)
+      : impl_(impl),
+        pools_(pools),
+        retry_safe_(retry_safe),
+        done_(std::move(done)),
+        deadline_(pools.context),
+        connect_timer_(pools.context),
+        started_(Clock::now()) {
+    request_.version(11);
+    const auto verb = bhttp::string_to_verb(request.method);
+    if (verb == bhttp::verb::unknown) {
+      request_.method_string(request.method);
+    } else {
+      request_.method(verb);
+    }
+    request_.target(request.target);
+    for (auto& [name, value] : request.headers) {
+      if (!is_hop_header(name)) request_.insert(name, value);
+    }
+    request_.body() = std::move(request.body);
+    request_.keep_alive(true);
+    request_.prepare_payload();
+  }
+
+  void start() {
+    deadline_.expires_after(std::chrono::milliseconds(impl_.options.timeout_ms));
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      self->timed_out_ = true;
+      if (self->connection_) {
+        beast::error_code ignored;
+        self->connection_->socket.cancel(ignored);
+      }
+    });
+    attempt(-1);
+  }
+
+ private:
+  void attempt(int exclude) {
+    replica_ = impl_.upstreams.choose(exclude);
+    if (replica_ < 0 && exclude >= 0) replica_ = impl_.upstreams.choose(-1);
+    if (replica_ < 0) {
+      result_.result = attempts_ == 0 ? Forwarded::Result::no_replica : Forwarded::Result::failed;
+      return finish();
+    }
+    ++attempts_;
+    Replica& replica = impl_.upstreams.at(static_cast<size_t>(replica_));
+    result_.replica = replica.name;
+    replica.in_flight.fetch_add(1, std::memory_order_relaxed);
+    counted_ = true;
+    auto& idle = pools_.idle[static_cast<size_t>(replica_)];
+    const int64_t now = steady_ms();
+    while (!idle.empty()) {
+      std::unique_ptr<Connection> candidate = std::move(idle.back());
+      idle.pop_back();
+      if (now - candidate->idle_since_ms < impl_.options.idle_ms_max) {
+        connection_ = std::move(candidate);
+        reused_ = true;
+        return send();
+      }
+    }
+    reused_ = false;
+    auto& endpoint = pools_.endpoints[static_cast<size_t>(replica_)];
+    if (!endpoint) {
+      beast::error_code ec;
+      tcp::resolver resolver(pools_.context);
+      auto found = resolver.resolve(replica.address.host, std::to_string(replica.address.port), ec);
+      if (ec || found.empty()) return connection_failed(false);
+      endpoint = found.begin()->endpoint();
+    }
+    connection_ = std::make_unique<Connection>(pools_.context);
+    connect_timer_.expires_after(std::chrono::milliseconds(impl_.options.connect_timeout_ms));
+    connect_timer_.async_wait([self = shared_from_this(), connection = connection_.get()](beast::error_code ec) {
+      if (ec || self->connection_.get() != connection || self->connected_) return;
+      beast::error_code ignored;
+      connection->socket.cancel(ignored);
+    });
+    connected_ = false;
+    connection_->socket.async_connect(*endpoint, [self = shared_from_this()](beast::error_code ec) {
+      self->connect_timer_.cancel();
+      if (self->timed_out_) return self->finish_timed_out();
+      if (ec) return self->connection_failed(ec == asio::error::connection_refused || ec == asio::error::operation_aborted);
+      self->connected_ = true;
+      beast::error_code ignored;
+      self->connection_->socket.set_option(tcp::no_delay(true), ignored);
+      self->send();
+    });
+  }
+
+  void send() {
+    attempt_started_ = Clock::now();
+    parser_.emplace();
+    parser_->body_limit(impl_.options.response_bytes_max);
+    bhttp::async_write(connection_->socket, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->timed_out_) return self->finish_timed_out();
+      if (ec) return self->connection_failed(false);
+      bhttp::async_read(self->connection_->socket, self->connection_->buffer, *self->parser_,
+                        [self](beast::error_code read_ec, size_t) { self->on_read(read_ec); });
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (timed_out_) return finish_timed_out();
+    if (ec) {
+      // Nothing of an answer yet: as a connection failure (the retry rule decides).
+      if (!parser_->got_some()) return connection_failed(false);
+      release_replica();
+      result_.result = Forwarded::Result::failed;
+      if (impl_.stats) impl_.stats->failures.Increment();
+      return finish();
+    }
+    release_replica();
+    result_.upstream_seconds = std::chrono::duration<double>(Clock::now() - attempt_started_).count();
+    if (impl_.stats) impl_.stats->upstream_seconds.Observe(result_.upstream_seconds);
+    auto message = parser_->release();
+    http::Response& response = result_.response;
+    response.status = static_cast<int>(message.result_int());
+    response.content_type = std::string(message[bhttp::field::content_type]);
+    for (const auto& field : message) {
+      const std::string_view name = field.name_string();
+      if (is_hop_header(name) || http::iequals(name, "Content-Type") || http::iequals(name, "Server")) continue;
+      response.headers.emplace_back(std::string(name), std::string(field.value()));
+    }
+    response.body = std::move(message.body());
+    result_.result = Forwarded::Result::answered;
+    auto& idle = pools_.idle[static_cast<size_t>(replica_)];
+    if (message.keep_alive() && idle.size() < impl_.options.idle_per_replica_max) {
+      connection_->idle_since_ms = steady_ms();
+      idle.push_back(std::move(connection_));
+    }
+    connection_.reset();
+    finish();
+  }
+
+  void connection_failed(bool refused) {
+    release_replica();
+    if (refused && replica_ >= 0) impl_.upstreams.mark_failed(static_cast<size_t>(replica_));
+    connection_.reset();
+    if (retry_safe_ && attempts_ < 2) {
+      result_.retried = true;
+      if (impl_.stats) impl_.stats->retries.Increment();
+      return attempt(replica_);
+    }
+    result_.result = Forwarded::Result::failed;
+    if (impl_.stats) impl_.stats->failures.Increment();
+    finish();
+  }
+
+  void finish_timed_out() {
+    release_replica();
+    connection_.reset();
+    result_.result = Forwarded::Result::timed_out;
+    if (impl_.stats) impl_.stats->timeouts.Increment();
+    finish();
+  }
+
+  void release_replica() {
+    if (!counted_) return;
+    counted_ = false;
+    impl_.upstreams.at(static_cast<size_t>(replica_)).in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    deadline_.cancel();
+    connect_timer_.cancel();
+    Proxy::Done done = std::move(done_);
+    done(std::move(result_));
+  }
+
+  Proxy::Impl& impl_;
+  WorkerPools& pools_;
+  const bool retry_safe_;
+  Proxy::Done done_;
+  bhttp::request<bhttp::string_body> request_;
+  asio::steady_timer deadline_;
+  asio::steady_timer connect_timer_;
+  std::unique_ptr<Connection> connection_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  Forwarded result_;
+  Clock::time_point started_;
+  Clock::time_point attempt_started_;
+  int replica_ = -1;
+  int attempts_ = 0;
+  bool reused_ = false;
+  bool connected_ = false;
+  bool counted_ = false;
+  bool timed_out_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+Proxy::Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, ProxyStats* stats)
+    : impl_(std::make_unique<Impl>(Impl{upstreams, options, stats, {}})) {
+  for (size_t i = 0; i < server.worker_count(); ++i) {
+    auto pools = std::make_unique<WorkerPools>(server.worker_context(i));
+    pools->idle.resize(upstreams.size());
+    pools->endpoints.resize(upstreams.size());
+    impl_->workers.push_back(std::move(pools));
+  }
+}
+
+Proxy::~Proxy() { close(); }
+
+void Proxy::forward(size_t worker, http::Request&& request, bool retry_safe, Done done) {
+  std::make_shared<Exchange>(*impl_, *impl_->workers.at(worker), std::move(request), retry_safe, std::move(done))
+      ->start();
+}
+
+void Proxy::close() {
+  for (auto& pools : impl_->workers) {
+    for (auto& idle : pools->idle) idle.clear();
+  }
+}
+
+}  // namespace balanced::gateway

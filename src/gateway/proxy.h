@@ -1,0 +1,65 @@
+// Forwards requests to the replicas over keep-alive connections: one pool per worker
+// thread and replica, so a request never leaves the thread that received it.
+//
+// A request that fails on a connection error before any answer is retried once on
+// another replica when that is safe (`retry_safe`: a GET, or a transfer that carries
+// its id); otherwise 502. No answer within the timeout: 504, never retried (the transfer
+// may have committed; the client retries with the same id and gets the one outcome).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gateway/upstream.h"
+#include "http/message.h"
+#include "http/server.h"
+
+namespace balanced::gateway {
+
+struct ProxyOptions {
+  int64_t timeout_ms = 10'000;          // --upstream-timeout-ms: whole exchange
+  int64_t connect_timeout_ms = 1'000;   // a slower connect counts as a connection failure
+  size_t idle_per_replica_max = 512;    // kept-alive connections per worker and replica
+  // An idle connection older than this is closed rather than reused: well under
+  // balanced's own idle timeout (30 s), so a reused connection is never one it is closing.
+  int64_t idle_ms_max = 10'000;
+  size_t response_bytes_max = 16 * 1024 * 1024;
+};
+
+struct Forwarded {
+  enum class Result { answered, no_replica, failed, timed_out };
+  Result result = Result::failed;
+  http::Response response;  // when answered
+  std::string replica;      // the one that answered (or failed last)
+  double upstream_seconds = 0;
+  bool retried = false;
+};
+
+struct ProxyStats {
+  ProxyStats(observe::Registry& registry, const std::string& prefix);
+  prometheus::Histogram& upstream_seconds;
+  prometheus::Counter& retries;
+  prometheus::Counter& failures;
+  prometheus::Counter& timeouts;
+};
+
+class Proxy {
+ public:
+  using Done = std::function<void(Forwarded&&)>;
+  // The server (its worker contexts), upstreams and stats (may be null) must outlive it.
+  Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, ProxyStats* stats);
+  ~Proxy();
+  // On worker `worker`'s thread; `done` runs there too.
+  void forward(size_t worker, http::Request&& request, bool retry_safe, Done done);
+  // Closes the pools. Call after the server's threads have stopped.
+  void close();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace balanced::gateway

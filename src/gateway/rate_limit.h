@@ -1,0 +1,105 @@
+// Token-bucket rate limits (per principal and per client address), local or shared by
+// every gateway replica through Redis.
+//
+// A bucket holds at most `burst` tokens and refills at `rate_per_s`; a request takes one
+// token or is refused with the wait until one is back (Retry-After). The arithmetic is
+// pure (take()); LocalLimiter keeps buckets in memory (bounded: idle full buckets are
+// dropped first), RedisLimiter makes each decision with one Lua script on the key's
+// node, using Redis's clock so every gateway agrees, with the key's TTL bounded by the
+// time a bucket takes to refill. When Redis cannot answer, the decision is made by the
+// local buckets instead (logged once, counted): a Redis outage never fails a request.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "observe/registry.h"
+#include "redis/client.h"
+
+namespace balanced::gateway {
+
+struct RatePolicy {
+  double rate_per_s = 100;
+  int64_t burst = 200;
+  // The time a drained bucket takes to fill up again.
+  int64_t refill_ms() const;
+};
+
+// "N/s:BURST", e.g. "100/s:200".
+std::optional<RatePolicy> parse_rate_policy(std::string_view text);
+
+struct Bucket {
+  double tokens = 0;
+  int64_t updated_ms = 0;
+};
+
+struct RateDecision {
+  bool allowed = true;
+  int64_t remaining = 0;       // whole tokens left after this request
+  int64_t retry_after_ms = 0;  // when refused: until a token is back
+  int64_t reset_ms = 0;        // until the bucket is full again
+};
+
+// Takes one token from `bucket` at `now_ms` (a new bucket starts full).
+RateDecision take(Bucket& bucket, bool is_new, const RatePolicy& policy, int64_t now_ms);
+
+class RateLimiter {
+ public:
+  virtual ~RateLimiter() = default;
+  virtual RateDecision check(std::string_view key, const RatePolicy& policy) = 0;
+};
+
+class LocalLimiter final : public RateLimiter {
+ public:
+  static constexpr size_t shards = 16;
+  // At most `buckets_max` keys are tracked; past that, buckets idle long enough to be
+  // full again are dropped, and if none is, the new key is decided as a full bucket.
+  explicit LocalLimiter(size_t buckets_max = 1'000'000) : shard_max_(buckets_max / shards + 1) {}
+  RateDecision check(std::string_view key, const RatePolicy& policy) override;
+  RateDecision check_at(std::string_view key, const RatePolicy& policy, int64_t now_ms);
+  size_t size();
+
+ private:
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Bucket> buckets;
+  };
+  const size_t shard_max_;
+  std::array<Shard, shards> shards_;
+};
+
+struct RateLimitStats {
+  RateLimitStats(observe::Registry& registry, const std::string& prefix);
+  prometheus::Counter& allowed_ip;
+  prometheus::Counter& limited_ip;
+  prometheus::Counter& allowed_principal;
+  prometheus::Counter& limited_principal;
+  prometheus::Counter& redis_fallbacks;  // decisions made locally because Redis failed
+};
+
+class RedisLimiter final : public RateLimiter {
+ public:
+  // The client and stats (may be null) must outlive the limiter.
+  RedisLimiter(redis::Client& client, RateLimitStats* stats, std::string prefix = "gw:rl:");
+  RateDecision check(std::string_view key, const RatePolicy& policy) override;
+
+ private:
+  redis::Client& client_;
+  RateLimitStats* stats_;
+  const std::string prefix_;
+  LocalLimiter fallback_;
+  std::atomic<bool> degraded_{false};  // for logging the change once
+};
+
+// RateLimit-Policy and RateLimit headers (draft-ietf-httpapi-ratelimit-headers-08).
+void add_rate_headers(std::string_view name, const RatePolicy& policy, const RateDecision& decision,
+                      std::vector<std::pair<std::string, std::string>>& headers);
+
+}  // namespace balanced::gateway
