@@ -10,9 +10,10 @@ build_packages=(
   libsqlite3-dev libmariadb-dev libhiredis-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
 )
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
-               mariadb-server mariadb-client redis-server redis-tools
+               mariadb-server mariadb-client redis-server redis-tools openssl
+               python3-jwt python3-cryptography  # /usr/bin/python3 mints the JWT test vectors
                nodejs npm)  # npm installs @redocly/cli for tests/docs/openapi_lint.sh
-bench_packages=(nginx-light)
+bench_packages=(nginx-light wrk haproxy)
 
 wanted=("${build_packages[@]}")
 case "${1:-build}" in

@@ -158,6 +158,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   // Waits (idle) for the first byte of the next request, unless a pipelined one is here.
   void wait_for_request() {
+    // Draining: a connection that turns idle now (a handshake or a response that was
+    // under way when shutdown() closed the idle ones) closes instead of waiting.
+    if (server_.closing.load()) return close();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.header_bytes_max));
     parser_->body_limit(boost::none);  // the handler sets it per route once the head is in
@@ -456,6 +459,10 @@ void Server::shutdown(int64_t grace_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
   while (impl_->connections.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (const size_t left = impl_->connections.load(); left > 0) {
+    observe::log(observe::LogLevel::warn, "connections still open at the end of the drain",
+                 {{"connections", std::to_string(left)}});
   }
   for (auto& worker : impl_->workers) worker->context.stop();
   for (auto& worker : impl_->workers) {

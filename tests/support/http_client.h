@@ -1,5 +1,6 @@
-// A blocking HTTP/1.1 client on plain POSIX sockets, for tests: it can send anything,
-// including garbage, truncated and pipelined requests, and parse what comes back.
+// A blocking HTTP/1.1 client on plain POSIX sockets (or TLS through OpenSSL), for tests:
+// it can send anything, including garbage, truncated and pipelined requests, and parse
+// what comes back.
 #pragma once
 
 #include <arpa/inet.h>
@@ -8,6 +9,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <cstdint>
 #include <map>
@@ -29,7 +33,13 @@ struct HttpResponse {
 class HttpClient {
  public:
   explicit HttpClient(uint16_t port, int timeout_ms = 10000) : port_(port), timeout_ms_(timeout_ms) {}
-  ~HttpClient() { close(); }
+  // Over TLS, trusting only `ca_file` and checking the name "localhost".
+  HttpClient(uint16_t port, const std::string& ca_file, int timeout_ms = 10000)
+      : port_(port), timeout_ms_(timeout_ms), ca_file_(ca_file) {}
+  ~HttpClient() {
+    close();
+    if (tls_context_) SSL_CTX_free(tls_context_);
+  }
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
@@ -44,6 +54,10 @@ class HttpClient {
       close();
       return false;
     }
+    if (!ca_file_.empty() && !handshake()) {
+      close();
+      return false;
+    }
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     buffer_.clear();
@@ -51,6 +65,10 @@ class HttpClient {
   }
 
   void close() {
+    if (tls_) {
+      SSL_free(tls_);
+      tls_ = nullptr;
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
@@ -59,7 +77,8 @@ class HttpClient {
     if (fd_ < 0 && !connect()) return false;
     size_t sent = 0;
     while (sent < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      const ssize_t n = tls_ ? SSL_write(tls_, bytes.data() + sent, static_cast<int>(bytes.size() - sent))
+                             : ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
       if (n <= 0) return false;
       sent += static_cast<size_t>(n);
     }
@@ -132,11 +151,27 @@ class HttpClient {
   }
 
  private:
+  bool handshake() {
+    if (!tls_context_) {
+      tls_context_ = SSL_CTX_new(TLS_client_method());
+      SSL_CTX_set_min_proto_version(tls_context_, TLS1_2_VERSION);
+      if (SSL_CTX_load_verify_locations(tls_context_, ca_file_.c_str(), nullptr) != 1) return false;
+      SSL_CTX_set_verify(tls_context_, SSL_VERIFY_PEER, nullptr);
+    }
+    tls_ = SSL_new(tls_context_);
+    SSL_set_tlsext_host_name(tls_, "localhost");
+    SSL_set1_host(tls_, "localhost");
+    SSL_set_fd(tls_, fd_);
+    return SSL_connect(tls_) == 1;
+  }
+
   bool fill() {
     pollfd p{fd_, POLLIN, 0};
-    if (fd_ < 0 || ::poll(&p, 1, timeout_ms_) <= 0) return false;
+    if (fd_ < 0) return false;
+    const bool buffered = tls_ && SSL_pending(tls_) > 0;
+    if (!buffered && ::poll(&p, 1, timeout_ms_) <= 0) return false;
     char chunk[16384];
-    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    const ssize_t n = tls_ ? SSL_read(tls_, chunk, sizeof chunk) : ::recv(fd_, chunk, sizeof chunk, 0);
     if (n <= 0) return false;
     buffer_.append(chunk, static_cast<size_t>(n));
     return true;
@@ -144,6 +179,9 @@ class HttpClient {
 
   uint16_t port_;
   int timeout_ms_;
+  std::string ca_file_;
+  SSL_CTX* tls_context_ = nullptr;
+  SSL* tls_ = nullptr;
   int fd_ = -1;
   std::string buffer_;
 };

@@ -1,0 +1,646 @@
+// Black-box tests of balance-gateway in front of real balanced processes: every row of
+// the authorization table over TLS, rotation of keys and certificates, rate limits shared
+// through a real Redis, bounds and slow clients, upstream failures, a replica killed
+// under load (no client-visible error, money conserved), SIGTERM; and DESIGN.md section 9
+// on balanced itself.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <fstream>
+#include <thread>
+
+#include "support/http_client.h"
+#include "support/process.h"
+#include "support/servers.h"
+
+namespace balanced::testing {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using Headers = std::map<std::string, std::string>;
+
+const std::string kIssuer = "https://issuer.test";
+const std::string kAudience = "balanced";
+
+// Runs a command, returns (exit code, stdout and stderr).
+std::pair<int, std::string> run(const std::filesystem::path& dir, const std::vector<std::string>& argv) {
+  static int counter = 0;
+  return run_command(argv, dir / ("command-" + std::to_string(counter++) + ".log"));
+}
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+// A self-signed certificate for "localhost".
+bool make_certificate(const std::filesystem::path& dir, const std::string& name) {
+  const std::string command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                              "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+                              (dir / (name + ".key")).string() + " -out " + (dir / (name + ".crt")).string() +
+                              " > " + (dir / (name + ".openssl.log")).string() + " 2>&1";
+  return std::system(command.c_str()) == 0;
+}
+
+// balance-gateway on free ports; start() waits for its "serving" line.
+class GatewayServer {
+ public:
+  GatewayServer(std::filesystem::path dir, std::vector<std::string> args) : dir_(std::move(dir)), args_(std::move(args)) {}
+  bool start() {
+    admin_port_ = free_port();
+    std::vector<std::string> argv{BALANCE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--admin-listen",
+                                  "127.0.0.1:" + std::to_string(admin_port_), "--jwt-issuer", kIssuer,
+                                  "--jwt-audience", kAudience, "--threads", "2"};
+    argv.insert(argv.end(), args_.begin(), args_.end());
+    static int instances = 0;  // one log file each: a reused one would hold an old port
+    if (!process_.start(argv, dir_ / ("gateway-" + std::to_string(instances++) + ".log"))) return false;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string text = process_.log();
+      const size_t serving = text.find("balance-gateway serving");
+      const size_t at = text.find("\"listen\":\"127.0.0.1:", serving == std::string::npos ? 0 : serving);
+      if (serving != std::string::npos && at != std::string::npos) {
+        port_ = static_cast<uint16_t>(std::stoi(text.substr(at + 20)));
+        return true;
+      }
+      if (!process_.running()) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+  uint16_t port() const { return port_; }
+  uint16_t admin_port() const { return admin_port_; }
+  Process& process() { return process_; }
+  std::string log() const { return process_.log(); }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::string> args_;
+  Process process_;
+  uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
+};
+
+json::object object_of(const HttpResponse& response) {
+  boost::system::error_code ec;
+  json::value value = json::parse(response.body, ec);
+  return !ec && value.is_object() ? value.as_object() : json::object{};
+}
+
+std::string code_of(const HttpResponse& response) {
+  auto o = object_of(response);
+  return o.contains("code") && o["code"].is_string() ? std::string(o["code"].as_string()) : "";
+}
+
+// Keys, tokens and one balanced replica on SQLite, shared by the tests of a suite.
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto& d = dir_->path();
+    ASSERT_EQ(run(d, {BALANCECTL_BINARY, "keygen", "--alg", "RS256", "--kid", "rs-1", "--key-out",
+                      (d / "rs-1.pem").string(), "--jwks-out", (d / "jwks.json").string()})
+                  .first,
+              0);
+    ASSERT_EQ(run(d, {BALANCECTL_BINARY, "keygen", "--alg", "ES256", "--kid", "es-1", "--key-out",
+                      (d / "es-1.pem").string(), "--jwks-out", (d / "jwks.json").string()})
+                  .first,
+              0);
+    ASSERT_TRUE(make_certificate(d, "tls")) << "openssl req failed";
+    balanced_ = new BalancedServer(d);
+    ASSERT_TRUE(balanced_->start()) << balanced_->log();
+    HttpClient direct(balanced_->port());
+    for (const char* account : {"alice", "bob", "carol"}) {
+      auto created = direct.request("POST", "/accounts",
+                                    std::string("{\"accountNumber\":\"") + account + "\",\"initialBalance\":1000}");
+      ASSERT_TRUE(created && created->status == 201);
+    }
+  }
+  static void TearDownTestSuite() {
+    delete balanced_;
+    delete dir_;
+  }
+
+  static std::string token(const std::string& sub, const std::string& scope, const std::string& accounts,
+                           const std::string& kid = "rs-1") {
+    auto [code, output] = run(dir_->path(), {BALANCECTL_BINARY, "token", "--key", (dir_->path() / (kid + ".pem")).string(),
+                                             "--kid", kid, "--sub", sub, "--scope", scope, "--accounts", accounts,
+                                             "--iss", kIssuer, "--aud", kAudience, "--ttl", "600"});
+    EXPECT_EQ(code, 0) << output;
+    return trim(output);
+  }
+  static std::string upstream() { return "http://127.0.0.1:" + std::to_string(balanced_->port()); }
+  static std::string ca() { return (dir_->path() / "tls.crt").string(); }
+
+  std::vector<std::string> tls_args() {
+    return {"--tls-cert", (dir_->path() / "tls.crt").string(), "--tls-key", (dir_->path() / "tls.key").string(),
+            "--jwks", (dir_->path() / "jwks.json").string(), "--upstream", upstream()};
+  }
+  std::vector<std::string> plain_args() {
+    return {"--jwks", (dir_->path() / "jwks.json").string(), "--upstream", upstream()};
+  }
+
+  static TempDir* dir_;
+  static BalancedServer* balanced_;
+};
+TempDir* GatewayTest::dir_ = nullptr;
+BalancedServer* GatewayTest::balanced_ = nullptr;
+
+TEST_F(GatewayTest, EveryRowOfTheAuthorizationTableOverTls) {
+  GatewayServer gateway(dir_->path(), tls_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port(), ca());
+  ASSERT_TRUE(client.connect()) << "TLS handshake failed";
+  auto call = [&](const std::string& method, const std::string& target, const std::string& bearer,
+                  const std::string& body = "", Headers headers = {}) {
+    if (!bearer.empty()) headers["Authorization"] = "Bearer " + bearer;
+    auto response = client.request(method, target, body, headers);
+    EXPECT_TRUE(response) << method << " " << target;
+    return response.value_or(HttpResponse{});
+  };
+  const std::string reader = token("alice", "balances:read", "alice");
+  const std::string writer = token("alice", "transactions:write", "alice", "es-1");
+  const std::string both = token("alice", "balances:read transactions:write", "alice");
+  const std::string creator = token("ops", "accounts:write", "");
+  const std::string admin = token("root", "admin", "");
+
+  // Reads of an account: scope balances:read and the account in `accounts`.
+  for (const std::string path : {"/accounts/alice", "/accounts/alice/balance", "/accounts/alice/transactions"}) {
+    EXPECT_EQ(call("GET", path, reader).status, 200) << path;
+    EXPECT_EQ(call("GET", path, admin).status, 200) << path;
+    auto scope = call("GET", path, writer);
+    EXPECT_EQ(scope.status, 403) << path;
+    EXPECT_NE(scope.header("www-authenticate").find("insufficient_scope"), std::string::npos);
+    auto theirs = call("GET", "/accounts/bob" + path.substr(std::string("/accounts/alice").size()), reader);
+    EXPECT_EQ(theirs.status, 403) << path;
+    EXPECT_EQ(code_of(theirs), "forbidden");
+  }
+  // A transfer: transactions:write and the source in `accounts`.
+  auto mine = call("POST", "/accounts/transactions", writer,
+                   R"({"transactionId":"gw-t1","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":10})");
+  EXPECT_EQ(mine.status, 201) << mine.body;
+  EXPECT_EQ(call("POST", "/accounts/transactions", writer,
+                 R"({"transactionId":"gw-t2","sourceAccountNumber":"bob","destinationAccountNumber":"alice","amount":10})")
+                .status,
+            403);
+  EXPECT_EQ(call("POST", "/accounts/transactions", reader,
+                 R"({"transactionId":"gw-t3","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":10})")
+                .status,
+            403);
+  EXPECT_EQ(call("POST", "/accounts/transactions", admin,
+                 R"({"transactionId":"gw-t4","sourceAccountNumber":"carol","destinationAccountNumber":"bob","amount":10})")
+                .status,
+            201);
+  auto malformed = call("POST", "/accounts/transactions", writer, R"({"sourceAccountNumber":)");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(code_of(malformed), "invalid_request");
+  // Nothing moved for the refused ones: bob got 10 from alice and 10 from carol.
+  auto bob = call("GET", "/accounts/bob/balance", admin);
+  EXPECT_EQ(object_of(bob)["balance"], json::value(1020)) << bob.body;
+  // GET /transactions/{id}: balances:read, and a party of it in `accounts`.
+  EXPECT_EQ(call("GET", "/transactions/gw-t1", both).status, 200);
+  auto not_theirs = call("GET", "/transactions/gw-t4", both);
+  EXPECT_EQ(not_theirs.status, 403) << not_theirs.body;
+  EXPECT_EQ(not_theirs.body.find("carol"), std::string::npos);  // nothing of it leaks
+  EXPECT_EQ(call("GET", "/transactions/gw-t4", admin).status, 200);
+  EXPECT_EQ(call("GET", "/transactions/no-such-id", both).status, 404);
+  EXPECT_EQ(call("GET", "/transactions/gw-t1", writer).status, 403);
+  // Creating accounts: accounts:write.
+  EXPECT_EQ(call("POST", "/accounts", creator, R"({"accountNumber":"dave"})").status, 201);
+  EXPECT_EQ(call("POST", "/accounts", both, R"({"accountNumber":"erin"})").status, 403);
+  // No token, a bad token.
+  auto none = call("GET", "/accounts/alice/balance", "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.header("www-authenticate"), "Bearer realm=\"balanced\"");
+  EXPECT_FALSE(none.header("x-request-id").empty());
+  std::string tampered = reader;
+  tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
+  auto bad = call("GET", "/accounts/alice/balance", tampered);
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_NE(bad.header("www-authenticate").find("error=\"invalid_token\""), std::string::npos);
+  EXPECT_EQ(call("GET", "/accounts/alice/balance", "", "", {{"Authorization", "Basic YTpi"}}).status, 401);
+  // Not on the public listener.
+  for (const std::string path : {"/metrics", "/readyz", "/healthz", "/nowhere"}) {
+    EXPECT_EQ(call("GET", path, admin).status, 404) << path;
+  }
+  // The admin listener has them.
+  HttpClient admin_client(gateway.admin_port());
+  auto metrics = admin_client.request("GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("balance_gateway_auth_failures_total{reason=\"bad_signature\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("balance_gateway_http_requests_total"), std::string::npos);
+  EXPECT_EQ(admin_client.request("GET", "/readyz")->status, 200);
+  EXPECT_EQ(admin_client.request("GET", "/accounts/alice")->status, 404);
+  // The access log has a line per request and no token.
+  EXPECT_EQ(gateway.log().find(reader.substr(reader.size() - 40)), std::string::npos);
+  EXPECT_NE(gateway.log().find("\"user.id\":\"alice\""), std::string::npos);
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+TEST_F(GatewayTest, SpoofedIdentityHeadersUnlockNothing) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  const std::string reader = token("alice", "balances:read", "alice");
+  for (const std::string header : {"X-Auth-Subject", "X-User", "X-User-Id", "X-Forwarded-User", "X-Operator"}) {
+    auto response = client.request("GET", "/accounts/bob/balance", "",
+                                   {{"Authorization", "Bearer " + reader}, {header, "root"}, {"X-Auth-Scope", "admin"}});
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 403) << header;
+    auto anonymous = client.request("GET", "/accounts/bob/balance", "", {{header, "root"}});
+    EXPECT_EQ(anonymous->status, 401) << header;
+  }
+  // X-Request-Id: kept when well-formed, replaced when not.
+  auto kept = client.request("GET", "/accounts/alice/balance", "",
+                             {{"Authorization", "Bearer " + reader}, {"X-Request-Id", "req-123.abc_DEF"}});
+  EXPECT_EQ(kept->header("x-request-id"), "req-123.abc_DEF");
+  auto replaced = client.request("GET", "/accounts/alice/balance", "",
+                                 {{"Authorization", "Bearer " + reader}, {"X-Request-Id", "bad id!"}});
+  EXPECT_NE(replaced->header("x-request-id"), "bad id!");
+  EXPECT_EQ(replaced->header("x-request-id").size(), 32u);
+  EXPECT_FALSE(kept->header("ratelimit").empty());
+  EXPECT_FALSE(kept->header("ratelimit-policy").empty());
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {
+  const auto& d = dir_->path();
+  // Its own JWKS file, so the rotation does not touch the suite's.
+  std::filesystem::copy_file(d / "jwks.json", d / "rotating.json", std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(make_certificate(d, "rotating-old"));
+  ASSERT_TRUE(make_certificate(d, "rotating-new"));
+  std::filesystem::copy_file(d / "rotating-old.crt", d / "live.crt", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(d / "rotating-old.key", d / "live.key", std::filesystem::copy_options::overwrite_existing);
+  GatewayServer gateway(d, {"--tls-cert", (d / "live.crt").string(), "--tls-key", (d / "live.key").string(), "--jwks",
+                            (d / "rotating.json").string(), "--upstream", upstream()});
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient old_trust(gateway.port(), (d / "rotating-old.crt").string());
+  const std::string old_token = token("alice", "balances:read", "alice");
+  EXPECT_EQ(old_trust.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + old_token}})->status, 200);
+
+  // A new key appears in the JWKS: its tokens work within a couple of seconds.
+  ASSERT_EQ(run(d, {BALANCECTL_BINARY, "keygen", "--alg", "EdDSA", "--kid", "ed-new", "--key-out",
+                    (d / "ed-new.pem").string(), "--jwks-out", (d / "rotating.json").string()})
+                .first,
+            0);
+  const std::string new_token = token("alice", "balances:read", "alice", "ed-new");
+  int status = 0;
+  for (int i = 0; i < 40 && status != 200; ++i) {
+    old_trust.close();
+    auto response = old_trust.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + new_token}});
+    status = response ? response->status : 0;
+    if (status != 200) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 200) << "the new key was not picked up";
+  // The old keys leave the JWKS: their tokens stop at once, cached or not.
+  ASSERT_EQ(run(d, {BALANCECTL_BINARY, "keygen", "--alg", "EdDSA", "--kid", "ed-newer", "--key-out",
+                    (d / "ed-newer.pem").string(), "--jwks-out", (d / "only-new.json").string()})
+                .first,
+            0);
+  std::filesystem::rename(d / "only-new.json", d / "rotating.json");
+  for (int i = 0; i < 40 && status != 401; ++i) {
+    auto response = old_trust.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + old_token}});
+    status = response ? response->status : 0;
+    if (status != 401) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, 401) << "a removed key still verified";
+
+  // SIGHUP rereads the certificate: new connections see the new one.
+  HttpClient new_trust(gateway.port(), (d / "rotating-new.crt").string());
+  EXPECT_FALSE(new_trust.connect());
+  std::filesystem::copy_file(d / "rotating-new.crt", d / "live.crt", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(d / "rotating-new.key", d / "live.key", std::filesystem::copy_options::overwrite_existing);
+  ::kill(gateway.process().pid(), SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 50 && !reloaded; ++i) {
+    std::this_thread::sleep_for(100ms);
+    reloaded = new_trust.connect();
+  }
+  EXPECT_TRUE(reloaded) << gateway.log();
+  // A broken pair on SIGHUP keeps the one in use.
+  { std::ofstream(d / "live.key") << "not a key"; }
+  ::kill(gateway.process().pid(), SIGHUP);
+  std::this_thread::sleep_for(300ms);
+  HttpClient still(gateway.port(), (d / "rotating-new.crt").string());
+  EXPECT_TRUE(still.connect());
+  EXPECT_EQ(gateway.process().terminate(), 0) << gateway.log();
+}
+
+TEST_F(GatewayTest, BoundsAndSlowClients) {
+  GatewayServer gateway(dir_->path(), [&] {
+    auto args = plain_args();
+    for (std::string a : {"--head-timeout-ms", "400", "--idle-timeout-ms", "700", "--max-connections", "4"}) args.push_back(a);
+    return args;
+  }());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  const std::string writer = token("alice", "transactions:write", "alice");
+  {
+    HttpClient client(gateway.port());
+    ASSERT_TRUE(client.send_raw("GET /accounts/alice HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-1\r\nX-Big: " +
+                                std::string(20000, 'h') + "\r\n\r\n"));
+    auto head = client.read_response();
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 431);
+    EXPECT_FALSE(head->header("x-request-id").empty());
+  }
+  {
+    HttpClient client(gateway.port());
+    auto body = client.request("POST", "/accounts/transactions", std::string(70 * 1024, 'x'),
+                               {{"Authorization", "Bearer " + writer}});
+    ASSERT_TRUE(body);
+    EXPECT_EQ(body->status, 413);
+    EXPECT_EQ(code_of(*body), "payload_too_large");
+  }
+  {
+    // A head that trickles in is cut off; so is a connection that sends nothing.
+    HttpClient slow(gateway.port(), 3000);
+    ASSERT_TRUE(slow.send_raw("GET /accounts/alice HTTP/1.1\r\nHost: x\r\n"));
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_TRUE(slow.closed_by_server());
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2500ms);
+    HttpClient idle(gateway.port(), 3000);
+    ASSERT_TRUE(idle.connect());
+    EXPECT_TRUE(idle.closed_by_server());
+  }
+  {
+    // Past --max-connections a new connection is closed at once; the others carry on.
+    std::vector<std::unique_ptr<HttpClient>> held;
+    for (int i = 0; i < 4; ++i) {
+      held.push_back(std::make_unique<HttpClient>(gateway.port(), 2000));
+      ASSERT_TRUE(held.back()->send_raw("GET /accounts/alice/balance HTTP/1.1\r\nHost: x\r\n\r\n"));
+      ASSERT_TRUE(held.back()->read_response());
+    }
+    HttpClient extra(gateway.port(), 2000);
+    ASSERT_TRUE(extra.connect());
+    EXPECT_TRUE(extra.closed_by_server());
+    auto still = held.front()->request("GET", "/accounts/alice/balance");
+    ASSERT_TRUE(still);
+    EXPECT_EQ(still->status, 401);
+  }
+  EXPECT_TRUE(gateway.process().running());
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+TEST_F(GatewayTest, UpstreamFailuresAreFast502503And504) {
+  const std::string reader = token("alice", "balances:read", "alice");
+  // Nothing listens there: the connection is refused, the replica ejected, then 503.
+  GatewayServer nowhere(dir_->path(), {"--jwks", (dir_->path() / "jwks.json").string(), "--upstream",
+                                       "http://127.0.0.1:" + std::to_string(free_port())});
+  ASSERT_TRUE(nowhere.start()) << nowhere.log();
+  HttpClient client(nowhere.port());
+  auto first = client.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}});
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->status == 502 || first->status == 503) << first->status;
+  auto second = client.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}});
+  EXPECT_EQ(second->status, 503);
+  EXPECT_EQ(code_of(*second), "unavailable");
+  EXPECT_FALSE(second->header("retry-after").empty());
+  HttpClient admin(nowhere.admin_port());
+  EXPECT_EQ(admin.request("GET", "/readyz")->status, 503);
+  EXPECT_EQ(nowhere.process().terminate(), 0);
+
+  // A replica that accepts and never answers: 504 after the upstream timeout.
+  const int hole = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(hole, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(hole, 64), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(hole, reinterpret_cast<sockaddr*>(&address), &length);
+  GatewayServer silent(dir_->path(), {"--jwks", (dir_->path() / "jwks.json").string(), "--upstream",
+                                      "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)),
+                                      "--upstream-timeout-ms", "300"});
+  ASSERT_TRUE(silent.start()) << silent.log();
+  HttpClient slow(silent.port());
+  const auto started = std::chrono::steady_clock::now();
+  auto timed_out = slow.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}});
+  ASSERT_TRUE(timed_out);
+  EXPECT_EQ(timed_out->status, 504);
+  EXPECT_EQ(code_of(*timed_out), "upstream_timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_EQ(silent.process().terminate(), 0);
+  ::close(hole);
+}
+
+TEST_F(GatewayTest, RateLimitsAreSharedThroughRedisAndSurviveItsLoss) {
+  Redis redis(dir_->path() / "redis", false);
+  ASSERT_TRUE(redis.start()) << redis.error();
+  const std::string store = "redis://127.0.0.1:" + std::to_string(redis.port());
+  auto args = [&] {
+    auto a = plain_args();
+    for (std::string x : {std::string("--rate-limit"), std::string("1/s:4"), std::string("--ip-rate-limit"),
+                          std::string("1000/s:1000"), std::string("--rate-limit-store"), store}) {
+      a.push_back(x);
+    }
+    return a;
+  };
+  GatewayServer one(dir_->path(), args());
+  GatewayServer two(dir_->path(), args());
+  ASSERT_TRUE(one.start()) << one.log();
+  ASSERT_TRUE(two.start()) << two.log();
+  HttpClient a(one.port());
+  HttpClient b(two.port());
+  const std::string reader = token("limited-user", "balances:read", "alice");
+  int allowed = 0;
+  int limited = 0;
+  HttpResponse refused;
+  for (int i = 0; i < 10; ++i) {
+    auto response = (i % 2 ? b : a).request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}});
+    ASSERT_TRUE(response);
+    if (response->status == 200) ++allowed;
+    if (response->status == 429) {
+      ++limited;
+      refused = *response;
+    }
+  }
+  // A burst of 4 between both gateways (and at most one token refilled meanwhile).
+  EXPECT_GE(allowed, 4);
+  EXPECT_LE(allowed, 5);
+  EXPECT_EQ(allowed + limited, 10);
+  EXPECT_EQ(code_of(refused), "rate_limited");
+  EXPECT_GE(std::stoi(refused.header("retry-after").empty() ? "0" : refused.header("retry-after")), 1);
+  EXPECT_NE(refused.header("ratelimit-policy").find("q=4"), std::string::npos);
+  EXPECT_NE(refused.header("ratelimit").find("r=0"), std::string::npos);
+  // Redis goes away: decisions are made locally, nothing fails for it.
+  redis.kill();
+  const std::string other = token("another-user", "balances:read", "alice");
+  for (int i = 0; i < 3; ++i) {
+    auto response = a.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + other}});
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+  }
+  HttpClient admin(one.admin_port());
+  const std::string metrics = admin.request("GET", "/metrics")->body;
+  EXPECT_EQ(metrics.find("balance_gateway_rate_limit_redis_fallbacks_total 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("balance_gateway_rate_limit_decisions_total{decision=\"limited\",limit=\"principal\"}"),
+            std::string::npos);
+  EXPECT_EQ(one.process().terminate(), 0);
+  EXPECT_EQ(two.process().terminate(), 0);
+
+  // Per client address, before any token is looked at.
+  auto ip_args = plain_args();
+  for (std::string x : {"--ip-rate-limit", "1/s:2"}) ip_args.push_back(x);
+  GatewayServer by_ip(dir_->path(), ip_args);
+  ASSERT_TRUE(by_ip.start()) << by_ip.log();
+  HttpClient c(by_ip.port());
+  EXPECT_EQ(c.request("GET", "/accounts/alice/balance")->status, 401);
+  EXPECT_EQ(c.request("GET", "/accounts/alice/balance")->status, 401);
+  EXPECT_EQ(c.request("GET", "/accounts/alice/balance")->status, 429);
+  EXPECT_EQ(by_ip.process().terminate(), 0);
+}
+
+TEST_F(GatewayTest, SigtermDrainsAndExitsZero) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient idle(gateway.port());
+  ASSERT_TRUE(idle.connect());
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(gateway.process().terminate(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_NE(gateway.log().find("\"stopped\""), std::string::npos);
+}
+
+// DESIGN.md section 9: balanced refuses a non-loopback address unless it checks tokens
+// itself or is told the network is trusted.
+TEST_F(GatewayTest, BalancedRefusesAnOpenAddressWithoutTokenChecksOrTrust) {
+  const auto& d = dir_->path();
+  auto [code, output] = run(d, {BALANCED_BINARY, "--listen", "0.0.0.0:0", "--db", "sqlite:" + (d / "open.db").string()});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(output.find("--trust-network"), std::string::npos) << output;
+
+  BalancedServer trusted(d / "trusted", {"--trust-network"});
+  std::filesystem::create_directories(d / "trusted");
+  // BalancedServer listens on 127.0.0.1; check the flag is accepted on 0.0.0.0 by hand.
+  Process open;
+  ASSERT_TRUE(open.start({BALANCED_BINARY, "--listen", "0.0.0.0:0", "--trust-network", "--db",
+                          "sqlite:" + (d / "trusted.db").string()},
+                         d / "trusted.log"));
+  ASSERT_TRUE(wait_until(open, 20000, [&] { return open.log().find("balanced serving") != std::string::npos; }))
+      << open.log();
+  EXPECT_EQ(open.terminate(), 0);
+
+  // With its own token checks: the same rules as the gateway, on balanced itself.
+  const auto guarded_dir = d / "guarded";
+  std::filesystem::create_directories(guarded_dir);
+  BalancedServer guarded(guarded_dir, {"--jwks", (d / "jwks.json").string(), "--jwt-issuer", kIssuer,
+                                       "--jwt-audience", kAudience});
+  ASSERT_TRUE(guarded.start()) << guarded.log();
+  HttpClient client(guarded.port());
+  EXPECT_EQ(client.request("GET", "/readyz")->status, 200);  // probes stay open
+  EXPECT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"zed","initialBalance":5})")->status, 401);
+  const std::string creator = token("ops", "accounts:write", "");
+  EXPECT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"zed","initialBalance":5})",
+                           {{"Authorization", "Bearer " + creator}})
+                ->status,
+            201);
+  const std::string zed = token("zed", "balances:read", "zed");
+  EXPECT_EQ(client.request("GET", "/accounts/zed/balance", "", {{"Authorization", "Bearer " + zed}})->status, 200);
+  EXPECT_EQ(client.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + zed}})->status, 403);
+  EXPECT_EQ(guarded.process().terminate(), 0);
+}
+
+// Two replicas on one MariaDB behind the gateway; one is killed under a load of
+// transfers that carry their ids: the client sees no error, and the ledger verifies.
+TEST(GatewayFailover, AReplicaKilledUnderLoadShowsTheClientNoError) {
+  TempDir dir;
+  MariaDb mariadb(dir.path() / "mariadb");
+  ASSERT_TRUE(mariadb.start()) << mariadb.error();
+  ASSERT_TRUE(mariadb.create_database("ledger"));
+  const std::string db = mariadb.url("ledger");
+  ASSERT_EQ(run(dir.path(), {BALANCECTL_BINARY, "migrate", "--db", db}).first, 0);
+  std::vector<std::unique_ptr<BalancedServer>> replicas;
+  for (int i = 0; i < 2; ++i) {
+    const auto replica_dir = dir.path() / ("replica" + std::to_string(i));
+    std::filesystem::create_directories(replica_dir);
+    replicas.push_back(std::make_unique<BalancedServer>(replica_dir, std::vector<std::string>{"--threads", "2", "--cache", "none"}));
+    replicas.back()->set_db(db);
+    ASSERT_TRUE(replicas.back()->start()) << replicas.back()->log();
+  }
+  ASSERT_EQ(run(dir.path(), {BALANCECTL_BINARY, "keygen", "--alg", "ES256", "--kid", "k", "--key-out",
+                             (dir.path() / "k.pem").string(), "--jwks-out", (dir.path() / "jwks.json").string()})
+                .first,
+            0);
+  auto [token_code, token_output] = run(dir.path(), {BALANCECTL_BINARY, "token", "--key", (dir.path() / "k.pem").string(),
+                                                     "--kid", "k", "--sub", "loader", "--scope", "admin", "--iss", kIssuer,
+                                                     "--aud", kAudience});
+  ASSERT_EQ(token_code, 0);
+  const std::string bearer = "Bearer " + trim(token_output);
+  GatewayServer gateway(dir.path(), {"--jwks", (dir.path() / "jwks.json").string(), "--upstream",
+                                     "http://127.0.0.1:" + std::to_string(replicas[0]->port()) + ",http://127.0.0.1:" +
+                                         std::to_string(replicas[1]->port()),
+                                     "--rate-limit", "1000000/s:1000000", "--ip-rate-limit", "1000000/s:1000000",
+                                     "--access-log", "off"});
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  constexpr int accounts = 10;
+  {
+    HttpClient setup(gateway.port());
+    for (int i = 0; i < accounts; ++i) {
+      auto created = setup.request("POST", "/accounts",
+                                   "{\"accountNumber\":\"f" + std::to_string(i) + "\",\"initialBalance\":1000000}",
+                                   {{"Authorization", bearer}});
+      ASSERT_TRUE(created && created->status == 201) << (created ? created->body : "no answer");
+    }
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> acknowledged{0};
+  std::atomic<int> errors{0};
+  std::vector<std::vector<std::string>> ids(6);
+  std::vector<std::string> first_error(6);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 6; ++c) {
+    clients.emplace_back([&, c] {
+      HttpClient client(gateway.port(), 15000);
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string id = "fo-" + std::to_string(c) + "-" + std::to_string(n);
+        const int from = (c + n) % accounts;
+        const int to = (from + 1 + n % (accounts - 1)) % accounts;
+        const std::string body = "{\"transactionId\":\"" + id + "\",\"sourceAccountNumber\":\"f" + std::to_string(from) +
+                                 "\",\"destinationAccountNumber\":\"f" + std::to_string(to) + "\",\"amount\":1}";
+        auto response = client.request("POST", "/accounts/transactions", body, {{"Authorization", bearer}});
+        if (response && (response->status == 201 || response->status == 200)) {
+          ids[c].push_back(id);
+          acknowledged.fetch_add(1);
+        } else {
+          if (errors.fetch_add(1) == 0 || first_error[c].empty()) {
+            first_error[c] = response ? std::to_string(response->status) + " " + response->body : "no answer";
+          }
+          client.close();
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(2s);
+  replicas[0]->process().kill_hard();
+  std::this_thread::sleep_for(3s);
+  stop = true;
+  for (auto& client : clients) client.join();
+  std::string errors_seen;
+  for (const auto& e : first_error) errors_seen += e + "\n";
+  EXPECT_EQ(errors.load(), 0) << errors_seen;
+  EXPECT_GT(acknowledged.load(), 100);
+  // The kill was felt: the replica was taken out of rotation.
+  HttpClient admin(gateway.admin_port());
+  const std::string metrics = admin.request("GET", "/metrics")->body;
+  const std::string killed = "127.0.0.1:" + std::to_string(replicas[0]->port());
+  EXPECT_NE(metrics.find("balance_gateway_upstream_healthy{upstream=\"" + killed + "\"} 0"), std::string::npos) << metrics;
+  // Every acknowledged transfer is there, committed, once.
+  HttpClient check(gateway.port());
+  for (const auto& list : ids) {
+    for (size_t i = 0; i < list.size(); i += 7) {
+      auto found = check.request("GET", "/transactions/" + list[i], "", {{"Authorization", bearer}});
+      ASSERT_TRUE(found);
+      EXPECT_EQ(found->status, 200) << list[i];
+    }
+  }
+  EXPECT_EQ(replicas[1]->process().terminate(), 0);
+  auto [verify_code, verify_output] = run(dir.path(), {BALANCECTL_BINARY, "verify", "--db", db});
+  EXPECT_EQ(verify_code, 0) << verify_output;
+  EXPECT_NE(verify_output.find("verify: clean"), std::string::npos) << verify_output;
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+}  // namespace
+}  // namespace balanced::testing
