@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   observe::init_logging(log_level);
   if (!core::is_valid_currency(default_currency)) return fail("--default-currency: not ISO 4217");
   if (!service::set_listen(listen, server_options)) return fail("--listen: expected HOST:PORT");
+  if (token_flags.partly_given()) return fail("--jwt-issuer and --jwt-audience need --jwks");
   if (!net::is_loopback_host(server_options.host) && !trust_network && !token_flags.given()) {
     return fail("--listen " + listen +
                 " is not a loopback address: give --jwks, --jwt-issuer and --jwt-audience (token "

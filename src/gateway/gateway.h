@@ -12,6 +12,7 @@
 #include "auth/gate.h"
 #include "gateway/proxy.h"
 #include "gateway/rate_limit.h"
+#include "gateway/request_info.h"
 #include "http/message.h"
 #include "http/router.h"
 
@@ -23,15 +24,6 @@ inline constexpr http::Problem bad_gateway{502, "bad_gateway", "Bad gateway"};
 inline constexpr http::Problem unavailable{503, "unavailable", "No healthy replica, retry shortly"};
 inline constexpr http::Problem upstream_timeout{504, "upstream_timeout", "The replica did not answer in time"};
 }  // namespace problems
-
-// An IPv4 or IPv6 network, "10.0.0.0/8" or "::1/128".
-struct Cidr {
-  std::array<uint8_t, 16> address{};
-  int prefix = 0;
-  bool v6 = false;
-  bool contains(std::string_view ip) const;
-};
-std::optional<Cidr> parse_cidr(std::string_view text);
 
 struct GatewayOptions {
   RatePolicy principal_rate{100, 200};
@@ -71,10 +63,5 @@ class Gateway final : public http::Handler {
   GatewayStats& stats_;
   Proxy* proxy_ = nullptr;
 };
-
-// X-Request-Id as sent when it is 1-128 of [A-Za-z0-9._-], else a new random one.
-std::string request_id_of(const http::Request& request);
-// traceparent (W3C Trace Context) as sent when valid, else a new one; sets `trace_id`.
-std::string traceparent_of(const http::Request& request, std::string& trace_id);
 
 }  // namespace balanced::gateway

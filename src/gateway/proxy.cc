@@ -284,6 +284,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (replica_ < 0 && exclude >= 0) replica_ = impl_.upstreams.choose(-1);
     if (replica_ < 0) {
       result_.result = attempts_ == 0 ? Forwarded::Result::no_replica : Forwarded::Result::failed;
+      if (attempts_ > 0 && impl_.stats) impl_.stats->failures.Increment();
       return finish();
     }
     ++attempts_;
@@ -332,6 +333,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void send() {
     attempt_started_ = Clock::now();
+    request_.set(bhttp::field::host, impl_.upstreams.at(static_cast<size_t>(replica_)).name);
     parser_.emplace();
     parser_->body_limit(impl_.options.response_bytes_max);
     bhttp::async_write(connection_->socket, request_, [self = shared_from_this()](beast::error_code ec, size_t) {

@@ -20,6 +20,8 @@ struct TokenFlags {
   auth::VerifierOptions verifier;
   std::string hs256_secret_file;
   bool given() const { return !jwks.empty(); }
+  // An issuer or audience without keys is a mistake, not "no checks".
+  bool partly_given() const { return !given() && (!verifier.issuer.empty() || !verifier.audience.empty()); }
 };
 
 // Adds the flags, with environment variables `<env_prefix>JWKS` and so on.

@@ -328,6 +328,59 @@ TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {
   EXPECT_EQ(gateway.process().terminate(), 0) << gateway.log();
 }
 
+// A JWKS URL: refetched early when a token names an unknown kid, at most once per
+// --jwks-min-refetch-s however many such tokens come.
+TEST_F(GatewayTest, AJwksUrlIsRefetchedOnAnUnknownKidAtARateLimit) {
+  const auto& d = dir_->path();
+  const auto served = d / "served";
+  std::filesystem::create_directories(served);
+  std::filesystem::copy_file(d / "jwks.json", served / "jwks.json", std::filesystem::copy_options::overwrite_existing);
+  const uint16_t port = free_port();
+  Process web;
+  ASSERT_TRUE(web.start({find_program("python3"), "-m", "http.server", "--bind", "127.0.0.1", std::to_string(port),
+                         "--directory", served.string()},
+                        d / "web.log"));
+  ASSERT_TRUE(wait_until(web, 20000, [&] { return port_open(port); })) << web.log();
+  GatewayServer gateway(d, {"--jwks", "http://127.0.0.1:" + std::to_string(port) + "/jwks.json", "--jwks-refresh-s",
+                            "3600", "--jwks-min-refetch-s", "2", "--upstream", upstream()});
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  ASSERT_EQ(run(d, {BALANCECTL_BINARY, "keygen", "--alg", "ES256", "--kid", "url-new", "--key-out",
+                    (d / "url-new.pem").string(), "--jwks-out", (served / "jwks.json").string()})
+                .first,
+            0);
+  const std::string fresh = token("alice", "balances:read", "alice", "url-new");
+  int status = 0;
+  const auto started = std::chrono::steady_clock::now();
+  while (status != 200 && std::chrono::steady_clock::now() - started < 10s) {
+    status = client.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + fresh}})->status;
+    if (status != 200) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 200) << gateway.log();
+  // A flood of unknown kids: a handful of fetches, not one per token.
+  HttpClient admin(gateway.admin_port());
+  auto reloads = [&] {
+    const std::string body = admin.request("GET", "/metrics")->body;
+    const std::string name = "balance_gateway_jwks_reloads_total{result=\"ok\"} ";
+    const size_t at = body.find(name);
+    return at == std::string::npos ? -1 : std::stoi(body.substr(at + name.size()));
+  };
+  const int before = reloads();
+  ASSERT_EQ(run(d, {BALANCECTL_BINARY, "keygen", "--alg", "ES256", "--kid", "never-published", "--key-out",
+                    (d / "never.pem").string(), "--jwks-out", (d / "never.json").string()})
+                .first,
+            0);
+  const std::string unknown = token("alice", "balances:read", "alice", "never");
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(client.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + unknown}})->status, 401);
+    std::this_thread::sleep_for(25ms);
+  }
+  const int after = reloads();
+  EXPECT_LE(after - before, 2) << "one refetch per 2 s at most over about 1 s";
+  EXPECT_EQ(gateway.process().terminate(), 0);
+  web.terminate();
+}
+
 TEST_F(GatewayTest, BoundsAndSlowClients) {
   GatewayServer gateway(dir_->path(), [&] {
     auto args = plain_args();
