@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DB ?= sqlite:./data/balanced.db
 
-.PHONY: bench-mysql run test build deps deps-test configure bench clean
+.PHONY: bench-gateway bench-mysql run test build deps deps-test configure bench clean
 
 run: deps build
 	mkdir -p data
@@ -32,6 +32,10 @@ bench: deps build
 bench-mysql: deps build
 	scripts/install-deps.sh bench
 	bench/mysql.sh
+
+bench-gateway: deps build
+	scripts/install-deps.sh bench
+	bench/gateway.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

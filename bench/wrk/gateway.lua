@@ -1,0 +1,76 @@
+-- wrk script of bench/gateway.sh: every request is made by one of N principals chosen at
+-- random, and carries that principal's own bearer token.
+--
+--   wrk -t1 -c64 -d10s --latency -s bench/wrk/gateway.lua URL -- TOKENS MODE [ID_PREFIX]
+--
+-- TOKENS is a file of N JWTs, one a line: line i+1 is principal p<i>, whose account is
+-- a<i> (what `balancectl token --count N --sub-prefix p` prints). MODE is
+--   read      GET /accounts/a<i>/balance
+--   transfer  POST /accounts/transactions from a<i> to a<(i+1) % N>, amount 1, with
+--             transactionId ID_PREFIX<thread>-<counter> (unique if ID_PREFIX is unique
+--             per run of wrk)
+-- The random sequence has a fixed seed per wrk thread, so every target gets the same
+-- principals in the same order.
+--
+-- done() prints one line (times in ms; errors = non-2xx/3xx responses + socket errors):
+--   RESULT rps=... p50_ms=... p99_ms=... p999_ms=... max_ms=... errors=... non2xx=... socket=... requests=...
+
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads)   -- a global `id` in the thread's own Lua state
+  table.insert(threads, thread)
+end
+
+local n, mode
+local reads = {}    -- read: the whole request of principal i, prebuilt
+local heads = {}    -- transfer: request line and headers of principal i, up to Content-Length
+local tails = {}    -- transfer: the body after the transactionId
+local id_head       -- transfer: the body up to the counter
+local counter = 0
+
+function init(args)
+  -- wrk passes the URL as args[0], then what follows "--".
+  local path, prefix = args[1], args[3] or "wrk-"
+  mode = args[2]
+  assert(path and (mode == "read" or mode == "transfer"),
+    "usage: wrk ... -s gateway.lua URL -- TOKENS read|transfer [ID_PREFIX]")
+  local tokens = {}
+  for line in assert(io.open(path)):lines() do
+    if line ~= "" then tokens[#tokens + 1] = line end
+  end
+  n = #tokens
+  assert(n > 0, "no tokens in " .. path)
+  local host = wrk.host .. ":" .. wrk.port
+  for i = 1, n do
+    local account = "a" .. (i - 1)
+    local auth = "Authorization: Bearer " .. tokens[i] .. "\r\n"
+    reads[i] = "GET /accounts/" .. account .. "/balance HTTP/1.1\r\nHost: " .. host .. "\r\n"
+      .. auth .. "\r\n"
+    heads[i] = "POST /accounts/transactions HTTP/1.1\r\nHost: " .. host .. "\r\n" .. auth
+      .. "Content-Type: application/json\r\nContent-Length: "
+    tails[i] = '","sourceAccountNumber":"' .. account .. '","destinationAccountNumber":"a'
+      .. (i % n) .. '","amount":1}'
+  end
+  id_head = '{"transactionId":"' .. prefix .. id .. "-"
+  math.randomseed(1 + id)
+end
+
+function request()
+  local i = math.random(n)
+  if mode == "read" then return reads[i] end
+  counter = counter + 1
+  local body = id_head .. counter .. tails[i]
+  return heads[i] .. #body .. "\r\n\r\n" .. body
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local socket = e.connect + e.read + e.write + e.timeout
+  io.write(string.format(
+    "RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f errors=%d non2xx=%d socket=%d requests=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    latency:percentile(99.9) / 1000, latency.max / 1000,
+    e.status + socket, e.status, socket, summary.requests))
+end
