@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   CLI11_PARSE(app, argc, argv);
 
-  observe::init_logging(log_level);
+  observe::init_logging(log_level, "balance-gateway");
   if (!service::set_listen(listen, server_options)) return fail("--listen: expected HOST:PORT");
   const bool tls = !server_options.tls_cert_file.empty() || !server_options.tls_key_file.empty();
   if (!tls && !insecure_plaintext && !net::is_loopback_host(server_options.host)) {

@@ -10,10 +10,12 @@
 namespace balanced::observe {
 namespace {
 
+std::string service = "\"balanced\"";  // set once by init_logging, before any thread logs
+
 std::shared_ptr<spdlog::logger> make_logger() {
   auto logger = spdlog::stdout_logger_mt("balanced");
   // The message part (%v) is the rest of the JSON object, already escaped.
-  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})",
+  logger->set_pattern(R"({"@timestamp":"%Y-%m-%dT%H:%M:%S.%eZ","log.level":"%l",%v})",
                       spdlog::pattern_time_type::utc);
   logger->flush_on(spdlog::level::info);
   return logger;
@@ -26,7 +28,8 @@ spdlog::logger& logger() {
 
 }  // namespace
 
-bool init_logging(std::string_view level) {
+bool init_logging(std::string_view level, std::string_view service_name) {
+  service = core::json_string(service_name);
   spdlog::level::level_enum parsed;
   if (level == "debug") {
     parsed = spdlog::level::debug;
@@ -49,7 +52,7 @@ void log(LogLevel level, std::string_view message, LogFields fields) {
                          : level == LogLevel::warn ? spdlog::level::warn
                                                    : spdlog::level::err;
   if (!logger().should_log(spd_level)) return;
-  std::string line = "\"message\":" + core::json_string(message);
+  std::string line = "\"service.name\":" + service + ",\"message\":" + core::json_string(message);
   for (const auto& [name, value] : fields) {
     line += ',';
     line += core::json_string(name);

@@ -1,4 +1,6 @@
-// Structured logs: one JSON object per line on stdout, for ELK/EFK.
+// Structured logs: one JSON object per line on stdout, for ELK/EFK, in Elastic Common
+// Schema field names: {"@timestamp", "log.level", "service.name", "message", ...fields}.
+// Fields are strings; a field never holds a secret or a token.
 #pragma once
 
 #include <initializer_list>
@@ -10,8 +12,9 @@ namespace balanced::observe {
 
 enum class LogLevel { debug, info, warn, error };
 
-// Sets the minimum level ("debug", "info", "warn", "error"); false for an unknown name.
-bool init_logging(std::string_view level);
+// Sets the minimum level ("debug", "info", "warn", "error") and the service.name of every
+// line; false for an unknown level.
+bool init_logging(std::string_view level, std::string_view service_name = "balanced");
 
 using LogFields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 void log(LogLevel level, std::string_view message, LogFields fields = {});
