@@ -11,6 +11,7 @@
 #include "naive.h"
 #include "core/verify.h"
 #include "storage/open.h"
+#include "storage/sqlite/backup.h"
 #include "storage/reconcile.h"
 
 using namespace balanced;
@@ -63,6 +64,35 @@ int verify(const std::string& db, const std::string& password_file) {
   for (const auto& problem : report.problems) std::printf("  %s\n", problem.c_str());
   std::printf("%s\n", report.clean() ? "verify: clean" : "verify: FAILED");
   return report.clean() ? 0 : 1;
+}
+
+constexpr std::string_view kSqlite = "sqlite:";
+
+int backup(const std::string& db, const std::string& out) {
+  if (!db.starts_with(kSqlite)) {
+    std::fprintf(stderr, "backup: --db sqlite:PATH (for MySQL, see docs/OPERATIONS.md: RDS snapshots, mariadb-dump)\n");
+    return 2;
+  }
+  auto report = storage::backup_sqlite(db.substr(kSqlite.size()), out);
+  if (!report.ok()) {
+    std::fprintf(stderr, "backup: %s\n", report.error().detail.c_str());
+    return report.error().code == Code::invalid_request ? 2 : 1;
+  }
+  std::printf("backup written to %s\n", out.c_str());
+  return 0;
+}
+
+int restore(const std::string& in, const std::string& db) {
+  if (!db.starts_with(kSqlite)) {
+    std::fprintf(stderr, "restore: --db sqlite:PATH\n");
+    return 2;
+  }
+  if (auto status = storage::restore_sqlite(in, db.substr(kSqlite.size())); !status.ok()) {
+    std::fprintf(stderr, "restore: %s\n", status.detail().c_str());
+    return status.code() == Code::invalid_request ? 2 : 1;
+  }
+  std::printf("restored %s into %s\n", in.c_str(), db.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -125,6 +155,16 @@ int main(int argc, char** argv) {
   naive_command->add_option("--accounts", naive_options.accounts)->check(CLI::Range(2, 10'000'000));
   naive_command->add_option("--zipf", naive_options.zipf_exponent)->check(CLI::Range(0.0, 5.0));
 
+  std::string backup_file;
+  auto* backup_command = app.add_subcommand(
+      "backup", "online, consistent copy of a SQLite ledger (commit log included) as one file");
+  backup_command->add_option("--db", db, "sqlite:PATH of the ledger (balanced may be serving it)")
+      ->envname("BALANCED_DB");
+  backup_command->add_option("--out", backup_file, "the backup file to write (must not exist)")->required();
+  auto* restore_command = app.add_subcommand("restore", "put a backup in place as a new SQLite ledger");
+  restore_command->add_option("--in", backup_file, "a file written by balancectl backup")->required();
+  restore_command->add_option("--db", db, "sqlite:PATH to create (must not exist)")->required();
+
   keys::KeygenOptions keygen_options;
   auto* keygen_command = app.add_subcommand("keygen", "make a signing key and the JWKS with its public half");
   keygen_command->add_option("--alg", keygen_options.algorithm, "RS256, PS256, ES256 or EdDSA");
@@ -151,6 +191,8 @@ int main(int argc, char** argv) {
   token_command->add_option("--account-prefix", token_options.account_prefix);
 
   CLI11_PARSE(app, argc, argv);
+  if (backup_command->parsed()) return backup(db, backup_file);
+  if (restore_command->parsed()) return restore(backup_file, db);
   if (keygen_command->parsed()) return keys::run_keygen(keygen_options);
   if (token_command->parsed()) return keys::run_token(token_options);
   if (naive_command->parsed()) return bench::run_naive(naive_options);
