@@ -101,6 +101,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return create_account(request, std::move(finish));
     case Route::post_transaction:
       return post_transaction(request, std::move(finish));
+    case Route::post_transaction_batch:
+      return post_transaction_batch(request, std::move(finish));
     case Route::get_account:
       return finish(account(match.param(0)));
     case Route::get_balance:
@@ -168,6 +170,96 @@ void Api::post_transaction(Request& request, http::Respond respond) {
         });
       });
   if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+size_t Api::body_bytes_max(std::string_view method, std::string_view target) const {
+  if (method == "POST" && target.substr(0, target.find('?')) == "/accounts/transactions/batch") {
+    return batch_body_bytes_max;
+  }
+  return 0;  // the server's
+}
+
+namespace {
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// {"results":[{"index","transactionId","status","code"[,"detail"]}...],"committed":N,"rejected":M}
+std::string encode_batch_results(const std::vector<std::string>& ids, const std::vector<core::Outcome>& outcomes) {
+  std::string out = "{\"results\":[";
+  size_t committed = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const core::Outcome& outcome = outcomes[i];
+    const bool ok = outcome.code == Code::ok;
+    committed += ok ? 1 : 0;
+    if (i > 0) out += ',';
+    out += "{\"index\":" + std::to_string(i) + ",\"transactionId\":";
+    out += ids[i].empty() ? std::string("null") : core::json_string(ids[i]);
+    out += ",\"status\":\"";
+    out += !ok ? "rejected" : outcome.replayed ? "replayed" : "committed";
+    out += "\",\"code\":\"";
+    out += code_name(outcome.code);
+    out += '"';
+    if (!ok) out += ",\"detail\":" + core::json_string(outcome.detail);
+    if (!ok && outcome.replayed) out += ",\"replayed\":true";
+    out += '}';
+  }
+  out += "],\"committed\":" + std::to_string(committed) + ",\"rejected\":" +
+         std::to_string(outcomes.size() - committed) + "}";
+  return out;
+}
+
+}  // namespace
+
+void Api::post_transaction_batch(Request& request, http::Respond respond) {
+  const int64_t now = unix_ms_now();
+  auto batch = core::decode_transfer_batch(
+      request.body,
+      core::is_valid_operator(request.header("X-Operator")) ? request.header("X-Operator") : std::string_view(),
+      [now] { return uuid_v7(now); });
+  if (!batch.ok()) return respond(error_response(batch.error()));
+  auto& items = batch.value().items;
+  std::vector<std::string> ids;
+  ids.reserve(items.size());
+  for (const auto& item : items) ids.push_back(item.id);
+  std::vector<core::Outcome> outcomes(items.size());
+  const bool any_invalid = std::any_of(items.begin(), items.end(), [](const auto& item) { return !item.transfer; });
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].transfer) outcomes[i] = core::Outcome{.code = items[i].error.code, .detail = items[i].error.detail};
+  }
+  if (batch.value().atomic && any_invalid) {
+    // Linked: one bad item and none is submitted.
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].transfer) {
+        outcomes[i] = core::Outcome{.code = Code::linked_failed, .detail = "another transfer of the atomic batch is invalid"};
+      }
+    }
+    return respond(json_response(200, encode_batch_results(ids, outcomes)));
+  }
+  std::vector<core::Operation> operations;
+  std::vector<size_t> positions;  // item index of each operation
+  operations.reserve(items.size());
+  const uint64_t link = batch.value().atomic ? next_link_.fetch_add(1) : 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].transfer) continue;
+    items[i].transfer->link = link;
+    operations.emplace_back(std::move(*items[i].transfer));
+    positions.push_back(i);
+  }
+  if (operations.empty()) return respond(json_response(200, encode_batch_results(ids, outcomes)));
+  const bool queued = engine_.submit_group(
+      std::move(operations),
+      [respond, ids = std::move(ids), outcomes = std::move(outcomes),
+       positions = std::move(positions)](std::vector<core::Outcome>&& decided) mutable {
+        for (size_t k = 0; k < decided.size(); ++k) outcomes[positions[k]] = std::move(decided[k]);
+        respond.later([ids = std::move(ids), outcomes = std::move(outcomes)]() {
+          return json_response(200, encode_batch_results(ids, outcomes));
+        });
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue cannot take the batch"));
 }
 
 Response Api::balance(std::string_view number, const Request& request) {

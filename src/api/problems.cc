@@ -24,6 +24,7 @@ std::string_view title(Code code) {
     case Code::unavailable: return "Storage unavailable, retry shortly";
     case Code::unauthorized: return "Unauthorized";
     case Code::forbidden: return "Forbidden";
+    case Code::linked_failed: return "Another transfer of the atomic batch failed";
   }
   return "Error";
 }
@@ -43,7 +44,8 @@ int status(Code code) {
     case Code::insufficient_funds:
     case Code::currency_mismatch:
     case Code::same_account:
-    case Code::balance_overflow: return 422;
+    case Code::balance_overflow:
+    case Code::linked_failed: return 422;
     case Code::rate_limited: return 429;
     case Code::headers_too_large: return 431;
     case Code::internal: return 500;

@@ -11,6 +11,7 @@ http::Router make_router() {
   };
   add(Route::create_account, "POST", "/accounts", "create_account");
   add(Route::post_transaction, "POST", "/accounts/transactions", "post_transaction");
+  add(Route::post_transaction_batch, "POST", "/accounts/transactions/batch", "post_transaction_batch");
   add(Route::get_account, "GET", "/accounts/{number}", "get_account");
   add(Route::get_balance, "GET", "/accounts/{number}/balance", "get_balance");
   add(Route::get_history, "GET", "/accounts/{number}/transactions", "get_history");

@@ -9,6 +9,7 @@ namespace balanced::api {
 enum class Route : int {
   create_account,
   post_transaction,
+  post_transaction_batch,
   get_balance,
   get_account,
   get_history,

@@ -148,6 +148,34 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       admission.idempotent = transfer.value().id != kGenerated;
       break;
     }
+    case Route::post_transaction_batch: {
+      if (!need_scope("transactions:write")) return admission;
+      // Every item's source must be the principal's: one that is not (or is no string)
+      // refuses the whole batch. Shape errors are balanced's to report, per item.
+      boost::system::error_code ec;
+      json::parse_options options;
+      options.max_depth = 8;
+      const json::value body = json::parse(request.body, ec, {}, options);
+      const json::value* transfers = !ec && body.is_object() ? body.as_object().if_contains("transfers") : nullptr;
+      if (transfers == nullptr || !transfers->is_array()) {
+        admission.deny = http::problem_response(http::Problem{400, "invalid_request", "Invalid request"},
+                                                "transfers: must be an array");
+        return admission;
+      }
+      bool every_item_has_an_id = true;
+      for (const json::value& item : transfers->as_array()) {
+        const json::value* source = item.is_object() ? item.as_object().if_contains("sourceAccountNumber") : nullptr;
+        if (!admin && (source == nullptr || !source->is_string())) {
+          admission.deny = forbidden("every transfer of a batch needs a sourceAccountNumber the token acts for", false);
+          return admission;
+        }
+        if (source != nullptr && source->is_string() && !need_account(source->as_string())) return admission;
+        const json::value* id = item.is_object() ? item.as_object().if_contains("transactionId") : nullptr;
+        every_item_has_an_id = every_item_has_an_id && id != nullptr && id->is_string();
+      }
+      admission.idempotent = every_item_has_an_id;
+      break;
+    }
     case Route::create_account:
       if (!need_scope("accounts:write")) return admission;
       break;

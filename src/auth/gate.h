@@ -9,6 +9,8 @@
 //                                  `accounts` (known only from the stored transaction:
 //                                  checked on the answer, see check_answer())
 //   POST /accounts/transactions    transactions:write, sourceAccountNumber in `accounts`
+//   POST /accounts/transactions/batch  transactions:write, every item's sourceAccountNumber
+//                                  a string in `accounts` (else 403 for the whole batch)
 //   POST /accounts                 accounts:write
 // Headers that name a caller (X-Auth-*, X-User*, X-Forwarded-User, X-Operator) are
 // removed from every request; X-Operator is then set to the token's subject, so the

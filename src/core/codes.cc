@@ -30,6 +30,7 @@ constexpr std::array kNames{
     CodeName{Code::unavailable, "unavailable"},
     CodeName{Code::unauthorized, "unauthorized"},
     CodeName{Code::forbidden, "forbidden"},
+    CodeName{Code::linked_failed, "linked_failed"},
 };
 
 }  // namespace

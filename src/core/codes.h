@@ -33,7 +33,10 @@ enum class Code {
   unavailable,           // 503: storage down
   unauthorized,          // 401
   forbidden,             // 403
+  linked_failed,         // 422: another transfer of the same atomic batch failed
 };
+// The last code, for tables indexed by Code.
+inline constexpr Code last_code = Code::linked_failed;
 
 // The machine-readable name used in problem+json `code` and in the database.
 std::string_view code_name(Code code);

@@ -120,11 +120,10 @@ Result<CreateAccount> decode_create_account(std::string_view body, const QueryPa
   return create;
 }
 
-Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,
-                                 std::string_view generated_id) {
-  auto object = parse_object(body);
-  if (!object.ok()) return object.error();
-  const json::object& o = object.value();
+namespace {
+
+Result<Transfer> transfer_from(const json::object& o, const TransferHeaders& headers,
+                               std::string_view generated_id) {
   Transfer transfer;
 
   auto id = optional_string(o, "transactionId");
@@ -192,6 +191,60 @@ Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& h
   }
   transfer.request_hash = transfer_request_hash(transfer);
   return transfer;
+}
+
+}  // namespace
+
+Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,
+                                 std::string_view generated_id) {
+  auto object = parse_object(body);
+  if (!object.ok()) return object.error();
+  return transfer_from(object.value(), headers, generated_id);
+}
+
+Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_view operator_name,
+                                            const std::function<std::string()>& generate_id) {
+  json::parse_options options;
+  options.max_depth = 8;
+  boost::system::error_code error;
+  json::value value = json::parse(body, error, {}, options);
+  if (error) return Error{Code::invalid_request, "body is not valid JSON: " + error.message()};
+  if (!value.is_object()) return Error{Code::invalid_request, "body must be a JSON object"};
+  const json::object& o = value.as_object();
+  TransferBatch batch;
+  if (const json::value* atomic = o.if_contains("atomic"); atomic != nullptr && !atomic->is_null()) {
+    if (!atomic->is_bool()) return field_error("atomic", "must be true or false");
+    batch.atomic = atomic->as_bool();
+  }
+  const json::value* transfers = o.if_contains("transfers");
+  if (transfers == nullptr || !transfers->is_array()) return field_error("transfers", "must be an array");
+  const json::array& items = transfers->as_array();
+  if (items.empty()) return field_error("transfers", "must hold at least one transfer");
+  if (items.size() > batch_transfers_max) {
+    return field_error("transfers", "holds more than " + std::to_string(batch_transfers_max));
+  }
+  batch.items.reserve(items.size());
+  const TransferHeaders headers{{}, operator_name};
+  for (const json::value& item : items) {
+    BatchItem decoded;
+    if (!item.is_object()) {
+      decoded.error = Error{Code::invalid_request, "each transfer must be a JSON object"};
+    } else {
+      const json::value* id = item.as_object().if_contains("transactionId");
+      if (id != nullptr && id->is_string() && is_valid_transaction_id(id->as_string())) {
+        decoded.id = std::string(id->as_string());
+      }
+      auto transfer = transfer_from(item.as_object(), headers, decoded.id.empty() ? generate_id() : decoded.id);
+      if (transfer.ok()) {
+        decoded.id = transfer.value().id;
+        decoded.transfer = std::move(transfer.value());
+      } else {
+        decoded.error = transfer.error();
+      }
+    }
+    batch.items.push_back(std::move(decoded));
+  }
+  return batch;
 }
 
 namespace {

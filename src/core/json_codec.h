@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,22 @@ Result<CreateAccount> decode_create_account(std::string_view body, const QueryPa
 // Idempotency-Key header (both present must agree), else generated_id.
 Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,
                                  std::string_view generated_id);
+
+// POST /accounts/transactions/batch: {"transfers": [...], "atomic": bool}. The whole is an
+// error only when it is not such an object or holds no or too many transfers; each item
+// decodes on its own (its id: transactionId, else one from generate_id()).
+inline constexpr size_t batch_transfers_max = 8190;
+struct BatchItem {
+  std::optional<Transfer> transfer;  // set when the item decoded
+  Error error;                       // otherwise, why not
+  std::string id;                    // the item's id when known, for its result
+};
+struct TransferBatch {
+  bool atomic = false;
+  std::vector<BatchItem> items;
+};
+Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_view operator_name,
+                                            const std::function<std::string()>& generate_id);
 
 // RFC 3339 UTC with milliseconds: 2026-11-23T20:30:51.123Z
 std::string format_time_ms(int64_t unix_ms);

@@ -1,5 +1,7 @@
 #include "core/ledger.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <cassert>
 #include <set>
@@ -94,6 +96,57 @@ class BatchApplier {
       apply_create(*create);
     } else {
       apply_transfer(std::get<Transfer>(operation));
+    }
+  }
+
+  // Applies linked transfers (an atomic batch): all of them, or, when any fails, none:
+  // the state and the effects are put back as they were before the first, nothing of
+  // them is recorded, and every one is rejected: the failing ones with their own code,
+  // the others with linked_failed.
+  void apply_linked(std::span<const Operation> group) {
+    // What the group may change, as it was.
+    std::vector<std::pair<std::string, std::optional<Account>>> saved;
+    for (const auto& operation : group) {
+      const auto& transfer = std::get<Transfer>(operation);
+      for (const std::string* number : {&transfer.source, &transfer.destination}) {
+        auto found = state_.accounts.find(*number);
+        saved.emplace_back(*number, found == state_.accounts.end() ? std::nullopt : std::optional(found->second));
+      }
+    }
+    const std::set<std::string> touched_before = touched_;
+    const size_t outcomes_before = effects_.outcomes.size();
+    const size_t transactions_before = effects_.transactions.size();
+    const size_t audit_before = effects_.audit.size();
+    for (const auto& operation : group) apply(operation);
+    size_t failed = 0;
+    for (size_t i = outcomes_before; i < effects_.outcomes.size(); ++i) {
+      if (effects_.outcomes[i].code != Code::ok) ++failed;
+    }
+    if (failed == 0) return;
+    // Put everything back, latest first so each account gets its state from before.
+    for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
+      if (it->second) {
+        state_.accounts.insert_or_assign(it->first, *it->second);
+      } else {
+        state_.accounts.erase(it->first);
+      }
+    }
+    for (size_t i = transactions_before; i < effects_.transactions.size(); ++i) {
+      batch_ids_.erase(effects_.transactions[i].id);
+    }
+    effects_.transactions.resize(transactions_before);
+    effects_.audit.resize(audit_before);
+    touched_ = touched_before;
+    for (size_t i = outcomes_before; i < effects_.outcomes.size(); ++i) {
+      Outcome& outcome = effects_.outcomes[i];
+      if (outcome.code == Code::ok) {
+        outcome = Outcome{.code = Code::linked_failed,
+                          .detail = std::to_string(failed) + " linked transfer(s) of the atomic batch failed"};
+      } else {
+        outcome.transaction.reset();
+        outcome.replayed = false;
+      }
+      effects_.outcome_transaction[i] = -1;
     }
   }
 
@@ -332,7 +385,21 @@ class BatchApplier {
 BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& state,
                          int64_t now_ms) {
   BatchApplier applier(state, now_ms);
-  for (const auto& operation : operations) applier.apply(operation);
+  for (size_t i = 0; i < operations.size();) {
+    const auto* transfer = std::get_if<Transfer>(&operations[i]);
+    if (transfer == nullptr || transfer->link == 0) {
+      applier.apply(operations[i++]);
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < operations.size()) {
+      const auto* next = std::get_if<Transfer>(&operations[end]);
+      if (next == nullptr || next->link != transfer->link) break;
+      ++end;
+    }
+    applier.apply_linked(operations.subspan(i, end - i));
+    i = end;
+  }
   BatchEffects effects = std::move(applier).finish();
   assert(effects.outcomes.size() == operations.size());
   return effects;

@@ -84,6 +84,9 @@ struct Transfer {
   std::string client_timestamp;
   std::string request_hash;  // filled by transfer_request_hash()
   std::string operator_name;
+  // Non-zero: this transfer is linked with the neighbours carrying the same value (one
+  // atomic batch, contiguous in the operations): all of them commit, or none does.
+  uint64_t link = 0;
 };
 
 using Operation = std::variant<CreateAccount, Transfer>;

@@ -41,6 +41,41 @@ bool Engine::submit(core::Operation operation, Completion done) {
   return true;
 }
 
+bool Engine::submit_group(std::vector<core::Operation> operations, GroupCompletion done) {
+  if (operations.empty()) return false;
+  // The outcomes arrive one by one, all on the committer thread of the one commit.
+  struct Gathered {
+    std::vector<core::Outcome> outcomes;
+    size_t arrived = 0;
+    GroupCompletion done;
+  };
+  auto gathered = std::make_shared<Gathered>();
+  gathered->outcomes.resize(operations.size());
+  gathered->done = std::move(done);
+  const size_t count = operations.size();
+  size_t depth = 0;
+  {
+    MutexLock lock(mutex_);
+    if (draining_ || queue_.size() + count > options_.queue_depth_max) {
+      if (metrics_) metrics_->overloaded.Increment(static_cast<double>(count));
+      return false;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      queue_.push_back(Pending{std::move(operations[i]),
+                               [gathered, i](core::Outcome&& outcome) {
+                                 gathered->outcomes[i] = std::move(outcome);
+                                 if (++gathered->arrived == gathered->outcomes.size()) {
+                                   gathered->done(std::move(gathered->outcomes));
+                                 }
+                               },
+                               i == 0 ? count : 0});
+    }
+    depth = queue_.size();
+  }
+  if (depth == count) wake_.notify_one();
+  return true;
+}
+
 void Engine::drain() {
   {
     MutexLock lock(mutex_);
@@ -60,10 +95,16 @@ void Engine::run() {
       MutexLock lock(mutex_);
       lock.wait(wake_, [&]() REQUIRES(mutex_) { return !queue_.empty() || draining_; });
       if (queue_.empty()) return;  // draining and nothing left
-      const size_t take = std::min(queue_.size(), options_.batch_operations_max);
-      for (size_t i = 0; i < take; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      // Whole groups only; a group larger than the bound goes alone.
+      while (!queue_.empty()) {
+        const size_t group = queue_.front().group;
+        assert(group >= 1 && group <= queue_.size());
+        if (!batch.empty() && batch.size() + group > options_.batch_operations_max) break;
+        for (size_t i = 0; i < group; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        if (batch.size() >= options_.batch_operations_max) break;
       }
       if (metrics_) metrics_->queue_depth.Set(static_cast<double>(queue_.size()));
       // Only the first waiter wakes a committer; when this one leaves work behind (a
@@ -107,19 +148,29 @@ void Engine::commit(std::vector<Pending>& batch) {
     outcomes = std::move(effects.value().outcomes);
   } else if (effects.error().code != Code::unavailable && operations.size() > 1) {
     // A permanent error caused by one operation must not fail its neighbours: apply them
-    // one by one, so only the culprit fails.
+    // one by one (linked transfers together), so only the culprit fails.
     observe::log(observe::LogLevel::error, "batch failed, applying its operations one by one",
                  {{"error", effects.error().detail}});
-    for (auto& operation : operations) {
-      auto single = apply_with_retries(std::span(&operation, 1));
+    for (size_t i = 0; i < operations.size();) {
+      size_t unit = 1;
+      if (const auto* transfer = std::get_if<core::Transfer>(&operations[i]); transfer && transfer->link != 0) {
+        while (i + unit < operations.size()) {
+          const auto* next = std::get_if<core::Transfer>(&operations[i + unit]);
+          if (next == nullptr || next->link != transfer->link) break;
+          ++unit;
+        }
+      }
+      auto single = apply_with_retries(std::span(operations).subspan(i, unit));
       if (single.ok()) {
         cache_.put_many_if_newer(single.value().created);
         cache_.put_many_if_newer(single.value().updated);
-        outcomes.push_back(std::move(single.value().outcomes.front()));
+        for (auto& outcome : single.value().outcomes) outcomes.push_back(std::move(outcome));
       } else {
-        outcomes.push_back(core::Outcome{.code = single.error().code,
-                                         .detail = single.error().detail});
+        for (size_t k = 0; k < unit; ++k) {
+          outcomes.push_back(core::Outcome{.code = single.error().code, .detail = single.error().detail});
+        }
       }
+      i += unit;
     }
   } else {
     if (metrics_) metrics_->commit_failures.Increment();

@@ -37,6 +37,8 @@ class Engine {
  public:
   // Called exactly once per submitted operation, on a committer thread.
   using Completion = std::function<void(core::Outcome&&)>;
+  // Called exactly once per submitted group, with one outcome per operation, in order.
+  using GroupCompletion = std::function<void(std::vector<core::Outcome>&&)>;
 
   // The store, cache, clock and metrics (which may be null) must outlive the engine.
   Engine(storage::Store& store, cache::Cache& cache, Clock& clock, EngineStats* metrics,
@@ -48,6 +50,11 @@ class Engine {
   // Queues an operation. False, without calling `done`, when the queue is full or the
   // engine is draining: the caller answers 503 overloaded.
   bool submit(core::Operation operation, Completion done);
+  // Queues operations that must share one commit (a batch request; linked transfers of
+  // an atomic batch among them): a committer takes a group whole, never split across
+  // commits, even when it alone is larger than batch_operations_max. False, without
+  // calling `done`, when the queue cannot take all of them.
+  bool submit_group(std::vector<core::Operation> operations, GroupCompletion done);
   // Stops taking operations, commits everything queued, completes it, and joins the
   // committers. Idempotent.
   void drain();
@@ -60,6 +67,9 @@ class Engine {
   struct Pending {
     core::Operation operation;
     Completion done;
+    // On the first operation of a group, the size of the group; 0 on the others; 1 for
+    // an operation of its own.
+    size_t group = 1;
   };
   void run();
   void commit(std::vector<Pending>& batch);

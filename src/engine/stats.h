@@ -24,7 +24,7 @@ struct EngineStats {
   }
 
  private:
-  static constexpr size_t codes = static_cast<size_t>(Code::forbidden) + 1;
+  static constexpr size_t codes = static_cast<size_t>(last_code) + 1;
   std::array<std::array<prometheus::Counter*, codes>, 2> outcomes_{};
 };
 

@@ -28,6 +28,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (create.ok() && (create.value().initial_balance < 0 || create.value().overdraft_limit < 0)) {
     __builtin_trap();
   }
+  if (auto batch = core::decode_transfer_batch(input, "", [] { return std::string("fuzz-generated"); }); batch.ok()) {
+    if (batch.value().items.empty() || batch.value().items.size() > core::batch_transfers_max) __builtin_trap();
+    for (const auto& item : batch.value().items) {
+      if (item.transfer && (item.transfer->amount <= 0 || !core::is_valid_transaction_id(item.transfer->id))) {
+        __builtin_trap();
+      }
+    }
+  }
   (void)storage::decode_journal_record(input);
   std::vector<std::pair<std::string, std::string>> form;
   (void)net::decode_form(input, form);

@@ -207,6 +207,16 @@ TEST_F(GatewayTest, EveryRowOfTheAuthorizationTableOverTls) {
   EXPECT_EQ(call("GET", "/transactions/gw-t4", admin).status, 200);
   EXPECT_EQ(call("GET", "/transactions/no-such-id", both).status, 404);
   EXPECT_EQ(call("GET", "/transactions/gw-t1", writer).status, 403);
+  // A batch: transactions:write, and every item's source the principal's.
+  const std::string mine_batch = R"({"transfers":[{"transactionId":"gw-b1","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":1},{"transactionId":"gw-b2","sourceAccountNumber":"alice","destinationAccountNumber":"carol","amount":1}]})";
+  const std::string mixed_batch = R"({"transfers":[{"transactionId":"gw-b3","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":1},{"transactionId":"gw-b4","sourceAccountNumber":"bob","destinationAccountNumber":"alice","amount":1}]})";
+  auto batch = call("POST", "/accounts/transactions/batch", writer, mine_batch);
+  EXPECT_EQ(batch.status, 200) << batch.body;
+  EXPECT_EQ(object_of(batch)["committed"], json::value(2)) << batch.body;
+  EXPECT_EQ(call("POST", "/accounts/transactions/batch", writer, mixed_batch).status, 403);
+  EXPECT_EQ(call("POST", "/accounts/transactions/batch", reader, mine_batch).status, 403);
+  EXPECT_EQ(call("POST", "/accounts/transactions/batch", writer, R"({"transfers":[{"amount":1}]})").status, 403);
+  EXPECT_EQ(call("GET", "/transactions/gw-b4", admin).status, 404);  // the refused batch changed nothing
   // Creating accounts: accounts:write.
   EXPECT_EQ(call("POST", "/accounts", creator, R"({"accountNumber":"dave"})").status, 201);
   EXPECT_EQ(call("POST", "/accounts", both, R"({"accountNumber":"erin"})").status, 403);

@@ -118,6 +118,29 @@ TEST(Engine, DrainRefusesNewWork) {
   EXPECT_FALSE(f.engine->submit(transfer("t", "a", "b", 1), [](core::Outcome&&) {}));
 }
 
+TEST(Engine, AGroupIsCommittedWholeAndAnsweredOnce) {
+  EngineOptions options;
+  options.batch_operations_max = 2;  // smaller than the group: it goes whole, alone
+  Fixture f(options);
+  EXPECT_EQ(f.run(core::CreateAccount{"a", "USD", 100, 0, ""}).code, Code::ok);
+  EXPECT_EQ(f.run(core::CreateAccount{"b", "USD", 0, 0, ""}).code, Code::ok);
+  std::vector<core::Operation> group;
+  for (int i = 0; i < 5; ++i) group.emplace_back(transfer("g" + std::to_string(i), "a", "b", 10));
+  std::promise<std::vector<core::Outcome>> promise;
+  auto future = promise.get_future();
+  int calls = 0;
+  ASSERT_TRUE(f.engine->submit_group(std::move(group), [&](std::vector<core::Outcome>&& outcomes) {
+    ++calls;
+    promise.set_value(std::move(outcomes));
+  }));
+  auto outcomes = future.get();
+  ASSERT_EQ(outcomes.size(), 5u);
+  for (const auto& outcome : outcomes) EXPECT_EQ(outcome.code, Code::ok);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(f.engine->account("b", true).value().balance, 50);
+  EXPECT_FALSE(f.engine->submit_group({}, [](std::vector<core::Outcome>&&) {}));
+}
+
 TEST(MemoryCache, IgnoresWritesThatAreNotNewer) {
   cache::MemoryCache cache(10);
   cache.put_if_newer(core::Account{.number = "a", .balance = 5, .version = 3});

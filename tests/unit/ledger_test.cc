@@ -294,5 +294,56 @@ TEST(Verify, DetectsNonZeroSumAndBrokenChain) {
   EXPECT_TRUE(saw_chain);
 }
 
+Transfer linked(Transfer transfer, uint64_t link) {
+  transfer.link = link;
+  return transfer;
+}
+
+TEST(LinkedTransfers, AllCommitTogether) {
+  Ledger ledger;
+  ledger.apply({open("a", 100), open("b", 0), open("c", 0)});
+  auto outcomes = ledger.apply({linked(move("l1", "a", "b", 60), 7), linked(move("l2", "b", "c", 50), 7)});
+  EXPECT_EQ(outcomes[0].code, Code::ok);
+  EXPECT_EQ(outcomes[1].code, Code::ok);  // b's 60 from l1 is there for l2
+  EXPECT_EQ(ledger.account("a").balance, 40);
+  EXPECT_EQ(ledger.account("b").balance, 10);
+  EXPECT_EQ(ledger.account("c").balance, 50);
+}
+
+TEST(LinkedTransfers, OneFailsAndNoneHappensNorIsRecorded) {
+  Ledger ledger;
+  ledger.apply({open("a", 100), open("b", 0)});
+  const auto a_before = ledger.account("a");
+  auto outcomes = ledger.apply({move("solo", "a", "b", 1),  // not linked: unaffected
+                                linked(move("l1", "a", "b", 60), 9), linked(move("l2", "a", "b", 50), 9),
+                                linked(move("l3", "b", "a", 1), 9), move("after", "a", "b", 2)});
+  ASSERT_EQ(outcomes.size(), 5u);
+  EXPECT_EQ(outcomes[0].code, Code::ok);
+  EXPECT_EQ(outcomes[1].code, Code::linked_failed);
+  EXPECT_EQ(outcomes[2].code, Code::insufficient_funds);  // 99 - 60 < 50
+  EXPECT_EQ(outcomes[3].code, Code::linked_failed);
+  EXPECT_EQ(outcomes[4].code, Code::ok);
+  for (int i = 1; i <= 3; ++i) EXPECT_FALSE(outcomes[i].transaction) << i;
+  EXPECT_EQ(ledger.account("a").balance, 100 - 1 - 2);
+  EXPECT_EQ(ledger.account("b").balance, 3);
+  EXPECT_EQ(ledger.account("a").version, a_before.version + 2);  // only solo and after
+  // Nothing of the group was recorded: the same ids, once funds allow, commit.
+  auto again = ledger.apply({linked(move("l1", "a", "b", 60), 11), linked(move("l3", "b", "a", 1), 11)});
+  EXPECT_EQ(again[0].code, Code::ok);
+  EXPECT_EQ(again[1].code, Code::ok);
+  EXPECT_FALSE(again[0].replayed);
+}
+
+TEST(LinkedTransfers, AdjacentGroupsStayApart) {
+  Ledger ledger;
+  ledger.apply({open("a", 10), open("b", 0)});
+  auto outcomes = ledger.apply({linked(move("g1", "a", "b", 5), 1), linked(move("g2", "a", "b", 50), 2),
+                                linked(move("g3", "a", "b", 1), 3)});
+  EXPECT_EQ(outcomes[0].code, Code::ok);
+  EXPECT_EQ(outcomes[1].code, Code::insufficient_funds);
+  EXPECT_EQ(outcomes[2].code, Code::ok);
+  EXPECT_EQ(ledger.account("b").balance, 6);
+}
+
 }  // namespace
 }  // namespace balanced::core

@@ -147,7 +147,7 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
       return corrupt;
     }
     if (type < 0 || type > 1 || status < 0 || status > 1 || reject < 0 ||
-        reject > static_cast<int64_t>(Code::forbidden)) {
+        reject > static_cast<int64_t>(last_code)) {
       return corrupt;
     }
     t.type = static_cast<core::TransactionType>(type);
