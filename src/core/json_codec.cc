@@ -204,13 +204,9 @@ Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& h
 
 Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_view operator_name,
                                             const std::function<std::string()>& generate_id) {
-  json::parse_options options;
-  options.max_depth = 8;
-  boost::system::error_code error;
-  json::value value = json::parse(body, error, {}, options);
-  if (error) return Error{Code::invalid_request, "body is not valid JSON: " + error.message()};
-  if (!value.is_object()) return Error{Code::invalid_request, "body must be a JSON object"};
-  const json::object& o = value.as_object();
+  auto parsed = parse_object(body);
+  if (!parsed.ok()) return parsed.error();
+  const json::object& o = parsed.value();
   TransferBatch batch;
   if (const json::value* atomic = o.if_contains("atomic"); atomic != nullptr && !atomic->is_null()) {
     if (!atomic->is_bool()) return field_error("atomic", "must be true or false");
