@@ -254,6 +254,13 @@ void Api::post_transaction_batch(Request& request, http::Respond respond) {
       std::move(operations),
       [respond, ids = std::move(ids), outcomes = std::move(outcomes),
        positions = std::move(positions)](std::vector<core::Outcome>&& decided) mutable {
+        // Storage down: nothing was decided, so not "rejected" but 503, as for one transfer.
+        for (const auto& outcome : decided) {
+          if (outcome.code == Code::unavailable || outcome.code == Code::internal) {
+            respond(problem_response(outcome.code, outcome.detail + "; send the batch again with the same ids"));
+            return;
+          }
+        }
         for (size_t k = 0; k < decided.size(); ++k) outcomes[positions[k]] = std::move(decided[k]);
         respond.later([ids = std::move(ids), outcomes = std::move(outcomes)]() {
           return json_response(200, encode_batch_results(ids, outcomes));
