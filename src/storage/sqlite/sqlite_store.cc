@@ -367,6 +367,8 @@ struct SqliteStore::Impl {
   }
 
   // The pending overlay, shared by the committer, the materializer and readers.
+  // Overlay entries the materializer erases per hold of pending_mutex, at most.
+  static constexpr size_t overlay_erase_slice_max = 256;
   Mutex pending_mutex;
   std::condition_variable pending_changed;
   std::unordered_map<std::string, core::Account> pending_accounts GUARDED_BY(pending_mutex);
@@ -557,20 +559,34 @@ struct SqliteStore::Impl {
       std::vector<std::pair<int64_t, const core::BatchEffects*>> view;
       for (const auto& batch : chunk) view.emplace_back(batch->batch, &batch->effects);
       Status status = ledger.materialize(view);
-      MutexLock lock(pending_mutex);
       if (!status.ok()) {
-        materializer_error = status.detail();
-        lock.unlock();
+        {
+          MutexLock lock(pending_mutex);
+          materializer_error = status.detail();
+        }
         observe::log(observe::LogLevel::error, "materializer failed, retrying",
                      {{"error", status.detail()}});
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         continue;
       }
-      materializer_error.clear();
+      // The chunk is in the ledger file now, so its overlay entries may go at any pace.
+      // They go a slice at a time, the lock released in between: this niced thread must
+      // never hold pending_mutex, which the committer and every reader take, for the
+      // milliseconds that erasing a 20,000-transaction chunk at once takes (a priority
+      // inversion that made requests wait tens of milliseconds).
       for (const auto& batch : chunk) {
+        const auto& transactions = batch->effects.transactions;
+        for (size_t from = 0; from < transactions.size(); from += overlay_erase_slice_max) {
+          const size_t to = std::min(transactions.size(), from + overlay_erase_slice_max);
+          MutexLock slice(pending_mutex);
+          for (size_t i = from; i < to; ++i) pending_transactions.erase(transactions[i].id);
+          pending_transaction_count -= to - from;
+        }
+      }
+      for (const auto& batch : chunk) {
+        MutexLock lock(pending_mutex);  // one batch per hold, for the same reason
+        materializer_error.clear();
         assert(pending_batches.front() == batch);
-        for (const auto& t : batch->effects.transactions) pending_transactions.erase(t.id);
-        pending_transaction_count -= batch->effects.transactions.size();
         auto forget = [&](const core::Account& a) REQUIRES(pending_mutex) {
           auto it = pending_accounts.find(a.number);
           if (it != pending_accounts.end() && it->second.version <= a.version) {
@@ -583,6 +599,7 @@ struct SqliteStore::Impl {
         materialized_batch = batch->batch;
       }
       pending_changed.notify_all();
+      chunk.clear();  // the batches' memory is freed here, outside the lock
     }
   }
 
