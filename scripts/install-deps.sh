@@ -12,7 +12,8 @@ build_packages=(
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                mariadb-server mariadb-client redis-server redis-tools openssl
                python3-jwt python3-cryptography  # /usr/bin/python3 mints the JWT test vectors
-               nodejs npm)  # npm installs @redocly/cli for tests/docs/openapi_lint.sh
+               nodejs npm  # npm installs @redocly/cli for tests/docs/openapi_lint.sh
+               prometheus)  # promtool and the server for tests/deploy/rules_test.sh, scrape_test.sh
 bench_packages=(nginx-light wrk haproxy)
 
 wanted=("${build_packages[@]}")
