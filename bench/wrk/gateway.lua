@@ -4,7 +4,8 @@
 --   wrk -t1 -c64 -d10s --latency -s bench/wrk/gateway.lua URL -- TOKENS MODE [ID_PREFIX]
 --
 -- TOKENS is a file of N JWTs, one a line: line i+1 is principal p<i>, whose account is
--- a<i> (what `balancectl token --count N --sub-prefix p` prints). MODE is
+-- a<i> (what `balancectl token --count N --sub-prefix p` prints); or `none:N` for N
+-- accounts and no Authorization header (balanced itself, bench/run.sh). MODE is
 --   read      GET /accounts/a<i>/balance
 --   transfer  POST /accounts/transactions from a<i> to a<(i+1) % N>, amount 1, with
 --             transactionId ID_PREFIX<thread>-<counter> (unique if ID_PREFIX is unique
@@ -34,17 +35,22 @@ function init(args)
   local path, prefix = args[1], args[3] or "wrk-"
   mode = args[2]
   assert(path and (mode == "read" or mode == "transfer"),
-    "usage: wrk ... -s gateway.lua URL -- TOKENS read|transfer [ID_PREFIX]")
+    "usage: wrk ... -s gateway.lua URL -- TOKENS|none:N read|transfer [ID_PREFIX]")
   local tokens = {}
-  for line in assert(io.open(path)):lines() do
-    if line ~= "" then tokens[#tokens + 1] = line end
+  local anonymous = path:match("^none:(%d+)$")
+  if anonymous then
+    n = tonumber(anonymous)
+  else
+    for line in assert(io.open(path)):lines() do
+      if line ~= "" then tokens[#tokens + 1] = line end
+    end
+    n = #tokens
   end
-  n = #tokens
   assert(n > 0, "no tokens in " .. path)
   local host = wrk.host .. ":" .. wrk.port
   for i = 1, n do
     local account = "a" .. (i - 1)
-    local auth = "Authorization: Bearer " .. tokens[i] .. "\r\n"
+    local auth = anonymous and "" or "Authorization: Bearer " .. tokens[i] .. "\r\n"
     reads[i] = "GET /accounts/" .. account .. "/balance HTTP/1.1\r\nHost: " .. host .. "\r\n"
       .. auth .. "\r\n"
     heads[i] = "POST /accounts/transactions HTTP/1.1\r\nHost: " .. host .. "\r\n" .. auth

@@ -6,6 +6,7 @@
 #include "core/json_codec.h"
 #include "core/validate.h"
 #include "api/problems.h"
+#include "engine/stats.h"
 #include "net/url.h"
 
 namespace balanced::api {
@@ -41,6 +42,16 @@ Response transfer_response(core::Outcome&& outcome) {
   }
   if (outcome.replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
   return response;
+}
+
+// Builds the response on the connection's thread (off the committer), and times the hop
+// there: the engine's `respond` stage.
+void respond_later(const http::Respond& respond, engine::EngineStats* stats,
+                   http::Respond::Build build) {
+  respond.later([build = std::move(build), stats, handed = std::chrono::steady_clock::now()]() {
+    if (stats) stats->stage(engine::Stage::respond).Observe(storage::seconds_since(handed));
+    return build();
+  });
 }
 
 }  // namespace
@@ -140,8 +151,8 @@ void Api::create_account(Request& request, http::Respond respond) {
                                                 : std::string_view());
   if (!create.ok()) return respond(error_response(create.error()));
   const bool queued = engine_.submit(
-      std::move(create.value()), [respond](core::Outcome&& outcome) {
-        respond.later([outcome = std::move(outcome)]() {
+      std::move(create.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+        respond_later(respond, stats, [outcome = std::move(outcome)]() {
           if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
           Response response = json_response(201, core::encode_account(*outcome.account));
           response.headers.emplace_back("Location", "/accounts/" + outcome.account->number);
@@ -164,8 +175,8 @@ void Api::post_transaction(Request& request, http::Respond respond) {
   if (!transfer.ok()) return respond(error_response(transfer.error()));
   const bool queued = engine_.submit(
       std::move(transfer.value()),
-      [respond](core::Outcome&& outcome) {
-        respond.later([outcome = std::move(outcome)]() mutable {
+      [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+        respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {
           return transfer_response(std::move(outcome));
         });
       });
@@ -252,7 +263,7 @@ void Api::post_transaction_batch(Request& request, http::Respond respond) {
   if (operations.empty()) return respond(json_response(200, encode_batch_results(ids, outcomes)));
   const bool queued = engine_.submit_group(
       std::move(operations),
-      [respond, ids = std::move(ids), outcomes = std::move(outcomes),
+      [respond, stats = engine_.stats(), ids = std::move(ids), outcomes = std::move(outcomes),
        positions = std::move(positions)](std::vector<core::Outcome>&& decided) mutable {
         // Storage down: nothing was decided, so not "rejected" but 503, as for one transfer.
         for (const auto& outcome : decided) {
@@ -262,7 +273,7 @@ void Api::post_transaction_batch(Request& request, http::Respond respond) {
           }
         }
         for (size_t k = 0; k < decided.size(); ++k) outcomes[positions[k]] = std::move(decided[k]);
-        respond.later([ids = std::move(ids), outcomes = std::move(outcomes)]() {
+        respond_later(respond, stats, [ids = std::move(ids), outcomes = std::move(outcomes)]() {
           return json_response(200, encode_batch_results(ids, outcomes));
         });
       });

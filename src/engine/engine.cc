@@ -26,6 +26,7 @@ Engine::Engine(storage::Store& store, cache::Cache& cache, Clock& clock,
 Engine::~Engine() { drain(); }
 
 bool Engine::submit(core::Operation operation, Completion done) {
+  const auto enqueued = std::chrono::steady_clock::now();
   size_t depth = 0;
   {
     MutexLock lock(mutex_);
@@ -33,7 +34,7 @@ bool Engine::submit(core::Operation operation, Completion done) {
       if (metrics_) metrics_->overloaded.Increment();
       return false;
     }
-    queue_.push_back(Pending{std::move(operation), std::move(done)});
+    queue_.push_back(Pending{std::move(operation), std::move(done), 1, enqueued});
     depth = queue_.size();
   }
   // Only the first waiter needs to wake the committer; later ones join its next batch.
@@ -53,6 +54,7 @@ bool Engine::submit_group(std::vector<core::Operation> operations, GroupCompleti
   gathered->outcomes.resize(operations.size());
   gathered->done = std::move(done);
   const size_t count = operations.size();
+  const auto enqueued = std::chrono::steady_clock::now();
   size_t depth = 0;
   {
     MutexLock lock(mutex_);
@@ -68,7 +70,7 @@ bool Engine::submit_group(std::vector<core::Operation> operations, GroupCompleti
                                    gathered->done(std::move(gathered->outcomes));
                                  }
                                },
-                               i == 0 ? count : 0});
+                               i == 0 ? count : 0, enqueued});
     }
     depth = queue_.size();
   }
@@ -111,16 +113,19 @@ void Engine::run() {
       // batch bound reached), it wakes the next idle one so that all can commit at once.
       if (!queue_.empty()) wake_.notify_one();
     }
+    if (metrics_) {
+      metrics_->stage(Stage::queue_wait).Observe(storage::seconds_since(batch.front().enqueued));
+    }
     commit(batch);
     batch.clear();
   }
 }
 
 Result<core::BatchEffects> Engine::apply_with_retries(
-    std::span<const core::Operation> operations) {
+    std::span<const core::Operation> operations, storage::ApplyTimings& timings) {
   int64_t backoff_ms = options_.retry_backoff_ms_initial;
   for (int attempt = 1;; ++attempt) {
-    auto effects = store_.apply(operations, clock_.now_ms());
+    auto effects = store_.apply(operations, clock_.now_ms(), timings);
     if (effects.ok() || effects.error().code != Code::unavailable ||
         attempt >= options_.commit_attempts_max) {
       return effects;
@@ -139,12 +144,22 @@ void Engine::commit(std::vector<Pending>& batch) {
   operations.reserve(batch.size());
   for (auto& pending : batch) operations.push_back(std::move(pending.operation));
 
-  auto effects = apply_with_retries(operations);
+  storage::ApplyTimings timings;
+  auto effects = apply_with_retries(operations, timings);
+  const auto applied = std::chrono::steady_clock::now();
   std::vector<core::Outcome> outcomes;
   if (effects.ok()) {
     // Publish before answering: a client that got 201 then reads sees its transfer.
     cache_.put_many_if_newer(effects.value().created);
     cache_.put_many_if_newer(effects.value().updated);
+    if (metrics_) {
+      const double apply_seconds = std::chrono::duration<double>(applied - started).count();
+      metrics_->stage(Stage::backpressure).Observe(timings.backpressure_seconds);
+      metrics_->stage(Stage::durable).Observe(timings.durable_seconds);
+      metrics_->stage(Stage::decide).Observe(std::max(
+          0.0, apply_seconds - timings.backpressure_seconds - timings.durable_seconds));
+      metrics_->stage(Stage::publish).Observe(storage::seconds_since(applied));
+    }
     outcomes = std::move(effects.value().outcomes);
   } else if (effects.error().code != Code::unavailable && operations.size() > 1) {
     // A permanent error caused by one operation must not fail its neighbours: apply them
@@ -160,7 +175,7 @@ void Engine::commit(std::vector<Pending>& batch) {
           ++unit;
         }
       }
-      auto single = apply_with_retries(std::span(operations).subspan(i, unit));
+      auto single = apply_with_retries(std::span(operations).subspan(i, unit), timings);
       if (single.ok()) {
         cache_.put_many_if_newer(single.value().created);
         cache_.put_many_if_newer(single.value().updated);
@@ -195,7 +210,9 @@ void Engine::commit(std::vector<Pending>& batch) {
       }
     }
   }
+  const auto completing = std::chrono::steady_clock::now();
   complete(batch, outcomes);
+  if (metrics_) metrics_->stage(Stage::complete).Observe(storage::seconds_since(completing));
 }
 
 void Engine::complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes) {

@@ -6,6 +6,7 @@
 // operation and waits for nothing; at high load one commit carries hundreds.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -62,6 +63,8 @@ class Engine {
   // Reads: from the cache unless `strong`, else (or on a miss) from the store.
   Result<core::Account> account(std::string_view number, bool strong);
   storage::Store& store() { return store_; }
+  // The engine's metrics (null in tests that pass none), for the stages timed outside it.
+  EngineStats* stats() { return metrics_; }
 
  private:
   struct Pending {
@@ -70,10 +73,12 @@ class Engine {
     // On the first operation of a group, the size of the group; 0 on the others; 1 for
     // an operation of its own.
     size_t group = 1;
+    std::chrono::steady_clock::time_point enqueued;
   };
   void run();
   void commit(std::vector<Pending>& batch);
-  Result<core::BatchEffects> apply_with_retries(std::span<const core::Operation> operations);
+  Result<core::BatchEffects> apply_with_retries(std::span<const core::Operation> operations,
+                                                storage::ApplyTimings& timings);
   void complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes);
 
   storage::Store& store_;

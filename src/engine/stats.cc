@@ -19,6 +19,18 @@ EngineStats::EngineStats(observe::Registry& registry)
                                "Transfers answered from an earlier request with the same id")),
       overloaded(registry.counter("balanced_engine_overloaded_total",
                                   "Operations refused because the queue was full")) {
+  auto& stages = registry.histograms(
+      "balanced_engine_stage_seconds",
+      "Time spent in each stage of the write path (per batch, or per request for respond)");
+  // From 10 us: most stages take microseconds, and a stall shows as a far bucket.
+  const prometheus::Histogram::BucketBoundaries stage_buckets = {
+      0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+      0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1,     10};
+  constexpr std::array<std::string_view, stage_count> names = {
+      "queue_wait", "backpressure", "decide", "durable", "publish", "complete", "respond"};
+  for (size_t i = 0; i < stage_count; ++i) {
+    stages_[i] = &stages.Add({{"stage", std::string(names[i])}}, stage_buckets);
+  }
   auto& family = registry.counters("balanced_operations_total",
                                    "Operations the engine decided, by kind and outcome code");
   for (size_t kind = 0; kind < 2; ++kind) {

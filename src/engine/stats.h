@@ -8,6 +8,16 @@
 
 namespace balanced::engine {
 
+// Where a write's time goes, stage by stage (balanced_engine_stage_seconds{stage}). Per
+// batch: queue_wait (how long the batch's oldest operation waited in the queue),
+// backpressure (the store waiting for room), decide (loading, the core's decisions,
+// encoding and writing the rows), durable (the durable commit: fsync, or MySQL's COMMIT
+// round trip), publish (the new balances to the cache), complete (handing every outcome
+// back). Per request: respond (from the outcome handed back to its response built on the
+// connection's thread, the hop between threads).
+enum class Stage { queue_wait, backpressure, decide, durable, publish, complete, respond };
+inline constexpr size_t stage_count = 7;
+
 struct EngineStats {
   explicit EngineStats(observe::Registry& registry);
 
@@ -22,10 +32,12 @@ struct EngineStats {
   prometheus::Counter& outcome(bool is_transfer, Code code) {
     return *outcomes_[is_transfer ? 1 : 0][static_cast<size_t>(code)];
   }
+  prometheus::Histogram& stage(Stage stage) { return *stages_[static_cast<size_t>(stage)]; }
 
  private:
   static constexpr size_t codes = static_cast<size_t>(last_code) + 1;
   std::array<std::array<prometheus::Counter*, codes>, 2> outcomes_{};
+  std::array<prometheus::Histogram*, stage_count> stages_{};
 };
 
 }  // namespace balanced::engine

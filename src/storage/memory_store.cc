@@ -49,7 +49,7 @@ class MemoryStore::Transaction final : public BatchTransaction {
 };
 
 Result<core::BatchEffects> MemoryStore::apply(std::span<const core::Operation> operations,
-                                              int64_t now_ms) {
+                                              int64_t now_ms, ApplyTimings& /*timings*/) {
   if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
   if (failing_applies_.load() > 0) {
     failing_applies_.fetch_sub(1);

@@ -13,8 +13,9 @@ namespace balanced::storage {
 
 class MemoryStore final : public Store {
  public:
+  using Store::apply;
   Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
-                                   int64_t now_ms) override;
+                                   int64_t now_ms, ApplyTimings& timings) override;
   Result<core::Account> account(std::string_view number) override;
   Result<core::Transaction> transaction(std::string_view id) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,

@@ -1,6 +1,7 @@
 // The storage seam. Concrete stores are chosen in apps/*/main.cc only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -29,6 +30,22 @@ class ScanVisitor {
   virtual void audit(const core::AuditRecord& record) = 0;             // in log order
 };
 
+// Seconds from `start` to now, on the steady clock.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Where one apply() spent its time, for the engine's per-stage latency histograms. A
+// store fills in what it can tell apart; the rest of apply() counts as deciding.
+struct ApplyTimings {
+  // Waiting for room before the batch could start (a store that bounds how much is
+  // committed but not yet materialized).
+  double backpressure_seconds = 0;
+  // The durable commit itself: SQLite's COMMIT with its fsync, MySQL's last round trip
+  // (the audit rows and COMMIT).
+  double durable_seconds = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -38,9 +55,15 @@ class Store {
   // the error is transient and the batch may be retried as it is. The effects returned
   // carry the outcomes and the created and updated accounts; a store may keep the rest
   // (transactions, audit records) for itself and return them empty.
-  // REQUIRES: at most apply_concurrency() calls at a time.
+  // `timings` receives where the time went. REQUIRES: at most apply_concurrency() calls
+  // at a time.
   virtual Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
-                                           int64_t now_ms) = 0;
+                                           int64_t now_ms, ApplyTimings& timings) = 0;
+  // The same, when nobody asks where the time went.
+  Result<core::BatchEffects> apply(std::span<const core::Operation> operations, int64_t now_ms) {
+    ApplyTimings ignored;
+    return apply(operations, now_ms, ignored);
+  }
 
   // Reads. Thread-safe; they never wait for apply() to finish.
   virtual Result<core::Account> account(std::string_view number) = 0;

@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <cassert>
+#include <chrono>
 #include <limits>
 
 #include "core/audit.h"
@@ -123,8 +124,13 @@ class MysqlBatch final : public BatchTransaction {
  public:
   // Without `look_up_ids` the batch assumes every transaction id is new and lets the
   // unique key catch a repeated one (the caller then runs the batch again with it).
-  MysqlBatch(Connection& c, size_t rows_max, bool consecutive_ids, bool look_up_ids)
-      : c_(c), rows_max_(rows_max), consecutive_ids_(consecutive_ids), look_up_ids_(look_up_ids) {}
+  MysqlBatch(Connection& c, size_t rows_max, bool consecutive_ids, bool look_up_ids,
+             ApplyTimings& timings)
+      : c_(c),
+        rows_max_(rows_max),
+        consecutive_ids_(consecutive_ids),
+        look_up_ids_(look_up_ids),
+        timings_(timings) {}
 
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override {
     // Chunks in sorted order keep the lock order sorted.
@@ -173,7 +179,10 @@ class MysqlBatch final : public BatchTransaction {
     steps.clear();
     add_insert_audit(effects.audit, steps);
     steps.push_back(Step{"COMMIT", Step::Kind::plain, 0, 0});
-    return run(steps, effects.transactions);
+    const auto durable_from = std::chrono::steady_clock::now();
+    Status committed = run(steps, effects.transactions);
+    timings_.durable_seconds = seconds_since(durable_from);
+    return committed;
   }
 
  private:
@@ -354,6 +363,7 @@ class MysqlBatch final : public BatchTransaction {
   const size_t rows_max_;
   const bool consecutive_ids_;
   const bool look_up_ids_;
+  ApplyTimings& timings_;
 };
 
 }  // namespace
@@ -456,7 +466,7 @@ MysqlStore::~MysqlStore() = default;
 size_t MysqlStore::apply_concurrency() const { return impl_->options.committer_connections; }
 
 Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> operations,
-                                             int64_t now_ms) {
+                                             int64_t now_ms, ApplyTimings& timings) {
   auto lease = impl_->committers.acquire();
   if (!lease.ok()) return lease.error();
   Connection& c = *lease.value();
@@ -467,7 +477,7 @@ Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> op
   // replica that committed the same id first). Then it runs again, looking every id up.
   const bool consecutive = impl_->consecutive_ids.load(std::memory_order_relaxed);
   auto attempt = [&](bool look_up_ids) {
-    MysqlBatch batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids);
+    MysqlBatch batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids, timings);
     // On success the batch has committed (its last round trip ends with COMMIT).
     auto effects = run_batch(batch, operations, now_ms);
     if (!effects.ok() && !c.exec("ROLLBACK").ok()) c.discard();

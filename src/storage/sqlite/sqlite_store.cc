@@ -793,12 +793,13 @@ SqliteStore::~SqliteStore() {
 }
 
 Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> operations,
-                                              int64_t now_ms) {
+                                              int64_t now_ms, ApplyTimings& timings) {
   Impl& impl = *impl_;
   if (impl.options.read_only) return Error{Code::internal, "the store is open read-only"};
-  if (!impl.wait_for_room()) {
-    return Error{Code::unavailable, "the ledger materializer is behind"};
-  }
+  const auto waited_from = std::chrono::steady_clock::now();
+  const bool room = impl.wait_for_room();
+  timings.backpressure_seconds = seconds_since(waited_from);
+  if (!room) return Error{Code::unavailable, "the ledger materializer is behind"};
   {
     Use begin(impl.log_begin);
     if (const int rc = begin->step(); rc != SQLITE_DONE) return begin->error(rc, "begin");
@@ -818,8 +819,10 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   auto effects = run_batch(batch, operations, now_ms);
   (void)impl.committer_reader->db.exec("COMMIT");
   if (effects.ok()) {
+    const auto durable_from = std::chrono::steady_clock::now();
     Use commit(impl.log_commit);
     const int rc = commit->step();
+    timings.durable_seconds = seconds_since(durable_from);
     if (rc != SQLITE_DONE) effects = Error{Code::unavailable, commit->error(rc, "commit").detail};
   }
   if (!effects.ok()) {

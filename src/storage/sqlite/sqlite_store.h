@@ -73,8 +73,9 @@ Result<std::pair<int, int>> migrate_sqlite(const std::string& path);
 class SqliteStore final : public Store {
  public:
   ~SqliteStore() override;
+  using Store::apply;
   Result<core::BatchEffects> apply(std::span<const core::Operation> operations,
-                                   int64_t now_ms) override;
+                                   int64_t now_ms, ApplyTimings& timings) override;
   Result<core::Account> account(std::string_view number) override;
   Result<core::Transaction> transaction(std::string_view id) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
