@@ -307,11 +307,12 @@ TEST(SqliteStore, RecoversCommittedBatchesThatWereNotMaterialized) {
     EXPECT_EQ(store.value()->account("b").value().balance, 30);
     // Simulate kill -9: copy the files as they are now, before a clean shutdown
     // materializes them.
-    for (const char* suffix : {"", "-wal", ".commitlog", ".commitlog-wal"}) {
+    for (const char* suffix : {"", "-wal", ".commitlog"}) {
       std::error_code ignored;
-      std::filesystem::copy_file(options.path + suffix,
-                                 (dir.path() / "crashed.db").string() + suffix,
-                                 std::filesystem::copy_options::overwrite_existing, ignored);
+      std::filesystem::copy(options.path + suffix, (dir.path() / "crashed.db").string() + suffix,
+                            std::filesystem::copy_options::overwrite_existing |
+                                std::filesystem::copy_options::recursive,
+                            ignored);
     }
   }
   SqliteOptions crashed = options;

@@ -57,17 +57,15 @@ Result<BackupReport> backup_sqlite(const std::string& ledger, const std::string&
   if (!std::filesystem::exists(ledger)) return Error{Code::invalid_request, "no ledger at " + ledger};
   if (std::filesystem::exists(out)) return Error{Code::invalid_request, out + " exists already"};
   const std::string out_log = commit_log_path(out);
-  remove_database(out_log);
+  CommitLog::remove(out_log);
   // The log first: see backup.h for why.
-  if (std::filesystem::exists(commit_log_path(ledger))) {
-    if (auto status = copy_database(commit_log_path(ledger), out_log); !status.ok()) {
-      remove_database(out_log);
-      return status.error();
-    }
+  if (auto status = CommitLog::copy(commit_log_path(ledger), out_log); !status.ok()) {
+    CommitLog::remove(out_log);
+    return status.error();
   }
   if (auto status = copy_database(ledger, out); !status.ok()) {
     remove_database(out);
-    remove_database(out_log);
+    CommitLog::remove(out_log);
     return status.error();
   }
   // Opening the copy recovers: the logged batches past its watermark are materialized and
@@ -79,11 +77,11 @@ Result<BackupReport> backup_sqlite(const std::string& ledger, const std::string&
     auto store = open_sqlite_store(options);
     if (!store.ok()) {
       remove_database(out);
-      remove_database(out_log);
+      CommitLog::remove(out_log);
       return store.error();
     }
   }
-  remove_database(out_log);
+  CommitLog::remove(out_log);
   // Fold the copy's write-ahead log into it and leave WAL mode: one file, nothing beside.
   sqlite3* copy = nullptr;
   const bool folded = sqlite3_open_v2(out.c_str(), &copy, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
@@ -118,7 +116,7 @@ Status restore_sqlite(const std::string& backup, const std::string& ledger) {
   auto store = open_sqlite_store(options);
   if (!store.ok()) {
     remove_database(ledger);
-    remove_database(commit_log_path(ledger));
+    CommitLog::remove(commit_log_path(ledger));
     return store.status();
   }
   return {};

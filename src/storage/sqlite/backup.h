@@ -1,13 +1,15 @@
-// Online backup and restore of a SQLite ledger (both files of it, see sqlite_store.h).
+// Online backup and restore of a SQLite ledger (the ledger file and its commit log, see
+// sqlite_store.h).
 //
 // backup_sqlite() copies, while balanced keeps committing, first the commit log and then
-// the ledger file (SQLite's online backup API: each copy is one consistent snapshot),
+// the ledger file (the log's segments as far as written, a torn last record cut off when
+// the copy is opened; the ledger by SQLite's online backup API, one consistent snapshot),
 // then opens the copy as a store, which materializes every logged batch past the copied
 // watermark, and removes the copied log. The result is ONE self-contained ledger file
 // holding every batch that was durable when the backup began: those still only in the
 // commit log included (a copy of the ledger file alone would lose them). Why this order
 // is enough: every batch acknowledged before the backup began is in the log copy, or
-// was materialized and truncated from the log before it, and then it is in the ledger
+// was materialized and its segment released before it, and then it is in the ledger
 // copy, whose watermark can only be later.
 #pragma once
 

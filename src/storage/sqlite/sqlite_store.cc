@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "core/mutex.h"
 #include "storage/batch.h"
 #include "storage/rows.h"
+#include "storage/sqlite/commit_log.h"
 #include "storage/sqlite/journal_codec.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -323,7 +325,6 @@ Result<int64_t> single_integer(Connection& db, const std::string& sql) {
 
 int sqlite_schema_version() { return static_cast<int>(kMigrations.size()); }
 
-std::string commit_log_path(const std::string& ledger_path) { return ledger_path + ".commitlog"; }
 
 // An exclusive flock(2) on PATH.lock, held for the life of the store.
 struct FileLock {
@@ -343,13 +344,12 @@ struct SqliteStore::Impl {
   ConnectionOptions connection_options;
 
   // The committer's state. REQUIRES: touched only inside apply() (one caller at a time).
-  Connection log;
-  Statement log_begin, log_commit, log_rollback, log_insert, log_truncate;
+  CommitLog log;
+  std::string record;  // the batch being committed, encoded by SqliteBatch::write()
   std::unique_ptr<ReadConnection> committer_reader;
   int64_t next_batch = 1;
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
-  int64_t truncated_through = 0;
   // The latest state of recently used accounts. This process is the only writer of the
   // files (see file_lock), so an entry here is always the newest; a miss falls back to the
   // overlay, then the ledger file. Bounded by committer_accounts_max.
@@ -426,83 +426,89 @@ struct SqliteStore::Impl {
     reader_returned.notify_one();
   }
 
-  Status open_commit_log() {
-    const std::string path = commit_log_path(options.path);
-    if (auto s = log.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, connection_options);
-        !s.ok()) {
-      return s;
-    }
-    if (auto s = configure(log, options); !s.ok()) return s;
-    // The log's WAL is checkpointed by the committer itself (SQLite's automatic
-    // checkpoint after a commit): a checkpoint from another thread never catches up with
-    // a writer that never pauses, and the WAL would grow without bound.
-    if (auto s = log.exec("CREATE TABLE IF NOT EXISTS commit_log (batch INTEGER PRIMARY KEY, "
-                          "effects BLOB NOT NULL)");
-        !s.ok()) {
-      return s;
-    }
-    const std::pair<Statement*, std::string> statements[] = {
-        {&log_begin, "BEGIN IMMEDIATE"},
-        {&log_commit, "COMMIT"},
-        {&log_rollback, "ROLLBACK"},
-        {&log_insert, "INSERT INTO commit_log (batch, effects) VALUES (?1, ?2)"},
-        {&log_truncate, "DELETE FROM commit_log WHERE batch <= ?1"},
-    };
-    for (const auto& [statement, sql] : statements) {
-      if (auto s = statement->prepare(log, sql); !s.ok()) return s;
-    }
+  // Materializes `chunk` into the ledger file and empties it.
+  Status materialize_chunk(std::vector<std::pair<int64_t, core::BatchEffects>>& chunk) {
+    std::vector<std::pair<int64_t, const core::BatchEffects*>> view;
+    for (const auto& [batch, effects] : chunk) view.emplace_back(batch, &effects);
+    if (auto s = ledger.materialize(view); !s.ok()) return s;
+    chunk.clear();
     return {};
   }
 
-  // Materializes every logged batch past the watermark, then truncates the log.
+  // A commit log of the first design (one SQLite file at the log's path): its batches
+  // past the watermark are materialized, then the file goes, for the directory to take
+  // its place.
+  Status recover_sqlite_commit_log(int64_t applied, int64_t& last_logged) {
+    const std::string path = commit_log_path(options.path);
+    if (!std::filesystem::is_regular_file(path)) return {};
+    {
+      Connection old;
+      if (auto s = old.open(path, SQLITE_OPEN_READWRITE, connection_options); !s.ok()) return s;
+      Statement select;
+      if (auto s = select.prepare(old, "SELECT batch, effects FROM commit_log WHERE batch > ?1 ORDER BY batch");
+          !s.ok()) {
+        return s;
+      }
+      select.bind(1, applied);
+      std::vector<std::pair<int64_t, core::BatchEffects>> chunk;
+      int rc = SQLITE_ROW;
+      while ((rc = select.step()) == SQLITE_ROW) {
+        auto effects = decode_journal_record(select.blob(1));
+        if (!effects.ok()) return Status(Code::internal, path + ": " + effects.error().detail);
+        last_logged = select.int64(0);
+        chunk.emplace_back(last_logged, std::move(effects.value()));
+        if (chunk.size() >= recovery_chunk_batches_max) {
+          if (auto s = materialize_chunk(chunk); !s.ok()) return s;
+        }
+      }
+      if (rc != SQLITE_DONE) return Status(select.error(rc, "read " + path));
+      if (auto s = materialize_chunk(chunk); !s.ok()) return s;
+    }
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ignored);
+    observe::log(observe::LogLevel::info, "converted the commit log to segment files",
+                 {{"path", path}});
+    return {};
+  }
+
+  // Materializes every logged batch past the watermark; opens the log for appends.
+  static constexpr size_t recovery_chunk_batches_max = 1000;
   Status recover() {
     auto applied = ledger.applied_batch();
     if (!applied.ok()) return applied.status();
-    Statement select;
-    if (auto s = select.prepare(log, "SELECT batch, effects FROM commit_log WHERE batch > ?1 "
-                                     "ORDER BY batch");
+    int64_t last_logged = 0;
+    if (auto s = recover_sqlite_commit_log(applied.value(), last_logged); !s.ok()) return s;
+    applied = ledger.applied_batch();
+    if (!applied.ok()) return applied.status();
+    std::vector<std::pair<int64_t, core::BatchEffects>> chunk;
+    int64_t recovered = 0;
+    auto visit = [&](int64_t batch, std::string_view payload) -> Status {
+      auto effects = decode_journal_record(payload);
+      if (!effects.ok()) {
+        return Status(Code::internal, "commit log batch " + std::to_string(batch) + ": " + effects.error().detail);
+      }
+      chunk.emplace_back(batch, std::move(effects.value()));
+      ++recovered;
+      if (chunk.size() >= recovery_chunk_batches_max) return materialize_chunk(chunk);
+      return {};
+    };
+    if (auto s = log.open(commit_log_path(options.path), options.synchronous_full, applied.value(), visit);
         !s.ok()) {
       return s;
     }
-    select.bind(1, applied.value());
-    std::vector<std::pair<int64_t, core::BatchEffects>> chunk;
-    int64_t recovered = 0;
-    auto flush = [&]() -> Status {
-      std::vector<std::pair<int64_t, const core::BatchEffects*>> view;
-      for (const auto& [batch, effects] : chunk) view.emplace_back(batch, &effects);
-      if (auto s = ledger.materialize(view); !s.ok()) return s;
-      chunk.clear();
-      return {};
-    };
-    int rc = SQLITE_ROW;
-    while ((rc = select.step()) == SQLITE_ROW) {
-      auto effects = decode_journal_record(select.blob(1));
-      if (!effects.ok()) {
-        return Status(Code::internal, "commit log batch " + std::to_string(select.int64(0)) +
-                                          ": " + effects.error().detail);
-      }
-      chunk.emplace_back(select.int64(0), std::move(effects.value()));
-      ++recovered;
-      if (chunk.size() >= 1000) {
-        if (auto s = flush(); !s.ok()) return s;
-      }
-    }
-    if (rc != SQLITE_DONE) return Status(select.error(rc, "read commit log"));
-    if (auto s = flush(); !s.ok()) return s;
+    if (auto s = materialize_chunk(chunk); !s.ok()) return s;
     if (recovered > 0) {
       observe::log(observe::LogLevel::info, "recovered batches from the commit log",
                    {{"batches", std::to_string(recovered)}});
     }
-    auto last_logged = single_integer(log, "SELECT coalesce(max(batch), 0) FROM commit_log");
-    if (!last_logged.ok()) return last_logged.status();
     applied = ledger.applied_batch();
     if (!applied.ok()) return applied.status();
     {
       MutexLock lock(pending_mutex);
       materialized_batch = applied.value();
     }
-    next_batch = std::max(applied.value(), last_logged.value()) + 1;
-    if (auto s = truncate_log(); !s.ok()) return s;
+    next_batch = std::max({applied.value(), last_logged, log.last_batch()}) + 1;
+    if (auto s = log.release_through(applied.value()); !s.ok()) return s;
 
     Connection& db = ledger.connection();
     auto sequence = single_integer(db, "SELECT coalesce(max(sequence), 0) FROM transactions");
@@ -511,21 +517,6 @@ struct SqliteStore::Impl {
     auto log_id = single_integer(db, "SELECT coalesce(max(log_id), 0) FROM audit_log");
     if (!log_id.ok()) return log_id.status();
     next_log_id = log_id.value() + 1;
-    return {};
-  }
-
-  // Deletes logged batches the ledger holds; inside apply()'s transaction, or alone.
-  Status truncate_log() {
-    int64_t through = 0;
-    {
-      MutexLock lock(pending_mutex);
-      through = materialized_batch;
-    }
-    if (through <= truncated_through) return {};
-    Use s(log_truncate);
-    s->bind(1, through);
-    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "truncate log"));
-    truncated_through = through;
     return {};
   }
 
@@ -599,6 +590,12 @@ struct SqliteStore::Impl {
         materialized_batch = batch->batch;
       }
       pending_changed.notify_all();
+      // The chunk's batches are in the ledger file (committed durably as the log's
+      // records were): the log segments that hold only them can go.
+      if (Status released = log.release_through(chunk.back()->batch); !released.ok()) {
+        observe::log(observe::LogLevel::error, "cannot release commit log segments",
+                     {{"error", released.detail()}});
+      }
       chunk.clear();  // the batches' memory is freed here, outside the lock
     }
   }
@@ -684,11 +681,8 @@ class SqliteBatch final : public BatchTransaction {
   Status write(core::BatchEffects& effects) override {
     for (auto& t : effects.transactions) t.sequence = impl_.next_sequence++;
     for (auto& r : effects.audit) r.log_id = impl_.next_log_id++;
-    const std::string record = encode_journal_record(effects);
-    Use s(impl_.log_insert);
-    s->bind(1, impl_.next_batch);
-    s->bind_blob(2, record);
-    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "append batch"));
+    // Appended, and made durable, by apply() once the whole batch is decided.
+    impl_.record = encode_journal_record(effects);
     return {};
   }
 
@@ -758,7 +752,6 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
     return s.error();
   }
   if (auto s = configure(impl->ledger.connection(), options); !s.ok()) return s.error();
-  if (auto s = impl->open_commit_log(); !s.ok()) return s.error();
   if (auto s = impl->recover(); !s.ok()) return s.error();
   auto reader = impl->open_reader();
   if (!reader.ok()) return reader.error();
@@ -789,7 +782,14 @@ SqliteStore::~SqliteStore() {
   }
   impl_->pending_changed.notify_all();
   if (impl_->materializer.joinable()) impl_->materializer.join();
-  if (!impl_->options.read_only) (void)impl_->truncate_log();
+  if (!impl_->options.read_only) {
+    int64_t materialized = 0;
+    {
+      MutexLock lock(impl_->pending_mutex);
+      materialized = impl_->materialized_batch;
+    }
+    (void)impl_->log.release_through(materialized);
+  }
 }
 
 Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> operations,
@@ -800,17 +800,6 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   const bool room = impl.wait_for_room();
   timings.backpressure_seconds = seconds_since(waited_from);
   if (!room) return Error{Code::unavailable, "the ledger materializer is behind"};
-  {
-    Use begin(impl.log_begin);
-    if (const int rc = begin->step(); rc != SQLITE_DONE) return begin->error(rc, "begin");
-  }
-  // Dropping materialized batches rides on this commit: no fsync of its own.
-  const int64_t truncated_before = impl.truncated_through;
-  if (auto s = impl.truncate_log(); !s.ok()) {
-    Use rollback(impl.log_rollback);
-    (void)rollback->step();
-    return s.error();
-  }
   const int64_t sequence_before = impl.next_sequence;
   const int64_t log_id_before = impl.next_log_id;
   SqliteBatch batch(impl);
@@ -820,19 +809,13 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   (void)impl.committer_reader->db.exec("COMMIT");
   if (effects.ok()) {
     const auto durable_from = std::chrono::steady_clock::now();
-    Use commit(impl.log_commit);
-    const int rc = commit->step();
+    Status appended = impl.log.append(impl.next_batch, impl.record);
     timings.durable_seconds = seconds_since(durable_from);
-    if (rc != SQLITE_DONE) effects = Error{Code::unavailable, commit->error(rc, "commit").detail};
+    if (!appended.ok()) effects = appended.error();
   }
   if (!effects.ok()) {
-    if (!sqlite3_get_autocommit(impl.log.get())) {
-      Use rollback(impl.log_rollback);
-      (void)rollback->step();
-    }
     impl.next_sequence = sequence_before;
     impl.next_log_id = log_id_before;
-    impl.truncated_through = truncated_before;
     return effects.error();
   }
   // Durable. Publish to the overlay, then hand the batch to the materializer.

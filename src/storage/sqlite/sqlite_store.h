@@ -1,13 +1,14 @@
-// The embedded default store: SQLite, in two files.
+// The embedded default store: SQLite, a ledger file and a commit log beside it.
 //
 // Why two: updating an account row and three indexes per transfer dirties four or five
 // random pages, and at the small batches 64 connections produce, a commit rewrote about
 // 20 KiB per transfer. So the durable commit writes only what cannot be recovered
 // otherwise, and in key order:
 //
-//   PATH.commitlog  the commit log. apply() appends ONE row per batch (its effects,
-//                   encoded) and commits it (WAL, synchronous=FULL): a batch is durable
-//                   when apply() returns. Sequential, a few pages per batch.
+//   PATH.commitlog  the commit log, a directory of append-only segment files
+//                   (commit_log.h). apply() appends ONE record per batch (its effects,
+//                   encoded) and fdatasyncs it: a batch is durable when apply() returns.
+//                   One sequential write per batch, nothing else on the commit path.
 //   PATH            the ledger tables of DESIGN.md §3 (accounts, transactions,
 //                   audit_log). A background materializer applies committed batches to
 //                   them in large chunks, so each random page is written once per chunk
@@ -21,12 +22,14 @@
 // waits, the engine queue fills, and clients get 503 overloaded.
 //
 // At open, batches in the commit log past the watermark are materialized (recovery after
-// kill -9 or power loss), and the commit log is truncated.
+// kill -9 or power loss). Segments whose batches are all materialized are unlinked, by
+// the materializer as it goes and at open and close.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "storage/sqlite/commit_log.h"
 #include "storage/store.h"
 
 namespace balanced::storage {
@@ -62,8 +65,6 @@ struct SqliteOptions {
 
 // The schema version this build reads and writes.
 int sqlite_schema_version();
-// The commit log that goes with a ledger file.
-std::string commit_log_path(const std::string& ledger_path);
 
 class SqliteStore;
 Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& options);

@@ -1,0 +1,298 @@
+#include "storage/sqlite/commit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace balanced::storage {
+namespace {
+
+constexpr size_t header_bytes = 16;  // length, CRC, batch
+constexpr std::string_view segment_suffix = ".log";
+
+// CRC-32C (Castagnoli), reflected, table-driven.
+constexpr std::array<uint32_t, 256> crc_table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t crc = i;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+    table[i] = crc;
+  }
+  return table;
+}
+constexpr auto kCrcTable = crc_table();
+
+uint32_t crc32c(uint32_t crc, std::string_view bytes) {
+  crc = ~crc;
+  for (const char c : bytes) crc = kCrcTable[(crc ^ static_cast<uint8_t>(c)) & 0xffu] ^ (crc >> 8);
+  return ~crc;
+}
+
+void put_u32(char* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+}
+void put_u64(char* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+}
+uint32_t get_u32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+uint64_t get_u64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+Status errno_status(const std::string& what) {
+  return Status(Code::unavailable, what + ": " + std::strerror(errno));
+}
+
+// Makes a directory entry (a created or removed file) durable.
+Status sync_directory(const std::string& directory) {
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open " + directory);
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return errno_status("fsync " + directory);
+  return {};
+}
+
+// The segment numbers in `directory`, ascending.
+Result<std::vector<uint64_t>> list_segments(const std::string& directory) {
+  std::vector<uint64_t> numbers;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.ends_with(segment_suffix)) continue;
+    const std::string digits = name.substr(0, name.size() - segment_suffix.size());
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    numbers.push_back(std::stoull(digits));
+  }
+  if (ec) return Error{Code::unavailable, "list " + directory + ": " + ec.message()};
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{Code::unavailable, "cannot read " + path};
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Error{Code::unavailable, "cannot read " + path};
+  return bytes;
+}
+
+}  // namespace
+
+std::string commit_log_path(const std::string& ledger_path) { return ledger_path + ".commitlog"; }
+
+CommitLog::~CommitLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string CommitLog::segment_path(uint64_t number) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(number));
+  return directory_ + "/" + name + std::string(segment_suffix);
+}
+
+Status CommitLog::open(const std::string& directory, bool durable, int64_t after_batch,
+                       const Visit& visit, uint64_t segment_bytes_max) {
+  assert(fd_ < 0);
+  directory_ = directory;
+  durable_ = durable;
+  segment_bytes_max_ = segment_bytes_max;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(directory_, ec)) {
+    if (!std::filesystem::create_directory(directory_, ec) || ec) {
+      return Status(Code::unavailable, "cannot create " + directory_ + ": " + ec.message());
+    }
+    const auto parent = std::filesystem::path(directory_).parent_path();
+    if (auto s = sync_directory(parent.empty() ? "." : parent.string()); !s.ok()) return s;
+  }
+  auto numbers = list_segments(directory_);
+  if (!numbers.ok()) return numbers.status();
+  std::vector<Segment> segments;
+  int64_t last = 0;
+  for (size_t i = 0; i < numbers.value().size(); ++i) {
+    const uint64_t number = numbers.value()[i];
+    const bool is_last = i + 1 == numbers.value().size();
+    const std::string path = segment_path(number);
+    auto bytes = read_file(path);
+    if (!bytes.ok()) return bytes.status();
+    const std::string_view data = bytes.value();
+    Segment segment{number, 0};
+    size_t at = 0;
+    while (at < data.size()) {
+      bool valid = data.size() - at >= header_bytes;
+      uint32_t length = 0;
+      if (valid) {
+        length = get_u32(data.data() + at);
+        valid = length <= record_bytes_max && data.size() - at - header_bytes >= length;
+      }
+      if (valid) {
+        const uint32_t crc = get_u32(data.data() + at + 4);
+        valid = crc == crc32c(0, data.substr(at + 8, 8 + length));
+      }
+      if (!valid) {
+        if (!is_last) {
+          return Status(Code::internal, path + ": corrupt record at byte " + std::to_string(at) +
+                                            " of a segment that is not the last");
+        }
+        // A write the crash tore: never acknowledged. Cut it off, so that appends go on
+        // after the last whole record.
+        if (::truncate(path.c_str(), static_cast<off_t>(at)) != 0) return errno_status("truncate " + path);
+        break;
+      }
+      const auto batch = static_cast<int64_t>(get_u64(data.data() + at + 8));
+      if (batch <= last) {
+        return Status(Code::internal, path + ": batch " + std::to_string(batch) + " after batch " +
+                                          std::to_string(last));
+      }
+      last = segment.last_batch = batch;
+      if (batch > after_batch) {
+        if (auto s = visit(batch, data.substr(at + header_bytes, length)); !s.ok()) return s;
+      }
+      at += header_bytes + length;
+    }
+    segments.push_back(segment);
+  }
+  {
+    MutexLock lock(mutex_);
+    segments_ = std::move(segments);
+  }
+  // Appends go to a fresh segment: the tail of an old one is never written again.
+  const uint64_t next = numbers.value().empty() ? 1 : numbers.value().back() + 1;
+  return start_segment(next);
+}
+
+Status CommitLog::start_segment(uint64_t number) {
+  const std::string path = segment_path(number);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("create " + path);
+  if (auto s = sync_directory(directory_); !s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  size_ = 0;
+  MutexLock lock(mutex_);
+  segments_.push_back(Segment{number, 0});
+  return {};
+}
+
+Status CommitLog::append(int64_t batch, std::string_view payload) {
+  if (broken_) return Status(Code::unavailable, "the commit log failed earlier; restart balanced");
+  if (payload.size() > record_bytes_max) {
+    return Status(Code::internal, "a batch of " + std::to_string(payload.size()) + " bytes exceeds the commit log's record bound");
+  }
+  record_.resize(header_bytes + payload.size());
+  put_u32(record_.data(), static_cast<uint32_t>(payload.size()));
+  put_u64(record_.data() + 8, static_cast<uint64_t>(batch));
+  std::memcpy(record_.data() + header_bytes, payload.data(), payload.size());
+  put_u32(record_.data() + 4, crc32c(0, std::string_view(record_).substr(8)));
+  size_t written = 0;
+  while (written < record_.size()) {
+    const ssize_t n = ::write(fd_, record_.data() + written, record_.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      broken_ = true;
+      return errno_status("append to the commit log");
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (durable_ && ::fdatasync(fd_) != 0) {
+    broken_ = true;
+    return errno_status("fdatasync the commit log");
+  }
+  size_ += record_.size();
+  {
+    MutexLock lock(mutex_);
+    segments_.back().last_batch = batch;
+  }
+  if (record_.capacity() > (4u << 20)) record_ = std::string();  // keep no huge buffer
+  if (size_ >= segment_bytes_max_) {
+    uint64_t next = 0;
+    {
+      MutexLock lock(mutex_);
+      next = segments_.back().number + 1;
+    }
+    // The record is durable already; failing to start the next segment only stops
+    // later appends.
+    if (auto s = start_segment(next); !s.ok()) {
+      broken_ = true;
+      return {};
+    }
+  }
+  return {};
+}
+
+int64_t CommitLog::last_batch() const {
+  MutexLock lock(mutex_);
+  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
+    if (it->last_batch > 0) return it->last_batch;
+  }
+  return 0;
+}
+
+Status CommitLog::release_through(int64_t batch) {
+  std::vector<uint64_t> released;
+  {
+    MutexLock lock(mutex_);
+    // Never the last segment (being appended to), nor one after a segment still needed.
+    while (segments_.size() > 1 && segments_.front().last_batch <= batch) {
+      released.push_back(segments_.front().number);
+      segments_.erase(segments_.begin());
+    }
+  }
+  if (released.empty()) return {};
+  for (const uint64_t number : released) {
+    const std::string path = segment_path(number);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("unlink " + path);
+  }
+  return sync_directory(directory_);
+}
+
+Status CommitLog::copy(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (!std::filesystem::create_directory(to, ec) || ec) {
+    return Status(Code::unavailable, "cannot create " + to + ": " + ec.message());
+  }
+  if (!std::filesystem::is_directory(from, ec)) return {};  // no log: nothing pending
+  auto numbers = list_segments(from);
+  if (!numbers.ok()) return numbers.status();
+  for (const uint64_t number : numbers.value()) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(number));
+    const std::string file = name + std::string(segment_suffix);
+    auto bytes = read_file(from + "/" + file);
+    if (!bytes.ok()) {
+      if (!std::filesystem::exists(from + "/" + file)) continue;  // released meanwhile
+      return bytes.status();
+    }
+    std::ofstream out(to + "/" + file, std::ios::binary);
+    out.write(bytes.value().data(), static_cast<std::streamsize>(bytes.value().size()));
+    out.close();
+    if (!out) return Status(Code::unavailable, "cannot write " + to + "/" + file);
+  }
+  return {};
+}
+
+void CommitLog::remove(const std::string& directory) {
+  std::error_code ignored;
+  std::filesystem::remove_all(directory, ignored);
+}
+
+}  // namespace balanced::storage

@@ -1,0 +1,220 @@
+// The SQLite store's commit log: records read back in order, a torn tail cut off, a
+// corrupt segment refused, segments rotated and released, copies for backups.
+#include "storage/sqlite/commit_log.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "storage/sqlite/sqlite_store.h"
+#include "support/process.h"
+
+namespace balanced::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+using Records = std::vector<std::pair<int64_t, std::string>>;
+
+// Opens the log at `directory`, returning every record past `after`.
+Status read_all(CommitLog& log, const std::string& directory, Records& records, int64_t after = 0,
+                uint64_t segment_bytes_max = CommitLog::segment_bytes_max_default) {
+  return log.open(
+      directory, true, after,
+      [&](int64_t batch, std::string_view payload) {
+        records.emplace_back(batch, std::string(payload));
+        return Status();
+      },
+      segment_bytes_max);
+}
+
+std::vector<fs::path> segments(const std::string& directory) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(directory)) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(CommitLog, RecordsComeBackInOrderPastTheWatermark) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  {
+    CommitLog log;
+    Records none;
+    ASSERT_TRUE(read_all(log, path, none).ok());
+    EXPECT_TRUE(none.empty());
+    EXPECT_EQ(log.last_batch(), 0);
+    for (int64_t batch = 1; batch <= 5; ++batch) {
+      ASSERT_TRUE(log.append(batch, "payload " + std::to_string(batch) + std::string(batch * 100, 'x')).ok());
+    }
+    EXPECT_EQ(log.last_batch(), 5);
+  }
+  CommitLog again;
+  Records records;
+  ASSERT_TRUE(read_all(again, path, records, 2).ok());
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].first, 3);
+  EXPECT_EQ(records[0].second, "payload 3" + std::string(300, 'x'));
+  EXPECT_EQ(records[2].first, 5);
+  EXPECT_EQ(again.last_batch(), 5);
+  // Appends go on after the last batch, into a segment of their own.
+  ASSERT_TRUE(again.append(6, "six").ok());
+  EXPECT_EQ(again.last_batch(), 6);
+}
+
+TEST(CommitLog, ATornTailIsCutOffAndAppendsGoOn) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  {
+    CommitLog log;
+    Records none;
+    ASSERT_TRUE(read_all(log, path, none).ok());
+    ASSERT_TRUE(log.append(1, "one").ok());
+    ASSERT_TRUE(log.append(2, "two").ok());
+  }
+  // A crash in the middle of writing record 3: its header and half its payload.
+  const fs::path last = segments(path).back();
+  const auto whole = fs::file_size(last);
+  {
+    std::ofstream out(last, std::ios::binary | std::ios::app);
+    const char torn[] = {10, 0, 0, 0, 1, 2, 3, 4, 3, 0, 0, 0, 0, 0, 0, 0, 't', 'h'};
+    out.write(torn, sizeof torn);
+  }
+  {
+    CommitLog log;
+    Records records;
+    ASSERT_TRUE(read_all(log, path, records).ok());
+    ASSERT_EQ(records.size(), 2u);
+    EXPECT_EQ(records[1].second, "two");
+    EXPECT_EQ(fs::file_size(last), whole);  // the torn record is gone
+    ASSERT_TRUE(log.append(3, "three").ok());
+  }
+  CommitLog log;
+  Records records;
+  ASSERT_TRUE(read_all(log, path, records).ok());
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2], (std::pair<int64_t, std::string>{3, "three"}));
+}
+
+TEST(CommitLog, AFlippedByteIsCaughtByTheChecksum) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  {
+    CommitLog log;
+    Records none;
+    ASSERT_TRUE(read_all(log, path, none, 0, 64).ok());  // a segment per record
+    ASSERT_TRUE(log.append(1, std::string(100, 'a')).ok());
+    ASSERT_TRUE(log.append(2, std::string(100, 'b')).ok());
+  }
+  const auto files = segments(path);
+  ASSERT_GE(files.size(), 2u);
+  {
+    std::fstream file(files.front(), std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(50);
+    file.put('z');
+  }
+  // Not the last segment: corruption, not a torn write; the log refuses to open.
+  CommitLog log;
+  Records records;
+  const Status status = read_all(log, path, records);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.detail().find("corrupt"), std::string::npos) << status.detail();
+}
+
+TEST(CommitLog, SegmentsRotateAndOnlyMaterializedOnesAreReleased) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  CommitLog log;
+  Records none;
+  ASSERT_TRUE(read_all(log, path, none, 0, 1000).ok());
+  for (int64_t batch = 1; batch <= 10; ++batch) ASSERT_TRUE(log.append(batch, std::string(400, 'p')).ok());
+  // 416 bytes a record, a new segment once past 1,000 bytes: three records a segment.
+  EXPECT_EQ(segments(path).size(), 4u);  // 1-3, 4-6, 7-9, 10
+  ASSERT_TRUE(log.release_through(5).ok());  // 4-6 still holds batch 6
+  EXPECT_EQ(segments(path).size(), 3u);
+  ASSERT_TRUE(log.release_through(10).ok());  // all but the segment appended to
+  EXPECT_EQ(segments(path).size(), 1u);
+  ASSERT_TRUE(log.append(11, "eleven").ok());
+  CommitLog reopened;
+  Records records;
+  ASSERT_TRUE(read_all(reopened, path, records).ok());
+  ASSERT_EQ(records.size(), 2u);  // 10 (not released: its segment was being appended to) and 11
+  EXPECT_EQ(records[1].first, 11);
+}
+
+TEST(CommitLog, ACopyHoldsEveryRecord) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  CommitLog log;
+  Records none;
+  ASSERT_TRUE(read_all(log, path, none, 0, 1000).ok());
+  for (int64_t batch = 1; batch <= 7; ++batch) ASSERT_TRUE(log.append(batch, std::string(400, 'c')).ok());
+  const std::string copy = (dir.path() / "copy").string();
+  ASSERT_TRUE(CommitLog::copy(path, copy).ok());
+  EXPECT_FALSE(CommitLog::copy(path, copy).ok());  // never into an existing directory
+  CommitLog copied;
+  Records records;
+  ASSERT_TRUE(read_all(copied, copy, records).ok());
+  EXPECT_EQ(records.size(), 7u);
+  CommitLog::remove(copy);
+  EXPECT_FALSE(fs::exists(copy));
+}
+
+TEST(CommitLog, ALedgerWithTheFirstDesignsLogIsConverted) {
+  // The first commit log was a SQLite file at the same path: its batches past the
+  // watermark are materialized at open, then the file gives way to the directory.
+  testing::TempDir dir;
+  SqliteOptions options;
+  options.path = (dir.path() / "ledger.db").string();
+  options.materialize_interval_ms = 60'000;
+  std::string record;
+  {
+    auto store = open_sqlite_store(options);
+    ASSERT_TRUE(store.ok());
+  }
+  // A batch as the committer encoded it: one account opened with 100.
+  {
+    auto scratch_options = options;
+    scratch_options.path = (dir.path() / "scratch.db").string();
+    auto scratch = open_sqlite_store(scratch_options);
+    ASSERT_TRUE(scratch.ok());
+    core::CreateAccount open{"legacy", "USD", 100, 0, ""};
+    std::vector<core::Operation> operations{open};
+    ASSERT_TRUE(scratch.value()->apply(operations, 1).ok());
+  }
+  {
+    CommitLog scratch_log;
+    ASSERT_TRUE(scratch_log
+                    .open(commit_log_path((dir.path() / "scratch.db").string()), true, 0,
+                          [&](int64_t, std::string_view payload) {
+                            record = std::string(payload);
+                            return Status();
+                          })
+                    .ok());
+  }
+  ASSERT_FALSE(record.empty());
+  CommitLog::remove(commit_log_path(options.path));
+  sqlite3* old = nullptr;
+  ASSERT_EQ(sqlite3_open(commit_log_path(options.path).c_str(), &old), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(old, "CREATE TABLE commit_log (batch INTEGER PRIMARY KEY, effects BLOB NOT NULL)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* insert = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(old, "INSERT INTO commit_log VALUES (1, ?1)", -1, &insert, nullptr), SQLITE_OK);
+  sqlite3_bind_blob(insert, 1, record.data(), static_cast<int>(record.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+  sqlite3_finalize(insert);
+  sqlite3_close(old);
+
+  auto store = open_sqlite_store(options);
+  ASSERT_TRUE(store.ok()) << store.error().detail;
+  EXPECT_TRUE(fs::is_directory(commit_log_path(options.path)));
+  auto account = store.value()->account("legacy");
+  ASSERT_TRUE(account.ok());
+  EXPECT_EQ(account.value().balance, 100);
+}
+
+}  // namespace
+}  // namespace balanced::storage
