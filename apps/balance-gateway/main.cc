@@ -175,15 +175,15 @@ int main(int argc, char** argv) {
   observe::log(observe::LogLevel::info, "balance-gateway serving",
                {{"listen", net::HostPort{server_options.host, server.port()}.text()},
                 {"admin_listen", admin_listen},
-                {"tls", tls ? "on" : "off"},
+                {"listen_tls", tls ? "on" : "off"},
                 {"upstreams", std::to_string(replicas.size())},
                 {"threads", std::to_string(server_options.threads)}});
 
-  const int signal_number = service::wait_for_stop([&server] {
+  const int signal_number = service::wait_for_stop([&server, tls] {
     if (auto status = server.reload_tls(); !status.ok()) {
       observe::log(observe::LogLevel::error, "TLS reload failed; keeping the old certificate",
-                   {{"error", status.detail()}});
-    } else {
+                   {{"error.message", status.detail()}});
+    } else if (tls) {
       observe::log(observe::LogLevel::info, "TLS certificate reloaded");
     }
   });

@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       return fail(ping.detail());
     }
     if (!ping.ok()) {
-      observe::log(observe::LogLevel::warn, "database not reachable yet", {{"error", ping.detail()}});
+      observe::log(observe::LogLevel::warn, "database not reachable yet", {{"error.message", ping.detail()}});
     }
   }
 

@@ -115,7 +115,7 @@ Status KeySource::reload() {
     loader_->forget();
     if (stats_) stats_->reloads_failed.Increment();
     observe::log(observe::LogLevel::warn, "JWKS not loaded; keeping the keys in use",
-                 {{"source", loader_->describe()}, {"error", parsed.error().detail}});
+                 {{"jwks.source", loader_->describe()}, {"error.message", parsed.error().detail}});
     return parsed.status();
   }
   const size_t count = parsed.value().size();
@@ -132,7 +132,7 @@ Status KeySource::reload() {
             .count()));
   }
   observe::log(observe::LogLevel::info, "JWKS loaded",
-               {{"source", loader_->describe()}, {"keys", std::to_string(count)}});
+               {{"jwks.source", loader_->describe()}, {"keys", std::to_string(count)}});
   return {};
 }
 

@@ -132,7 +132,7 @@ Result<core::BatchEffects> Engine::apply_with_retries(
     }
     if (metrics_) metrics_->commit_retries.Increment();
     observe::log(observe::LogLevel::warn, "commit failed, retrying",
-                 {{"error", effects.error().detail}, {"attempt", std::to_string(attempt)}});
+                 {{"error.message", effects.error().detail}, {"attempt", std::to_string(attempt)}});
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, options_.retry_backoff_ms_max);
   }
@@ -165,7 +165,7 @@ void Engine::commit(std::vector<Pending>& batch) {
     // A permanent error caused by one operation must not fail its neighbours: apply them
     // one by one (linked transfers together), so only the culprit fails.
     observe::log(observe::LogLevel::error, "batch failed, applying its operations one by one",
-                 {{"error", effects.error().detail}});
+                 {{"error.message", effects.error().detail}});
     for (size_t i = 0; i < operations.size();) {
       size_t unit = 1;
       if (const auto* transfer = std::get_if<core::Transfer>(&operations[i]); transfer && transfer->link != 0) {
@@ -190,7 +190,7 @@ void Engine::commit(std::vector<Pending>& batch) {
   } else {
     if (metrics_) metrics_->commit_failures.Increment();
     observe::log(observe::LogLevel::error, "commit failed",
-                 {{"error", effects.error().detail},
+                 {{"error.message", effects.error().detail},
                   {"operations", std::to_string(operations.size())}});
     const Code code =
         effects.error().code == Code::unavailable ? Code::unavailable : Code::internal;

@@ -156,7 +156,7 @@ RateDecision RedisLimiter::check(std::string_view key, const RatePolicy& policy)
     if (stats_) stats_->redis_fallbacks.Increment();
     if (!degraded_.exchange(true)) {
       observe::log(observe::LogLevel::warn, "rate limits: Redis unreachable, deciding with local buckets",
-                   {{"error", reply.ok() ? reply.value().text : reply.error().detail}});
+                   {{"error.message", reply.ok() ? reply.value().text : reply.error().detail}});
     }
     return fallback_.check(key, policy);
   }

@@ -56,7 +56,7 @@ void SingletonRunner::loop() {
     if (auto status = job_.run(token.value()); !status.ok()) {
       if (stats_) stats_->job_failures.Increment();
       observe::log(observe::LogLevel::warn, "singleton job failed",
-                   {{"job", job_.name()}, {"error", status.detail()}});
+                   {{"job", job_.name()}, {"error.message", status.detail()}});
     }
   }
 }

@@ -556,7 +556,7 @@ struct SqliteStore::Impl {
           materializer_error = status.detail();
         }
         observe::log(observe::LogLevel::error, "materializer failed, retrying",
-                     {{"error", status.detail()}});
+                     {{"error.message", status.detail()}});
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         continue;
       }
@@ -594,7 +594,7 @@ struct SqliteStore::Impl {
       // records were): the log segments that hold only them can go.
       if (Status released = log.release_through(chunk.back()->batch); !released.ok()) {
         observe::log(observe::LogLevel::error, "cannot release commit log segments",
-                     {{"error", released.detail()}});
+                     {{"error.message", released.detail()}});
       }
       chunk.clear();  // the batches' memory is freed here, outside the lock
     }
