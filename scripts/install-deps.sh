@@ -13,7 +13,9 @@ test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                mariadb-server mariadb-client redis-server redis-tools openssl
                python3-jwt python3-cryptography  # /usr/bin/python3 mints the JWT test vectors
                nodejs npm  # npm installs @redocly/cli for tests/docs/openapi_lint.sh
-               prometheus)  # promtool and the server for tests/deploy/rules_test.sh, scrape_test.sh
+               prometheus  # promtool and the server for tests/deploy/rules_test.sh, scrape_test.sh
+               kubernetes-client  # kubectl kustomize for tests/deploy/k8s_test.sh (offline only)
+               python3-yaml)  # tests/deploy/logs_check.py reads the Fluent Bit DaemonSet
 bench_packages=(nginx-light wrk haproxy)
 
 wanted=("${build_packages[@]}")
@@ -29,6 +31,11 @@ for package in "${wanted[@]}"; do
   # An npm already on PATH will do, whoever installed it: NodeSource's nodejs, for one,
   # bundles npm (so dpkg knows no npm package) and conflicts with Debian's.
   if [[ "$package" == nodejs || "$package" == npm ]] && command -v npm >/dev/null 2>&1; then
+    continue
+  fi
+  # Any kubectl with kustomize built in will do (Google's kubectl package, for one, which
+  # conflicts with Debian's kubernetes-client over /usr/bin/kubectl).
+  if [[ "$package" == kubernetes-client ]] && command -v kubectl >/dev/null 2>&1; then
     continue
   fi
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
