@@ -20,14 +20,15 @@ using Records = std::vector<std::pair<int64_t, std::string>>;
 
 // Opens the log at `directory`, returning every record past `after`.
 Status read_all(CommitLog& log, const std::string& directory, Records& records, int64_t after = 0,
-                uint64_t segment_bytes_max = CommitLog::segment_bytes_max_default) {
+                uint64_t segment_bytes_max = CommitLog::segment_bytes_max_default,
+                bool prepare_segments = false) {
   return log.open(
       directory, true, after,
       [&](int64_t batch, std::string_view payload) {
         records.emplace_back(batch, std::string(payload));
         return Status();
       },
-      segment_bytes_max);
+      segment_bytes_max, prepare_segments);
 }
 
 std::vector<fs::path> segments(const std::string& directory) {
@@ -130,9 +131,9 @@ TEST(CommitLog, SegmentsRotateAndOnlyMaterializedOnesAreReleased) {
   Records none;
   ASSERT_TRUE(read_all(log, path, none, 0, 1000).ok());
   for (int64_t batch = 1; batch <= 10; ++batch) ASSERT_TRUE(log.append(batch, std::string(400, 'p')).ok());
-  // 416 bytes a record, a new segment once past 1,000 bytes: three records a segment.
-  EXPECT_EQ(segments(path).size(), 4u);  // 1-3, 4-6, 7-9, 10
-  ASSERT_TRUE(log.release_through(5).ok());  // 4-6 still holds batch 6
+  // 416 bytes a record, at most 1,000 bytes a segment: two records a segment.
+  EXPECT_EQ(segments(path).size(), 5u);  // 1-2, 3-4, 5-6, 7-8, 9-10
+  ASSERT_TRUE(log.release_through(5).ok());  // 5-6 still holds batch 6
   EXPECT_EQ(segments(path).size(), 3u);
   ASSERT_TRUE(log.release_through(10).ok());  // all but the segment appended to
   EXPECT_EQ(segments(path).size(), 1u);
@@ -140,8 +141,48 @@ TEST(CommitLog, SegmentsRotateAndOnlyMaterializedOnesAreReleased) {
   CommitLog reopened;
   Records records;
   ASSERT_TRUE(read_all(reopened, path, records).ok());
-  ASSERT_EQ(records.size(), 2u);  // 10 (not released: its segment was being appended to) and 11
-  EXPECT_EQ(records[1].first, 11);
+  ASSERT_EQ(records.size(), 3u);  // 9 and 10 (not released: their segment was being appended to), 11
+  EXPECT_EQ(records[2].first, 11);
+}
+
+TEST(CommitLog, PreparedSegmentsAreZerosAheadOfTheRecords) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  const uint64_t segment_bytes = 1u << 20;
+  {
+    CommitLog log;
+    Records none;
+    ASSERT_TRUE(read_all(log, path, none, 0, segment_bytes, true).ok());
+    log.wait_for_prepared_segment();
+    ASSERT_TRUE(log.append(1, "one").ok());  // into the plain first segment
+    ASSERT_TRUE(log.append(2, "two").ok());  // traded for the prepared one
+    ASSERT_TRUE(log.append(3, std::string(1000, 't')).ok());
+    const auto files = segments(path);
+    ASSERT_EQ(files.size(), 3u) << "the plain segment, the prepared one, a new prepared one being made";
+    EXPECT_EQ(fs::file_size(files[0]), 16u + 3u);
+    EXPECT_EQ(fs::file_size(files[1]), segment_bytes);  // written full of zeros beforehand
+    EXPECT_EQ(files[2].extension(), ".zero");
+  }
+  // A crash tore record 4, written over the zeros of the prepared segment.
+  const fs::path prepared = segments(path)[1];
+  {
+    std::fstream file(prepared, std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(16 + 3 + 16 + 1000);
+    const char torn[] = {20, 0, 0, 0, 9, 9, 9, 9, 4, 0, 0, 0, 0, 0, 0, 0, 'x'};
+    file.write(torn, sizeof torn);
+  }
+  CommitLog log;
+  Records records;
+  ASSERT_TRUE(read_all(log, path, records).ok());
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].second, std::string(1000, 't'));
+  EXPECT_EQ(fs::file_size(prepared), 16u + 3u + 16u + 1000u);  // cut after the last whole record
+  for (const auto& file : segments(path)) EXPECT_NE(file.extension(), ".zero");  // leftovers removed
+  ASSERT_TRUE(log.append(4, "four").ok());
+  CommitLog again;
+  Records all;
+  ASSERT_TRUE(read_all(again, path, all).ok());
+  EXPECT_EQ(all.size(), 4u);
 }
 
 TEST(CommitLog, ACopyHoldsEveryRecord) {

@@ -1,6 +1,7 @@
 #include "storage/sqlite/commit_log.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,11 +13,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "observe/log.h"
+
 namespace balanced::storage {
 namespace {
 
 constexpr size_t header_bytes = 16;  // length, CRC, batch
 constexpr std::string_view segment_suffix = ".log";
+constexpr std::string_view prepared_suffix = ".zero";
+// A prepared segment is written this much at a time, each step flushed, so that making one
+// never queues more than this on the device ahead of a commit's fdatasync.
+constexpr size_t prepare_step_bytes = 1u << 20;
 
 // CRC-32C (Castagnoli), reflected, table-driven.
 constexpr std::array<uint32_t, 256> crc_table() {
@@ -98,7 +105,68 @@ Result<std::string> read_file(const std::string& path) {
 std::string commit_log_path(const std::string& ledger_path) { return ledger_path + ".commitlog"; }
 
 CommitLog::~CommitLog() {
+  {
+    MutexLock lock(mutex_);
+    stopping_ = true;
+  }
+  prepared_changed_.notify_all();
+  if (preparer_.joinable()) preparer_.join();
   if (fd_ >= 0) ::close(fd_);
+  MutexLock lock(mutex_);
+  if (!prepared_path_.empty()) ::unlink(prepared_path_.c_str());
+}
+
+void CommitLog::run_preparer() {
+  // Below the committer and the HTTP workers, like the materializer.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+  uint64_t serial = 0;
+  const std::string zeros(prepare_step_bytes, '\0');
+  for (;;) {
+    {
+      MutexLock lock(mutex_);
+      lock.wait(prepared_changed_, [&]() REQUIRES(mutex_) {
+        return stopping_ || (prepared_path_.empty() && !preparing_failed_);
+      });
+      if (stopping_) return;
+    }
+    const std::string path = directory_ + "/" + std::to_string(++serial) + std::string(prepared_suffix);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0;
+    for (uint64_t written = 0; ok && written < segment_bytes_max_; written += zeros.size()) {
+      {
+        MutexLock lock(mutex_);
+        if (stopping_) {
+          ok = false;
+          break;
+        }
+      }
+      ok = ::write(fd, zeros.data(), zeros.size()) == static_cast<ssize_t>(zeros.size()) &&
+           ::fdatasync(fd) == 0;
+    }
+    if (fd >= 0) ::close(fd);
+    MutexLock lock(mutex_);
+    if (ok) {
+      prepared_path_ = path;
+    } else {
+      ::unlink(path.c_str());
+      // Plain segments from now on (still correct, only slower to sync); not retried, so
+      // a full disk is not written to over and over.
+      if (!stopping_) preparing_failed_ = true;
+    }
+    prepared_changed_.notify_all();
+  }
+}
+
+bool CommitLog::prepared_segment_ready() const {
+  MutexLock lock(mutex_);
+  return !prepared_path_.empty();
+}
+
+void CommitLog::wait_for_prepared_segment() {
+  MutexLock lock(mutex_);
+  lock.wait(prepared_changed_, [&]() REQUIRES(mutex_) {
+    return !prepared_path_.empty() || preparing_failed_ || stopping_;
+  });
 }
 
 std::string CommitLog::segment_path(uint64_t number) const {
@@ -108,7 +176,7 @@ std::string CommitLog::segment_path(uint64_t number) const {
 }
 
 Status CommitLog::open(const std::string& directory, bool durable, int64_t after_batch,
-                       const Visit& visit, uint64_t segment_bytes_max) {
+                       const Visit& visit, uint64_t segment_bytes_max, bool prepare_segments) {
   assert(fd_ < 0);
   directory_ = directory;
   durable_ = durable;
@@ -135,6 +203,11 @@ Status CommitLog::open(const std::string& directory, bool durable, int64_t after
     Segment segment{number, 0};
     size_t at = 0;
     while (at < data.size()) {
+      // The unused rest of a prepared segment.
+      if (data.size() - at >= header_bytes &&
+          data.substr(at, header_bytes).find_first_not_of('\0') == std::string_view::npos) {
+        break;
+      }
       bool valid = data.size() - at >= header_bytes;
       uint32_t length = 0;
       if (valid) {
@@ -172,6 +245,19 @@ Status CommitLog::open(const std::string& directory, bool durable, int64_t after
     MutexLock lock(mutex_);
     segments_ = std::move(segments);
   }
+  // Prepared segments a run before this one left unused.
+  for (const auto& entry : std::filesystem::directory_iterator(directory_, ec)) {
+    if (entry.path().extension() == prepared_suffix) std::filesystem::remove(entry.path(), ec);
+  }
+  if (prepare_segments) {
+    preparer_ = std::thread([this] {
+      observe::name_this_thread("log-prepare");
+      run_preparer();
+    });
+  } else {
+    MutexLock lock(mutex_);
+    preparing_failed_ = true;  // none wanted
+  }
   // Appends go to a fresh segment: the tail of an old one is never written again.
   const uint64_t next = numbers.value().empty() ? 1 : numbers.value().back() + 1;
   return start_segment(next);
@@ -179,7 +265,23 @@ Status CommitLog::open(const std::string& directory, bool durable, int64_t after
 
 Status CommitLog::start_segment(uint64_t number) {
   const std::string path = segment_path(number);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  std::string prepared;
+  {
+    MutexLock lock(mutex_);
+    prepared = std::exchange(prepared_path_, std::string());
+  }
+  prepared_changed_.notify_all();  // the preparer makes the next one
+  int fd = -1;
+  bool is_prepared = false;
+  if (!prepared.empty()) {
+    if (::rename(prepared.c_str(), path.c_str()) == 0) {
+      fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      is_prepared = fd >= 0;
+    } else {
+      ::unlink(prepared.c_str());
+    }
+  }
+  if (fd < 0) fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return errno_status("create " + path);
   if (auto s = sync_directory(directory_); !s.ok()) {
     ::close(fd);
@@ -188,6 +290,7 @@ Status CommitLog::start_segment(uint64_t number) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
   size_ = 0;
+  current_prepared_ = is_prepared;
   MutexLock lock(mutex_);
   segments_.push_back(Segment{number, 0});
   return {};
@@ -198,6 +301,17 @@ Status CommitLog::append(int64_t batch, std::string_view payload) {
   if (payload.size() > record_bytes_max) {
     return Status(Code::internal, "a batch of " + std::to_string(payload.size()) + " bytes exceeds the commit log's record bound");
   }
+  // A new segment when the record would not fit, or to trade a plain segment for a
+  // prepared one. A segment that cannot be started leaves appends in the current one.
+  if (size_ > 0 && (size_ + header_bytes + payload.size() > segment_bytes_max_ ||
+                    (!current_prepared_ && prepared_segment_ready()))) {
+    uint64_t next = 0;
+    {
+      MutexLock lock(mutex_);
+      next = segments_.back().number + 1;
+    }
+    (void)start_segment(next);
+  }
   record_.resize(header_bytes + payload.size());
   put_u32(record_.data(), static_cast<uint32_t>(payload.size()));
   put_u64(record_.data() + 8, static_cast<uint64_t>(batch));
@@ -205,7 +319,8 @@ Status CommitLog::append(int64_t batch, std::string_view payload) {
   put_u32(record_.data() + 4, crc32c(0, std::string_view(record_).substr(8)));
   size_t written = 0;
   while (written < record_.size()) {
-    const ssize_t n = ::write(fd_, record_.data() + written, record_.size() - written);
+    const ssize_t n = ::pwrite(fd_, record_.data() + written, record_.size() - written,
+                               static_cast<off_t>(size_ + written));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       broken_ = true;
@@ -223,19 +338,6 @@ Status CommitLog::append(int64_t batch, std::string_view payload) {
     segments_.back().last_batch = batch;
   }
   if (record_.capacity() > (4u << 20)) record_ = std::string();  // keep no huge buffer
-  if (size_ >= segment_bytes_max_) {
-    uint64_t next = 0;
-    {
-      MutexLock lock(mutex_);
-      next = segments_.back().number + 1;
-    }
-    // The record is durable already; failing to start the next segment only stops
-    // later appends.
-    if (auto s = start_segment(next); !s.ok()) {
-      broken_ = true;
-      return {};
-    }
-  }
   return {};
 }
 

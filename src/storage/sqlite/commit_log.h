@@ -13,16 +13,26 @@
 //
 //   u32 payload length | u32 CRC-32C of (batch, payload) | i64 batch | payload
 //
-// little-endian. A new segment starts when the current one passes segment_bytes_max.
-// Reading stops at the first record that is incomplete or fails its CRC: in the last
-// segment that is a write torn by a crash (never acknowledged: fdatasync had not
-// returned), and the tail is cut off; anywhere else it is corruption and an error.
+// little-endian. A new segment starts when the next record would not fit in
+// segment_bytes_max. Segments are written full of zeros ahead of time, by a thread of the
+// log's own (`log-prepare`), then renamed into place: an append then overwrites blocks the
+// file already has, and its fdatasync flushes the data alone, never the inode or the
+// extent tree (measured here: a third less time in fdatasync, and its p99.9 from 25 ms to
+// 10 ms). When no prepared segment is ready, a plain one is used, and replaced by the next
+// prepared one as soon as that is ready.
+//
+// Reading a segment stops at a header of zeros (the unused rest of a prepared segment) or
+// at its end. A record that is incomplete or fails its CRC is, in the last segment, a write
+// torn by a crash (never acknowledged: fdatasync had not returned), and the segment is cut
+// there; anywhere else it is corruption and an error.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/codes.h"
@@ -35,7 +45,7 @@ std::string commit_log_path(const std::string& ledger_path);
 
 class CommitLog {
  public:
-  static constexpr uint64_t segment_bytes_max_default = 64ull << 20;
+  static constexpr uint64_t segment_bytes_max_default = 16ull << 20;
   // A record's payload, at most (a batch of 8,190 transfers encodes to ~2 MiB).
   static constexpr uint32_t record_bytes_max = 256u << 20;
 
@@ -47,10 +57,12 @@ class CommitLog {
   // Opens (creating the directory if need be) and reads every record, in order, handing
   // each with a batch number above `after_batch` to `visit`; cuts a torn tail off the
   // last segment. A visit that fails stops the read with its status. `durable`: fdatasync
-  // each append (false: durable against a process crash only).
+  // each append (false: durable against a process crash only). Starts the thread that
+  // prepares segments.
   using Visit = std::function<Status(int64_t batch, std::string_view payload)>;
+  // `prepare_segments` false: plain segments only (tests that count segments).
   Status open(const std::string& directory, bool durable, int64_t after_batch, const Visit& visit,
-              uint64_t segment_bytes_max = segment_bytes_max_default);
+              uint64_t segment_bytes_max = segment_bytes_max_default, bool prepare_segments = true);
 
   // Appends one record and makes it durable. On failure the log refuses every later
   // append (an fdatasync that failed leaves the file's state unknown): the store
@@ -72,6 +84,9 @@ class CommitLog {
   // Removes the directory and everything in it.
   static void remove(const std::string& directory);
 
+  // For tests: waits until a prepared segment is ready, or preparing one failed.
+  void wait_for_prepared_segment();
+
  private:
   struct Segment {
     uint64_t number = 0;
@@ -79,17 +94,27 @@ class CommitLog {
   };
   Status start_segment(uint64_t number);
   std::string segment_path(uint64_t number) const;
+  bool prepared_segment_ready() const;
+  void run_preparer();
 
   std::string directory_;
   bool durable_ = true;
   uint64_t segment_bytes_max_ = segment_bytes_max_default;
   int fd_ = -1;          // the segment being appended to
-  uint64_t size_ = 0;    // its size
+  uint64_t size_ = 0;    // the bytes of records in it
+  bool current_prepared_ = false;  // it was written full of zeros beforehand
   bool broken_ = false;  // an append failed: no more
   std::string record_;   // the record being written, reused
 
   mutable Mutex mutex_;
   std::vector<Segment> segments_ GUARDED_BY(mutex_);  // oldest first; the last is fd_'s
+  // The preparer's: it makes one prepared segment (a file of zeros, `*.zero`) whenever
+  // `prepared_path_` is empty and one is wanted.
+  std::condition_variable prepared_changed_;
+  std::string prepared_path_ GUARDED_BY(mutex_);
+  bool preparing_failed_ GUARDED_BY(mutex_) = false;
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  std::thread preparer_;
 };
 
 }  // namespace balanced::storage
