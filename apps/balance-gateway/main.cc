@@ -2,6 +2,7 @@
 // the key source, the gate, the rate limiter, the upstreams and the proxy into the
 // server, reloads TLS on SIGHUP and drains on SIGTERM.
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "net/url.h"
 #include "observe/log.h"
 #include "redis/client.h"
+#include "service/file_watch.h"
 #include "service/runtime.h"
 #include "service/token_checks.h"
 
@@ -23,6 +25,9 @@ using namespace balanced;
 using service::fail;
 
 namespace {
+
+// How often the TLS certificate and key files are looked at for a change.
+constexpr int64_t tls_watch_interval_ms = 1000;
 
 std::vector<std::string> split_commas(const std::vector<std::string>& values) {
   std::vector<std::string> out;
@@ -179,14 +184,23 @@ int main(int argc, char** argv) {
                 {"upstreams", std::to_string(replicas.size())},
                 {"threads", std::to_string(server_options.threads)}});
 
-  const int signal_number = service::wait_for_stop([&server, tls] {
+  // The certificate and key are reread on SIGHUP, and when either file changes (a
+  // Kubernetes Secret volume is updated in place, and nothing sends a signal).
+  auto reload_tls = [&server, tls] {
     if (auto status = server.reload_tls(); !status.ok()) {
       observe::log(observe::LogLevel::error, "TLS reload failed; keeping the old certificate",
                    {{"error.message", status.detail()}});
     } else if (tls) {
       observe::log(observe::LogLevel::info, "TLS certificate reloaded");
     }
-  });
+  };
+  std::optional<service::FileWatch> tls_watch;
+  if (tls) {
+    tls_watch.emplace(std::vector<std::string>{server_options.tls_cert_file, server_options.tls_key_file},
+                      tls_watch_interval_ms, "tls-watch", reload_tls);
+  }
+  const int signal_number = service::wait_for_stop(reload_tls);
+  tls_watch.reset();
   observe::log(observe::LogLevel::info, "draining", {{"signal", std::to_string(signal_number)}});
   admin.set_draining();
   server.shutdown(drain_timeout_s * 1000);

@@ -1,12 +1,11 @@
 #include "auth/key_source.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "observe/log.h"
+#include "service/file_watch.h"
 
 namespace balanced::auth {
 namespace {
@@ -21,10 +20,8 @@ class FileLoader final : public JwksLoader {
  public:
   explicit FileLoader(std::string path) : path_(std::move(path)) {}
   bool changed() override {
-    struct stat info {};
-    if (::stat(path_.c_str(), &info) != 0) return false;  // keep the keys we have
-    const auto seen = std::make_tuple(info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_size, info.st_ino);
-    if (seen == seen_) return false;
+    auto seen = service::file_stamp(path_);
+    if (!seen || seen == seen_) return false;  // unreadable: keep the keys we have
     seen_ = seen;
     return true;
   }
@@ -35,12 +32,12 @@ class FileLoader final : public JwksLoader {
     text << in.rdbuf();
     return text.str();
   }
-  void forget() override { seen_ = {-1, -1, -1, 0}; }
+  void forget() override { seen_.reset(); }
   std::string describe() const override { return path_; }
 
  private:
   const std::string path_;
-  std::tuple<int64_t, int64_t, int64_t, uint64_t> seen_{-1, -1, -1, 0};
+  std::optional<service::FileStamp> seen_;
 };
 
 }  // namespace

@@ -317,24 +317,38 @@ TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {
   }
   EXPECT_EQ(status, 401) << "a removed key still verified";
 
-  // SIGHUP rereads the certificate: new connections see the new one.
+  // New certificate files are picked up by themselves, as a Kubernetes Secret volume
+  // updates them (no signal): new connections see the new certificate.
   HttpClient new_trust(gateway.port(), (d / "rotating-new.crt").string());
   EXPECT_FALSE(new_trust.connect());
-  std::filesystem::copy_file(d / "rotating-new.crt", d / "live.crt", std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(d / "rotating-new.key", d / "live.key", std::filesystem::copy_options::overwrite_existing);
-  ::kill(gateway.process().pid(), SIGHUP);
+  std::filesystem::copy_file(d / "rotating-new.crt", d / "live.crt.next", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(d / "rotating-new.key", d / "live.key.next", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::rename(d / "live.crt.next", d / "live.crt");
+  std::filesystem::rename(d / "live.key.next", d / "live.key");
   bool reloaded = false;
   for (int i = 0; i < 50 && !reloaded; ++i) {
     std::this_thread::sleep_for(100ms);
     reloaded = new_trust.connect();
   }
   EXPECT_TRUE(reloaded) << gateway.log();
-  // A broken pair on SIGHUP keeps the one in use.
+  // A broken pair, noticed or on SIGHUP, keeps the one in use.
   { std::ofstream(d / "live.key") << "not a key"; }
+  std::this_thread::sleep_for(1500ms);
   ::kill(gateway.process().pid(), SIGHUP);
   std::this_thread::sleep_for(300ms);
   HttpClient still(gateway.port(), (d / "rotating-new.crt").string());
   EXPECT_TRUE(still.connect());
+  // SIGHUP rereads the files at once: the old pair again.
+  std::filesystem::copy_file(d / "rotating-old.key", d / "live.key", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(d / "rotating-old.crt", d / "live.crt", std::filesystem::copy_options::overwrite_existing);
+  ::kill(gateway.process().pid(), SIGHUP);
+  bool back = false;
+  for (int i = 0; i < 50 && !back; ++i) {
+    std::this_thread::sleep_for(100ms);
+    HttpClient old_again(gateway.port(), (d / "rotating-old.crt").string());
+    back = old_again.connect();
+  }
+  EXPECT_TRUE(back) << gateway.log();
   EXPECT_EQ(gateway.process().terminate(), 0) << gateway.log();
 }
 
