@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   int64_t read_timeout_ms = 30000;
   int64_t singleton_interval_ms = 1000;
   int64_t lease_ttl_ms = 10'000;
+  std::string access_log = "off";
 
   app.add_option("--listen", listen, "HOST:PORT to serve the API on")->envname("BALANCED_LISTEN");
   app.add_option("--admin-listen", admin_listen,
@@ -100,6 +101,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 600'000));
   app.add_option("--default-currency", default_currency, "currency of new accounts")
       ->envname("BALANCED_DEFAULT_CURRENCY");
+  app.add_option("--access-log", access_log,
+                 "on: one ECS JSON line per request on stdout, with the gateway's request and "
+                 "trace ids; off (the gateway logs every request already)")
+      ->envname("BALANCED_ACCESS_LOG")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--threads", threads, "HTTP worker threads")
       ->envname("BALANCED_THREADS")
       ->check(CLI::Range(1, 256));
@@ -205,7 +211,8 @@ int main(int argc, char** argv) {
   }
   api::Api api(engine, registry, admin,
                api::ApiOptions{.default_currency = default_currency,
-                               .metrics_on_api_port = admin_listen.empty()});
+                               .metrics_on_api_port = admin_listen.empty(),
+                               .access_log = access_log == "on"});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
   std::optional<service::TokenChecks> token_checks;
   std::optional<auth::GuardedHandler> guarded;

@@ -22,6 +22,9 @@ struct ApiOptions {
   // Also answer GET /metrics here (no separate --admin-listen). /healthz and /readyz are
   // always answered here too: the gateway's health checks reach only this port.
   bool metrics_on_api_port = true;
+  // One ECS access-log line per request (event.dataset "balanced.access"), carrying the
+  // X-Request-Id and traceparent trace id the gateway sent, so they match its own line.
+  bool access_log = false;
 };
 
 class Api final : public http::Handler {

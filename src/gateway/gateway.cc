@@ -1,33 +1,18 @@
 #include "gateway/gateway.h"
 
 #include <chrono>
-#include <cstdio>
-#include <random>
 
 #include "api/routes.h"
 #include "core/json_codec.h"
+#include "http/tracing.h"
+#include "observe/access_log.h"
 
 namespace balanced::gateway {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void access_log(std::string_view line) {
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
-}
-
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return text;
-}
+constexpr std::string_view access_dataset = "balance_gateway.access";
 
 }  // namespace
 
@@ -68,8 +53,8 @@ void Gateway::handle(http::Request&& request, http::Respond respond) {
   context->started = Clock::now();
   context->method = request.method;
   context->path = request.path;
-  context->request_id = request_id_of(request);
-  const std::string traceparent = traceparent_of(request, context->trace_id);
+  context->request_id = http::request_id_of(request);
+  const std::string traceparent = http::traceparent_of(request, context->trace_id);
   context->client_ip = client_address(request);
 
   const RateDecision by_ip = limiter_.check("ip:" + context->client_ip, options_.ip_rate);
@@ -145,17 +130,15 @@ void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& r
   const auto elapsed = Clock::now() - context->started;
   stats_.routes.observe(context->route, response.status, std::chrono::duration<double>(elapsed).count());
   if (options_.access_log) {
-    std::string line = "{\"@timestamp\":\"" + utc_now() + "\",\"log.level\":\"info\",\"service.name\":\"balance-gateway\","
-                       "\"event.dataset\":\"balance_gateway.access\",\"http.request.method\":" +
-                       core::json_string(context->method) + ",\"url.path\":" + core::json_string(context->path) +
-                       ",\"http.response.status_code\":" + std::to_string(response.status) +
-                       ",\"event.duration\":" +
-                       std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) +
-                       ",\"client.ip\":" + core::json_string(context->client_ip) +
-                       ",\"user.id\":" + core::json_string(context->user) +
-                       ",\"http.request.id\":" + core::json_string(context->request_id) +
-                       ",\"trace.id\":\"" + context->trace_id + "\"}\n";
-    access_log(line);
+    observe::log_access("balance-gateway", access_dataset,
+                        {.method = context->method,
+                         .path = context->path,
+                         .status = response.status,
+                         .duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(),
+                         .client_ip = context->client_ip,
+                         .user = context->user,
+                         .request_id = context->request_id,
+                         .trace_id = context->trace_id});
   }
   context->respond(std::move(response));
 }
@@ -165,18 +148,19 @@ void Gateway::on_transport_error(http::Response& response, const http::Request& 
   context->started = Clock::now();
   context->method = head.method.empty() ? "-" : head.method;
   context->path = head.target.substr(0, head.target.find('?'));
-  context->request_id = request_id_of(head);
-  traceparent_of(head, context->trace_id);
+  context->request_id = http::request_id_of(head);
+  http::traceparent_of(head, context->trace_id);
   context->client_ip = head.peer_address;
   response.set_header("X-Request-Id", context->request_id);
   stats_.routes.observe(-1, response.status, 0);
   if (options_.access_log) {
-    access_log("{\"@timestamp\":\"" + utc_now() + "\",\"log.level\":\"info\",\"service.name\":\"balance-gateway\","
-               "\"event.dataset\":\"balance_gateway.access\",\"http.request.method\":" + core::json_string(context->method) +
-               ",\"url.path\":" + core::json_string(context->path) + ",\"http.response.status_code\":" +
-               std::to_string(response.status) + ",\"event.duration\":0,\"client.ip\":" +
-               core::json_string(context->client_ip) + ",\"http.request.id\":" + core::json_string(context->request_id) +
-               ",\"trace.id\":\"" + context->trace_id + "\"}\n");
+    observe::log_access("balance-gateway", access_dataset,
+                        {.method = context->method,
+                         .path = context->path,
+                         .status = response.status,
+                         .client_ip = context->client_ip,
+                         .request_id = context->request_id,
+                         .trace_id = context->trace_id});
   }
 }
 

@@ -1,5 +1,5 @@
-// What the gateway reads off a request before anything else: its id, its trace
-// context, and (behind trusted proxies) its client's address. Pure, fuzzed.
+// What the gateway reads off a request before anything else (its id and trace context:
+// http/tracing.h): behind trusted proxies, its client's address. Pure, fuzzed.
 #pragma once
 
 #include <array>
@@ -21,11 +21,6 @@ struct Cidr {
   bool contains(std::string_view ip) const;
 };
 std::optional<Cidr> parse_cidr(std::string_view text);
-
-// X-Request-Id as sent when it is 1-128 of [A-Za-z0-9._-], else a new random one.
-std::string request_id_of(const http::Request& request);
-// traceparent (W3C Trace Context) as sent when valid, else a new one; sets `trace_id`.
-std::string traceparent_of(const http::Request& request, std::string& trace_id);
 
 // The client: the peer, unless it is a trusted proxy; then the right-most address of
 // X-Forwarded-For that is not a trusted proxy (a malformed entry stops the walk).

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}(Z|[+-]\d{2}:\d{2})$")
 LEVELS = {"debug", "info", "warning", "error"}  # spdlog's names for the four levels
 ACCESS_DATASET = "balance_gateway.access"
+ACCESS_DATASETS = {"balance-gateway": ACCESS_DATASET, "balanced": "balanced.access"}  # balanced: --access-log on
 ACCESS_FIELDS = {  # field: type
     "http.request.method": str, "url.path": str, "http.response.status_code": int,
     "event.duration": int, "client.ip": str, "http.request.id": str, "trace.id": str,
@@ -125,9 +126,9 @@ def check_line(line, service, forbidden, since=None, until=None):
         problems.append(f"log.level {record.get('log.level')!r} not one of {sorted(LEVELS)}")
     if record.get("service.name") != service:
         problems.append(f"service.name {record.get('service.name')!r}, expected {service!r}")
-    if record.get("event.dataset") == ACCESS_DATASET:
-        if service != "balance-gateway":
-            problems.append("an access-log line from another service than the gateway")
+    if record.get("event.dataset") in ACCESS_DATASETS.values():
+        if record.get("event.dataset") != ACCESS_DATASETS[service]:
+            problems.append(f"an access-log line of {record.get('event.dataset')} from {service}")
         for field, kind in ACCESS_FIELDS.items():
             value = record.get(field)
             if not isinstance(value, kind) or isinstance(value, bool):
@@ -350,6 +351,18 @@ def cmd_lines(argv):
         if not any(all(str(r.get(k)) == v for k, v in want.items()) for r in access):
             missing.append(f"no access line with {want}")
     report(not missing, f"access lines carry what was sent: X-Request-Id, traceparent's trace id, the token's sub ({len(expect_access)} lines)", missing)
+
+    # balanced's own access lines (--access-log on) carry the request and trace ids the
+    # gateway sent it: every request the gateway forwarded and got an answer to is found.
+    ledger_access = [r for r in balanced if r.get("event.dataset") == ACCESS_DATASETS["balanced"]]
+    ledger_ids = {(r.get("http.request.id"), r.get("trace.id")) for r in ledger_access}
+    forwarded = [r for r in access if r.get("url.path", "").startswith("/accounts") and r.get("http.response.status_code") in (200, 201)]
+    unmatched = [r for r in forwarded if (r.get("http.request.id"), r.get("trace.id")) not in ledger_ids]
+    report(len(ledger_access) >= 5 and forwarded and not unmatched,
+           f"balanced's access lines ({len(ledger_access)}) carry the gateway's http.request.id and trace.id: "
+           f"all {len(forwarded)} forwarded 2xx requests matched",
+           [f"balanced access lines: {len(ledger_access)} (want 5), forwarded 2xx: {len(forwarded)}"] +
+           [f"no balanced line for {r.get('http.request.method')} {r.get('url.path')} id {r.get('http.request.id')}" for r in unmatched[:5]])
 
     if conf is not None:
         all_records = gateway + balanced

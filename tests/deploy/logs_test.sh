@@ -120,7 +120,8 @@ since=$(date +%s.%N)
 api=$(free_port); api_admin=$(free_port)
 start_balanced() {  # appends: the same replica is started again below
   "$build/balanced" --listen "127.0.0.1:$api" --admin-listen "127.0.0.1:$api_admin" --db "sqlite:$work/a/ledger.db" \
-    --db-password-file "$work/db-password" --threads 2 --log-level debug >> "$work/balanced.out" 2>> "$work/balanced.err" &
+    --db-password-file "$work/db-password" --threads 2 --log-level debug --access-log on \
+    >> "$work/balanced.out" 2>> "$work/balanced.err" &
   balanced_pid=$!; pids+=("$balanced_pid")
 }
 start_balanced
@@ -283,7 +284,7 @@ for message in "balance-gateway serving" reloading draining stopped "JWKS loaded
 done
 for code in 200 201 400 401 403 404 405 413 429 431 "502|503"; do expects+=(--expect-status "$code"); done
 expects+=(--expect-access "http.request.id=logs-test-read,trace.id=$trace,user.id=alice,http.response.status_code=200,url.path=/accounts/alice/balance,http.request.method=GET,client.ip=127.0.0.1")
-expects+=(--expect-access "http.request.id=logs-test-forged,http.response.status_code=401,user.id=")
+expects+=(--expect-access "http.request.id=logs-test-forged,http.response.status_code=401,user.id=None")  # None: no user.id at all
 expects+=(--expect-access "http.response.status_code=413")
 python3 "$check" lines --forbid "$work/forbidden" --since "$since" --until "$until" \
   --fluent-bit "$repo/deploy/logging/fluent-bit.conf" "$repo/deploy/logging/parsers.conf" \

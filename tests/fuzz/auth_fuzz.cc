@@ -14,6 +14,7 @@
 #include "auth/sign.h"
 #include "gateway/rate_limit.h"
 #include "gateway/request_info.h"
+#include "http/tracing.h"
 
 namespace {
 
@@ -66,10 +67,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   // Request ids, trace context, networks, rate policies.
-  const std::string id = gateway::request_id_of(request);
+  const std::string id = http::request_id_of(request);
   if (id.empty() || id.size() > 128) __builtin_trap();
   std::string trace_id;
-  const std::string traceparent = gateway::traceparent_of(request, trace_id);
+  const std::string traceparent = http::traceparent_of(request, trace_id);
   if (traceparent.size() != 55 || trace_id.size() != 32) __builtin_trap();
   if (auto cidr = gateway::parse_cidr(input)) {
     (void)cidr->contains(input);

@@ -4,6 +4,7 @@
 
 #include "gateway/rate_limit.h"
 #include "gateway/request_info.h"
+#include "http/tracing.h"
 
 namespace balanced::gateway {
 namespace {
@@ -93,20 +94,20 @@ TEST(Networks, CidrsAndClientAddresses) {
 TEST(RequestInfo, IdsAndTraceContext) {
   http::Request request;
   request.headers = {{"X-Request-Id", "abc-123_x.y"}};
-  EXPECT_EQ(request_id_of(request), "abc-123_x.y");
+  EXPECT_EQ(http::request_id_of(request), "abc-123_x.y");
   request.headers = {{"X-Request-Id", std::string(129, 'a')}};
-  EXPECT_EQ(request_id_of(request).size(), 32u);
+  EXPECT_EQ(http::request_id_of(request).size(), 32u);
   request.headers = {{"X-Request-Id", "bad id"}};
-  EXPECT_NE(request_id_of(request), "bad id");
+  EXPECT_NE(http::request_id_of(request), "bad id");
   std::string trace;
   request.headers = {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
-  EXPECT_EQ(traceparent_of(request, trace), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(http::traceparent_of(request, trace), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   EXPECT_EQ(trace, "0af7651916cd43dd8448eb211c80319c");
   for (const char* bad : {"00-00000000000000000000000000000000-b7ad6b7169203331-01",
                           "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
                           "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", "garbage"}) {
     request.headers = {{"traceparent", bad}};
-    const std::string started = traceparent_of(request, trace);
+    const std::string started = http::traceparent_of(request, trace);
     EXPECT_NE(started, bad);
     EXPECT_EQ(started.size(), 55u);
     EXPECT_EQ(started.substr(3, 32), trace);
