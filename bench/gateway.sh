@@ -71,21 +71,7 @@ port=$(free_port)
 balanced_pid=$!
 wait_port "$port"
 wait_ready "http://127.0.0.1:$port/readyz"
-python3 - "$port" "$principals" <<'EOF'
-import concurrent.futures, http.client, json, sys
-port, n, clients = int(sys.argv[1]), int(sys.argv[2]), 8
-def create(first):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for i in range(first, n, clients):
-        body = json.dumps({"accountNumber": f"a{i}", "initialBalance": 100000000})
-        conn.request("POST", "/accounts", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        if response.status != 201:
-            raise SystemExit(f"POST /accounts a{i}: HTTP {response.status}")
-with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-    list(pool.map(create, range(clients)))
-EOF
+create_accounts "$port" "$principals" 100000000
 
 # HAProxy.
 haproxy_port=$(free_port)

@@ -66,21 +66,7 @@ start_balanced() {  # name [flags...]: starts balanced on its own file, creates 
     > "$work/$name.log" 2>&1 & pids+=($!)
   eval "${name}_pid=$! ${name}_port=$port"
   wait_port "$port"
-  python3 - "$port" "$accounts" <<'EOF'
-import concurrent.futures, http.client, json, sys
-port, n, clients = int(sys.argv[1]), int(sys.argv[2]), 8
-def create(first):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for i in range(first, n, clients):
-        body = json.dumps({"accountNumber": f"a{i}", "initialBalance": 100000000000})
-        conn.request("POST", "/accounts", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        if response.status != 201:
-            raise SystemExit(f"POST /accounts a{i}: HTTP {response.status}")
-with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-    list(pool.map(create, range(clients)))
-EOF
+  create_accounts "$port" "$accounts" 100000000000
 }
 start_balanced balanced
 start_balanced unbatched --batch-operations-max 1

@@ -175,17 +175,22 @@ class TypeParser {
         this.next();
         type = { k: "array", of: type };
       } else if (this.is("[")) {  // IFoo["apiVersion"]: an indexed access, a literal
-        let depth = 0;
-        do {
-          const token = this.next();
-          if (token.v === "[") depth++;
-          if (token.v === "]") depth--;
-        } while (depth > 0);
+        this.skipBalanced("[", "]");
         type = LEAF;
       } else {
         return type;
       }
     }
+  }
+  // Skips from an opening token to its matching closing one, inclusive.
+  skipBalanced(open, close) {
+    let depth = 0;
+    do {
+      const token = this.next();
+      if (!token) throw new Error(`unbalanced '${open}' in a type`);
+      if (token.v === open) depth++;
+      if (token.v === close) depth--;
+    } while (depth > 0);
   }
   primary() {
     const token = this.next();
@@ -215,12 +220,7 @@ class TypeParser {
       if (leafNames.has(token.v)) return LEAF;
       if (freeNames.has(token.v)) return FREE;
       if (this.is("<")) {  // another generic: not checked
-        let depth = 0;
-        do {
-          const t = this.next();
-          if (t.v === "<") depth++;
-          if (t.v === ">") depth--;
-        } while (depth > 0);
+        this.skipBalanced("<", ">");
         return FREE;
       }
       return { k: "ref", name: token.v };

@@ -29,26 +29,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd) || { echo "FAIL: no build dir $1"; echo "0 passed, 1 failed"; exit 1; }
 check="$repo/tests/deploy/logs_check.py"
 work=$(mktemp -d /tmp/balanced-logs-XXXXXX)
-passed=0 failed=0
-pids=()
-
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+: $2}"; failed=$((failed + 1)); }
-finish() { echo "$passed passed, $failed failed"; [[ $failed -eq 0 ]]; exit $?; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-# status URL [CURL_ARGS...]: the HTTP status code, 000 when nothing answers.
-status() { local url=$1; shift; curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" 2>/dev/null || true; }
+source "$repo/tests/deploy/lib.sh"
 # wait_log FILE TEXT: up to 15 s for a line holding TEXT.
 wait_log() { for _ in $(seq 150); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 # stop PID NAME: SIGTERM, then exit status 0 within 30 s.

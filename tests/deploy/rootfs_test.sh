@@ -23,23 +23,7 @@ build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd) || { echo "no build dir $1"; echo
 readonly uid=10001
 work=$(mktemp -d /tmp/balanced-rootfs-XXXXXX)
 root=$work/root
-passed=0 failed=0
-pids=()
-
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+: $2}"; failed=$((failed + 1)); }
-finish() { echo "$passed passed, $failed failed"; [[ $failed -eq 0 ]]; exit $?; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# status URL [CURL_ARGS...]: the HTTP status code, 000 when nothing answers.
-status() { local url=$1; shift; curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url" 2>/dev/null || true; }
+source "$repo/tests/deploy/lib.sh"
 # wait_status CODE URL [CURL_ARGS...]: polls for up to 10 s.
 wait_status() {
   local want=$1 url=$2 got; shift 2
