@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -183,6 +186,28 @@ TEST(CommitLog, PreparedSegmentsAreZerosAheadOfTheRecords) {
   Records all;
   ASSERT_TRUE(read_all(again, path, all).ok());
   EXPECT_EQ(all.size(), 4u);
+}
+
+TEST(CommitLog, AFailedAppendRefusesEveryLaterOne) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "log").string();
+  CommitLog log;
+  Records none;
+  ASSERT_TRUE(read_all(log, path, none).ok());
+  ASSERT_TRUE(log.append(1, "one").ok());
+  // A file size limit makes the next write fail (EFBIG), as a full or failing disk would.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const Status failed = log.append(2, std::string(1000, 'x'));
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_TRUE(log.broken());
+  EXPECT_EQ(log.append(3, "three").code(), Code::unavailable);  // the file's state is unknown
 }
 
 TEST(CommitLog, ACopyHoldsEveryRecord) {

@@ -27,6 +27,7 @@
 // there; anywhere else it is corruption and an error.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -72,6 +73,8 @@ class CommitLog {
 
   // The highest batch number read or appended (0 for an empty log).
   int64_t last_batch() const;
+  // True once an append failed: every later one fails too. Thread-safe.
+  bool broken() const { return broken_.load(std::memory_order_relaxed); }
 
   // Unlinks every segment, except the one being appended to, whose records are all at
   // or below `batch` (materialized into the ledger file). Thread-safe.
@@ -103,7 +106,7 @@ class CommitLog {
   int fd_ = -1;          // the segment being appended to
   uint64_t size_ = 0;    // the bytes of records in it
   bool current_prepared_ = false;  // it was written full of zeros beforehand
-  bool broken_ = false;  // an append failed: no more
+  std::atomic<bool> broken_{false};  // an append failed: no more
   std::string record_;   // the record being written, reused
 
   mutable Mutex mutex_;

@@ -924,6 +924,8 @@ Result<HistoryPage> SqliteStore::history(std::string_view number,
 }
 
 Status SqliteStore::ping() {
+  // Not ready: nothing can commit until balanced is restarted.
+  if (impl_->log.broken()) return Status(Code::unavailable, "the commit log failed; restart balanced");
   {
     MutexLock lock(impl_->pending_mutex);
     if (!impl_->materializer_error.empty()) {
