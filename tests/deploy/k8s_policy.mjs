@@ -765,11 +765,17 @@ function rulePortsCover(ports, port) {
   });
 }
 
+// The Deployment called `name`; when there is none, says so in `problems` (if given).
+function deploymentNamed(objects, name, problems) {
+  const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === name);
+  if (!d && problems) problems.push(`no Deployment ${name}`);
+  return d;
+}
+
 function checkNetwork(objects) {
   const problems = [];
-  const deployment = (name) => objects.find((o) => o.kind === "Deployment" && o.metadata.name === name);
-  const balanced = deployment("balanced");
-  const gateway = deployment("balance-gateway");
+  const balanced = deploymentNamed(objects, "balanced");
+  const gateway = deploymentNamed(objects, "balance-gateway");
   if (!balanced || !gateway) return ["the render lacks the balanced or balance-gateway Deployment"];
   const portsOf = (d, name) => (podSpecOf(d).containers.find((c) => c.name === name) || {}).ports || [];
   const gatewayLabels = podLabelsOf(gateway);
@@ -866,11 +872,8 @@ function checkAutoscaling(objects, minReplicas) {
   const problems = [];
   const metricOf = { balanced: "balanced_http_requests_per_second", "balance-gateway": "balance_gateway_http_requests_per_second" };
   for (const name of Object.keys(metricOf)) {
-    const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === name);
-    if (!d) {
-      problems.push(`no Deployment ${name}`);
-      continue;
-    }
+    const d = deploymentNamed(objects, name, problems);
+    if (!d) continue;
     if (d.spec.replicas !== undefined) problems.push(`${label(d)}: spec.replicas is set; the HPA owns the count (apply would reset it)`);
     const hpas = objects.filter((o) => o.kind === "HorizontalPodAutoscaler" && o.spec.scaleTargetRef && o.spec.scaleTargetRef.kind === "Deployment" && o.spec.scaleTargetRef.name === name && o.metadata.namespace === d.metadata.namespace);
     if (hpas.length !== 1) {
@@ -893,11 +896,8 @@ function checkAutoscaling(objects, minReplicas) {
 function checkDisruption(objects) {
   const problems = [];
   for (const name of ["balanced", "balance-gateway"]) {
-    const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === name);
-    if (!d) {
-      problems.push(`no Deployment ${name}`);
-      continue;
-    }
+    const d = deploymentNamed(objects, name, problems);
+    if (!d) continue;
     const pdbs = objects.filter((o) => o.kind === "PodDisruptionBudget" && o.metadata.namespace === d.metadata.namespace && selectorMatches(o.spec.selector, podLabelsOf(d)));
     if (pdbs.length !== 1) problems.push(`${label(d)}: ${pdbs.length} PodDisruptionBudgets select its pods, want 1`);
     for (const pdb of pdbs) if (pdb.spec.maxUnavailable === undefined && pdb.spec.minAvailable === undefined) problems.push(`${label(pdb)}: neither maxUnavailable nor minAvailable`);
@@ -908,11 +908,8 @@ function checkDisruption(objects) {
 function checkTopology(objects, zoneRequired) {
   const problems = [];
   for (const name of ["balanced", "balance-gateway"]) {
-    const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === name);
-    if (!d) {
-      problems.push(`no Deployment ${name}`);
-      continue;
-    }
+    const d = deploymentNamed(objects, name, problems);
+    if (!d) continue;
     const constraints = podSpecOf(d).topologySpreadConstraints || [];
     for (const key of ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]) {
       const found = constraints.filter((c) => c.topologyKey === key);

@@ -13,22 +13,9 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 obs=$repo/deploy/observability
 work=$(mktemp -d /tmp/balanced-scrape-XXXXXX)
-pids=()
-passed=0 failed=0
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass() { passed=$((passed + 1)); echo "ok: $*"; }
-fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
+source "$repo/tests/deploy/lib.sh"
 abort() { fail "$*"; echo "$passed passed, $failed failed"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# mariadbd may take longer than lib.sh's 30 s to open its port on a busy machine.
 wait_port() { for _ in $(seq 600); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 show() { echo "--- $1"; tail -20 "$1" || true; }
 
