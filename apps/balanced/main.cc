@@ -243,6 +243,7 @@ int main(int argc, char** argv) {
   engine.drain();
   if (singleton) singleton->stop();
   server.shutdown(drain_grace_ms);
+  the_cache.stop();  // answers reads still waiting on Redis before the server goes
   admin_listener.stop();
   observe::log(observe::LogLevel::info, "stopped");
   return 0;

@@ -143,9 +143,9 @@ void Api::handle(Request&& request, http::Respond respond) {
     case Route::post_transaction_batch:
       return post_transaction_batch(request, std::move(finish));
     case Route::get_account:
-      return finish(account(match.param(0)));
+      return account(match.param(0), std::move(finish));
     case Route::get_balance:
-      return finish(balance(match.param(0), request));
+      return balance(match.param(0), request, std::move(finish));
     case Route::get_history:
       return finish(history(match.param(0), request));
     case Route::get_transaction:
@@ -308,24 +308,43 @@ void Api::post_transaction_batch(Request& request, http::Respond respond) {
   if (!queued) respond(problem_response(Code::overloaded, "the commit queue cannot take the batch"));
 }
 
-Response Api::balance(std::string_view number, const Request& request) {
-  bool strong = false;
-  if (const std::string* consistency = query_value(request, "consistency")) {
-    if (*consistency == "strong") {
-      strong = true;
-    } else if (*consistency != "cached") {
-      return problem_response(Code::invalid_request, "consistency: must be strong or cached");
-    }
-  }
-  auto found = engine_.account(number, strong);
+namespace {
+
+Response balance_response(const Result<core::Account>& found) {
   if (!found.ok()) return error_response(found.error());
   return json_response(200, core::encode_balance(found.value()));
 }
 
-Response Api::account(std::string_view number) {
-  auto found = engine_.account(number, false);
+Response account_response(const Result<core::Account>& found) {
   if (!found.ok()) return error_response(found.error());
   return json_response(200, core::encode_account(found.value()));
+}
+
+}  // namespace
+
+void Api::balance(std::string_view number, const Request& request, http::Respond respond) {
+  if (const std::string* consistency = query_value(request, "consistency")) {
+    if (*consistency == "strong") return respond(balance_response(engine_.account(number, true)));
+    if (*consistency != "cached") {
+      return respond(problem_response(Code::invalid_request, "consistency: must be strong or cached"));
+    }
+  }
+  read_cached(number, std::move(respond), balance_response);
+}
+
+void Api::account(std::string_view number, http::Respond respond) {
+  read_cached(number, std::move(respond), account_response);
+}
+
+void Api::read_cached(std::string_view number, http::Respond respond,
+                      Response (*encode)(const Result<core::Account>&)) {
+  engine_.cached_account(number, [this, respond = std::move(respond), encode,
+                                  number = std::string(number)](std::optional<core::Account> hit) {
+    respond.later([this, encode, hit = std::move(hit), number] {
+      if (hit) return encode(*hit);
+      return encode(engine_.account(number, true));  // a miss: the store, on this thread
+    });
+  });
 }
 
 Response Api::history(std::string_view number, const Request& request) {

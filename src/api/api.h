@@ -43,8 +43,12 @@ class Api final : public http::Handler {
   void post_transaction_batch(http::Request& request, http::Respond respond);
   // REQUIRES (balance, account, history): `number` is a valid account number; handle()
   // checks it once for every route that names an account.
-  http::Response balance(std::string_view number, const http::Request& request);
-  http::Response account(std::string_view number);
+  // Cached reads never hold this thread on a remote cache: the answer is built on it
+  // once the cache has replied (Engine::cached_account), from the store on a miss.
+  void balance(std::string_view number, const http::Request& request, http::Respond respond);
+  void account(std::string_view number, http::Respond respond);
+  void read_cached(std::string_view number, http::Respond respond,
+                   http::Response (*encode)(const Result<core::Account>&));
   http::Response history(std::string_view number, const http::Request& request);
   http::Response transaction(std::string_view id);
 

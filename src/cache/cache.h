@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "core/types.h"
 
@@ -32,6 +34,23 @@ class Cache {
     for (const auto& account : accounts) put_if_newer(account);
   }
   virtual CacheStats stats() const = 0;
+
+  // The same, for callers that must not wait on a remote cache (HTTP workers,
+  // committers). `done` runs exactly once: inline for an in-process cache, else on the
+  // cache's I/O thread, where it must not block (hand the work back to your own thread).
+  // put_many_async calls `done` once the write is made (or has failed), so a caller that
+  // answers from `done` keeps read-your-writes through the cache.
+  using GetDone = std::function<void(std::optional<core::Account>)>;
+  using PutDone = std::function<void()>;
+  virtual void get_async(std::string_view number, GetDone done) { done(get(number)); }
+  virtual void put_many_async(std::vector<core::Account> accounts, PutDone done) {
+    put_many_if_newer(accounts);
+    done();
+  }
+  // Answers everything in flight and stops the cache's I/O thread, if it has one; later
+  // calls are answered on the caller's thread. Call before the threads `done` hands work
+  // to go away.
+  virtual void stop() {}
 };
 
 }  // namespace balanced::cache

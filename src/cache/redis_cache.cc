@@ -47,7 +47,7 @@ bool parse_field(std::string_view& rest, int64_t& out) {
 }  // namespace
 
 RedisCache::RedisCache(redis::Client& client, RedisCacheOptions options)
-    : client_(client), options_(std::move(options)) {}
+    : client_(client), options_(std::move(options)), pipeline_(client, options_.pipeline) {}
 
 std::string RedisCache::encode(const core::Account& a) {
   return std::to_string(a.version) + "|" + std::to_string(a.balance) + "|" +
@@ -74,7 +74,11 @@ std::optional<core::Account> RedisCache::decode(std::string_view number, std::st
 
 std::optional<core::Account> RedisCache::get(std::string_view number) {
   const std::string k = key(number);
-  auto reply = client_.run(k, {"GET", k});
+  return read(number, client_.run(k, {"GET", k}));
+}
+
+std::optional<core::Account> RedisCache::read(std::string_view number,
+                                              const Result<redis::Reply>& reply) {
   if (!reply.ok() || reply.value().is_error()) {
     ++errors_;
     ++misses_;
@@ -91,21 +95,40 @@ std::optional<core::Account> RedisCache::get(std::string_view number) {
   return std::nullopt;
 }
 
+void RedisCache::get_async(std::string_view number, GetDone done) {
+  std::string k = key(number);
+  redis::Pipeline::Commands commands;
+  commands.push_back({k, {"GET", k}});
+  redis::Pipeline::Done on_reply = [this, number = std::string(number), done = std::move(done)](
+                                       redis::Pipeline::Commands&&,
+                                       std::vector<Result<redis::Reply>>&& replies) {
+    done(read(number, replies.front()));
+  };
+  if (!pipeline_.submit(commands, on_reply)) {  // a miss, now
+    std::vector<Result<redis::Reply>> refused;
+    refused.emplace_back(Error{Code::unavailable, "the redis-io queue is full"});
+    on_reply(std::move(commands), std::move(refused));
+  }
+}
+
 void RedisCache::put_if_newer(const core::Account& account) {
   put_many_if_newer(std::span(&account, 1));
 }
 
-void RedisCache::put_many_if_newer(std::span<const core::Account> accounts) {
-  if (accounts.empty()) return;
+redis::Pipeline::Commands RedisCache::put_commands(std::span<const core::Account> accounts) const {
   const std::string ttl = std::to_string(options_.ttl_ms);
-  std::vector<std::pair<std::string, redis::Command>> commands;
+  redis::Pipeline::Commands commands;
   commands.reserve(accounts.size());
   for (const auto& account : accounts) {
     std::string k = key(account.number);
     commands.push_back({k, {"EVALSHA", put_script_sha(), "1", k, std::to_string(account.version),
                             encode(account), ttl}});
   }
-  auto results = client_.run_many(commands);
+  return commands;
+}
+
+void RedisCache::count_puts(const redis::Pipeline::Commands& commands,
+                            std::vector<Result<redis::Reply>>& results) {
   for (size_t i = 0; i < results.size(); ++i) {
     auto& result = results[i];
     if (result.ok() && result.value().is_error() && result.value().text.starts_with("NOSCRIPT")) {
@@ -122,6 +145,30 @@ void RedisCache::put_many_if_newer(std::span<const core::Account> accounts) {
     }
   }
 }
+
+void RedisCache::put_many_if_newer(std::span<const core::Account> accounts) {
+  if (accounts.empty()) return;
+  const auto commands = put_commands(accounts);
+  auto results = client_.run_many(commands);
+  count_puts(commands, results);
+}
+
+void RedisCache::put_many_async(std::vector<core::Account> accounts, PutDone done) {
+  if (accounts.empty()) return done();
+  auto commands = put_commands(accounts);
+  redis::Pipeline::Done on_replies = [this, done = std::move(done)](
+                                          redis::Pipeline::Commands&& sent,
+                                          std::vector<Result<redis::Reply>>&& results) {
+    count_puts(sent, results);
+    done();
+  };
+  if (!pipeline_.submit(commands, on_replies)) {  // on this thread, now
+    auto results = client_.run_many(commands);
+    on_replies(std::move(commands), std::move(results));
+  }
+}
+
+void RedisCache::stop() { pipeline_.stop(); }
 
 CacheStats RedisCache::stats() const {
   return CacheStats{.hits = hits_.load(),

@@ -19,12 +19,14 @@
 
 #include "cache/cache.h"
 #include "redis/client.h"
+#include "redis/pipeline.h"
 
 namespace balanced::cache {
 
 struct RedisCacheOptions {
   int64_t ttl_ms = 3'600'000;
   std::string key_prefix = "balanced:account:";
+  redis::PipelineOptions pipeline;  // the bounds of the asynchronous calls' queue
 };
 
 class RedisCache final : public Cache {
@@ -34,6 +36,12 @@ class RedisCache final : public Cache {
   std::optional<core::Account> get(std::string_view number) override;
   void put_if_newer(const core::Account& account) override;
   void put_many_if_newer(std::span<const core::Account> accounts) override;
+  // Both through one redis-io thread, pipelined with every other caller's; when its
+  // queue is full, a read is a miss and a write is made on the caller's thread (never
+  // left undone: a skipped write-through would leave an older balance readable).
+  void get_async(std::string_view number, GetDone done) override;
+  void put_many_async(std::vector<core::Account> accounts, PutDone done) override;
+  void stop() override;
   CacheStats stats() const override;
 
   // The stored form of an account and back (exposed for tests).
@@ -42,6 +50,9 @@ class RedisCache final : public Cache {
 
  private:
   std::string key(std::string_view number) const { return options_.key_prefix + std::string(number); }
+  std::optional<core::Account> read(std::string_view number, const Result<redis::Reply>& reply);
+  redis::Pipeline::Commands put_commands(std::span<const core::Account> accounts) const;
+  void count_puts(const redis::Pipeline::Commands& commands, std::vector<Result<redis::Reply>>& results);
 
   redis::Client& client_;
   const RedisCacheOptions options_;
@@ -49,6 +60,7 @@ class RedisCache final : public Cache {
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> stale_{0};
   std::atomic<uint64_t> errors_{0};
+  redis::Pipeline pipeline_;  // last: its thread stops before the counters go
 };
 
 }  // namespace balanced::cache

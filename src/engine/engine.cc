@@ -87,6 +87,8 @@ void Engine::drain() {
   for (auto& committer : committers_) {
     if (committer.joinable()) committer.join();
   }
+  MutexLock lock(mutex_);
+  lock.wait(published_, [&]() REQUIRES(mutex_) { return publishing_ == 0; });
 }
 
 void Engine::run() {
@@ -148,18 +150,21 @@ void Engine::commit(std::vector<Pending>& batch) {
   auto effects = apply_with_retries(operations, timings);
   const auto applied = std::chrono::steady_clock::now();
   std::vector<core::Outcome> outcomes;
+  // What the cache gets before anyone is answered.
+  std::vector<core::Account> published;
+  const auto publish = [&published](core::BatchEffects& committed) {
+    for (auto& a : committed.created) published.push_back(std::move(a));
+    for (auto& a : committed.updated) published.push_back(std::move(a));
+  };
   if (effects.ok()) {
-    // Publish before answering: a client that got 201 then reads sees its transfer.
-    cache_.put_many_if_newer(effects.value().created);
-    cache_.put_many_if_newer(effects.value().updated);
     if (metrics_) {
       const double apply_seconds = std::chrono::duration<double>(applied - started).count();
       metrics_->stage(Stage::backpressure).Observe(timings.backpressure_seconds);
       metrics_->stage(Stage::durable).Observe(timings.durable_seconds);
       metrics_->stage(Stage::decide).Observe(std::max(
           0.0, apply_seconds - timings.backpressure_seconds - timings.durable_seconds));
-      metrics_->stage(Stage::publish).Observe(storage::seconds_since(applied));
     }
+    publish(effects.value());
     outcomes = std::move(effects.value().outcomes);
   } else if (effects.error().code != Code::unavailable && operations.size() > 1) {
     // A permanent error caused by one operation must not fail its neighbours: apply them
@@ -177,8 +182,7 @@ void Engine::commit(std::vector<Pending>& batch) {
       }
       auto single = apply_with_retries(std::span(operations).subspan(i, unit), timings);
       if (single.ok()) {
-        cache_.put_many_if_newer(single.value().created);
-        cache_.put_many_if_newer(single.value().updated);
+        publish(single.value());
         for (auto& outcome : single.value().outcomes) outcomes.push_back(std::move(outcome));
       } else {
         for (size_t k = 0; k < unit; ++k) {
@@ -210,9 +214,37 @@ void Engine::commit(std::vector<Pending>& batch) {
       }
     }
   }
-  const auto completing = std::chrono::steady_clock::now();
-  complete(batch, outcomes);
-  if (metrics_) metrics_->stage(Stage::complete).Observe(storage::seconds_since(completing));
+  publish_then_complete(batch, std::move(outcomes), std::move(published), applied);
+}
+
+void Engine::publish_then_complete(std::vector<Pending>& batch,
+                                   std::vector<core::Outcome>&& outcomes,
+                                   std::vector<core::Account>&& published,
+                                   std::chrono::steady_clock::time_point applied) {
+  struct Answer {
+    std::vector<Pending> batch;
+    std::vector<core::Outcome> outcomes;
+  };
+  auto answer = std::make_shared<Answer>(Answer{std::move(batch), std::move(outcomes)});
+  batch = {};
+  batch.reserve(options_.batch_operations_max);
+  {
+    MutexLock lock(mutex_);
+    ++publishing_;
+  }
+  // Inline for an in-process cache; on the cache's thread for Redis, while this
+  // committer goes on to its next batch.
+  cache_.put_many_async(std::move(published), [this, answer, applied] {
+    const auto completing = std::chrono::steady_clock::now();
+    if (metrics_) {
+      metrics_->stage(Stage::publish).Observe(
+          std::chrono::duration<double>(completing - applied).count());
+    }
+    complete(answer->batch, answer->outcomes);
+    if (metrics_) metrics_->stage(Stage::complete).Observe(storage::seconds_since(completing));
+    MutexLock lock(mutex_);
+    if (--publishing_ == 0) published_.notify_all();
+  });
 }
 
 void Engine::complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes) {
@@ -225,7 +257,7 @@ Result<core::Account> Engine::account(std::string_view number, bool strong) {
     if (auto cached = cache_.get(number)) return std::move(*cached);
   }
   auto stored = store_.account(number);
-  if (stored.ok()) cache_.put_if_newer(stored.value());
+  if (stored.ok()) cache_.put_many_async({stored.value()}, [] {});
   return stored;
 }
 

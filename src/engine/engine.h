@@ -56,12 +56,19 @@ class Engine {
   // commits, even when it alone is larger than batch_operations_max. False, without
   // calling `done`, when the queue cannot take all of them.
   bool submit_group(std::vector<core::Operation> operations, GroupCompletion done);
-  // Stops taking operations, commits everything queued, completes it, and joins the
-  // committers. Idempotent.
+  // Stops taking operations, commits everything queued, completes it (waiting for the
+  // cache writes the completions wait for), and joins the committers. Idempotent.
   void drain();
 
-  // Reads: from the cache unless `strong`, else (or on a miss) from the store.
+  // Reads: from the cache unless `strong`, else (or on a miss) from the store. A store
+  // read refills the cache without waiting for it.
   Result<core::Account> account(std::string_view number, bool strong);
+  // The cached snapshot without waiting on a remote cache: `done` runs inline or on the
+  // cache's I/O thread (Cache::get_async), with nullopt on a miss; then read
+  // account(number, true) back on the caller's own thread.
+  void cached_account(std::string_view number, cache::Cache::GetDone done) {
+    cache_.get_async(number, std::move(done));
+  }
   storage::Store& store() { return store_; }
   // The engine's metrics (null in tests that pass none), for the stages timed outside it.
   EngineStats* stats() { return metrics_; }
@@ -79,6 +86,11 @@ class Engine {
   void commit(std::vector<Pending>& batch);
   Result<core::BatchEffects> apply_with_retries(std::span<const core::Operation> operations,
                                                 storage::ApplyTimings& timings);
+  // Answers a committed batch once `published` is in the cache (so that a client that
+  // got its answer reads its own write there), without holding the committer meanwhile.
+  void publish_then_complete(std::vector<Pending>& batch, std::vector<core::Outcome>&& outcomes,
+                             std::vector<core::Account>&& published,
+                             std::chrono::steady_clock::time_point applied);
   void complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes);
 
   storage::Store& store_;
@@ -91,6 +103,9 @@ class Engine {
   std::condition_variable wake_;
   std::deque<Pending> queue_ GUARDED_BY(mutex_);
   bool draining_ GUARDED_BY(mutex_) = false;
+  // Committed batches whose answers wait for their cache write; drain() waits for zero.
+  size_t publishing_ GUARDED_BY(mutex_) = 0;
+  std::condition_variable published_;
   std::vector<std::thread> committers_;  // store.apply_concurrency() of them
 };
 

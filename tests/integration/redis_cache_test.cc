@@ -2,6 +2,8 @@
 // this test starts: one plain server, and a 3-master cluster.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -149,6 +151,105 @@ TEST_F(SingleRedis, ADeadRedisIsAMissAndItsBreakerRecovers) {
   cache.put_if_newer(account("a", 3, 30));
   ASSERT_TRUE(cache.get("a").has_value());
   EXPECT_EQ(cache.get("a")->version, 3);
+}
+
+TEST_F(SingleRedis, AsynchronousCallsFromManyThreadsAreEachAnsweredOnce) {
+  Client client(options_for("redis://" + server_.address()));
+  RedisCache cache(client, RedisCacheOptions{});
+  // Loads the script: a write whose EVALSHA the node does not know yet is sent again
+  // with EVAL after its round, so a read in that same round could miss it.
+  cache.put_if_newer(account("warm", 1, 1));
+  constexpr int threads = 4, per_thread = 300;
+  std::atomic<int> puts_done{0}, gets_done{0}, hits{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < threads; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        const std::string number = "t" + std::to_string(t) + "-" + std::to_string(i);
+        // A write, then a read queued behind it: one redis-io thread, in order.
+        cache.put_many_async({account(number, 1, i)}, [&] { ++puts_done; });
+        cache.get_async(number, [&, i](std::optional<core::Account> got) {
+          if (got && got->balance == i) ++hits;
+          ++gets_done;
+        });
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  cache.stop();  // answers everything queued first
+  EXPECT_EQ(puts_done.load(), threads * per_thread);
+  EXPECT_EQ(gets_done.load(), threads * per_thread);
+  EXPECT_EQ(hits.load(), threads * per_thread);
+  EXPECT_EQ(cache.stats().errors, 0u);
+  // Stopped: the calls are answered on the caller's thread.
+  bool answered = false;
+  cache.get_async("t0-1", [&](std::optional<core::Account> got) { answered = !got.has_value(); });
+  EXPECT_TRUE(answered);
+  cache.put_many_async({account("t0-1", 2, 7)}, [&] { answered = false; });
+  EXPECT_FALSE(answered);
+  EXPECT_EQ(cache.get("t0-1")->balance, 7);
+}
+
+TEST_F(SingleRedis, AStalledRedisHoldsOnlyTheIoThread) {
+  auto options = options_for("redis://" + server_.address());
+  options.timeout_ms = 10'000;  // the stall, not a timeout, is what this test sees
+  Client client(options);
+  RedisCache cache(client, RedisCacheOptions{.pipeline = {.queue_commands_max = 4}});
+  cache.put_if_newer(account("a", 1, 10));
+  server_.process().pause();
+  // Queued, not waited for: each call returns at once, unanswered, while Redis is stopped.
+  std::vector<std::promise<std::optional<core::Account>>> reads(3);
+  std::vector<std::future<std::optional<core::Account>>> answers;
+  for (auto& read : reads) {
+    answers.push_back(read.get_future());
+    cache.get_async("a", [&read](std::optional<core::Account> got) { read.set_value(got); });
+  }
+  std::promise<void> written;
+  cache.put_many_async({account("a", 2, 20)}, [&] { written.set_value(); });
+  for (auto& answer : answers) {
+    EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  }
+  // A full queue makes a read a miss at once, on the caller's thread (the store answers).
+  std::atomic<int> answered_later{0};
+  int refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto now = std::make_shared<std::atomic<bool>>(true);
+    bool missed_inline = false;
+    cache.get_async("a", [&, now](std::optional<core::Account> got) {
+      if (*now) {
+        missed_inline = !got.has_value();
+      } else {
+        ++answered_later;
+      }
+    });
+    *now = false;
+    refused += missed_inline ? 1 : 0;
+  }
+  EXPECT_GE(refused, 4);
+  server_.process().resume();
+  for (auto& answer : answers) {
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    auto got = answer.get();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->balance, 10);  // queued before the write
+  }
+  EXPECT_EQ(written.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  cache.stop();
+  EXPECT_EQ(answered_later.load(), 8 - refused);
+  EXPECT_EQ(cache.get("a")->balance, 20);
+}
+
+TEST_F(SingleRedis, AWriteTheQueueRefusesIsMadeOnTheCallersThread) {
+  Client client(options_for("redis://" + server_.address()));
+  RedisCache cache(client, RedisCacheOptions{.pipeline = {.queue_commands_max = 0}});
+  bool done = false;
+  cache.put_many_async({account("b", 4, 40), account("c", 1, 5)}, [&] { done = true; });
+  EXPECT_TRUE(done);  // written before put_many_async returned: never left stale
+  EXPECT_EQ(cache.get("b")->balance, 40);
+  EXPECT_EQ(cache.get("c")->balance, 5);
+  bool missed = false;
+  cache.get_async("b", [&](std::optional<core::Account> got) { missed = !got.has_value(); });
+  EXPECT_TRUE(missed);
 }
 
 TEST_F(SingleRedis, OneLeaseHolderAtATimeWithGrowingFencingTokens) {

@@ -66,7 +66,16 @@ class Process {
   int terminate(int wait_ms = 20000) {
     if (pid_ <= 0) return exit_code_;
     ::kill(pid_, SIGTERM);
+    ::kill(pid_, SIGCONT);  // a paused process takes its SIGTERM only once running
     return wait(wait_ms);
+  }
+
+  // SIGSTOP and SIGCONT: a process that holds its sockets open and answers nothing.
+  void pause() {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
   }
 
   void kill_hard() {

@@ -205,6 +205,7 @@ class Redis {
   }
   void kill() { process_.kill_hard(); }
   int stop() { return process_.terminate(20000); }
+  Process& process() { return process_; }
   std::pair<int, std::string> cli(std::vector<std::string> args) {
     std::vector<std::string> argv{find_program("redis-cli"), "-h", "127.0.0.1", "-p",
                                   std::to_string(port_)};
