@@ -7,7 +7,7 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build ccache mold clang make pkg-config
   libboost1.81-all-dev libboost-json1.81-dev
-  libsqlite3-dev libmariadb-dev libhiredis-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
+  libsqlite3-dev libmariadb-dev libhiredis-dev libjemalloc-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
 )
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                mariadb-server mariadb-client redis-server redis-tools openssl
