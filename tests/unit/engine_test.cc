@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <future>
+#include <thread>
 
 #include "cache/memory_cache.h"
 #include "storage/memory_store.h"
@@ -139,6 +141,86 @@ TEST(Engine, AGroupIsCommittedWholeAndAnsweredOnce) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(f.engine->account("b", true).value().balance, 50);
   EXPECT_FALSE(f.engine->submit_group({}, [](std::vector<core::Outcome>&&) {}));
+}
+
+// A cache whose asynchronous writes wait until the test releases them: a remote cache
+// that is slow to answer, without the remote.
+class DeferredCache final : public cache::Cache {
+ public:
+  std::optional<core::Account> get(std::string_view number) override { return inner_.get(number); }
+  void put_if_newer(const core::Account& account) override { inner_.put_if_newer(account); }
+  cache::CacheStats stats() const override { return inner_.stats(); }
+  void put_many_async(std::vector<core::Account> accounts, PutDone done) override {
+    MutexLock lock(mutex_);
+    held_.push_back({std::move(accounts), std::move(done)});
+  }
+  size_t held() {
+    MutexLock lock(mutex_);
+    return held_.size();
+  }
+  // Writes and answers the oldest held write.
+  void release_one() {
+    std::pair<std::vector<core::Account>, PutDone> next;
+    {
+      MutexLock lock(mutex_);
+      ASSERT_FALSE(held_.empty());
+      next = std::move(held_.front());
+      held_.pop_front();
+    }
+    put_many_if_newer(next.first);
+    next.second();
+  }
+  bool wait_until_held(size_t count) {
+    for (int i = 0; i < 2000 && held() < count; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return held() >= count;
+  }
+
+ private:
+  cache::MemoryCache inner_{1000};
+  Mutex mutex_;
+  std::deque<std::pair<std::vector<core::Account>, PutDone>> held_ GUARDED_BY(mutex_);
+};
+
+TEST(Engine, AnswersOnlyOnceWrittenToTheCacheWithoutHoldingTheCommitter) {
+  storage::MemoryStore store;
+  DeferredCache cache;
+  ManualClock clock{1'700'000'000'000};
+  Engine engine(store, cache, clock, nullptr, EngineOptions{});
+  std::promise<core::Outcome> created;
+  ASSERT_TRUE(engine.submit(core::CreateAccount{"a", "USD", 100, 0, ""},
+                            [&](core::Outcome&& o) { created.set_value(std::move(o)); }));
+  ASSERT_TRUE(cache.wait_until_held(1));
+  cache.release_one();
+  EXPECT_EQ(created.get_future().get().code, Code::ok);
+  ASSERT_TRUE(engine.submit(core::CreateAccount{"b", "USD", 0, 0, ""}, [](core::Outcome&&) {}));
+  ASSERT_TRUE(cache.wait_until_held(1));
+  cache.release_one();
+
+  std::promise<core::Outcome> first, second;
+  auto first_answer = first.get_future(), second_answer = second.get_future();
+  ASSERT_TRUE(engine.submit(transfer("t1", "a", "b", 10),
+                            [&](core::Outcome&& o) { first.set_value(std::move(o)); }));
+  ASSERT_TRUE(cache.wait_until_held(1));
+  // Committed (the store has it) but not answered: its cache write is not made yet.
+  EXPECT_EQ(store.account("b").value().balance, 10);
+  EXPECT_EQ(first_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  // The committer is free meanwhile: the next transfer commits too.
+  ASSERT_TRUE(engine.submit(transfer("t2", "a", "b", 5),
+                            [&](core::Outcome&& o) { second.set_value(std::move(o)); }));
+  ASSERT_TRUE(cache.wait_until_held(2));
+  EXPECT_EQ(store.account("b").value().balance, 15);
+  cache.release_one();
+  EXPECT_EQ(first_answer.get().code, Code::ok);
+  EXPECT_EQ(cache.get("b")->balance, 10);  // what its client reads through the cache
+  // drain() waits for the answers still waiting on the cache.
+  auto drained = std::async(std::launch::async, [&] { engine.drain(); });
+  EXPECT_EQ(drained.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  cache.release_one();
+  drained.get();
+  EXPECT_EQ(second_answer.get().code, Code::ok);
+  EXPECT_EQ(cache.get("b")->balance, 15);
 }
 
 TEST(MemoryCache, IgnoresWritesThatAreNotNewer) {
