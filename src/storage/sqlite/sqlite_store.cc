@@ -307,7 +307,7 @@ struct PendingBatch {
 };
 
 Status configure(Connection& connection, const SqliteOptions& options) {
-  std::string pragmas = "PRAGMA journal_mode = WAL;";
+  std::string pragmas = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL;";
   pragmas += options.synchronous_full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
   pragmas += "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
   return connection.exec(pragmas);
