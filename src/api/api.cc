@@ -324,7 +324,7 @@ Response account_response(const Result<core::Account>& found) {
 
 void Api::balance(std::string_view number, const Request& request, http::Respond respond) {
   if (const std::string* consistency = query_value(request, "consistency")) {
-    if (*consistency == "strong") return respond(balance_response(engine_.account(number, true)));
+    if (*consistency == "strong") return respond(balance_response(engine_.stored_account(number)));
     if (*consistency != "cached") {
       return respond(problem_response(Code::invalid_request, "consistency: must be strong or cached"));
     }
@@ -342,7 +342,7 @@ void Api::read_cached(std::string_view number, http::Respond respond,
                                   number = std::string(number)](std::optional<core::Account> hit) {
     respond.later([this, encode, hit = std::move(hit), number] {
       if (hit) return encode(*hit);
-      return encode(engine_.account(number, true));  // a miss: the store, on this thread
+      return encode(engine_.stored_account(number));  // a miss: the store, on this thread
     });
   });
 }

@@ -252,10 +252,7 @@ void Engine::complete(std::vector<Pending>& batch, std::vector<core::Outcome>& o
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(outcomes[i]));
 }
 
-Result<core::Account> Engine::account(std::string_view number, bool strong) {
-  if (!strong) {
-    if (auto cached = cache_.get(number)) return std::move(*cached);
-  }
+Result<core::Account> Engine::stored_account(std::string_view number) {
   auto stored = store_.account(number);
   if (stored.ok()) cache_.put_many_async({stored.value()}, [] {});
   return stored;

@@ -60,12 +60,12 @@ class Engine {
   // cache writes the completions wait for), and joins the committers. Idempotent.
   void drain();
 
-  // Reads: from the cache unless `strong`, else (or on a miss) from the store. A store
-  // read refills the cache without waiting for it.
-  Result<core::Account> account(std::string_view number, bool strong);
+  // Reads the store (the latest committed state) and refills the cache without waiting
+  // for it.
+  Result<core::Account> stored_account(std::string_view number);
   // The cached snapshot without waiting on a remote cache: `done` runs inline or on the
   // cache's I/O thread (Cache::get_async), with nullopt on a miss; then read
-  // account(number, true) back on the caller's own thread.
+  // stored_account(number) back on the caller's own thread.
   void cached_account(std::string_view number, cache::Cache::GetDone done) {
     cache_.get_async(number, std::move(done));
   }

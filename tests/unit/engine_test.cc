@@ -47,7 +47,7 @@ TEST(Engine, CommitsAndPublishesToTheCache) {
   auto cached = f.cache.get("b");
   ASSERT_TRUE(cached);
   EXPECT_EQ(cached->balance, 4);
-  EXPECT_EQ(f.engine->account("a", true).value().balance, 6);
+  EXPECT_EQ(f.engine->stored_account("a").value().balance, 6);
 }
 
 TEST(Engine, ManyConcurrentSubmissionsAllComplete) {
@@ -139,7 +139,7 @@ TEST(Engine, AGroupIsCommittedWholeAndAnsweredOnce) {
   ASSERT_EQ(outcomes.size(), 5u);
   for (const auto& outcome : outcomes) EXPECT_EQ(outcome.code, Code::ok);
   EXPECT_EQ(calls, 1);
-  EXPECT_EQ(f.engine->account("b", true).value().balance, 50);
+  EXPECT_EQ(f.engine->stored_account("b").value().balance, 50);
   EXPECT_FALSE(f.engine->submit_group({}, [](std::vector<core::Outcome>&&) {}));
 }
 
