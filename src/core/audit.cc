@@ -1,15 +1,38 @@
 #include "core/audit.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <cassert>
+#include <memory>
 
 namespace balanced::core {
 
+namespace {
+
+// OpenSSL 3's SHA256() looks the algorithm up in its provider tables on every call (a
+// lock and a hash-table lookup: about as long as hashing a short record, and the
+// materializer hashes every audit record). Fetched once; one context per thread.
+const EVP_MD* sha256_algorithm() {
+  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return algorithm;
+}
+
+}  // namespace
+
 std::string sha256(std::string_view data) {
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(
+      EVP_MD_CTX_new(), EVP_MD_CTX_free);
   std::string digest(hash_bytes, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         reinterpret_cast<unsigned char*>(digest.data()));
+  auto* out = reinterpret_cast<unsigned char*>(digest.data());
+  unsigned int size = 0;
+  const EVP_MD* algorithm = sha256_algorithm();
+  if (algorithm == nullptr || context == nullptr ||
+      EVP_DigestInit_ex(context.get(), algorithm, nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), out, &size) != 1 || size != hash_bytes) {
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);  // the slow way
+  }
   return digest;
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <thread>
 
 #include "core/audit.h"
 #include "core/verify.h"
@@ -76,6 +77,21 @@ class Ledger {
   int64_t now_ = 1'700'000'000'000;
   int64_t sequence_ = 0;
 };
+
+TEST(Audit, Sha256MatchesTheStandardVectorsOnEveryThread) {
+  // FIPS 180-2 examples, and the empty string; from two threads (one context each).
+  const auto check = [] {
+    EXPECT_EQ(core::to_hex(core::sha256("abc")),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(core::to_hex(core::sha256("")),
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(core::to_hex(core::sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  };
+  check();
+  std::thread other(check);
+  other.join();
+}
 
 TEST(Ledger, InitialBalanceIsADepositFromTheIssuer) {
   Ledger ledger;
