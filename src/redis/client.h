@@ -77,13 +77,16 @@ class Client {
   // Replies are in order; a command whose node failed gets an Error.
   std::vector<Result<Reply>> run_many(const std::vector<std::pair<std::string, Command>>& commands);
 
+  struct Node;
+  // The node that currently owns `key` (opaque; stable for the client's life), for
+  // callers that keep one queue per node. Thread-safe.
+  const Node* route(std::string_view key) { return &node_for(key); }
+
   // Reloads the slot table from any reachable node (cluster mode). Thread-safe.
   Status refresh_slots();
   // Nodes the client knows, for tests and metrics.
   std::vector<Endpoint> nodes();
   const ClientOptions& options() const { return options_; }
-
-  struct Node;
 
  private:
   Node& node_for(std::string_view key);

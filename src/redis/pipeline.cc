@@ -1,61 +1,136 @@
 #include "redis/pipeline.h"
 
+#include <algorithm>
+#include <atomic>
+
 #include "observe/log.h"
 
 namespace balanced::redis {
 
-Pipeline::Pipeline(Client& client, PipelineOptions options)
-    : client_(client), options_(options) {
-  thread_ = std::thread([this] {
-    observe::name_this_thread("redis-io");
-    run();
-  });
-}
+namespace {
+
+// A request split over several nodes: each part writes its replies (and gives its
+// commands back) at the request's own positions; the last part to finish answers.
+struct Join {
+  Pipeline::Commands commands;
+  std::vector<Result<Reply>> replies;
+  Pipeline::Done done;
+  std::atomic<size_t> parts_left{0};
+};
+
+}  // namespace
+
+Pipeline::Pipeline(Client& client, PipelineOptions options) : client_(client), options_(options) {}
 
 Pipeline::~Pipeline() { stop(); }
 
+Pipeline::Lane& Pipeline::lane_for(const Client::Node* node) {
+  for (auto& lane : lanes_) {
+    if (lane->node == node) return *lane;
+  }
+  if (lanes_.size() >= options_.lanes_max) return *lanes_.back();
+  lanes_.push_back(std::make_unique<Lane>());
+  Lane& lane = *lanes_.back();
+  lane.node = node;
+  lane.thread = std::thread([this, &lane] {
+    observe::name_this_thread("redis-io");
+    run(lane);
+  });
+  return lane;
+}
+
 bool Pipeline::submit(Commands& commands, Done& done) {
+  if (commands.empty()) return false;
+  std::vector<Lane*> touched;
   {
     MutexLock lock(mutex_);
-    if (stopping_ || queued_commands_ + commands.size() > options_.queue_commands_max) {
-      return false;
+    if (stopping_) return false;
+    // Which lane each command goes to, and whether every lane has room.
+    std::vector<Lane*> lane_of(commands.size());
+    std::vector<std::pair<Lane*, size_t>> counts;  // lane, commands for it
+    for (size_t i = 0; i < commands.size(); ++i) {
+      lane_of[i] = &lane_for(client_.route(commands[i].first));
+      auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == lane_of[i]; });
+      if (it == counts.end()) {
+        counts.push_back({lane_of[i], 1});
+      } else {
+        ++it->second;
+      }
     }
-    queued_commands_ += commands.size();
-    queue_.push_back(Request{std::move(commands), std::move(done)});
-    // Only the first request of a round needs to wake the thread.
-    if (queue_.size() > 1) return true;
+    for (const auto& [lane, count] : counts) {
+      if (lane->queued_commands + count > options_.queue_commands_max) return false;
+    }
+    const auto enqueue = [&](Lane& lane, Request&& request) REQUIRES(mutex_) {
+      if (lane.queue.empty()) touched.push_back(&lane);  // only the first one wakes it
+      lane.queued_commands += request.commands.size();
+      lane.queue.push_back(std::move(request));
+    };
+    if (counts.size() == 1) {
+      enqueue(*counts.front().first, Request{std::move(commands), std::move(done)});
+    } else {
+      auto join = std::make_shared<Join>();
+      join->replies.resize(commands.size(), Error{Code::unavailable, "not sent"});
+      join->parts_left = counts.size();
+      for (const auto& [lane, count] : counts) {
+        Request part;
+        std::vector<size_t> positions;
+        for (size_t i = 0; i < commands.size(); ++i) {
+          if (lane_of[i] != lane) continue;
+          positions.push_back(i);
+          part.commands.push_back(std::move(commands[i]));
+        }
+        part.done = [join, positions = std::move(positions)](Commands&& sent,
+                                                            std::vector<Result<Reply>>&& replies) {
+          for (size_t k = 0; k < positions.size(); ++k) {
+            join->commands[positions[k]] = std::move(sent[k]);
+            join->replies[positions[k]] = std::move(replies[k]);
+          }
+          if (join->parts_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            join->done(std::move(join->commands), std::move(join->replies));
+          }
+        };
+        enqueue(*lane, std::move(part));
+      }
+      join->commands.resize(commands.size());
+      join->done = std::move(done);
+      commands.clear();
+    }
   }
-  queued_.notify_one();
+  for (Lane* lane : touched) lane->queued.notify_one();
   return true;
 }
 
 void Pipeline::stop() {
+  std::vector<Lane*> lanes;
   {
     MutexLock lock(mutex_);
     stopping_ = true;
+    for (auto& lane : lanes_) lanes.push_back(lane.get());
   }
-  queued_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  for (Lane* lane : lanes) lane->queued.notify_one();
+  for (Lane* lane : lanes) {
+    if (lane->thread.joinable()) lane->thread.join();
+  }
 }
 
-void Pipeline::run() {
+void Pipeline::run(Lane& lane) {
   std::vector<Request> round;
   Commands flat;
   for (;;) {
     round.clear();
     {
       MutexLock lock(mutex_);
-      lock.wait(queued_, [&]() REQUIRES(mutex_) { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is answered
+      lock.wait(lane.queued, [&]() REQUIRES(mutex_) { return stopping_ || !lane.queue.empty(); });
+      if (lane.queue.empty()) return;  // stopping, and everything queued is answered
       // Whole requests, up to round_commands_max commands (at least one request).
       size_t commands = 0;
-      while (!queue_.empty() &&
-             (round.empty() || commands + queue_.front().commands.size() <= options_.round_commands_max)) {
-        commands += queue_.front().commands.size();
-        round.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      while (!lane.queue.empty() &&
+             (round.empty() || commands + lane.queue.front().commands.size() <= options_.round_commands_max)) {
+        commands += lane.queue.front().commands.size();
+        round.push_back(std::move(lane.queue.front()));
+        lane.queue.pop_front();
       }
-      queued_commands_ -= commands;
+      lane.queued_commands -= commands;
     }
     flat.clear();
     for (auto& request : round) {

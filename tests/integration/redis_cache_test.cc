@@ -367,6 +367,55 @@ TEST_F(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
   EXPECT_EQ(cache.stats().errors, 0u);
 }
 
+TEST_F(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
+  auto options = options_for(cluster_.url());
+  options.timeout_ms = 10'000;  // the stall, not a timeout, is what this test sees
+  Client client(options);
+  ASSERT_TRUE(client.refresh_slots().ok());
+  RedisCache cache(client, RedisCacheOptions{});
+  const auto owners = slot_owners();
+  // One account per master, written (and the script loaded) on every node.
+  std::vector<std::string> on_node(cluster_.size());
+  for (int i = 0; i < 1000; ++i) {
+    const std::string number = "n" + std::to_string(i);
+    const size_t owner = owners[redis::key_slot("balanced:account:" + number)];
+    if (owner < cluster_.size() && on_node[owner].empty()) on_node[owner] = number;
+  }
+  for (size_t node = 0; node < cluster_.size(); ++node) {
+    ASSERT_FALSE(on_node[node].empty());
+    cache.put_if_newer(account(on_node[node], 1, static_cast<int64_t>(node)));
+  }
+  cluster_.node(0).process().pause();
+  std::vector<std::promise<std::optional<core::Account>>> reads(cluster_.size());
+  std::vector<std::future<std::optional<core::Account>>> answers;
+  for (size_t node = 0; node < cluster_.size(); ++node) {
+    answers.push_back(reads[node].get_future());
+    cache.get_async(on_node[node], [&reads, node](std::optional<core::Account> got) {
+      reads[node].set_value(std::move(got));
+    });
+  }
+  // A write-through that spans the stalled master and a healthy one answers only once both did.
+  std::promise<void> written;
+  cache.put_many_async({account(on_node[0], 2, 100), account(on_node[1], 2, 101)},
+                       [&] { written.set_value(); });
+  auto write_answer = written.get_future();
+  // The healthy masters' keys are answered while master 0 is stopped.
+  for (size_t node = 1; node < cluster_.size(); ++node) {
+    ASSERT_EQ(answers[node].wait_for(std::chrono::seconds(5)), std::future_status::ready) << node;
+    auto got = answers[node].get();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->balance, static_cast<int64_t>(node));
+  }
+  EXPECT_EQ(answers[0].wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  EXPECT_EQ(write_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  cluster_.node(0).process().resume();
+  ASSERT_EQ(answers[0].wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(answers[0].get()->balance, 0);
+  ASSERT_EQ(write_answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(cache.get(on_node[0])->balance, 100);
+  EXPECT_EQ(cache.get(on_node[1])->balance, 101);
+}
+
 TEST_F(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
   auto options = options_for(cluster_.url());
   Client client(options);
