@@ -11,7 +11,7 @@ MemoryCache::Shard& MemoryCache::shard_for(std::string_view number) {
 std::optional<core::Account> MemoryCache::get(std::string_view number) {
   Shard& shard = shard_for(number);
   MutexLock lock(shard.mutex);
-  auto it = shard.entries.find(std::string(number));
+  auto it = shard.entries.find(number);
   if (it == shard.entries.end()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;

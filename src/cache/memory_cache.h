@@ -14,6 +14,7 @@
 
 #include "cache/cache.h"
 #include "core/mutex.h"
+#include "core/string_map.h"
 
 namespace balanced::cache {
 
@@ -28,7 +29,7 @@ class MemoryCache final : public Cache {
   static constexpr size_t shard_count = 64;
   struct Shard {
     Mutex mutex;
-    std::unordered_map<std::string, core::Account> entries GUARDED_BY(mutex);
+    core::StringMap<core::Account> entries GUARDED_BY(mutex);
   };
   Shard& shard_for(std::string_view number);
 
