@@ -28,7 +28,7 @@ Pipeline::Lane& Pipeline::lane_for(const Client::Node* node) {
   for (auto& lane : lanes_) {
     if (lane->node == node) return *lane;
   }
-  if (lanes_.size() >= options_.lanes_max) return *lanes_.back();
+  if (!lanes_.empty() && lanes_.size() >= options_.lanes_max) return *lanes_.back();
   lanes_.push_back(std::make_unique<Lane>());
   Lane& lane = *lanes_.back();
   lane.node = node;
