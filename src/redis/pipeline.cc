@@ -41,33 +41,38 @@ Pipeline::Lane& Pipeline::lane_for(const Client::Node* node) {
 
 bool Pipeline::submit(Commands& commands, Done& done) {
   if (commands.empty()) return false;
-  std::vector<Lane*> touched;
+  std::vector<Lane*> woken;  // lanes whose queue this request made non-empty
   {
     MutexLock lock(mutex_);
     if (stopping_) return false;
-    // Which lane each command goes to, and whether every lane has room.
-    std::vector<Lane*> lane_of(commands.size());
-    std::vector<std::pair<Lane*, size_t>> counts;  // lane, commands for it
-    for (size_t i = 0; i < commands.size(); ++i) {
-      lane_of[i] = &lane_for(client_.route(commands[i].first));
-      auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == lane_of[i]; });
-      if (it == counts.end()) {
-        counts.push_back({lane_of[i], 1});
-      } else {
-        ++it->second;
-      }
-    }
-    for (const auto& [lane, count] : counts) {
-      if (lane->queued_commands + count > options_.queue_commands_max) return false;
-    }
+    // Only the first request in a lane's queue needs to wake its thread.
     const auto enqueue = [&](Lane& lane, Request&& request) REQUIRES(mutex_) {
-      if (lane.queue.empty()) touched.push_back(&lane);  // only the first one wakes it
+      if (lane.queue.empty()) woken.push_back(&lane);
       lane.queued_commands += request.commands.size();
       lane.queue.push_back(std::move(request));
     };
-    if (counts.size() == 1) {
-      enqueue(*counts.front().first, Request{std::move(commands), std::move(done)});
+    Lane& first = lane_for(client_.route(commands.front().first));
+    const bool one_lane = std::all_of(commands.begin() + 1, commands.end(), [&](const auto& command)
+                                          REQUIRES(mutex_) { return &lane_for(client_.route(command.first)) == &first; });
+    if (one_lane) {  // the usual case: one key, or keys on one node
+      if (first.queued_commands + commands.size() > options_.queue_commands_max) return false;
+      enqueue(first, Request{std::move(commands), std::move(done)});
     } else {
+      // Which lane each command goes to, and whether every lane has room.
+      std::vector<Lane*> lane_of(commands.size());
+      std::vector<std::pair<Lane*, size_t>> counts;  // lane, commands for it
+      for (size_t i = 0; i < commands.size(); ++i) {
+        lane_of[i] = &lane_for(client_.route(commands[i].first));
+        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == lane_of[i]; });
+        if (it == counts.end()) {
+          counts.push_back({lane_of[i], 1});
+        } else {
+          ++it->second;
+        }
+      }
+      for (const auto& [lane, count] : counts) {
+        if (lane->queued_commands + count > options_.queue_commands_max) return false;
+      }
       auto join = std::make_shared<Join>();
       join->replies.resize(commands.size(), Error{Code::unavailable, "not sent"});
       join->parts_left = counts.size();
@@ -91,12 +96,13 @@ bool Pipeline::submit(Commands& commands, Done& done) {
         };
         enqueue(*lane, std::move(part));
       }
+      // No part can run before the lock is released: these are set in time.
       join->commands.resize(commands.size());
       join->done = std::move(done);
       commands.clear();
     }
   }
-  for (Lane* lane : touched) lane->queued.notify_one();
+  for (Lane* lane : woken) lane->queued.notify_one();
   return true;
 }
 

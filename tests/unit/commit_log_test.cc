@@ -34,6 +34,14 @@ Status read_all(CommitLog& log, const std::string& directory, Records& records, 
       segment_bytes_max, prepare_segments);
 }
 
+// Opens a new log at `directory` for appends (what it holds is not looked at).
+Status open_fresh(CommitLog& log, const std::string& directory,
+                  uint64_t segment_bytes_max = CommitLog::segment_bytes_max_default,
+                  bool prepare_segments = false) {
+  Records ignored;
+  return read_all(log, directory, ignored, 0, segment_bytes_max, prepare_segments);
+}
+
 std::vector<fs::path> segments(const std::string& directory) {
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(directory)) files.push_back(entry.path());
@@ -73,8 +81,7 @@ TEST(CommitLog, ATornTailIsCutOffAndAppendsGoOn) {
   const std::string path = (dir.path() / "log").string();
   {
     CommitLog log;
-    Records none;
-    ASSERT_TRUE(read_all(log, path, none).ok());
+    ASSERT_TRUE(open_fresh(log, path).ok());
     ASSERT_TRUE(log.append(1, "one").ok());
     ASSERT_TRUE(log.append(2, "two").ok());
   }
@@ -107,8 +114,7 @@ TEST(CommitLog, AFlippedByteIsCaughtByTheChecksum) {
   const std::string path = (dir.path() / "log").string();
   {
     CommitLog log;
-    Records none;
-    ASSERT_TRUE(read_all(log, path, none, 0, 64).ok());  // a segment per record
+    ASSERT_TRUE(open_fresh(log, path, 64).ok());  // a segment per record
     ASSERT_TRUE(log.append(1, std::string(100, 'a')).ok());
     ASSERT_TRUE(log.append(2, std::string(100, 'b')).ok());
   }
@@ -131,8 +137,7 @@ TEST(CommitLog, SegmentsRotateAndOnlyMaterializedOnesAreReleased) {
   testing::TempDir dir;
   const std::string path = (dir.path() / "log").string();
   CommitLog log;
-  Records none;
-  ASSERT_TRUE(read_all(log, path, none, 0, 1000).ok());
+  ASSERT_TRUE(open_fresh(log, path, 1000).ok());
   for (int64_t batch = 1; batch <= 10; ++batch) ASSERT_TRUE(log.append(batch, std::string(400, 'p')).ok());
   // 416 bytes a record, at most 1,000 bytes a segment: two records a segment.
   EXPECT_EQ(segments(path).size(), 5u);  // 1-2, 3-4, 5-6, 7-8, 9-10
@@ -154,8 +159,7 @@ TEST(CommitLog, PreparedSegmentsAreZerosAheadOfTheRecords) {
   const uint64_t segment_bytes = 1u << 20;
   {
     CommitLog log;
-    Records none;
-    ASSERT_TRUE(read_all(log, path, none, 0, segment_bytes, true).ok());
+    ASSERT_TRUE(open_fresh(log, path, segment_bytes, true).ok());
     log.wait_for_prepared_segment();
     ASSERT_TRUE(log.append(1, "one").ok());  // into the plain first segment
     ASSERT_TRUE(log.append(2, "two").ok());  // traded for the prepared one
@@ -192,8 +196,7 @@ TEST(CommitLog, AFailedAppendRefusesEveryLaterOne) {
   testing::TempDir dir;
   const std::string path = (dir.path() / "log").string();
   CommitLog log;
-  Records none;
-  ASSERT_TRUE(read_all(log, path, none).ok());
+  ASSERT_TRUE(open_fresh(log, path).ok());
   ASSERT_TRUE(log.append(1, "one").ok());
   // A file size limit makes the next write fail (EFBIG), as a full or failing disk would.
   rlimit saved{};
@@ -214,8 +217,7 @@ TEST(CommitLog, ACopyHoldsEveryRecord) {
   testing::TempDir dir;
   const std::string path = (dir.path() / "log").string();
   CommitLog log;
-  Records none;
-  ASSERT_TRUE(read_all(log, path, none, 0, 1000).ok());
+  ASSERT_TRUE(open_fresh(log, path, 1000).ok());
   for (int64_t batch = 1; batch <= 7; ++batch) ASSERT_TRUE(log.append(batch, std::string(400, 'c')).ok());
   const std::string copy = (dir.path() / "copy").string();
   ASSERT_TRUE(CommitLog::copy(path, copy).ok());
