@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   std::string rate_limit = "100/s:200";
   std::string ip_rate_limit = "50/s:100";
   std::string rate_limit_store = "memory";
+  int rate_limit_timeout_ms = 50;
   std::vector<std::string> trusted_proxy_flags;
   gateway::ProxyOptions proxy_options;
   int64_t drain_timeout_s = 25;
@@ -83,6 +84,10 @@ int main(int argc, char** argv) {
       ->envname(env("IP_RATE_LIMIT"));
   app.add_option("--rate-limit-store", rate_limit_store, "memory, redis://H:P or redis-cluster://H:P,...")
       ->envname(env("RATE_LIMIT_STORE"));
+  app.add_option("--rate-limit-timeout-ms", rate_limit_timeout_ms,
+                 "Redis rate limits: then the request is decided by local buckets")
+      ->envname(env("RATE_LIMIT_TIMEOUT_MS"))
+      ->check(CLI::Range(1, 60'000));
   app.add_option("--trusted-proxies", trusted_proxy_flags, "CIDRs whose X-Forwarded-For is believed")
       ->envname(env("TRUSTED_PROXIES"));
   app.add_option("--upstream-timeout-ms", proxy_options.timeout_ms, "then 504 upstream_timeout")
@@ -149,7 +154,7 @@ int main(int argc, char** argv) {
   } else {
     auto redis_options = redis::parse_url(rate_limit_store);
     if (!redis_options.ok()) return fail("--rate-limit-store: " + redis_options.error().detail);
-    redis_options.value().timeout_ms = 50;
+    redis_options.value().timeout_ms = rate_limit_timeout_ms;
     redis = std::make_shared<redis::Client>(std::move(redis_options.value()));
     limiter = std::make_unique<gateway::RedisLimiter>(*redis, &stats.rate_limits);
   }
@@ -165,7 +170,7 @@ int main(int argc, char** argv) {
   server_options.body_bytes_max = options.body_bytes_max;
   http::Server server(server_options, handler);
   gateway::Proxy proxy(server, *upstreams.value(), proxy_options, &stats.proxy);
-  handler.attach(proxy);
+  handler.attach(server, proxy);
 
   gateway::Upstreams& replicas = *upstreams.value();
   http::AdminEndpoints admin(registry, [&replicas] {
@@ -204,6 +209,7 @@ int main(int argc, char** argv) {
   observe::log(observe::LogLevel::info, "draining", {{"signal", std::to_string(signal_number)}});
   admin.set_draining();
   server.shutdown(drain_timeout_s * 1000);
+  limiter->stop();  // its pending decisions post to the server's workers, which are gone
   proxy.close();
   admin_listener.stop();
   observe::log(observe::LogLevel::info, "stopped");

@@ -22,6 +22,7 @@ GatewayStats::GatewayStats(observe::Registry& registry)
       proxy(registry, "balance_gateway") {}
 
 struct Gateway::Context {
+  http::Request request;
   http::Respond respond;
   Clock::time_point started;
   int route = -1;
@@ -30,7 +31,9 @@ struct Gateway::Context {
   std::string client_ip;
   std::string request_id;
   std::string trace_id;
+  std::string traceparent;
   std::string user;
+  auth::Admission admission;
   std::vector<std::pair<std::string, std::string>> rate_headers;
 };
 
@@ -54,10 +57,22 @@ void Gateway::handle(http::Request&& request, http::Respond respond) {
   context->method = request.method;
   context->path = request.path;
   context->request_id = http::request_id_of(request);
-  const std::string traceparent = http::traceparent_of(request, context->trace_id);
+  context->traceparent = http::traceparent_of(request, context->trace_id);
   context->client_ip = client_address(request);
+  context->request = std::move(request);
+  rate_limit(context, &Gateway::after_ip_limit, "ip:" + context->client_ip, options_.ip_rate);
+}
 
-  const RateDecision by_ip = limiter_.check("ip:" + context->client_ip, options_.ip_rate);
+void Gateway::rate_limit(const std::shared_ptr<Context>& context, Step next, const std::string& key,
+                         const RatePolicy& policy) {
+  auto later = [this, context, next](const RateDecision& decision) {
+    // On a redis-io thread: the rest of the request runs on its own worker.
+    server_->post(context->request.worker, [this, context, next, decision] { (this->*next)(context, decision); });
+  };
+  if (auto decision = limiter_.check(key, policy, std::move(later))) (this->*next)(context, *decision);
+}
+
+void Gateway::after_ip_limit(const std::shared_ptr<Context>& context, const RateDecision& by_ip) {
   (by_ip.allowed ? stats_.rate_limits.allowed_ip : stats_.rate_limits.limited_ip).Increment();
   if (!by_ip.allowed) {
     http::Response response = http::problem_response(problems::rate_limited, "too many requests from this address");
@@ -66,6 +81,7 @@ void Gateway::handle(http::Request&& request, http::Respond respond) {
     return finish(context, std::move(response));
   }
 
+  http::Request& request = context->request;
   const http::Router::Match match = api::api_router().match(request.method, request.path);
   context->route = match.route;
   if (match.route < 0 && !match.allow.empty()) {
@@ -78,11 +94,13 @@ void Gateway::handle(http::Request&& request, http::Respond respond) {
       route == api::Route::metrics) {
     return finish(context, http::problem_response(http::problems::not_found, "no route for " + request.path));
   }
-  auth::Admission admission = gate_.admit(request, match.route, match);
-  if (admission.principal) context->user = admission.principal->subject;
-  if (admission.deny) return finish(context, std::move(*admission.deny));
+  context->admission = gate_.admit(request, match.route, match);
+  if (context->admission.principal) context->user = context->admission.principal->subject;
+  if (context->admission.deny) return finish(context, std::move(*context->admission.deny));
+  rate_limit(context, &Gateway::after_principal_limit, "sub:" + context->user, options_.principal_rate);
+}
 
-  const RateDecision by_principal = limiter_.check("sub:" + context->user, options_.principal_rate);
+void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, const RateDecision& by_principal) {
   (by_principal.allowed ? stats_.rate_limits.allowed_principal : stats_.rate_limits.limited_principal).Increment();
   add_rate_headers("principal", options_.principal_rate, by_principal, context->rate_headers);
   if (!by_principal.allowed) {
@@ -93,35 +111,34 @@ void Gateway::handle(http::Request&& request, http::Respond respond) {
   }
 
   // What balanced learns of the caller comes from here only.
+  http::Request& request = context->request;
   std::string forwarded_for(request.header("X-Forwarded-For"));
   if (!forwarded_for.empty()) forwarded_for += ", ";
   forwarded_for += request.peer_address;
   request.set_header("X-Forwarded-For", std::move(forwarded_for));
   request.set_header("X-Forwarded-Proto", request.tls ? "https" : "http");
   request.set_header("X-Request-Id", context->request_id);
-  request.set_header("traceparent", traceparent);
+  request.set_header("traceparent", context->traceparent);
 
   const size_t worker = request.worker;
-  proxy_->forward(worker, std::move(request), admission.idempotent,
-                  [this, context, principal = admission.principal, check = admission.check_answer](Forwarded&& forwarded) {
-                    switch (forwarded.result) {
-                      case Forwarded::Result::answered:
-                        if (check) {
-                          if (auto deny = gate_.check_answer(*principal, forwarded.response)) {
-                            return finish(context, std::move(*deny));
-                          }
-                        }
-                        return finish(context, std::move(forwarded.response));
-                      case Forwarded::Result::no_replica:
-                        return finish(context, http::problem_response(problems::unavailable, "no healthy replica"));
-                      case Forwarded::Result::failed:
-                        return finish(context, http::problem_response(problems::bad_gateway,
-                                                                      "the replica's connection failed"));
-                      case Forwarded::Result::timed_out:
-                        return finish(context, http::problem_response(problems::upstream_timeout,
-                                                                      "no answer from the replica in time"));
-                    }
-                  });
+  proxy_->forward(worker, std::move(request), context->admission.idempotent, [this, context](Forwarded&& forwarded) {
+    switch (forwarded.result) {
+      case Forwarded::Result::answered:
+        if (context->admission.check_answer) {
+          if (auto deny = gate_.check_answer(*context->admission.principal, forwarded.response)) {
+            return finish(context, std::move(*deny));
+          }
+        }
+        return finish(context, std::move(forwarded.response));
+      case Forwarded::Result::no_replica:
+        return finish(context, http::problem_response(problems::unavailable, "no healthy replica"));
+      case Forwarded::Result::failed:
+        return finish(context, http::problem_response(problems::bad_gateway, "the replica's connection failed"));
+      case Forwarded::Result::timed_out:
+        return finish(context, http::problem_response(problems::upstream_timeout,
+                                                      "no answer from the replica in time"));
+    }
+  });
 }
 
 void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& response) {

@@ -1,7 +1,9 @@
 // balance-gateway's request path: request id and trace context, client address (behind
 // trusted proxies), per-address rate limit, token and authorization checks (auth/gate.h),
 // per-principal rate limit, then the proxy; every answer carries X-Request-Id and the
-// RateLimit headers, and is written to the access log (ECS JSON, never a token).
+// RateLimit headers, and is written to the access log (ECS JSON, never a token). No step
+// blocks a worker: a limit decided by Redis, and the replica's answer, come back to the
+// request's worker thread for the next step.
 #pragma once
 
 #include <atomic>
@@ -43,10 +45,14 @@ struct GatewayStats {
 
 class Gateway final : public http::Handler {
  public:
-  // Every argument must outlive the gateway; the proxy is attached once the server
-  // exists (it needs the server's worker threads), before it starts.
+  // Every argument must outlive the gateway; the server and proxy are attached once they
+  // exist (the proxy needs the server's worker threads), before the server starts. The
+  // limiter must be stopped (RateLimiter::stop) after the server, before either goes.
   Gateway(GatewayOptions options, auth::Gate& gate, RateLimiter& limiter, GatewayStats& stats);
-  void attach(Proxy& proxy) { proxy_ = &proxy; }
+  void attach(http::Server& server, Proxy& proxy) {
+    server_ = &server;
+    proxy_ = &proxy;
+  }
 
   void handle(http::Request&& request, http::Respond respond) override;
   size_t body_bytes_max(std::string_view method, std::string_view target) const override;
@@ -54,6 +60,13 @@ class Gateway final : public http::Handler {
 
  private:
   struct Context;
+  // The steps of a request, each on its worker's thread; a rate limit decided later (by
+  // Redis) brings the request back to that thread for the next step.
+  using Step = void (Gateway::*)(const std::shared_ptr<Context>&, const RateDecision&);
+  void rate_limit(const std::shared_ptr<Context>& context, Step next, const std::string& key,
+                  const RatePolicy& policy);
+  void after_ip_limit(const std::shared_ptr<Context>& context, const RateDecision& by_ip);
+  void after_principal_limit(const std::shared_ptr<Context>& context, const RateDecision& by_principal);
   void finish(const std::shared_ptr<Context>& context, http::Response&& response);
   std::string client_address(const http::Request& request) const;
 
@@ -61,6 +74,7 @@ class Gateway final : public http::Handler {
   auth::Gate& gate_;
   RateLimiter& limiter_;
   GatewayStats& stats_;
+  http::Server* server_ = nullptr;
   Proxy* proxy_ = nullptr;
 };
 

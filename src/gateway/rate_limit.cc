@@ -4,6 +4,9 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+
+#include <openssl/sha.h>
 
 #include "observe/log.h"
 
@@ -44,6 +47,19 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'u', tostring(now))
 redis.call('PEXPIRE', KEYS[1], reset + 1000)
 return {allowed, math.floor(tokens), retry, reset}
 )lua";
+
+// Redis names a loaded script by the hex SHA-1 of its text (EVALSHA).
+std::string sha1_hex(std::string_view text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : digest) {
+    out += hex[byte >> 4];
+    out += hex[byte & 15];
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -89,6 +105,10 @@ RateDecision take(Bucket& bucket, bool is_new, const RatePolicy& policy, int64_t
   decision.remaining = static_cast<int64_t>(std::floor(bucket.tokens));
   decision.reset_ms = static_cast<int64_t>(std::ceil((burst - bucket.tokens) / rate_per_ms));
   return decision;
+}
+
+std::optional<RateDecision> LocalLimiter::check(std::string_view key, const RatePolicy& policy, Decided) {
+  return check(key, policy);
 }
 
 RateDecision LocalLimiter::check(std::string_view key, const RatePolicy& policy) {
@@ -140,16 +160,44 @@ RateLimitStats::RateLimitStats(observe::Registry& registry, const std::string& p
       redis_fallbacks(registry.counter(prefix + "_rate_limit_redis_fallbacks_total",
                                        "Rate-limit decisions made locally because Redis failed")) {}
 
-RedisLimiter::RedisLimiter(redis::Client& client, RateLimitStats* stats, std::string prefix)
-    : client_(client), stats_(stats), prefix_(std::move(prefix)) {}
+RedisLimiter::RedisLimiter(redis::Client& client, RateLimitStats* stats, std::string prefix,
+                           redis::PipelineOptions pipeline)
+    : stats_(stats), prefix_(std::move(prefix)), script_sha1_(sha1_hex(kScript)), pipeline_(client, pipeline) {}
 
-RateDecision RedisLimiter::check(std::string_view key, const RatePolicy& policy) {
+RedisLimiter::~RedisLimiter() { stop(); }
+
+void RedisLimiter::stop() { pipeline_.stop(); }
+
+std::optional<RateDecision> RedisLimiter::check(std::string_view key, const RatePolicy& policy, Decided later) {
+  return send(key, policy, std::make_shared<Decided>(std::move(later)), false);
+}
+
+std::optional<RateDecision> RedisLimiter::send(std::string_view key, const RatePolicy& policy,
+                                               const Pending& pending, bool whole_script) {
   // One hash tag per key: the bucket lives whole on one cluster node.
-  const std::string redis_key = prefix_ + "{" + std::string(key) + "}";
+  std::string redis_key = prefix_ + "{" + std::string(key) + "}";
   char rate[64];
   std::snprintf(rate, sizeof rate, "%.17g", policy.rate_per_s / 1000.0);
-  auto reply = client_.run(redis_key, {"EVAL", std::string(kScript), "1", redis_key, rate,
-                                       std::to_string(policy.burst)});
+  redis::Command command{whole_script ? "EVAL" : "EVALSHA", whole_script ? std::string(kScript) : script_sha1_,
+                         "1", redis_key, rate, std::to_string(policy.burst)};
+  redis::Pipeline::Commands commands;
+  commands.emplace_back(std::move(redis_key), std::move(command));
+  redis::Pipeline::Done done = [this, key = std::string(key), policy, pending, whole_script](
+                                   redis::Pipeline::Commands&&, std::vector<Result<redis::Reply>>&& replies) {
+    const Result<redis::Reply>& reply = replies.front();
+    // A node that does not have the script yet (new, restarted, failed over) gets it whole, once.
+    if (!whole_script && reply.ok() && reply.value().is_error() && reply.value().text.starts_with("NOSCRIPT")) {
+      if (auto decision = send(key, policy, pending, true)) (*pending)(*decision);
+      return;
+    }
+    (*pending)(decide(reply, key, policy));
+  };
+  if (pipeline_.submit(commands, done)) return std::nullopt;
+  // Redis's queue is full (or the limiter stopped): decide here, as when Redis is down.
+  return decide(Error{Code::unavailable, "rate-limit queue full"}, key, policy);
+}
+
+RateDecision RedisLimiter::decide(const Result<redis::Reply>& reply, std::string_view key, const RatePolicy& policy) {
   const bool good = reply.ok() && reply.value().type == redis::Reply::Type::array &&
                     reply.value().elements.size() == 4;
   if (!good) {

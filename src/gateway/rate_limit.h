@@ -6,13 +6,16 @@
 // pure (take()); LocalLimiter keeps buckets in memory (bounded: idle full buckets are
 // dropped first), RedisLimiter makes each decision with one Lua script on the key's
 // node, using Redis's clock so every gateway agrees, with the key's TTL bounded by the
-// time a bucket takes to refill. When Redis cannot answer, the decision is made by the
-// local buckets instead (logged once, counted): a Redis outage never fails a request.
+// time a bucket takes to refill. Its calls go through a redis::Pipeline: the gateway's
+// workers never wait on Redis, and the decision comes back on a redis-io thread. When
+// Redis cannot answer, the decision is made by the local buckets instead (logged once,
+// counted): a Redis outage never fails a request.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +25,7 @@
 
 #include "observe/registry.h"
 #include "redis/client.h"
+#include "redis/pipeline.h"
 
 namespace balanced::gateway {
 
@@ -52,8 +56,15 @@ RateDecision take(Bucket& bucket, bool is_new, const RatePolicy& policy, int64_t
 
 class RateLimiter {
  public:
+  using Decided = std::function<void(const RateDecision&)>;
   virtual ~RateLimiter() = default;
-  virtual RateDecision check(std::string_view key, const RatePolicy& policy) = 0;
+  // Takes one token of `key`'s bucket. Returns the decision when it is made at once (and
+  // then never calls `later`); otherwise returns nothing and calls `later` exactly once
+  // with the decision, on another thread, which must hand it back to its own.
+  virtual std::optional<RateDecision> check(std::string_view key, const RatePolicy& policy, Decided later) = 0;
+  // Makes every pending decision, then decides at once from then on. Idempotent; call it
+  // before what the pending `later`s use is destroyed.
+  virtual void stop() {}
 };
 
 class LocalLimiter final : public RateLimiter {
@@ -62,7 +73,9 @@ class LocalLimiter final : public RateLimiter {
   // At most `buckets_max` keys are tracked; past that, buckets idle long enough to be
   // full again are dropped, and if none is, the new key is decided as a full bucket.
   explicit LocalLimiter(size_t buckets_max = 1'000'000) : shard_max_(buckets_max / shards + 1) {}
-  RateDecision check(std::string_view key, const RatePolicy& policy) override;
+  // Always at once.
+  std::optional<RateDecision> check(std::string_view key, const RatePolicy& policy, Decided later) override;
+  RateDecision check(std::string_view key, const RatePolicy& policy);
   RateDecision check_at(std::string_view key, const RatePolicy& policy, int64_t now_ms);
   size_t size();
 
@@ -87,15 +100,28 @@ struct RateLimitStats {
 class RedisLimiter final : public RateLimiter {
  public:
   // The client and stats (may be null) must outlive the limiter.
-  RedisLimiter(redis::Client& client, RateLimitStats* stats, std::string prefix = "gw:rl:");
-  RateDecision check(std::string_view key, const RatePolicy& policy) override;
+  RedisLimiter(redis::Client& client, RateLimitStats* stats, std::string prefix = "gw:rl:",
+               redis::PipelineOptions pipeline = {});
+  ~RedisLimiter() override;
+  // Later, unless Redis's queue is full or the limiter stopped: then at once, locally.
+  std::optional<RateDecision> check(std::string_view key, const RatePolicy& policy, Decided later) override;
+  void stop() override;
 
  private:
-  redis::Client& client_;
+  using Pending = std::shared_ptr<Decided>;
+  // Queues the script for `key` (by its SHA-1, or whole when Redis lacks it); the
+  // decision goes to `pending`, or is returned when the pipeline refuses.
+  std::optional<RateDecision> send(std::string_view key, const RatePolicy& policy, const Pending& pending,
+                                   bool whole_script);
+  // Redis's answer, or the local buckets' when it is not one.
+  RateDecision decide(const Result<redis::Reply>& reply, std::string_view key, const RatePolicy& policy);
+
   RateLimitStats* stats_;
   const std::string prefix_;
+  const std::string script_sha1_;
   LocalLimiter fallback_;
   std::atomic<bool> degraded_{false};  // for logging the change once
+  redis::Pipeline pipeline_;  // last: stopped first, while everything it calls exists
 };
 
 // RateLimit-Policy and RateLimit headers (draft-ietf-httpapi-ratelimit-headers-08).

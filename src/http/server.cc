@@ -252,11 +252,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     busy_ = true;
     // The handler has its own bounds (the engine's queue, the gateway's upstream timeout).
     deadline_ = Clock::time_point::max();
+    // While the handler holds the Respond, the worker's io_context counts it as work: a
+    // drain (shutdown() drops the worker's own guard) keeps the thread running until the
+    // answer comes, however long the handler waits with nothing of its own queued there.
+    auto executor = asio::prefer(worker_.context.get_executor(), asio::execution::outstanding_work.tracked);
     server_.handler.handle(
         std::move(request),
-        Respond([self = this->shared_from_this()](Respond::Build build) {
-          asio::dispatch(lowest_socket(self->stream_).get_executor(),
-                        [self, build = std::move(build)]() { self->write(build()); });
+        Respond([self = this->shared_from_this(), executor](Respond::Build build) {
+          asio::dispatch(executor, [self, build = std::move(build)]() { self->write(build()); });
         }));
   }
 
@@ -382,6 +385,9 @@ Server::~Server() { shutdown(0); }
 
 size_t Server::worker_count() const { return impl_->workers.size(); }
 boost::asio::io_context& Server::worker_context(size_t index) { return impl_->workers.at(index)->context; }
+void Server::post(size_t worker, std::function<void()> run) {
+  asio::post(impl_->workers.at(worker)->context, std::move(run));
+}
 size_t Server::open_connections() const { return impl_->connections.load(); }
 
 Status Server::reload_tls() {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -53,6 +54,10 @@ class Server {
   // received a request (Request::worker). Valid from construction to destruction.
   size_t worker_count() const;
   boost::asio::io_context& worker_context(size_t index);
+  // Runs `run` on worker `worker`'s thread, for a handler whose work went elsewhere (a
+  // Redis round) and comes back to the thread of its request. After shutdown() it may
+  // never run (it is destroyed with the server). Thread-safe.
+  void post(size_t worker, std::function<void()> run);
   // Rereads the certificate and key; new connections use them, open ones keep theirs.
   // On error the old ones stay in use.
   Status reload_tls();

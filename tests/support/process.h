@@ -70,6 +70,11 @@ class Process {
     return wait(wait_ms);
   }
 
+  // Sends `number` and goes on (terminate() waits).
+  void signal(int number) {
+    if (pid_ > 0) ::kill(pid_, number);
+  }
+
   // SIGSTOP and SIGCONT: a process that holds its sockets open and answers nothing.
   void pause() {
     if (pid_ > 0) ::kill(pid_, SIGSTOP);

@@ -5,6 +5,7 @@
 // on balanced itself.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <fstream>
@@ -52,7 +53,10 @@ class GatewayServer {
     admin_port_ = free_port();
     std::vector<std::string> argv{BALANCE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--admin-listen",
                                   "127.0.0.1:" + std::to_string(admin_port_), "--jwt-issuer", kIssuer,
-                                  "--jwt-audience", kAudience, "--threads", "2"};
+                                  "--jwt-audience", kAudience};
+    if (std::find(args_.begin(), args_.end(), "--threads") == args_.end()) {
+      argv.insert(argv.end(), {"--threads", "2"});
+    }
     argv.insert(argv.end(), args_.begin(), args_.end());
     static int instances = 0;  // one log file each: a reused one would hold an old port
     if (!process_.start(argv, dir_ / ("gateway-" + std::to_string(instances++) + ".log"))) return false;
@@ -567,6 +571,76 @@ TEST_F(GatewayTest, RateLimitsAreSharedThroughRedisAndSurviveItsLoss) {
   EXPECT_EQ(c.request("GET", "/accounts/alice/balance")->status, 401);
   EXPECT_EQ(c.request("GET", "/accounts/alice/balance")->status, 429);
   EXPECT_EQ(by_ip.process().terminate(), 0);
+}
+
+TEST_F(GatewayTest, AStalledRedisHoldsNoWorker) {
+  Redis redis(dir_->path() / "redis-stall", false);
+  ASSERT_TRUE(redis.start()) << redis.error();
+  // One worker, and a Redis timeout far longer than the clients wait: a worker held by
+  // the stalled Redis would leave the clients below unanswered.
+  auto args = plain_args();
+  args.insert(args.end(), {"--threads", "1", "--rate-limit-store", "redis://" + redis.address(),
+                           "--rate-limit-timeout-ms", "10000"});
+  GatewayServer gateway(dir_->path(), args);
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  const std::string reader = token("stall-user", "balances:read", "alice");
+  const std::string get = "GET /accounts/alice/balance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + reader +
+                          "\r\n\r\n";
+  HttpClient warm(gateway.port());
+  auto first = warm.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}});
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200) << first->body;
+  // Redis had no script: the first decision sent it whole, once; the next ones name it by
+  // its SHA-1 (a wrong digest would make every decision NOSCRIPT, then EVAL).
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(warm.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}})->status, 200);
+  }
+  const std::string stats = redis.cli({"INFO", "commandstats"}).second;
+  EXPECT_NE(stats.find("cmdstat_eval:calls=1,"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls="), std::string::npos) << stats;
+
+  redis.process().pause();
+  HttpClient one(gateway.port(), 3000), two(gateway.port(), 3000), other(gateway.port(), 3000);
+  ASSERT_TRUE(one.connect() && two.connect() && other.connect());
+  ASSERT_TRUE(one.send_raw(get));
+  ASSERT_TRUE(two.send_raw(get));
+  // Both wait for Redis's decision; the one worker still answers what needs no Redis:
+  // the server's own answer to a malformed request comes from that worker.
+  for (int i = 0; i < 3; ++i) {
+    HttpClient malformed(gateway.port(), 3000);
+    ASSERT_TRUE(malformed.connect());
+    ASSERT_TRUE(malformed.send_raw("NOT HTTP\r\n\r\n"));
+    auto answer = malformed.read_response();
+    ASSERT_TRUE(answer.has_value()) << "the worker is held by the stalled Redis";
+    EXPECT_EQ(answer->status, 400);
+  }
+  // The gateway's admin listener answers too, and the gateway is still ready.
+  HttpClient admin(gateway.admin_port(), 3000);
+  auto ready = admin.request("GET", "/readyz");
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, 200);
+
+  // Redis runs again: both decisions come back to the worker and the requests go on.
+  redis.process().resume();
+  for (HttpClient* client : {&one, &two}) {
+    auto answered = client->read_response();
+    ASSERT_TRUE(answered.has_value());
+    EXPECT_EQ(answered->status, 200) << answered->body;
+    EXPECT_NE(answered->header("ratelimit").find("\"principal\""), std::string::npos);
+  }
+  // Stalled again and stopped (SIGTERM): the waiting request is answered within the drain.
+  redis.process().pause();
+  ASSERT_TRUE(one.send_raw(get));
+  std::this_thread::sleep_for(100ms);
+  gateway.process().signal(SIGTERM);
+  std::this_thread::sleep_for(300ms);
+  redis.process().resume();
+  auto drained = one.read_response();
+  ASSERT_TRUE(drained.has_value()) << gateway.log();
+  EXPECT_EQ(drained->status, 200) << drained->body;
+  EXPECT_EQ(gateway.process().wait(20000), 0) << gateway.log();
+  HttpClient direct(balanced_->port());
+  EXPECT_EQ(direct.request("GET", "/healthz")->status, 200);
 }
 
 TEST_F(GatewayTest, SigtermDrainsAndExitsZero) {

@@ -88,5 +88,33 @@ TEST(RedisStall, HoldsNoHttpThreadAndNoCommitter) {
   EXPECT_EQ(server.process().terminate(), 0) << server.log();
 }
 
+TEST(RedisStall, ADrainAnswersWhatWaitsOnRedis) {
+  TempDir dir;
+  Redis redis(dir.path() / "redis", false);
+  ASSERT_TRUE(redis.start()) << redis.error();
+  BalancedServer server(dir.path(), {"--cache", "redis://" + redis.address(), "--threads", "1",
+                                     "--redis-timeout-ms", "10000", "--drain-grace-ms", "10000"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient setup(server.port());
+  auto created = setup.request("POST", "/accounts", R"({"accountNumber":"alice","initialBalance":7,"currency":"USD"})");
+  ASSERT_TRUE(created && created->status == 201) << server.log();
+
+  redis.process().pause();
+  HttpClient waiting(server.port(), 5000);
+  ASSERT_TRUE(waiting.connect());
+  ASSERT_TRUE(waiting.send_raw("GET /accounts/alice/balance HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // SIGTERM while the read waits on Redis, with nothing else for the HTTP thread to do:
+  // the drain keeps that thread until the answer is written.
+  server.process().signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  redis.process().resume();
+  auto answered = waiting.read_response();
+  ASSERT_TRUE(answered.has_value()) << server.log();
+  EXPECT_EQ(answered->status, 200);
+  EXPECT_NE(answered->body.find("\"balance\":7"), std::string::npos) << answered->body;
+  EXPECT_EQ(server.process().wait(20000), 0) << server.log();
+}
+
 }  // namespace
 }  // namespace balanced::testing
