@@ -98,10 +98,15 @@ class MariaDb {
       error_ = "mariadbd or mariadb-install-db not found: run scripts/install-deps.sh test";
       return false;
     }
+    // Temporary tables go to a directory of this server's own, not the shared /tmp: a
+    // starting mariadbd deletes every #sql* file in its tmpdir (leftovers of a crash, as
+    // it sees them), so under ctest -j one test's server start broke another's install
+    // ("Error on delete of '/tmp/#sql-temptable-...'").
+    std::filesystem::create_directories(dir_ / "tmp");
     if (!std::filesystem::exists(dir_ / "data")) {
       auto [code, output] = run_command(
-          {install, "--no-defaults", "--datadir=" + (dir_ / "data").string(), "--user=root",
-           "--auth-root-authentication-method=normal", "--skip-test-db"},
+          {install, "--no-defaults", "--datadir=" + (dir_ / "data").string(), "--tmpdir=" + (dir_ / "tmp").string(),
+           "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"},
           dir_ / "install.log");
       if (code != 0) {
         error_ = "mariadb-install-db failed: " + output;
@@ -148,7 +153,8 @@ class MariaDb {
   bool launch() {
     const auto log = dir_ / "mariadbd.log";
     if (!process_.start({find_program("mariadbd"), "--no-defaults",
-                         "--datadir=" + (dir_ / "data").string(), "--user=root",
+                         "--datadir=" + (dir_ / "data").string(), "--tmpdir=" + (dir_ / "tmp").string(),
+                         "--user=root",
                          "--bind-address=127.0.0.1", "--port=" + std::to_string(port_),
                          "--socket=" + (dir_ / "mysqld.sock").string(),
                          "--pid-file=" + (dir_ / "mysqld.pid").string(), "--skip-name-resolve",
