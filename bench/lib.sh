@@ -32,3 +32,32 @@ with concurrent.futures.ThreadPoolExecutor(clients) as pool:
     list(pool.map(create, range(clients)))
 EOF
 }
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+# start_mariadb: a durable MariaDB (innodb_flush_log_at_trx_commit=1, the default) on a
+# fresh datadir under $work, on 127.0.0.1:$db_port; sets db_port and db_pid, defines sql
+# and url. Its own tmpdir: a starting mariadbd deletes every #sql* file in its tmpdir.
+start_mariadb() {
+  db_port=$(free_port)
+  mariadb-install-db --no-defaults --datadir="$work/data" --tmpdir="$work" --user=root \
+    --auth-root-authentication-method=normal --skip-test-db > "$work/install.log" 2>&1
+  mariadbd --no-defaults --datadir="$work/data" --user=root --bind-address=127.0.0.1 \
+    --port="$db_port" --socket="$work/mysqld.sock" --pid-file="$work/mysqld.pid" --tmpdir="$work" \
+    --skip-name-resolve --innodb-buffer-pool-size=1G --innodb-log-file-size=512M \
+    --max-connections=1000 > "$work/mariadbd.log" 2>&1 & pids+=($!)
+  db_pid=$!
+  wait_port "$db_port"
+}
+sql() { mariadb --no-defaults -h127.0.0.1 -P"$db_port" -uroot -e "$1"; }
+url() { echo "mysql://root@127.0.0.1:$db_port/$1"; }
+# Waits (at most a minute) until InnoDB has purged old row versions and flushed dirty
+# pages, so that one scenario's leftovers do not run during the next.
+quiesce() {
+  for _ in $(seq 60); do
+    local history dirty
+    history=$(sql "SHOW ENGINE INNODB STATUS\G" | sed -n 's/^History list length \([0-9]*\).*/\1/p')
+    dirty=$(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" | awk 'NR == 2 { print $2 }')
+    [[ ${history:-0} -lt 1000 && ${dirty:-0} -lt 500 ]] && return 0
+    sleep 1
+  done
+}
