@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <fstream>
 
 #include "observe/log.h"
+#include "storage/sqlite/crc32c.h"
 
 namespace balanced::storage {
 namespace {
@@ -24,24 +26,6 @@ constexpr std::string_view prepared_suffix = ".zero";
 // A prepared segment is written this much at a time, each step flushed, so that making one
 // never queues more than this on the device ahead of a commit's fdatasync.
 constexpr size_t prepare_step_bytes = 1u << 20;
-
-// CRC-32C (Castagnoli), reflected, table-driven.
-constexpr std::array<uint32_t, 256> crc_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t crc = i;
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    table[i] = crc;
-  }
-  return table;
-}
-constexpr auto kCrcTable = crc_table();
-
-uint32_t crc32c(uint32_t crc, std::string_view bytes) {
-  crc = ~crc;
-  for (const char c : bytes) crc = kCrcTable[(crc ^ static_cast<uint8_t>(c)) & 0xffu] ^ (crc >> 8);
-  return ~crc;
-}
 
 void put_u32(char* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
@@ -312,15 +296,25 @@ Status CommitLog::append(int64_t batch, std::string_view payload) {
     }
     (void)start_segment(next);
   }
-  record_.resize(header_bytes + payload.size());
-  put_u32(record_.data(), static_cast<uint32_t>(payload.size()));
-  put_u64(record_.data() + 8, static_cast<uint64_t>(batch));
-  std::memcpy(record_.data() + header_bytes, payload.data(), payload.size());
-  put_u32(record_.data() + 4, crc32c(0, std::string_view(record_).substr(8)));
+  // The header, then the payload where it is (no copy): the CRC covers the batch number
+  // and the payload.
+  char header[header_bytes];
+  put_u32(header, static_cast<uint32_t>(payload.size()));
+  put_u64(header + 8, static_cast<uint64_t>(batch));
+  put_u32(header + 4, crc32c(crc32c(0, std::string_view(header + 8, 8)), payload));
+  const size_t record_bytes = header_bytes + payload.size();
   size_t written = 0;
-  while (written < record_.size()) {
-    const ssize_t n = ::pwrite(fd_, record_.data() + written, record_.size() - written,
-                               static_cast<off_t>(size_ + written));
+  while (written < record_bytes) {
+    iovec pieces[2];
+    int count = 0;
+    if (written < header_bytes) {
+      pieces[count++] = {header + written, header_bytes - written};
+      pieces[count++] = {const_cast<char*>(payload.data()), payload.size()};
+    } else {
+      const size_t from = written - header_bytes;
+      pieces[count++] = {const_cast<char*>(payload.data()) + from, payload.size() - from};
+    }
+    const ssize_t n = ::pwritev(fd_, pieces, count, static_cast<off_t>(size_ + written));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       broken_ = true;
@@ -332,12 +326,11 @@ Status CommitLog::append(int64_t batch, std::string_view payload) {
     broken_ = true;
     return errno_status("fdatasync the commit log");
   }
-  size_ += record_.size();
+  size_ += record_bytes;
   {
     MutexLock lock(mutex_);
     segments_.back().last_batch = batch;
   }
-  if (record_.capacity() > (4u << 20)) record_ = std::string();  // keep no huge buffer
   return {};
 }
 

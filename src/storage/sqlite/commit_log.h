@@ -107,7 +107,6 @@ class CommitLog {
   uint64_t size_ = 0;    // the bytes of records in it
   bool current_prepared_ = false;  // it was written full of zeros beforehand
   std::atomic<bool> broken_{false};  // an append failed: no more
-  std::string record_;   // the record being written, reused
 
   mutable Mutex mutex_;
   std::vector<Segment> segments_ GUARDED_BY(mutex_);  // oldest first; the last is fd_'s
