@@ -18,6 +18,10 @@
 # socket errors), CPU per request of the proxy and of balanced (/proc/PID/stat). Then
 # gateway/haproxy and gateway/direct (mean of the two rounds) and `balancectl verify`.
 #
+# With RATE_LIMIT_STORE=redis the gateway keeps its buckets in a Redis this script starts
+# (two Lua decisions per request, through its redis-io thread) instead of in memory;
+# HAProxy's stick tables stay local.
+#
 # Usage: make bench-gateway, or bench/gateway.sh [seconds per leg, default 10] [connections, default 64]
 # Needs build/balanced, build/balancectl, build/balance-gateway, wrk, haproxy, openssl,
 # curl, python3.
@@ -84,13 +88,21 @@ haproxy -db -f "$work/haproxy/haproxy.cfg" > "$work/haproxy/haproxy.log" 2>&1 & 
 haproxy_pid=$!
 wait_port "$haproxy_port"
 
-# balance-gateway.
+# balance-gateway, its rate limits in memory or (RATE_LIMIT_STORE=redis) in a Redis.
+store_flags=()
+if [[ ${RATE_LIMIT_STORE:-memory} == redis ]]; then
+  redis_port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no > "$work/redis.log" 2>&1 & pids+=($!)
+  wait_port "$redis_port"
+  store_flags=(--rate-limit-store "redis://127.0.0.1:$redis_port")
+fi
+echo "gateway rate limits: ${RATE_LIMIT_STORE:-memory}"
 gateway_port=$(free_port)
 gateway_admin=$(free_port)
 "$build/balance-gateway" --listen "127.0.0.1:$gateway_port" --admin-listen "127.0.0.1:$gateway_admin" \
   --upstream "http://127.0.0.1:$port" --jwks "$work/jwks.json" --jwt-issuer "$issuer" \
   --jwt-audience "$audience" --rate-limit 1000000/s:1000000 --ip-rate-limit 1000000/s:1000000 \
-  --threads "$threads" --log-level warn --access-log off > "$work/gateway.log" 2>&1 & pids+=($!)
+  --threads "$threads" --log-level warn --access-log off "${store_flags[@]}" > "$work/gateway.log" 2>&1 & pids+=($!)
 gateway_pid=$!
 wait_port "$gateway_port"
 wait_port "$gateway_admin"
@@ -186,6 +198,12 @@ END {
     printf "  %-11s CPU/request gateway %.0fus, haproxy %.0fus\n", "", cpu["gateway", l] / n["gateway", l], cpu["haproxy", l] / n["haproxy", l]
   }
 }' "$work/results.txt"
+
+# Which store made the gateway's decisions (a Redis that failed would fall back to
+# local buckets, and this run would not measure what it says).
+curl -s "http://127.0.0.1:$gateway_admin/metrics" |
+  awk '/^balance_gateway_rate_limit_(decisions|redis_fallbacks)_total/ { sum[$1 ~ /fallbacks/ ? "fallbacks" : "decisions"] += $2 }
+       END { printf "gateway rate-limit decisions: %d, made locally because Redis failed: %d\n", sum["decisions"], sum["fallbacks"] }'
 
 # The ledger after every transfer leg.
 awk '$2 == "transfer" { ok += $7 } END { print "transfers acknowledged (2xx) in all legs: " ok }' "$work/results.txt"
