@@ -1,8 +1,8 @@
 // Black-box tests of balance-gateway in front of real balanced processes: every row of
 // the authorization table over TLS, rotation of keys and certificates, rate limits shared
-// through a real Redis, bounds and slow clients, upstream failures, a replica killed
-// under load (no client-visible error, money conserved), SIGTERM; and DESIGN.md section 9
-// on balanced itself.
+// through a real Redis and a Redis Cluster, a stalled Redis, bounds and slow clients,
+// upstream failures, a replica killed under load (no client-visible error, money
+// conserved), SIGTERM; and DESIGN.md section 9 on balanced itself.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -641,6 +641,48 @@ TEST_F(GatewayTest, AStalledRedisHoldsNoWorker) {
   EXPECT_EQ(gateway.process().wait(20000), 0) << gateway.log();
   HttpClient direct(balanced_->port());
   EXPECT_EQ(direct.request("GET", "/healthz")->status, 200);
+}
+
+TEST_F(GatewayTest, RateLimitsThroughARedisClusterHoldOnEveryMaster) {
+  RedisCluster cluster(dir_->path() / "rl-cluster");
+  ASSERT_TRUE(cluster.start()) << cluster.error();
+  auto args = plain_args();
+  args.insert(args.end(), {"--rate-limit", "1/s:3", "--ip-rate-limit", "100000/s:100000", "--rate-limit-store",
+                           cluster.url()});
+  GatewayServer gateway(dir_->path(), args);
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  constexpr int principals = 24;  // their buckets' slots spread over the three masters
+  for (int i = 0; i < principals; ++i) {
+    const std::string reader = token("cluster-user-" + std::to_string(i), "balances:read", "alice");
+    int allowed = 0;
+    for (int j = 0; j < 5; ++j) {
+      auto response = client.request("GET", "/accounts/alice/balance", "", {{"Authorization", "Bearer " + reader}});
+      ASSERT_TRUE(response.has_value());
+      ASSERT_TRUE(response->status == 200 || response->status == 429) << response->status << response->body;
+      allowed += response->status == 200 ? 1 : 0;
+    }
+    // A burst of 3, and at most one token refilled while the five ran.
+    EXPECT_GE(allowed, 3) << "principal " << i;
+    EXPECT_LE(allowed, 4) << "principal " << i;
+  }
+  // Every master holds buckets, and loaded the script once (NOSCRIPT, then EVAL); no
+  // decision was made locally.
+  size_t keys = 0;
+  for (size_t n = 0; n < cluster.size(); ++n) {
+    const std::string listed = cluster.node(n).cli({"--scan", "--pattern", "gw:rl:*"}).second;
+    const size_t here = static_cast<size_t>(std::count(listed.begin(), listed.end(), '\n'));
+    EXPECT_GT(here, 0u) << "master " << n << " holds no bucket";
+    keys += here;
+    const std::string stats = cluster.node(n).cli({"INFO", "commandstats"}).second;
+    EXPECT_NE(stats.find("cmdstat_eval:calls=1,"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("cmdstat_evalsha:calls="), std::string::npos) << stats;
+  }
+  EXPECT_EQ(keys, static_cast<size_t>(principals) + 1);  // and the one client address
+  HttpClient admin(gateway.admin_port());
+  const std::string metrics = admin.request("GET", "/metrics")->body;
+  EXPECT_NE(metrics.find("balance_gateway_rate_limit_redis_fallbacks_total 0\n"), std::string::npos);
+  EXPECT_EQ(gateway.process().terminate(), 0) << gateway.log();
 }
 
 TEST_F(GatewayTest, SigtermDrainsAndExitsZero) {
