@@ -1,7 +1,7 @@
 #include "core/json_codec.h"
 
 #include <boost/json.hpp>
-#include <ctime>
+#include <chrono>
 
 #include "core/ledger.h"
 #include "core/validate.h"
@@ -254,19 +254,23 @@ void put_digits(char* out, int value, int width) {
 
 }  // namespace
 
+// The calendar arithmetic of <chrono>, not gmtime_r: glibc's takes a process-wide lock
+// on every call (every response and every audit record formats a time).
 std::string format_time_ms(int64_t unix_ms) {
+  using namespace std::chrono;
   if (unix_ms < 0) unix_ms = 0;
-  const time_t seconds = static_cast<time_t>(unix_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
+  const sys_time<milliseconds> when{milliseconds(unix_ms)};
+  const sys_days day = floor<days>(when);
+  const year_month_day date{day};
+  const hh_mm_ss time{when - day};
   std::string text = "0000-00-00T00:00:00.000Z";
-  put_digits(&text[0], (utc.tm_year + 1900) % 10000, 4);
-  put_digits(&text[5], utc.tm_mon + 1, 2);
-  put_digits(&text[8], utc.tm_mday, 2);
-  put_digits(&text[11], utc.tm_hour, 2);
-  put_digits(&text[14], utc.tm_min, 2);
-  put_digits(&text[17], utc.tm_sec, 2);
-  put_digits(&text[20], static_cast<int>(unix_ms % 1000), 3);
+  put_digits(&text[0], static_cast<int>(date.year()) % 10000, 4);
+  put_digits(&text[5], static_cast<int>(static_cast<unsigned>(date.month())), 2);
+  put_digits(&text[8], static_cast<int>(static_cast<unsigned>(date.day())), 2);
+  put_digits(&text[11], static_cast<int>(time.hours().count()), 2);
+  put_digits(&text[14], static_cast<int>(time.minutes().count()), 2);
+  put_digits(&text[17], static_cast<int>(time.seconds().count()), 2);
+  put_digits(&text[20], static_cast<int>(time.subseconds().count()), 3);
   return text;
 }
 

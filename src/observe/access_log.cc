@@ -1,8 +1,6 @@
 #include "observe/access_log.h"
 
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 
 #include "core/json_codec.h"
 
@@ -12,14 +10,7 @@ namespace {
 // RFC 3339 UTC with milliseconds, as every other log line's @timestamp.
 std::string utc_now() {
   const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return text;
+  return core::format_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
 }
 
 }  // namespace
