@@ -1,10 +1,8 @@
 #include "cache/redis_cache.h"
 
-#include <openssl/sha.h>
-
 #include <charconv>
 
-#include "core/audit.h"
+#include "redis/script.h"
 
 namespace balanced::cache {
 
@@ -24,15 +22,9 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 )lua";
 
-std::string sha1_hex(std::string_view text) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  return core::to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
-
-const std::string& put_script_sha() {
-  static const std::string sha = sha1_hex(kPutIfNewer);
-  return sha;
+const redis::Script& put_script() {
+  static const redis::Script script(kPutIfNewer);
+  return script;
 }
 
 bool parse_field(std::string_view& rest, int64_t& out) {
@@ -121,8 +113,8 @@ redis::Pipeline::Commands RedisCache::put_commands(std::span<const core::Account
   commands.reserve(accounts.size());
   for (const auto& account : accounts) {
     std::string k = key(account.number);
-    commands.push_back({k, {"EVALSHA", put_script_sha(), "1", k, std::to_string(account.version),
-                            encode(account), ttl}});
+    redis::Command command = put_script().call(k, {std::to_string(account.version), encode(account), ttl});
+    commands.push_back({std::move(k), std::move(command)});
   }
   return commands;
 }
@@ -131,12 +123,8 @@ void RedisCache::count_puts(const redis::Pipeline::Commands& commands,
                             std::vector<Result<redis::Reply>>& results) {
   for (size_t i = 0; i < results.size(); ++i) {
     auto& result = results[i];
-    if (result.ok() && result.value().is_error() && result.value().text.starts_with("NOSCRIPT")) {
-      // First use on this node: EVAL loads the script (and later EVALSHAs find it).
-      redis::Command eval = commands[i].second;
-      eval[0] = "EVAL";
-      eval[1] = std::string(kPutIfNewer);
-      result = client_.run(commands[i].first, eval);
+    if (redis::Script::missing(result)) {  // first use on this node: this loads it
+      result = client_.run(commands[i].first, put_script().whole(commands[i].second));
     }
     if (!result.ok() || result.value().is_error()) {
       ++errors_;

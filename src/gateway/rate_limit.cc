@@ -6,8 +6,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include <openssl/sha.h>
-
 #include "observe/log.h"
 
 namespace balanced::gateway {
@@ -47,19 +45,6 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'u', tostring(now))
 redis.call('PEXPIRE', KEYS[1], reset + 1000)
 return {allowed, math.floor(tokens), retry, reset}
 )lua";
-
-// Redis names a loaded script by the hex SHA-1 of its text (EVALSHA).
-std::string sha1_hex(std::string_view text) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char byte : digest) {
-    out += hex[byte >> 4];
-    out += hex[byte & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -162,7 +147,7 @@ RateLimitStats::RateLimitStats(observe::Registry& registry, const std::string& p
 
 RedisLimiter::RedisLimiter(redis::Client& client, RateLimitStats* stats, std::string prefix,
                            redis::PipelineOptions pipeline)
-    : stats_(stats), prefix_(std::move(prefix)), script_sha1_(sha1_hex(kScript)), pipeline_(client, pipeline) {}
+    : stats_(stats), prefix_(std::move(prefix)), script_(kScript), pipeline_(client, pipeline) {}
 
 RedisLimiter::~RedisLimiter() { stop(); }
 
@@ -178,15 +163,15 @@ std::optional<RateDecision> RedisLimiter::send(std::string_view key, const RateP
   std::string redis_key = prefix_ + "{" + std::string(key) + "}";
   char rate[64];
   std::snprintf(rate, sizeof rate, "%.17g", policy.rate_per_s / 1000.0);
-  redis::Command command{whole_script ? "EVAL" : "EVALSHA", whole_script ? std::string(kScript) : script_sha1_,
-                         "1", redis_key, rate, std::to_string(policy.burst)};
+  redis::Command command = script_.call(redis_key, {rate, std::to_string(policy.burst)});
+  if (whole_script) command = script_.whole(std::move(command));
   redis::Pipeline::Commands commands;
   commands.emplace_back(std::move(redis_key), std::move(command));
   redis::Pipeline::Done done = [this, key = std::string(key), policy, pending, whole_script](
                                    redis::Pipeline::Commands&&, std::vector<Result<redis::Reply>>&& replies) {
     const Result<redis::Reply>& reply = replies.front();
     // A node that does not have the script yet (new, restarted, failed over) gets it whole, once.
-    if (!whole_script && reply.ok() && reply.value().is_error() && reply.value().text.starts_with("NOSCRIPT")) {
+    if (!whole_script && redis::Script::missing(reply)) {
       if (auto decision = send(key, policy, pending, true)) (*pending)(*decision);
       return;
     }

@@ -26,6 +26,7 @@
 #include "observe/registry.h"
 #include "redis/client.h"
 #include "redis/pipeline.h"
+#include "redis/script.h"
 
 namespace balanced::gateway {
 
@@ -118,7 +119,7 @@ class RedisLimiter final : public RateLimiter {
 
   RateLimitStats* stats_;
   const std::string prefix_;
-  const std::string script_sha1_;
+  const redis::Script script_;
   LocalLimiter fallback_;
   std::atomic<bool> degraded_{false};  // for logging the change once
   redis::Pipeline pipeline_;  // last: stopped first, while everything it calls exists
