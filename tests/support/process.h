@@ -76,12 +76,8 @@ class Process {
   }
 
   // SIGSTOP and SIGCONT: a process that holds its sockets open and answers nothing.
-  void pause() {
-    if (pid_ > 0) ::kill(pid_, SIGSTOP);
-  }
-  void resume() {
-    if (pid_ > 0) ::kill(pid_, SIGCONT);
-  }
+  void pause() { signal(SIGSTOP); }
+  void resume() { signal(SIGCONT); }
 
   void kill_hard() {
     if (pid_ <= 0) return;
