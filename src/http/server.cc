@@ -1,10 +1,14 @@
 #include "http/server.h"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -12,6 +16,7 @@
 #include <unordered_set>
 
 #include "http/problem.h"
+#include "http/wire.h"
 #include "net/url.h"
 #include "observe/log.h"
 
@@ -22,7 +27,10 @@ namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
+// A socket bound to its worker's io_context type: no type-erased executor per operation.
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 namespace {
 
@@ -40,7 +48,7 @@ Result<std::shared_ptr<ssl::context>> load_tls(const ServerOptions& options) {
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                        ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-  beast::error_code ec;
+  error_code ec;
   context->use_certificate_chain_file(options.tls_cert_file, ec);
   if (ec) return Error{Code::invalid_request, "--tls-cert " + options.tls_cert_file + ": " + ec.message()};
   context->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
@@ -103,14 +111,23 @@ struct Server::Impl {
 namespace {
 
 template <class Stream>
-tcp::socket& lowest_socket(Stream& stream) {
-  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+Socket& lowest_socket(Stream& stream) {
+  if constexpr (std::is_same_v<Stream, Socket>) {
     return stream;
   } else {
     return stream.next_layer();
   }
 }
 
+// Bytes asked of one read: at least the first, at most the second (as Beast's own reads).
+constexpr size_t kReadBytesMin = 4096;
+constexpr size_t kReadBytesMax = 65536;
+
+// One connection. Reads into `buffer_`, feeds Beast's request parser by hand (no
+// composed read operation), hands each request to the handler and writes the answer's
+// head (encoded in wire.h) and body in one gathered write. Nothing is read while a
+// request is being handled: pipelined requests wait in the buffer, in order, so what a
+// session holds is bounded by the head limit plus one read.
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
@@ -127,12 +144,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void start() {
     worker_.sessions.insert(this);
-    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    if constexpr (std::is_same_v<Stream, Socket>) {
       wait_for_request();
     } else {
       set_deadline(server_.options.head_timeout_ms);
       stream_.async_handshake(ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
+                              [self = this->shared_from_this()](error_code ec) {
                                 if (ec) return self->close();
                                 self->wait_for_request();
                               });
@@ -141,14 +158,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void close_if_late(Clock::time_point now) override {
     if (now > deadline_) {
-      beast::error_code ignored;
+      error_code ignored;
       lowest_socket(stream_).cancel(ignored);
     }
   }
 
   void close_if_idle() override {
     if (!busy_) {
-      beast::error_code ignored;
+      error_code ignored;
       lowest_socket(stream_).cancel(ignored);
     }
   }
@@ -163,30 +180,60 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (server_.closing.load()) return close();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.header_bytes_max));
-    parser_->body_limit(boost::none);  // the handler sets it per route once the head is in
+    parser_->body_limit(boost::none);  // set per route once the head is in
+    head_taken_ = false;
     head_ = Request{};
     head_.peer_address = peer_address_;
     head_.peer_port = peer_port_;
-    if (buffer_.size() > 0) return read_head();
+    if (buffer_.size() > 0) {
+      set_deadline(server_.options.head_timeout_ms);
+      return parse();
+    }
+    idle_ = true;
     set_deadline(server_.options.idle_timeout_ms);
-    stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](
-                                                       beast::error_code ec, size_t bytes) {
-      if (ec) return self->close();
-      self->buffer_.commit(bytes);
-      self->read_head();
-    });
+    read_more();
   }
 
-  void read_head() {
-    set_deadline(server_.options.head_timeout_ms);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                               self->on_head(ec);
-                             });
+  void read_more() {
+    const size_t room = buffer_.capacity() - buffer_.size();
+    const size_t bytes = std::clamp(room, kReadBytesMin, kReadBytesMax);
+    stream_.async_read_some(buffer_.prepare(bytes),
+                            [self = this->shared_from_this()](error_code ec, size_t read) {
+                              self->on_read(ec, read);
+                            });
   }
 
-  void on_head(beast::error_code ec) {
-    if (ec) return on_error(ec);
+  void on_read(error_code ec, size_t bytes) {
+    // End of stream, a reset, a deadline's cancel, a broken TLS record: nothing to answer.
+    if (ec) return close();
+    buffer_.commit(bytes);
+    if (idle_) {
+      idle_ = false;
+      set_deadline(server_.options.head_timeout_ms);
+    }
+    parse();
+  }
+
+  // Feeds what is buffered to the parser until the request is whole (then handles it),
+  // the parser needs more (then reads), or the request is refused.
+  void parse() {
+    for (;;) {
+      if (buffer_.size() == 0) return read_more();
+      const bool head_was_done = parser_->is_header_done();
+      error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) return read_more();
+      if (ec) return on_parse_error(ec);
+      if (!head_taken_ && parser_->is_header_done() && !take_head()) return;
+      if (parser_->is_done()) return on_request();
+      if (used == 0 && head_was_done) return read_more();
+    }
+  }
+
+  // The head is in: copies it out and sets the route's body limit. False if refused.
+  bool take_head() {
+    head_taken_ = true;
     auto& message = parser_->get();
     head_.method = std::string(message.method_string());
     head_.target = std::string(message.target());
@@ -199,19 +246,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // chunked body is checked as it arrives.
     body_limit_ = limit;
     if (const auto length = parser_->content_length(); length && *length > limit) {
-      return on_error(bhttp::error::body_limit);
+      on_parse_error(bhttp::error::body_limit);
+      return false;
     }
     parser_->body_limit(limit);
-    if (parser_->is_done()) return on_request();
-    set_deadline(server_.options.body_timeout_ms);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code read_ec, size_t) {
-                        if (read_ec) return self->on_error(read_ec);
-                        self->on_request();
-                      });
+    parser_->eager(true);  // from here on, each put() takes all the body bytes it is given
+    if (!parser_->is_done()) set_deadline(server_.options.body_timeout_ms);
+    return true;
   }
 
-  void on_error(beast::error_code ec) {
+  void on_parse_error(error_code ec) {
     if (ec == bhttp::error::body_limit) {
       return reply_and_close(problems::payload_too_large,
                              "request body exceeds " + std::to_string(body_limit_) + " bytes");
@@ -221,11 +265,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                              "request head exceeds " +
                                  std::to_string(server_.options.header_bytes_max) + " bytes");
     }
-    const bool quiet = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-                       ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-                       ec == asio::error::connection_reset || ec == bhttp::error::partial_message ||
-                       ec == ssl::error::stream_truncated;
-    if (quiet || buffer_.size() == 0) return close();
     return reply_and_close(problems::invalid_request, "malformed HTTP request: " + ec.message());
   }
 
@@ -245,7 +284,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     request.body = std::move(message.body());
     request.version = message.version();
-    request.tls = !std::is_same_v<Stream, tcp::socket>;
+    request.tls = !std::is_same_v<Stream, Socket>;
     request.worker = worker_.index;
     version_ = message.version();
     keep_alive_ = message.keep_alive();
@@ -273,32 +312,28 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void write(Response&& response) {
-    response_ = {};
-    response_.version(version_);
-    response_.result(static_cast<unsigned>(response.status));
-    response_.set(bhttp::field::server, server_.options.server_header);
-    response_.set(bhttp::field::content_type, response.content_type);
-    for (auto& [name, value] : response.headers) response_.insert(name, value);
-    response_.body() = std::move(response.body);
-    response_.keep_alive(keep_alive_ && !server_.closing.load());
-    response_.prepare_payload();
+    keep_alive_ = keep_alive_ && !server_.closing.load();
+    head_out_.clear();
+    encode_response_head(response, version_, keep_alive_, server_.options.server_header, head_out_);
+    body_out_ = std::move(response.body);
     set_deadline(server_.options.body_timeout_ms);
-    bhttp::async_write(stream_, response_,
-                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                         self->on_write(ec);
-                       });
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_out_), asio::buffer(body_out_)};
+    asio::async_write(stream_, buffers, [self = this->shared_from_this()](error_code ec, size_t) {
+      self->on_write(ec);
+    });
   }
 
-  void on_write(beast::error_code ec) {
+  void on_write(error_code ec) {
     busy_ = false;
-    if (ec || !response_.keep_alive()) return close();
+    body_out_ = {};
+    if (ec || !keep_alive_) return close();
     wait_for_request();
   }
 
   void close() {
     worker_.sessions.erase(this);
     deadline_ = Clock::time_point::max();
-    beast::error_code ignored;
+    error_code ignored;
     auto& socket = lowest_socket(stream_);
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
@@ -309,7 +344,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request head_;  // method, target and headers, until the body is read
-  bhttp::response<bhttp::string_body> response_;
+  std::string head_out_;  // the response head being written
+  std::string body_out_;  // the response body being written
   Worker& worker_;
   Server::Impl& server_;
   const std::string peer_address_;
@@ -318,6 +354,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;
+  bool idle_ = false;        // waiting for a request's first byte
+  bool head_taken_ = false;  // the current request's head is copied into head_
 };
 
 // Every second, closes the worker's connections that are past their deadline.
@@ -326,7 +364,7 @@ void sweep(Worker& worker) {
   std::vector<SessionBase*> sessions(worker.sessions.begin(), worker.sessions.end());
   for (SessionBase* session : sessions) session->close_if_late(now);
   worker.sweeper->expires_after(std::chrono::seconds(1));
-  worker.sweeper->async_wait([&worker](beast::error_code ec) {
+  worker.sweeper->async_wait([&worker](error_code ec) {
     if (!ec) sweep(worker);
   });
 }
@@ -336,15 +374,14 @@ void sweep(Worker& worker) {
 void Server::Impl::accept() {
   // Each new connection goes to the next worker, round robin, and lives on its thread.
   Worker& worker = *workers[next_worker++ % workers.size()];
-  acceptor->async_accept(worker.context, [this, &worker](beast::error_code ec,
-                                                         tcp::socket socket) {
+  acceptor->async_accept(worker.context, [this, &worker](error_code ec, Socket socket) {
     if (!ec) {
       if (connections.fetch_add(1) >= options.connections_max || closing.load()) {
         connections.fetch_sub(1);
-        beast::error_code ignored;
+        error_code ignored;
         socket.close(ignored);
       } else {
-        beast::error_code ignored;
+        error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         const auto remote = socket.remote_endpoint(ignored);
         std::string address = remote.address().to_string();
@@ -357,11 +394,11 @@ void Server::Impl::accept() {
         asio::post(worker.context, [this, &worker, socket = std::move(socket), context,
                                    address = std::move(address), peer_port]() mutable {
           if (context) {
-            std::make_shared<Session<ssl::stream<tcp::socket>>>(
+            std::make_shared<Session<ssl::stream<Socket>>>(
                 worker, *this, std::move(address), peer_port, std::move(socket), *context)
                 ->start();
           } else {
-            std::make_shared<Session<tcp::socket>>(worker, *this, std::move(address), peer_port,
+            std::make_shared<Session<Socket>>(worker, *this, std::move(address), peer_port,
                                                    std::move(socket))
                 ->start();
           }
@@ -404,7 +441,7 @@ Status Server::start() {
     return Status(Code::invalid_request, "TLS needs both a certificate and a key");
   }
   if (auto status = reload_tls(); !status.ok()) return status;
-  beast::error_code ec;
+  error_code ec;
   const auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return Status(Code::invalid_request, "listen address " + impl_->options.host);
   // One listening socket, no SO_REUSEPORT: a second process cannot silently share the
@@ -444,7 +481,7 @@ uint16_t Server::port() const { return impl_->port; }
 void Server::stop_accepting() {
   if (!impl_->started) return;
   asio::post(impl_->workers.front()->context, [impl = impl_.get()] {
-    beast::error_code ignored;
+    error_code ignored;
     if (impl->acceptor) impl->acceptor->close(ignored);
   });
 }

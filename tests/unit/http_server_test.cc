@@ -1,0 +1,177 @@
+// The HTTP transport on its own: the response head as encoded for the wire, and a real
+// http::Server (in this process, on a free port) fed requests the way clients really
+// send them — in pieces, chunked, pipelined, HTTP/1.0 — with a handler that echoes.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "http/server.h"
+#include "http/wire.h"
+#include "support/http_client.h"
+
+namespace balanced::http {
+namespace {
+
+using balanced::testing::HttpClient;
+
+std::string head_of(const Response& response, unsigned version, bool keep_alive) {
+  std::string out;
+  encode_response_head(response, version, keep_alive, "balanced", out);
+  return out;
+}
+
+TEST(Wire, ResponseHeadHasStatusFramingAndTheHandlersHeaders) {
+  Response response;
+  response.status = 201;
+  response.body = "{\"a\":1}";
+  response.headers = {{"Location", "/accounts/a"}, {"X-Request-Id", "r1"}};
+  EXPECT_EQ(head_of(response, 11, true),
+            "HTTP/1.1 201 Created\r\nServer: balanced\r\nContent-Type: application/json\r\n"
+            "Location: /accounts/a\r\nX-Request-Id: r1\r\nContent-Length: 7\r\n\r\n");
+  EXPECT_EQ(head_of(response, 11, false).find("Connection: close\r\n") != std::string::npos, true);
+  EXPECT_EQ(head_of(response, 10, true).substr(0, 9), "HTTP/1.0 ");
+  EXPECT_NE(head_of(response, 10, true).find("Connection: keep-alive\r\n"), std::string::npos);
+  EXPECT_EQ(head_of(response, 10, false).find("Connection:"), std::string::npos);
+}
+
+TEST(Wire, FramingAndInvalidHeadersFromAHandlerNeverReachTheWire) {
+  Response response;
+  response.status = 200;
+  response.body = "xy";
+  response.headers = {{"Content-Length", "999"},       {"transfer-encoding", "chunked"},
+                      {"Connection", "upgrade"},        {"Bad Name", "v"},
+                      {"X-Split", "a\r\nInjected: yes"}, {"X-Nul", std::string("a\0b", 3)},
+                      {"", "empty name"},               {"X-Fine", "kept"}};
+  const std::string head = head_of(response, 11, true);
+  EXPECT_EQ(head,
+            "HTTP/1.1 200 OK\r\nServer: balanced\r\nContent-Type: application/json\r\n"
+            "X-Fine: kept\r\nContent-Length: 2\r\n\r\n");
+  response.status = 42;  // not a status: sent as 500
+  EXPECT_EQ(head_of(response, 11, true).substr(0, 35), "HTTP/1.1 500 Internal Server Error\r");
+  response.status = 299;  // a status with no reason phrase
+  EXPECT_EQ(head_of(response, 11, true).substr(0, 14), "HTTP/1.1 299 \r");
+}
+
+// Answers every request with its method, path, one header and body.
+class Echo final : public Handler {
+ public:
+  void handle(Request&& request, Respond respond) override {
+    Response response;
+    response.content_type = "text/plain";
+    response.body = request.method + " " + request.path + " [" +
+                    std::string(request.header("X-Tag")) + "] " + request.body;
+    respond(std::move(response));
+  }
+  size_t body_bytes_max(std::string_view, std::string_view target) const override {
+    return target == "/small" ? 16 : 0;
+  }
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.body_bytes_max = 1 << 20;
+    server_ = std::make_unique<Server>(options, echo_);
+    ASSERT_TRUE(server_->start().ok());
+  }
+  void TearDown() override { server_->shutdown(1000); }
+
+  Echo echo_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(HttpServerTest, ARequestSentOneByteAtATimeIsWhole) {
+  HttpClient client(server_->port());
+  ASSERT_TRUE(client.connect());
+  const std::string request =
+      "POST /a/b HTTP/1.1\r\nHost: x\r\nX-Tag: t\r\nContent-Length: 11\r\n\r\nhello world";
+  for (const char c : request) {
+    ASSERT_TRUE(client.send_raw(std::string(1, c)));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  auto response = client.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "POST /a/b [t] hello world");
+  EXPECT_EQ(response->header("content-type"), "text/plain");
+  EXPECT_EQ(response->header("server"), "balanced");
+}
+
+TEST_F(HttpServerTest, AChunkedBodyIsJoinedAndItsLimitHolds) {
+  HttpClient client(server_->port());
+  ASSERT_TRUE(client.connect());
+  ASSERT_TRUE(client.send_raw(
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\n\r\n"));
+  auto joined = client.read_response();
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->body, "POST /c [] hello world");
+  // Past the route's 16 bytes in chunks: 413, and the connection closes.
+  ASSERT_TRUE(client.send_raw(
+      "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n"));
+  auto refused = client.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(refused->header("content-type"), "application/problem+json");
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsWithBodiesAreAnsweredInOrder) {
+  HttpClient client(server_->port());
+  ASSERT_TRUE(client.connect());
+  std::string pipeline;
+  for (int i = 0; i < 50; ++i) {
+    const std::string body = "body-" + std::to_string(i);
+    pipeline += "POST /p/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  ASSERT_TRUE(client.send_raw(pipeline));
+  for (int i = 0; i < 50; ++i) {
+    auto response = client.read_response();
+    ASSERT_TRUE(response) << i;
+    EXPECT_EQ(response->body, "POST /p/" + std::to_string(i) + " [] body-" + std::to_string(i));
+  }
+}
+
+TEST_F(HttpServerTest, HttpOneZeroClosesUnlessAskedToKeepAlive) {
+  HttpClient kept(server_->port());
+  ASSERT_TRUE(kept.connect());
+  ASSERT_TRUE(kept.send_raw("GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto first = kept.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->header("connection"), "keep-alive");
+  ASSERT_TRUE(kept.send_raw("GET /k2 HTTP/1.0\r\n\r\n"));
+  auto second = kept.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "GET /k2 [] ");
+  EXPECT_TRUE(kept.closed_by_server());
+}
+
+TEST_F(HttpServerTest, MalformedOrOversizedHeadsAreRefusedAndTheServerGoesOn) {
+  const std::vector<std::pair<std::string, int>> cases = {
+      {"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", 431},
+      {"POST /small HTTP/1.1\r\nContent-Length: 17\r\n\r\n", 413},
+  };
+  for (const auto& [bytes, status] : cases) {
+    HttpClient client(server_->port(), 5000);
+    ASSERT_TRUE(client.connect());
+    ASSERT_TRUE(client.send_raw(bytes));
+    auto response = client.read_response();
+    ASSERT_TRUE(response) << bytes.substr(0, 40);
+    EXPECT_EQ(response->status, status) << bytes.substr(0, 40);
+    EXPECT_TRUE(client.closed_by_server());
+  }
+  HttpClient fresh(server_->port());
+  auto ok = fresh.request("GET", "/after");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+}  // namespace
+}  // namespace balanced::http
