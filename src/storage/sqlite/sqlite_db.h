@@ -13,6 +13,7 @@ namespace balanced::storage::sqlite {
 
 struct ConnectionOptions {
   int busy_timeout_ms = 5000;
+  const char* vfs = nullptr;  // a registered VFS's name; null: the default
 };
 
 inline Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
@@ -35,7 +36,7 @@ class Connection {
   }
 
   Status open(const std::string& path, int flags, const ConnectionOptions& options) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, options.vfs);
     if (rc != SQLITE_OK) return Status(sqlite_error(db_, rc, "open " + path));
     sqlite3_busy_timeout(db_, options.busy_timeout_ms);
     sqlite3_extended_result_codes(db_, 1);

@@ -22,6 +22,7 @@
 #include "storage/batch.h"
 #include "storage/rows.h"
 #include "storage/sqlite/commit_log.h"
+#include "storage/sqlite/paced_vfs.h"
 #include "storage/sqlite/journal_codec.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -748,7 +749,11 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
                                           ": run `balancectl migrate`"};
     }
   }
-  if (auto s = impl->ledger.open(options.path, impl->connection_options); !s.ok()) {
+  // The materializer's writes are paced (paced_vfs.h): its bursts would otherwise sit in
+  // the device's cache in front of the commit log's fdatasyncs.
+  sqlite::ConnectionOptions writer_options = impl->connection_options;
+  writer_options.vfs = sqlite::paced_vfs();
+  if (auto s = impl->ledger.open(options.path, writer_options); !s.ok()) {
     return s.error();
   }
   if (auto s = configure(impl->ledger.connection(), options); !s.ok()) return s.error();

@@ -1,0 +1,28 @@
+// A SQLite VFS over the default one that paces a connection's writes: after every
+// `paced_write_bytes` written to a file it syncs that file, so the device never holds
+// more than that much of the connection's writing ahead of someone else's flush.
+//
+// Why: the materializer writes each chunk (tens of MiB: WAL frames, then the checkpoint)
+// in one burst, and a commit-log fdatasync issued meanwhile flushes the device's cache
+// with the whole burst in it: measured here, the transfers' p99 was 15-21 ms with the
+// ledger file on the commit log's disk and 6-7 ms with it on tmpfs (docs/BENCHMARKS.md,
+// "Where the transfer tail comes from"). The commit log's own segment preparer paces its
+// writes the same way.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace balanced::storage::sqlite {
+
+// 256 KiB: in alternated runs p99 was 5.4-6.3 ms at 256 KiB, 6.0-7.0 at 1 MiB, 6.9-8.3
+// at 4 MiB, and 15-17 ms unpaced.
+inline constexpr size_t paced_write_bytes = 256u << 10;
+
+// Registers the VFS (once, thread-safe) and returns its name, for sqlite3_open_v2.
+// Null if it cannot be registered (no default VFS): callers then open without it.
+const char* paced_vfs();
+// Syncs the VFS has added so far, over every connection (for tests and diagnostics).
+uint64_t paced_syncs();
+
+}  // namespace balanced::storage::sqlite
