@@ -314,15 +314,15 @@ TEST(CommitLog, ALedgerWithTheFirstDesignsLogIsConverted) {
   EXPECT_EQ(account.value().balance, 100);
 }
 
-// The materializer's VFS: a WAL database written through it syncs every
+// The materializer's VFS: a WAL database written through it is written back every
 // paced_write_bytes, reads back whole through the default VFS, and checkpoints.
-TEST(PacedVfs, SyncsAsItWritesAndKeepsEveryByte) {
+TEST(PacedVfs, WritesBackAsItWritesAndKeepsEveryByte) {
   testing::TempDir dir;
   const std::string path = (dir.path() / "paced.db").string();
   ASSERT_NE(sqlite::paced_vfs(), nullptr);
   const std::string row(1000, 'r');
   const int rows = 4000;  // ~4 MB of rows: WAL frames, then the checkpoint
-  const uint64_t syncs_before = sqlite::paced_syncs();
+  const uint64_t syncs_before = sqlite::paced_writebacks();
   {
     sqlite::Connection db;
     ASSERT_TRUE(db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -336,8 +336,8 @@ TEST(PacedVfs, SyncsAsItWritesAndKeepsEveryByte) {
     }
     ASSERT_TRUE(db.exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE)").ok());
   }
-  const uint64_t added = sqlite::paced_syncs() - syncs_before;
-  // The WAL and the checkpoint each wrote ~4 MB: at least that many paced syncs each.
+  const uint64_t added = sqlite::paced_writebacks() - syncs_before;
+  // The WAL and the checkpoint each wrote ~4 MB: at least that many write-backs each.
   EXPECT_GE(added, 2 * (rows * row.size()) / sqlite::paced_write_bytes);
   sqlite::Connection check;
   ASSERT_TRUE(check.open(path, SQLITE_OPEN_READONLY, sqlite::ConnectionOptions{}).ok());

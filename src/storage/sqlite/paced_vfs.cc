@@ -1,6 +1,8 @@
 #include "storage/sqlite/paced_vfs.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -11,19 +13,23 @@ namespace {
 // Our file: the header SQLite sees, then the default VFS's own file right after it.
 struct PacedFile {
   sqlite3_file base;
-  sqlite3_int64 unsynced;  // bytes written since this file was last synced
+  sqlite3_int64 unsynced;  // bytes written since this file was last written back
+  int fd;                  // our own descriptor of the same file, for sync_file_range
   sqlite3_file* real() { return reinterpret_cast<sqlite3_file*>(this + 1); }
 };
 
 sqlite3_vfs* g_default = nullptr;
 sqlite3_vfs g_vfs;
 sqlite3_io_methods g_methods;
-std::atomic<uint64_t> g_syncs{0};
+std::atomic<uint64_t> g_writebacks{0};
 
 PacedFile* paced(sqlite3_file* file) { return reinterpret_cast<PacedFile*>(file); }
 sqlite3_file* real(sqlite3_file* file) { return paced(file)->real(); }
 
-int paced_close(sqlite3_file* f) { return real(f)->pMethods->xClose(real(f)); }
+int paced_close(sqlite3_file* f) {
+  if (paced(f)->fd >= 0) ::close(paced(f)->fd);
+  return real(f)->pMethods->xClose(real(f));
+}
 int paced_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   return real(f)->pMethods->xRead(real(f), out, amount, offset);
 }
@@ -36,10 +42,18 @@ int paced_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 off
   if (rc != SQLITE_OK) return rc;
   paced(f)->unsynced += amount;
   if (paced(f)->unsynced < static_cast<sqlite3_int64>(paced_write_bytes)) return rc;
-  // An extra sync of what this file already holds: harmless to SQLite's own ordering
-  // (it syncs again where it must), and it bounds what waits in the device's cache.
-  g_syncs.fetch_add(1, std::memory_order_relaxed);
-  return paced_sync(f, SQLITE_SYNC_NORMAL);
+  // Hand what this file holds dirty to the device and wait until it has taken it: no
+  // cache flush (SQLite syncs where its ordering needs one), only a bound on what
+  // queues in front of the commit log's writes. Harmless to SQLite either way.
+  g_writebacks.fetch_add(1, std::memory_order_relaxed);
+  paced(f)->unsynced = 0;
+  if (paced(f)->fd >= 0) {
+    (void)::sync_file_range(paced(f)->fd, 0, 0,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+    return rc;  // an I/O error shows at SQLite's own next sync
+  }
+  return paced_sync(f, SQLITE_SYNC_NORMAL);  // no descriptor of ours: a full sync does it
 }
 int paced_truncate(sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); }
 int paced_file_size(sqlite3_file* f, sqlite3_int64* size) { return real(f)->pMethods->xFileSize(real(f), size); }
@@ -74,6 +88,7 @@ int paced_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flag
   PacedFile* f = paced(file);
   f->base.pMethods = nullptr;
   f->unsynced = 0;
+  f->fd = -1;
   const int rc = g_default->xOpen(g_default, name, f->real(), flags, out_flags);
   // SQLite calls xClose only on a file whose pMethods is set: set it only when the
   // default VFS opened one (it may set its own even on failure, to be closed).
@@ -84,6 +99,7 @@ int paced_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flag
       return SQLITE_CANTOPEN;
     }
     f->base.pMethods = &g_methods;
+    if (rc == SQLITE_OK && name != nullptr) f->fd = ::open(name, O_RDONLY | O_CLOEXEC);
   }
   return rc;
 }
@@ -167,6 +183,6 @@ const char* paced_vfs() {
   return registered ? g_vfs.zName : nullptr;
 }
 
-uint64_t paced_syncs() { return g_syncs.load(std::memory_order_relaxed); }
+uint64_t paced_writebacks() { return g_writebacks.load(std::memory_order_relaxed); }
 
 }  // namespace balanced::storage::sqlite
