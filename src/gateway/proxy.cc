@@ -25,11 +25,14 @@ int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
 
-// Hop-by-hop and framing headers (RFC 9110 7.6.1), never passed along.
+// Hop-by-hop and framing headers (RFC 9110 7.6.1), never passed along. And Expect: the
+// gateway answered the client's 100-continue itself and sends the upstream the whole
+// body at once; passed on, it could draw a 100 from the upstream that this client would
+// take for the answer.
 bool is_hop_header(std::string_view name) {
   for (std::string_view hop : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
                                "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-                               "Content-Length", "Host"}) {
+                               "Content-Length", "Host", "Expect"}) {
     if (http::iequals(name, hop)) return true;
   }
   return false;

@@ -409,6 +409,29 @@ TEST_F(GatewayTest, AJwksUrlIsRefetchedOnAnUnknownKidAtARateLimit) {
   web.terminate();
 }
 
+// A client that waits for 100 Continue gets it from the gateway, and the balanced behind
+// it never sees the Expect (its own 100 would reach the gateway's upstream client as if
+// it were the answer).
+TEST_F(GatewayTest, AnExpectContinueIsAnsweredAtTheGateway) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  const std::string writer = token("alice", "transactions:write", "alice");
+  const std::string body =
+      R"({"transactionId":"gw-expect-1","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":1})";
+  HttpClient client(gateway.port(), 3000);
+  ASSERT_TRUE(client.send_raw("POST /accounts/transactions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              writer + "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  auto interim = client.read_response();
+  ASSERT_TRUE(interim) << "no 100 Continue from the gateway";
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(client.send_raw(body));
+  auto answer = client.read_response();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 201) << answer->body;
+  EXPECT_NE(answer->body.find("gw-expect-1"), std::string::npos) << answer->body;
+}
+
 TEST_F(GatewayTest, BoundsAndSlowClients) {
   GatewayServer gateway(dir_->path(), [&] {
     auto args = plain_args();

@@ -1,6 +1,7 @@
 // The HTTP transport on its own: the response head as encoded for the wire, and a real
 // http::Server (in this process, on a free port) fed requests the way clients really
-// send them — in pieces, chunked, pipelined, HTTP/1.0 — with a handler that echoes.
+// send them — in pieces, chunked, pipelined, HTTP/1.0, waiting for 100 Continue — with
+// a handler that echoes.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -135,6 +136,35 @@ TEST_F(HttpServerTest, PipelinedRequestsWithBodiesAreAnsweredInOrder) {
     ASSERT_TRUE(response) << i;
     EXPECT_EQ(response->body, "POST /p/" + std::to_string(i) + " [] body-" + std::to_string(i));
   }
+}
+
+TEST_F(HttpServerTest, AnExpectContinueIsAnsweredBeforeTheBodyIsSent) {
+  HttpClient client(server_->port(), 3000);
+  ASSERT_TRUE(client.connect());
+  ASSERT_TRUE(client.send_raw(
+      "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  auto interim = client.read_response();  // the body is not sent: only the 100 can come
+  ASSERT_TRUE(interim) << "no 100 Continue";
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(client.send_raw("hello"));
+  auto answer = client.read_response();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "POST /e [] hello");
+  // A body sent with the head anyway: answered once, with no 100 in front.
+  ASSERT_TRUE(client.send_raw(
+      "POST /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"));
+  auto direct = client.read_response();
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->status, 200);
+  EXPECT_EQ(direct->body, "POST /f [] hi");
+  // Over the route's limit: the final 413 at once, before any body.
+  ASSERT_TRUE(client.send_raw(
+      "POST /small HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 17\r\n\r\n"));
+  auto refused = client.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_TRUE(client.closed_by_server());
 }
 
 TEST_F(HttpServerTest, HttpOneZeroClosesUnlessAskedToKeepAlive) {
