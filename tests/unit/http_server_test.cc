@@ -254,6 +254,19 @@ TEST_F(HttpServerTest, MalformedOrOversizedHeadsAreRefusedAndTheServerGoesOn) {
     EXPECT_EQ(response->status, status) << bytes.substr(0, 40);
     EXPECT_TRUE(client.closed_by_server());
   }
+  // A chunk size line that never ends (Beast's parser would wait for its end forever,
+  // the buffer growing): refused once it outgrows a head and a read.
+  {
+    HttpClient endless(server_->port(), 3000);
+    ASSERT_TRUE(endless.connect());
+    ASSERT_TRUE(endless.send_raw("POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;"));
+    const std::string filler(4096, 'a');
+    for (int i = 0; i < 40 && endless.send_raw(filler); ++i) {
+    }
+    auto refused = endless.read_response();
+    if (refused) EXPECT_EQ(refused->status, 400);
+    EXPECT_TRUE(refused || endless.closed_by_server()) << "the endless chunk line is still being read";
+  }
   HttpClient fresh(server_->port());
   auto ok = fresh.request("GET", "/after");
   ASSERT_TRUE(ok);
