@@ -198,10 +198,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // What the parser has not taken is a head, a chunk's size line or trailer, or the
     // start of a pipelined request: never more than the head bound and one read. More is
     // a chunk line or trailer without end, which Beast's parser does not bound.
-    if (buffer_.size() >= server_.options.header_bytes_max + kReadBytesMax) {
+    if (const size_t bound = server_.options.header_bytes_max + kReadBytesMax; buffer_.size() >= bound) {
       return reply_and_close(problems::invalid_request,
-                             "malformed HTTP request: a chunk line or trailer exceeds " +
-                                 std::to_string(server_.options.header_bytes_max) + " bytes");
+                             "malformed HTTP request: a chunk line or trailer of " +
+                                 std::to_string(bound) + " bytes or more");
     }
     const size_t room = buffer_.capacity() - buffer_.size();
     const size_t bytes = std::clamp(room, kReadBytesMin, kReadBytesMax);
