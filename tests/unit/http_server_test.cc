@@ -148,18 +148,18 @@ TEST_F(HttpServerTest, AnExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   auto interim = client.read_response();  // the body is not sent: only the 100 can come
   ASSERT_TRUE(interim) << "no 100 Continue";
   EXPECT_EQ(interim->status, 100);
-  ASSERT_TRUE(client.send_raw("hello"));
-  auto answer = client.read_response();
-  ASSERT_TRUE(answer);
-  EXPECT_EQ(answer->status, 200);
-  EXPECT_EQ(answer->body, "POST /e [] hello");
+  // Sends `bytes`, then the next answer must be a 200 echoing `echo`.
+  auto answered = [&client](const std::string& bytes, const std::string& echo) {
+    ASSERT_TRUE(client.send_raw(bytes));
+    auto answer = client.read_response();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 200);
+    EXPECT_EQ(answer->body, echo);
+  };
+  answered("hello", "POST /e [] hello");
   // A body sent with the head anyway: answered once, with no 100 in front.
-  ASSERT_TRUE(client.send_raw(
-      "POST /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"));
-  auto direct = client.read_response();
-  ASSERT_TRUE(direct);
-  EXPECT_EQ(direct->status, 200);
-  EXPECT_EQ(direct->body, "POST /f [] hi");
+  answered("POST /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+           "POST /f [] hi");
   // Over the route's limit: the final 413 at once, before any body.
   ASSERT_TRUE(client.send_raw(
       "POST /small HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 17\r\n\r\n"));
