@@ -24,8 +24,9 @@ constexpr size_t header_bytes = 16;  // length, CRC, batch
 constexpr std::string_view segment_suffix = ".log";
 constexpr std::string_view prepared_suffix = ".zero";
 // A prepared segment is written this much at a time, each step flushed, so that making one
-// never queues more than this on the device ahead of a commit's fdatasync.
-constexpr size_t prepare_step_bytes = 1u << 20;
+// never queues more than this on the device ahead of a commit's fdatasync: the same bound
+// as the materializer's (paced_vfs.h).
+constexpr size_t prepare_step_bytes = 256u << 10;
 
 void put_u32(char* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
