@@ -5,14 +5,6 @@
 // first byte picks, then the client stops writing. The server must answer or close
 // within the bound below (a hang is a crash here), and must still answer a plain request
 // afterwards. Anything it answers must be a well-formed HTTP/1.1 status line.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -21,10 +13,13 @@
 #include <string_view>
 
 #include "http/server.h"
+#include "support/http_client.h"
 
 namespace {
 
 using namespace balanced;
+
+using testing::HttpClient;
 
 // How long one input may keep the server from answering or closing.
 constexpr int kAnswerWaitMs = 5000;
@@ -61,40 +56,6 @@ struct Fixture {
   }
 };
 
-int connect_to(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) std::abort();
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-// Everything the server sends until it closes; aborts (a finding) if it neither answers
-// nor closes in time. A reset counts as closing.
-std::string read_until_closed(int fd) {
-  std::string received;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kAnswerWaitMs);
-  char buffer[16384];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      std::fprintf(stderr, "http_fuzz: the server neither answered nor closed\n");
-      std::abort();
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) return received;
-    received.append(buffer, static_cast<size_t>(n));
-  }
-}
-
 // Every answer starts with a status line the server may send.
 void check_answers(std::string_view received) {
   if (received.empty()) return;
@@ -113,22 +74,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t fragment = 1 + data[0];
   const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
 
-  const int fd = connect_to(fixture.server.port());
+  HttpClient client(fixture.server.port(), kAnswerWaitMs);
+  if (!client.connect()) std::abort();
   for (size_t at = 0; at < input.size(); at += fragment) {
-    const std::string_view piece = input.substr(at, fragment);
-    if (::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) break;  // closed on us
+    if (!client.send_raw(std::string(input.substr(at, fragment)))) break;  // closed on us
   }
-  ::shutdown(fd, SHUT_WR);
-  check_answers(read_until_closed(fd));
-  ::close(fd);
+  client.finish_sending();
+  const auto received = client.read_until_closed();
+  if (!received) {
+    std::fprintf(stderr, "http_fuzz: the server neither answered nor closed\n");
+    std::abort();
+  }
+  check_answers(*received);
 
   // The server is still there for the next client.
-  const int probe = connect_to(fixture.server.port());
-  const std::string_view request = "GET /alive HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  if (::send(probe, request.data(), request.size(), MSG_NOSIGNAL) < 0) std::abort();
-  const std::string answer = read_until_closed(probe);
-  ::close(probe);
-  if (!answer.starts_with("HTTP/1.1 200 ") || answer.find("GET /alive ") == std::string::npos) {
+  HttpClient probe(fixture.server.port(), kAnswerWaitMs);
+  const auto answer = probe.request("GET", "/alive");
+  if (!answer || answer->status != 200 || answer->body != "GET /alive ") {
     std::fprintf(stderr, "http_fuzz: the server no longer answers\n");
     std::abort();
   }

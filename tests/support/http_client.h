@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace balanced::testing {
 
@@ -140,6 +141,24 @@ class HttpClient {
     auto response = read_response();
     if (response && response->header("connection") == "close") close();
     return response;
+  }
+
+  // Stops sending: the server reads the end of the stream; answers can still be read.
+  void finish_sending() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+  }
+
+  // Everything the server sends until it closes the connection (a reset counts as
+  // closing); nullopt when it neither sends nor closes within the timeout. Plain TCP.
+  std::optional<std::string> read_until_closed() {
+    for (;;) {
+      pollfd p{fd_, POLLIN, 0};
+      if (fd_ < 0 || ::poll(&p, 1, timeout_ms_) <= 0) return std::nullopt;
+      char chunk[16384];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return std::exchange(buffer_, std::string());
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
   }
 
   // True when the server closed the connection (reads EOF) within the timeout.

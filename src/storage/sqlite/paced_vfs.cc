@@ -14,7 +14,11 @@ namespace {
 struct PacedFile {
   sqlite3_file base;
   sqlite3_int64 unsynced;  // bytes written since this file was last written back
-  int fd;                  // our own descriptor of the same file, for sync_file_range
+  // Our own descriptor of the same file, for sync_file_range. Closing it drops every
+  // POSIX lock this process holds on the file (SQLite's unix VFS locks with fcntl), so it
+  // closes only with the file itself, when the materializer's connection closes with the
+  // store; no other connection of the store has a transaction open then.
+  int fd;
   sqlite3_file* real() { return reinterpret_cast<sqlite3_file*>(this + 1); }
 };
 
