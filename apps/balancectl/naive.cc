@@ -84,7 +84,7 @@ Result<bool> transfer(Connection& c, const std::string& id, const std::string& s
   record += "," + a + ",'USD','committed',NULL," + std::to_string(source_balance - amount) + "," +
             std::to_string(destination_balance + amount) + ",'','', " + now + ")";
   std::string audit =
-      "INSERT INTO audit_log (operation_type, operator, operation_time, detail) VALUES "
+      "INSERT INTO audit_record (operation_type, operator, operation_time, detail) VALUES "
       "('transfer','naive'," + now + ",";
   c.append_quoted(audit, "{\"transactionId\":\"" + id + "\"}");
   audit += ")";

@@ -2,8 +2,11 @@
 // SQLite (a real file) and MySQL (a real MariaDB server this process starts).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
+#include "core/audit.h"
 #include "core/verify.h"
 #include "storage/memory_store.h"
 #include "storage/mysql/mysql_store.h"
@@ -433,6 +436,115 @@ TEST_F(MysqlStoreTest, AStaleFencingTokenCannotSeal) {
   ASSERT_TRUE(current.ok());
   EXPECT_EQ(current.value().sealed, 1);
   EXPECT_EQ(current.value().chain_head, 2);
+}
+
+// Audit records a batch has written but not yet committed hold the barrier: the sealer
+// waits for them, so a record with a lower id than those already committed is chained
+// too, not skipped by the watermark.
+TEST_F(MysqlStoreTest, ARecordCommittingWhileTheSealerStartsIsChained) {
+  auto o = options("barrier");
+  ASSERT_TRUE(migrate_mysql(o.connection).ok());
+  auto store = open_mysql_store(o);
+  ASSERT_TRUE(store.ok());
+  std::vector<Operation> opens{open("a", 10), open("b", 0)};
+  ASSERT_TRUE(store.value()->apply(opens, 1).ok());
+  ASSERT_GT(store.value()->seal_audit(1, 1000).value().sealed, 0);
+
+  // A batch in flight, as a committer writes one: barrier shared, record inserted.
+  auto writer = mysql::Connection::open(o.connection);
+  ASSERT_TRUE(writer.ok());
+  mysql::Connection& w = *writer.value();
+  ASSERT_TRUE(w.exec("SET SESSION autocommit = 0").ok());
+  ASSERT_TRUE(w.exec("SELECT id FROM audit_barrier WHERE id = 1 LOCK IN SHARE MODE").ok());
+  ASSERT_TRUE(w.exec("INSERT INTO audit_record (operation_type, operator, operation_time, detail) "
+                     "VALUES ('note', 'test', 1, '{}')").ok());
+  // Later ids commit first.
+  std::vector<Operation> move{transfer("t1", "a", "b", 4)};
+  ASSERT_TRUE(store.value()->apply(move, 2).ok());
+
+  std::atomic<bool> sealed{false};
+  std::thread sealer([&] {
+    EXPECT_TRUE(store.value()->seal_audit(1, 1000).ok());
+    sealed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(sealed.load()) << "the sealer did not wait for the batch that holds the barrier";
+  ASSERT_TRUE(w.exec("COMMIT").ok());
+  sealer.join();
+
+  const auto report = verify(*store.value());
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+  auto unlinked = w.query(
+      "SELECT COUNT(*) FROM audit_record r "
+      "WHERE NOT EXISTS (SELECT 1 FROM audit_link k WHERE k.log_id = r.log_id)");
+  ASSERT_TRUE(unlinked.ok() && unlinked.value().next());
+  EXPECT_EQ(unlinked.value().int64(0), 0);
+  EXPECT_EQ(report.audit_records, 4);  // two openings, the note, the transfer
+  EXPECT_EQ(store.value()->unsealed_audit_records().value(), 0);
+}
+
+// Version 1 rewrote each record to seal it, so its chain could run out of id order and
+// leave a record unsealed below sealed ones. Version 2 keeps that chain and links the
+// rest after it; its steps run again harmlessly, as after a crash halfway.
+TEST_F(MysqlStoreTest, MigratingFromVersion1KeepsTheChainAndSealsTheRest) {
+  auto o = options("upgrade");
+  ASSERT_EQ(migrate_mysql(o.connection, 1).value(), std::make_pair(0, 1));
+  auto opened = mysql::Connection::open(o.connection);
+  ASSERT_TRUE(opened.ok());
+  mysql::Connection& c = *opened.value();
+  std::vector<core::AuditRecord> records(3);
+  std::string values;
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i] = core::AuditRecord{.operation_type = "note", .operator_name = "v1",
+                                   .operation_time_ms = static_cast<int64_t>(i), .detail = "{}"};
+    values += std::string(i ? "," : "") + "('note','v1'," + std::to_string(i) + ",'{}')";
+  }
+  ASSERT_TRUE(c.exec("INSERT INTO audit_log (operation_type, operator, operation_time, detail) "
+                     "VALUES " + values).ok());
+  // Version 1's sealer chained records 1 and 3; record 2 committed after it ran.
+  std::string head = core::genesis_hash();
+  int64_t chain_seq = 0;
+  for (int64_t log_id : {1, 3}) {
+    auto& record = records[static_cast<size_t>(log_id - 1)];
+    head = core::chain_audit_record(record, head);
+    std::string sql = "UPDATE audit_log SET chain_seq = " + std::to_string(++chain_seq) + ", prev_hash = ";
+    mysql::Connection::append_hex(sql, record.prev_hash);
+    sql += ", hash = ";
+    mysql::Connection::append_hex(sql, record.hash);
+    sql += " WHERE log_id = " + std::to_string(log_id);
+    ASSERT_TRUE(c.exec(sql).ok());
+  }
+  std::string chain = "UPDATE audit_chain SET sealed_seq = 2, fence = 1, head = ";
+  mysql::Connection::append_hex(chain, head);
+  ASSERT_TRUE(c.exec(chain + " WHERE id = 1").ok());
+  ASSERT_TRUE(c.exec("COMMIT").ok());
+
+  ASSERT_EQ(migrate_mysql(o.connection).value(), std::make_pair(1, mysql_schema_version()));
+  ASSERT_TRUE(c.exec("DELETE FROM schema_migrations WHERE version = 2").ok());
+  ASSERT_TRUE(c.exec("COMMIT").ok());
+  ASSERT_EQ(migrate_mysql(o.connection).value(), std::make_pair(1, mysql_schema_version()));
+
+  auto store = open_mysql_store(o);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(store.value()->unsealed_audit_records().value(), 1);
+  std::vector<Operation> opens{open("a", 10)};
+  ASSERT_TRUE(store.value()->apply(opens, 5).ok());
+  auto sealed = store.value()->seal_audit(1, 1000);
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(sealed.value().sealed, 2);  // record 2, then the opening
+  EXPECT_EQ(sealed.value().chain_head, 4);
+  const auto report = verify(*store.value());
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+  EXPECT_EQ(report.audit_records, 4);
+  // The view still shows DESIGN.md's audit_log, every record with its hashes.
+  auto view = c.query("SELECT COUNT(*), COUNT(hash), COUNT(prev_hash) FROM audit_log");
+  ASSERT_TRUE(view.ok() && view.value().next());
+  EXPECT_EQ(view.value().int64(0), 4);
+  EXPECT_EQ(view.value().int64(1), 4);
+  EXPECT_EQ(view.value().int64(2), 4);
+  // A replica of version 1 cannot write around the barrier.
+  EXPECT_FALSE(c.exec("INSERT INTO audit_log (operation_type, operator, operation_time, detail) "
+                      "VALUES ('note', 'v1', 9, '{}')").ok());
 }
 
 TEST_F(MysqlStoreTest, AnOlderSchemaIsRefused) {

@@ -18,11 +18,25 @@ using mysql::Rows;
 
 namespace {
 
+// One statement of a migration. MySQL commits DDL implicitly, so a migration that
+// crashed halfway runs again from its first statement: each statement is re-runnable as
+// written, or says by `done_when` how to see that it already ran.
+struct MigrationStep {
+  enum class DoneWhen { never, table_exists, column_exists, column_gone };
+  MigrationStep(const char* statement, DoneWhen when = DoneWhen::never,  // NOLINT: a literal is a step
+                const char* in_table = nullptr, const char* column_name = nullptr)
+      : sql(statement), done_when(when), table(in_table), column(column_name) {}
+  const char* sql;
+  DoneWhen done_when;
+  const char* table;
+  const char* column;
+};
+using Done = MigrationStep::DoneWhen;
+
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
-// at a time (MySQL commits DDL implicitly, so each statement is written to be re-runnable
-// after a crash halfway). Never edit an entry that has shipped; append a new one.
+// at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<const char*>, 1> kMigrations{{
+const std::array<std::vector<MigrationStep>, 2> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -77,13 +91,67 @@ const std::array<std::vector<const char*>, 1> kMigrations{{
         "INSERT IGNORE INTO audit_chain (id, sealed_seq, head, fence) VALUES (1, 0, "
         "X'0000000000000000000000000000000000000000000000000000000000000000', 0)",
     },
+    {
+        // Version 2: sealing appends a link row instead of rewriting the record. Records
+        // live in `audit_record` (written once, by their batch), their chain positions
+        // and hashes in `audit_link`; the view `audit_log` joins them into the table of
+        // DESIGN.md §3. `audit_barrier` is the row every batch share-locks before it
+        // writes records and the sealer locks alone (MysqlStore::seal_audit).
+        R"sql(CREATE TABLE IF NOT EXISTS audit_link (
+  log_id BIGINT NOT NULL PRIMARY KEY,
+  chain_seq BIGINT NOT NULL,
+  prev_hash BINARY(32) NOT NULL,
+  hash BINARY(32) NOT NULL,
+  UNIQUE KEY audit_link_by_chain (chain_seq)
+) ENGINE=InnoDB)sql",
+        "CREATE TABLE IF NOT EXISTS audit_barrier (id TINYINT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+        "INSERT IGNORE INTO audit_barrier (id) VALUES (1)",
+        {"RENAME TABLE audit_log TO audit_record", Done::table_exists, "audit_record"},
+        // Every record at or below linked_log_id is linked or will never exist.
+        {"ALTER TABLE audit_chain ADD COLUMN linked_log_id BIGINT NOT NULL DEFAULT 0",
+         Done::column_exists, "audit_chain", "linked_log_id"},
+        {"UPDATE audit_chain SET linked_log_id = COALESCE("
+         "(SELECT MIN(log_id) - 1 FROM audit_record WHERE chain_seq IS NULL), "
+         "(SELECT MAX(log_id) FROM audit_record), 0) WHERE id = 1",
+         Done::column_gone, "audit_record", "chain_seq"},
+        {"INSERT IGNORE INTO audit_link (log_id, chain_seq, prev_hash, hash) "
+         "SELECT log_id, chain_seq, prev_hash, hash FROM audit_record WHERE chain_seq IS NOT NULL",
+         Done::column_gone, "audit_record", "chain_seq"},
+        {"ALTER TABLE audit_record DROP INDEX audit_by_chain, DROP COLUMN chain_seq, "
+         "DROP COLUMN prev_hash, DROP COLUMN hash",
+         Done::column_gone, "audit_record", "chain_seq"},
+        // A join view takes no INSERT: a replica of version 1 fails its batches loudly
+        // instead of writing records around the barrier.
+        "CREATE OR REPLACE VIEW audit_log AS SELECT r.log_id, r.operation_type, r.operator, "
+        "r.operation_time, r.detail, k.chain_seq, k.prev_hash, k.hash "
+        "FROM audit_record r LEFT JOIN audit_link k ON k.log_id = r.log_id",
+    },
 }};
+
+// Whether `step` already ran (see MigrationStep).
+Result<bool> already_done(Connection& c, const MigrationStep& step) {
+  if (step.done_when == Done::never) return false;
+  std::string sql = step.done_when == Done::table_exists
+                        ? "SELECT COUNT(*) FROM information_schema.tables"
+                        : "SELECT COUNT(*) FROM information_schema.columns";
+  sql += " WHERE table_schema = DATABASE() AND table_name = ";
+  c.append_quoted(sql, step.table);
+  if (step.done_when != Done::table_exists) {
+    sql += " AND column_name = ";
+    c.append_quoted(sql, step.column);
+  }
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  const bool found = rows.value().next() && rows.value().int64(0) > 0;
+  return step.done_when == Done::column_gone ? !found : found;
+}
 
 constexpr const char* kTransactionInsertColumns =
     "transaction_id, type, source_account, destination_account, amount, currency, status, "
     "reject_code, source_balance_after, destination_balance_after, request_hash, "
     "client_timestamp, created_at";
 constexpr const char* kAuditColumns = "operation_type, operator, operation_time, detail";
+constexpr const char* kAuditBarrierShared = "SELECT id FROM audit_barrier WHERE id = 1 LOCK IN SHARE MODE";
 
 void append_int(std::string& sql, int64_t value) { sql += std::to_string(value); }
 
@@ -339,10 +407,15 @@ class MysqlBatch final : public BatchTransaction {
     return {};
   }
 
+  // The share lock on the barrier comes first and is held to the COMMIT: the sealer,
+  // once it holds the barrier alone, knows every record id handed out so far is
+  // committed or rolled back (MysqlStore::seal_audit).
   void add_insert_audit(const std::vector<core::AuditRecord>& audit, std::vector<Step>& steps) {
+    if (audit.empty()) return;
+    steps.push_back(Step{kAuditBarrierShared, Step::Kind::plain, 0, 0});
     for (size_t start = 0; start < audit.size(); start += rows_max_) {
       const size_t end = std::min(audit.size(), start + rows_max_);
-      std::string sql = std::string("INSERT INTO audit_log (") + kAuditColumns + ") VALUES ";
+      std::string sql = std::string("INSERT INTO audit_record (") + kAuditColumns + ") VALUES ";
       for (size_t i = start; i < end; ++i) {
         const auto& r = audit[i];
         sql += i == start ? "(" : ",(";
@@ -370,7 +443,7 @@ class MysqlBatch final : public BatchTransaction {
 
 int mysql_schema_version() { return static_cast<int>(kMigrations.size()); }
 
-Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config) {
+Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config, int target_version) {
   auto opened = Connection::open(config);
   if (!opened.ok()) return opened.error();
   Connection& c = *opened.value();
@@ -388,9 +461,16 @@ Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config)
   auto before = read_schema_version(c);
   if (!before.ok()) return before.error();
   int version = before.value();
-  for (; version < mysql_schema_version(); ++version) {
-    for (const char* statement : kMigrations[static_cast<size_t>(version)]) {
-      if (auto s = c.exec(statement); !s.ok()) return s.error();
+  if (target_version < version || target_version > mysql_schema_version()) {
+    return Error{Code::invalid_request, "cannot migrate from schema version " + std::to_string(version) +
+                                            " to " + std::to_string(target_version)};
+  }
+  for (; version < target_version; ++version) {
+    for (const MigrationStep& step : kMigrations[static_cast<size_t>(version)]) {
+      auto done = already_done(c, step);
+      if (!done.ok()) return done.error();
+      if (done.value()) continue;
+      if (auto s = c.exec(step.sql); !s.ok()) return s.error();
     }
     if (auto s = c.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (" +
                         std::to_string(version + 1) + ", UNIX_TIMESTAMP())");
@@ -575,8 +655,11 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
   }
   if (status.ok()) {
     status = c.for_each_row(
-        "SELECT chain_seq, operation_type, operator, operation_time, detail, prev_hash, hash "
-        "FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq",
+        // From the links: a linked record that was deleted reads as empty, and its hash
+        // no longer matches.
+        "SELECT k.chain_seq, COALESCE(r.operation_type, ''), COALESCE(r.operator, ''), "
+        "COALESCE(r.operation_time, 0), COALESCE(r.detail, ''), k.prev_hash, k.hash "
+        "FROM audit_link k LEFT JOIN audit_record r ON r.log_id = k.log_id ORDER BY k.chain_seq",
         [&](const Rows& r) {
           visitor.audit(core::AuditRecord{.log_id = r.int64(0),
                                           .operation_type = r.text(1),
@@ -591,13 +674,33 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
   return status;
 }
 
+// Two transactions. The first takes the barrier row alone, in one round trip (so the
+// lock never waits on this process): every batch share-locks it before it writes audit
+// records and holds it to its COMMIT, so once the sealer has it, every record id handed
+// out so far belongs to a batch that committed or rolled back, and the largest committed
+// id bounds what can be sealed in order. New batches wait for the barrier only while
+// the batches already writing commit. The second transaction links the records between
+// the watermark and that bound, in id order, appending rows to `audit_link`: no record
+// is rewritten.
 Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
   auto lease = impl_->sealer.acquire();
   if (!lease.ok()) return lease.error();
   Connection& c = *lease.value();
   if (auto s = impl_->check_schema(c); !s.ok()) return s.error();
   auto run = [&]() -> Result<SealResult> {
-    auto head_rows = c.query("SELECT sealed_seq, head, fence FROM audit_chain WHERE id = 1 FOR UPDATE");
+    if (auto s = c.exec_many(
+            "SELECT id FROM audit_barrier WHERE id = 1 FOR UPDATE;"
+            "SELECT COALESCE(MAX(log_id), 0) INTO @balanced_final_log_id FROM audit_record;"
+            "COMMIT");
+        !s.ok()) {
+      return s.error();
+    }
+    auto bound_rows = c.query("SELECT @balanced_final_log_id");
+    if (!bound_rows.ok()) return bound_rows.error();
+    const int64_t final_log_id = bound_rows.value().next() ? bound_rows.value().int64(0) : 0;
+
+    auto head_rows =
+        c.query("SELECT sealed_seq, head, fence, linked_log_id FROM audit_chain WHERE id = 1 FOR UPDATE");
     if (!head_rows.ok()) return head_rows.error();
     Rows& head_row = head_rows.value();
     if (!head_row.next()) return Error{Code::internal, "audit_chain has no head row"};
@@ -607,9 +710,14 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
       return Error{Code::forbidden, "fencing token " + std::to_string(fence) +
                                         " is older than " + std::to_string(head_row.int64(2))};
     }
+    const int64_t linked_from = head_row.int64(3);
+    // Records above the watermark already linked were sealed before version 2.
     auto pending = c.query(
-        "SELECT log_id, operation_type, operator, operation_time, detail FROM audit_log "
-        "WHERE chain_seq IS NULL ORDER BY log_id LIMIT " + std::to_string(records_max));
+        "SELECT r.log_id, r.operation_type, r.operator, r.operation_time, r.detail "
+        "FROM audit_record r WHERE r.log_id > " + std::to_string(linked_from) +
+        " AND r.log_id <= " + std::to_string(final_log_id) +
+        " AND NOT EXISTS (SELECT 1 FROM audit_link k WHERE k.log_id = r.log_id) "
+        "ORDER BY r.log_id LIMIT " + std::to_string(records_max));
     if (!pending.ok()) return pending.error();
     std::vector<std::pair<int64_t, core::AuditRecord>> records;
     while (pending.value().next()) {
@@ -619,36 +727,31 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
                                                          .operation_time_ms = r.int64(3),
                                                          .detail = r.text(4)});
     }
+    // Below the bound every id is final: past the last record read (or, with fewer
+    // than records_max, the whole way) nothing is left to link.
+    const int64_t linked_to =
+        !records.empty() && records.size() == records_max ? records.back().first : final_log_id;
     for (size_t start = 0; start < records.size(); start += impl_->options.rows_per_statement_max) {
       const size_t end = std::min(records.size(), start + impl_->options.rows_per_statement_max);
-      // One VALUES list (an upsert whose rows all exist: the other columns are
-      // placeholders never written), checked to have updated every row.
-      std::string sql =
-          "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
-          "chain_seq, prev_hash, hash) VALUES ";
+      std::string sql = "INSERT INTO audit_link (log_id, chain_seq, prev_hash, hash) VALUES ";
       for (size_t i = start; i < end; ++i) {
         auto& [log_id, record] = records[i];
         head = core::chain_audit_record(record, head);
         ++result.chain_head;
         sql += i == start ? "(" : ",(";
-        sql += std::to_string(log_id) + ",'','',0,''," + std::to_string(result.chain_head) + ",";
+        sql += std::to_string(log_id) + "," + std::to_string(result.chain_head) + ",";
         Connection::append_hex(sql, record.prev_hash);
         sql.push_back(',');
         Connection::append_hex(sql, record.hash);
         sql.push_back(')');
       }
-      sql += " ON DUPLICATE KEY UPDATE chain_seq = VALUES(chain_seq), prev_hash = VALUES(prev_hash), "
-             "hash = VALUES(hash)";
       if (auto s = c.exec(sql); !s.ok()) return s.error();
-      if (c.affected_rows() != 2 * (end - start)) {
-        return Error{Code::internal, "sealing touched " + std::to_string(c.affected_rows()) +
-                                         " audit rows, expected " + std::to_string(2 * (end - start))};
-      }
     }
     std::string update = "UPDATE audit_chain SET sealed_seq = " +
                          std::to_string(result.chain_head) + ", head = ";
     Connection::append_hex(update, head);
-    update += ", fence = " + std::to_string(fence) + " WHERE id = 1";
+    update += ", fence = " + std::to_string(fence) +
+              ", linked_log_id = " + std::to_string(std::max(linked_from, linked_to)) + " WHERE id = 1";
     if (auto s = c.exec(update); !s.ok()) return s.error();
     if (auto s = c.exec("COMMIT"); !s.ok()) {
       c.discard();
@@ -662,10 +765,14 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
   return result;
 }
 
+// Cheap enough for every run of the job: only the records above the watermark.
 Result<int64_t> MysqlStore::unsealed_audit_records() {
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();
-  auto rows = lease.value()->query("SELECT COUNT(*) FROM audit_log WHERE chain_seq IS NULL");
+  auto rows = lease.value()->query(
+      "SELECT COUNT(*) FROM audit_record r "
+      "WHERE r.log_id > (SELECT linked_log_id FROM audit_chain WHERE id = 1) "
+      "AND NOT EXISTS (SELECT 1 FROM audit_link k WHERE k.log_id = r.log_id)");
   if (!rows.ok()) return rows.error();
   return rows.value().next() ? rows.value().int64(0) : 0;
 }

@@ -50,9 +50,11 @@ struct MysqlOptions {
 
 // The schema version this build reads and writes.
 int mysql_schema_version();
-// Applies pending migrations (serialized across processes by a named lock); returns the
-// version before and after.
-Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config);
+// Applies pending migrations up to `target_version` (serialized across processes by a
+// named lock); returns the version before and after. Tests name an older target to
+// build a database as an earlier release left it.
+Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config,
+                                          int target_version = mysql_schema_version());
 
 class MysqlStore;
 // Never fails because the database is down: the store connects on demand, and ping()
