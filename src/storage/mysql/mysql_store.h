@@ -18,9 +18,10 @@
 //
 // Audit records are written unsealed, in the same transaction as their change. The
 // hash chain needs one total order, which concurrent writers do not have, so sealing is
-// a singleton job (seal_audit(), elected by a lease): it takes the unsealed records,
-// gives each the next chain position, prev_hash and hash, and writes them with the
-// chain head, under a fencing token the database checks.
+// a singleton job (seal_audit(), elected by a lease): it takes the records no batch can
+// still be writing below (the audit barrier), gives each the next chain position,
+// prev_hash and hash in a link row, and writes the chain head, under a fencing token the
+// database checks.
 #pragma once
 
 #include <memory>
