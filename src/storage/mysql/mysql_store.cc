@@ -530,6 +530,10 @@ struct MysqlStore::Impl {
   std::atomic<bool> server_known{false};
   std::atomic<bool> consecutive_ids{false};
   std::atomic<bool> schema_current{false};
+  // The sealer's (seal_audit): the largest record id known final, and the watermark
+  // this process last stored.
+  std::atomic<int64_t> final_log_id{0};
+  std::atomic<int64_t> linked_log_id{0};
 };
 
 Result<std::unique_ptr<MysqlStore>> open_mysql_store(const MysqlOptions& options) {
@@ -675,7 +679,7 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
 }
 
 // Two transactions. The first takes the barrier row alone, in one round trip (so the
-// lock never waits on this process): every batch share-locks it before it writes audit
+// lock never waits on this process), when the bound it learnt last is used up: every batch share-locks it before it writes audit
 // records and holds it to its COMMIT, so once the sealer has it, every record id handed
 // out so far belongs to a batch that committed or rolled back, and the largest committed
 // id bounds what can be sealed in order. New batches wait for the barrier only while
@@ -688,16 +692,22 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
   Connection& c = *lease.value();
   if (auto s = impl_->check_schema(c); !s.ok()) return s.error();
   auto run = [&]() -> Result<SealResult> {
-    if (auto s = c.exec_many(
-            "SELECT id FROM audit_barrier WHERE id = 1 FOR UPDATE;"
-            "SELECT COALESCE(MAX(log_id), 0) INTO @balanced_final_log_id FROM audit_record;"
-            "COMMIT");
-        !s.ok()) {
-      return s.error();
+    // A bound stays true once learnt, so the barrier is taken only when the records
+    // below the last bound are all linked: once per run of the job, not per call.
+    int64_t final_log_id = impl_->final_log_id.load(std::memory_order_relaxed);
+    if (final_log_id <= impl_->linked_log_id.load(std::memory_order_relaxed)) {
+      if (auto s = c.exec_many(
+              "SELECT id FROM audit_barrier WHERE id = 1 FOR UPDATE;"
+              "SELECT COALESCE(MAX(log_id), 0) INTO @balanced_final_log_id FROM audit_record;"
+              "COMMIT");
+          !s.ok()) {
+        return s.error();
+      }
+      auto bound_rows = c.query("SELECT @balanced_final_log_id");
+      if (!bound_rows.ok()) return bound_rows.error();
+      final_log_id = bound_rows.value().next() ? bound_rows.value().int64(0) : 0;
+      impl_->final_log_id.store(final_log_id, std::memory_order_relaxed);
     }
-    auto bound_rows = c.query("SELECT @balanced_final_log_id");
-    if (!bound_rows.ok()) return bound_rows.error();
-    const int64_t final_log_id = bound_rows.value().next() ? bound_rows.value().int64(0) : 0;
 
     auto head_rows =
         c.query("SELECT sealed_seq, head, fence, linked_log_id FROM audit_chain WHERE id = 1 FOR UPDATE");
@@ -757,6 +767,7 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
       c.discard();
       return s.error();
     }
+    impl_->linked_log_id.store(std::max(linked_from, linked_to), std::memory_order_relaxed);
     result.sealed = static_cast<int64_t>(records.size());
     return result;
   };
