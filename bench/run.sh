@@ -38,6 +38,7 @@ for program in balanced balancectl; do
 done
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }    # utime + stime of a process
+user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }          # utime alone
 thread_ticks() {  # pid name: utime + stime of the process's thread called `name`
   local task
   for task in /proc/"$1"/task/*; do
@@ -75,29 +76,33 @@ declare -A port=([nginx]=$nginx_port [balanced]=$balanced_port [unbatched]=$unba
 declare -A pid=([nginx]=$nginx_pid [balanced]=$balanced_pid [unbatched]=$unbatched_pid)
 
 # One leg: wrk against a target; CPU of the process (nginx: its workers) and committer.
-process_ticks() {
+process_ticks() {  # target [user]: all CPU ticks, or with `user` the user-mode ones
+  local ticks=cpu_ticks
+  [[ ${2:-} == user ]] && ticks=user_ticks
   if [[ $1 == nginx ]]; then
     local total=0 child
-    for child in $(pgrep -P "${pid[nginx]}"); do total=$((total + $(cpu_ticks "$child"))); done
+    for child in $(pgrep -P "${pid[nginx]}"); do total=$((total + $($ticks "$child"))); done
     echo "$total"
   else
-    cpu_ticks "${pid[$1]}"
+    $ticks "${pid[$1]}"
   fi
 }
 run_leg() {  # target read|transfer round
   local target=$1 leg=$2 round=$3 out="$work/$1-$2-$3.txt"
-  local p0 p1 c0=0 c1=0
+  local p0 p1 u0 u1 c0=0 c1=0
   p0=$(process_ticks "$target")
+  u0=$(process_ticks "$target" user)
   [[ $target != nginx ]] && c0=$(thread_ticks "${pid[$target]}" commit-0)
   wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/wrk/gateway.lua \
     "http://127.0.0.1:${port[$target]}" -- "none:$accounts" "$leg" "$target-$leg-$round-" > "$out"
   p1=$(process_ticks "$target")
+  u1=$(process_ticks "$target" user)
   [[ $target != nginx ]] && c1=$(thread_ticks "${pid[$target]}" commit-0)
   local line requests cpu committer=-
   line=$(result "$out")
   [[ -n $line ]] || { echo "wrk gave no result against $target:" >&2; cat "$out" >&2; exit 1; }
   requests=$(field "$line" requests)
-  cpu="process $(per_request_us $((p1 - p0)) "$requests")us"
+  cpu="process $(per_request_us $((p1 - p0)) "$requests")us (user $(per_request_us $((u1 - u0)) "$requests")us)"
   if [[ $target != nginx ]]; then
     committer=$(per_request_us $((c1 - c0)) "$requests")
     cpu+=", committer ${committer}us"
