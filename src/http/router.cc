@@ -8,16 +8,25 @@ namespace {
 
 const std::string kOther = "other";
 
-// Splits "/a/b/c" into {"a","b","c"}; false when there are more than `max` segments.
-bool split(std::string_view path, std::vector<std::string_view>& out, size_t max) {
-  out.clear();
+// A path's segments, in place: matching a request allocates nothing.
+struct Segments {
+  std::array<std::string_view, Router::segments_max> parts;
+  size_t size = 0;
+  std::string_view operator[](size_t i) const { return parts[i]; }
+  const std::string_view* begin() const { return parts.data(); }
+  const std::string_view* end() const { return parts.data() + size; }
+};
+
+// Splits "/a/b/c" into {"a","b","c"}; false when there are more than segments_max.
+bool split(std::string_view path, Segments& out) {
+  out.size = 0;
   if (path.starts_with('/')) path.remove_prefix(1);
   if (path.ends_with('/')) path.remove_suffix(1);
   if (path.empty()) return true;
   while (true) {
-    if (out.size() == max) return false;
+    if (out.size == out.parts.size()) return false;
     const size_t slash = path.find('/');
-    out.push_back(path.substr(0, slash));
+    out.parts[out.size++] = path.substr(0, slash);
     if (slash == std::string_view::npos) return true;
     path.remove_prefix(slash + 1);
   }
@@ -30,8 +39,8 @@ bool is_param(std::string_view segment) {
 }  // namespace
 
 void Router::add(int id, std::string_view method, std::string_view pattern, std::string label) {
-  std::vector<std::string_view> parts;
-  const bool fits = split(pattern, parts, segments_max);
+  Segments parts;
+  const bool fits = split(pattern, parts);
   assert(fits);
   (void)fits;
   Entry entry{id, std::string(method), {}, std::move(label), 0, 0};
@@ -53,14 +62,14 @@ void Router::add(int id, std::string_view method, std::string_view pattern, std:
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   Match best;
-  std::vector<std::string_view> parts;
-  if (!split(path, parts, segments_max)) return best;
+  Segments parts;
+  if (!split(path, parts)) return best;
   const Entry* chosen = nullptr;
   std::vector<std::string_view> allowed;
   for (const Entry& entry : entries_) {
-    if (entry.segments.size() != parts.size()) continue;
+    if (entry.segments.size() != parts.size) continue;
     bool matches = true;
-    for (size_t i = 0; i < parts.size() && matches; ++i) {
+    for (size_t i = 0; i < parts.size && matches; ++i) {
       const std::string& segment = entry.segments[i];
       matches = is_param(segment) ? !parts[i].empty() : segment == parts[i];
     }
@@ -82,7 +91,7 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   }
   best.route = chosen->id;
   size_t param = 0;
-  for (size_t i = 0; i < parts.size(); ++i) {
+  for (size_t i = 0; i < parts.size; ++i) {
     if (is_param(chosen->segments[i])) best.params[param++] = parts[i];
   }
   return best;
