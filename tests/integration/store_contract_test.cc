@@ -362,22 +362,32 @@ class MysqlStoreTest : public ::testing::Test {
     EXPECT_TRUE(report.ok());
     return report.ok() ? report.value() : core::VerifyReport{};
   }
+  // Two stores (replicas) on one migrated database, with accounts `prefix`0.. of 1000
+  // each, opened on the first.
+  void open_replicas(const std::string& database, const std::string& prefix, int accounts) {
+    options_ = options(database);
+    ASSERT_TRUE(migrate_mysql(options_.connection).ok());
+    auto first = open_mysql_store(options_);
+    auto second = open_mysql_store(options_);
+    ASSERT_TRUE(first.ok() && second.ok());
+    first_ = std::move(first.value());
+    second_ = std::move(second.value());
+    std::vector<Operation> opens;
+    for (int i = 0; i < accounts; ++i) opens.push_back(open(prefix + std::to_string(i), 1000));
+    ASSERT_TRUE(first_->apply(opens, 1).ok());
+  }
+  MysqlOptions options_;
+  std::unique_ptr<MysqlStore> first_;
+  std::unique_ptr<MysqlStore> second_;
 };
 
 TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
-  auto o = options("replicas");
-  ASSERT_TRUE(migrate_mysql(o.connection).ok());
-  auto first = open_mysql_store(o);
-  auto second = open_mysql_store(o);
-  ASSERT_TRUE(first.ok() && second.ok());
-  std::vector<Operation> opens;
-  for (int i = 0; i < 5; ++i) opens.push_back(open("hot" + std::to_string(i), 1000));
-  ASSERT_TRUE(first.value()->apply(opens, 1).ok());
+  ASSERT_NO_FATAL_FAILURE(open_replicas("replicas", "hot", 5));
 
   std::atomic<int> committed{0};
   std::vector<std::thread> writers;
   for (int w = 0; w < 8; ++w) {
-    MysqlStore& store = w % 2 ? *first.value() : *second.value();
+    MysqlStore& store = w % 2 ? *first_ : *second_;
     writers.emplace_back([&store, &committed, w] {
       for (int b = 0; b < 30; ++b) {
         std::vector<Operation> batch;
@@ -407,13 +417,13 @@ TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
   EXPECT_GT(committed.load(), 0);
   int64_t total = 0;
   for (int i = 0; i < 5; ++i) {
-    auto account = first.value()->account("hot" + std::to_string(i));
+    auto account = first_->account("hot" + std::to_string(i));
     ASSERT_TRUE(account.ok());
     EXPECT_GE(account.value().balance, 0);
     total += account.value().balance;
   }
   EXPECT_EQ(total, 5000);
-  auto report = verify(*first.value());
+  auto report = verify(*first_);
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
   EXPECT_EQ(report.transactions, committed.load() + 5);  // and the five deposits
 }
@@ -488,25 +498,18 @@ TEST_F(MysqlStoreTest, ARecordCommittingWhileTheSealerStartsIsChained) {
 // read); afterwards every record is linked and the chain verifies. (The race the barrier
 // closes is rare here; the test above builds it.)
 TEST_F(MysqlStoreTest, SealingWhileReplicasCommitLinksEveryRecord) {
-  auto o = options("sealing_under_load");
-  ASSERT_TRUE(migrate_mysql(o.connection).ok());
-  auto first = open_mysql_store(o);
-  auto second = open_mysql_store(o);
-  ASSERT_TRUE(first.ok() && second.ok());
-  std::vector<Operation> opens;
-  for (int i = 0; i < 4; ++i) opens.push_back(open("s" + std::to_string(i), 1000));
-  ASSERT_TRUE(first.value()->apply(opens, 1).ok());
+  ASSERT_NO_FATAL_FAILURE(open_replicas("sealing_under_load", "s", 4));
 
   std::atomic<bool> writing{true};
   std::thread sealer([&] {
     while (writing.load()) {
-      auto sealed = first.value()->seal_audit(1, 7);
+      auto sealed = first_->seal_audit(1, 7);
       ASSERT_TRUE(sealed.ok()) << sealed.error().detail;
     }
   });
   std::vector<std::thread> writers;
   for (int w = 0; w < 4; ++w) {
-    MysqlStore& store = w % 2 ? *first.value() : *second.value();
+    MysqlStore& store = w % 2 ? *first_ : *second_;
     writers.emplace_back([&store, w] {
       for (int b = 0; b < 25; ++b) {
         std::vector<Operation> batch;
@@ -525,9 +528,9 @@ TEST_F(MysqlStoreTest, SealingWhileReplicasCommitLinksEveryRecord) {
   writing = false;
   sealer.join();
 
-  const auto report = verify(*first.value());
+  const auto report = verify(*first_);
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
-  auto opened = mysql::Connection::open(o.connection);
+  auto opened = mysql::Connection::open(options_.connection);
   ASSERT_TRUE(opened.ok());
   auto counts = opened.value()->query(
       "SELECT COUNT(*), SUM(NOT EXISTS (SELECT 1 FROM audit_link k WHERE k.log_id = r.log_id)) "
