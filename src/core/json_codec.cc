@@ -256,13 +256,13 @@ void put_digits(char* out, int value, int width) {
 
 }  // namespace
 
-// The calendar arithmetic of <chrono>, not gmtime_r: glibc's takes a process-wide lock
-// on every call (every response and every audit record formats a time).
 namespace {
 
 constexpr size_t kTimeChars = 24;  // "2026-11-23T21:00:00.000Z"
 
-// Writes the text of format_time_ms() into `text`.
+// Writes the text of format_time_ms() into `text`. The calendar arithmetic of <chrono>,
+// not gmtime_r: glibc's takes a process-wide lock on every call (every response and
+// every audit record formats a time).
 void put_time_ms(int64_t unix_ms, char* text) {
   using namespace std::chrono;
   if (unix_ms < 0) unix_ms = 0;
