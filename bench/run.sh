@@ -3,8 +3,8 @@
 # external load generator (wrk), legs alternated so that drift over the run shows.
 #
 # Targets:
-#   nginx      nginx 1.22, 2 workers, a fixed JSON answer to every request (the ceiling
-#              of an HTTP server on this machine; bench/nginx.conf.in);
+#   nginx      nginx 1.22, WORKERS worker processes, a fixed JSON answer to every request
+#              (the ceiling of an HTTP server on this machine; bench/nginx.conf.in);
 #   balanced   balanced on a fresh SQLite file (synchronous=FULL: every commit fsynced),
 #              accounts a0..a999;
 #   unbatched  the same binary with --batch-operations-max 1 (one durable commit per
@@ -19,6 +19,8 @@
 # `balancectl verify` on both ledgers.
 #
 # Usage: make bench, or bench/run.sh [seconds per leg, default 10] [connections, default 64]
+# WORKERS (default 2) sets both nginx's worker processes and balanced's --threads, so the
+# two always serve with the same number of threads.
 # Needs build/balanced, build/balancectl, wrk, nginx, curl, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,7 @@ seconds=${1:-10}
 connections=${2:-64}
 accounts=1000
 rounds=2
+workers=${WORKERS:-2}
 build=${BUILD_DIR:-build}
 ctl="$build/balancectl"
 work=$(mktemp -d /tmp/balanced-bench-XXXXXX)
@@ -50,12 +53,13 @@ per_request_us() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", t
 
 machine_line
 echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
-echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $accounts accounts, a random account per request"
+echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $accounts accounts, a random account per request; $workers nginx workers, $workers balanced threads"
 echo
 
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"
-sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" bench/nginx.conf.in > "$work/nginx/nginx.conf"
+sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" -e "s|@WORKERS@|$workers|g" \
+  bench/nginx.conf.in > "$work/nginx/nginx.conf"
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" > /dev/null 2>&1 & pids+=($!)
 nginx_pid=$!
 wait_port "$nginx_port"
@@ -63,7 +67,8 @@ wait_port "$nginx_port"
 start_balanced() {  # name [flags...]: starts balanced on its own file, creates the accounts
   local name=$1 port; shift
   port=$(free_port)
-  "$build/balanced" --listen "127.0.0.1:$port" --db "sqlite:$work/$name.db" --log-level warn "$@" \
+  "$build/balanced" --listen "127.0.0.1:$port" --db "sqlite:$work/$name.db" --log-level warn \
+    --threads "$workers" "$@" \
     > "$work/$name.log" 2>&1 & pids+=($!)
   eval "${name}_pid=$! ${name}_port=$port"
   wait_port "$port"
