@@ -741,6 +741,7 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
     // than records_max, the whole way) nothing is left to link.
     const int64_t linked_to =
         !records.empty() && records.size() == records_max ? records.back().first : final_log_id;
+    const int64_t watermark = std::max(linked_from, linked_to);
     for (size_t start = 0; start < records.size(); start += impl_->options.rows_per_statement_max) {
       const size_t end = std::min(records.size(), start + impl_->options.rows_per_statement_max);
       std::string sql = "INSERT INTO audit_link (log_id, chain_seq, prev_hash, hash) VALUES ";
@@ -761,13 +762,13 @@ Result<SealResult> MysqlStore::seal_audit(int64_t fence, size_t records_max) {
                          std::to_string(result.chain_head) + ", head = ";
     Connection::append_hex(update, head);
     update += ", fence = " + std::to_string(fence) +
-              ", linked_log_id = " + std::to_string(std::max(linked_from, linked_to)) + " WHERE id = 1";
+              ", linked_log_id = " + std::to_string(watermark) + " WHERE id = 1";
     if (auto s = c.exec(update); !s.ok()) return s.error();
     if (auto s = c.exec("COMMIT"); !s.ok()) {
       c.discard();
       return s.error();
     }
-    impl_->linked_log_id.store(std::max(linked_from, linked_to), std::memory_order_relaxed);
+    impl_->linked_log_id.store(watermark, std::memory_order_relaxed);
     result.sealed = static_cast<int64_t>(records.size());
     return result;
   };
