@@ -62,9 +62,9 @@ struct AccessContext {
 
 // Builds the response on the connection's thread (off the committer), and times the hop
 // there: the engine's `respond` stage.
-void respond_later(const http::Respond& respond, engine::EngineStats* stats,
-                   http::Respond::Build build) {
-  respond.later([build = std::move(build), stats, handed = std::chrono::steady_clock::now()]() {
+template <class Build>
+void respond_later(const http::Respond& respond, engine::EngineStats* stats, Build build) {
+  respond.later([build = std::move(build), stats, handed = std::chrono::steady_clock::now()]() mutable {
     if (stats) stats->stage(engine::Stage::respond).Observe(storage::seconds_since(handed));
     return build();
   });
@@ -100,7 +100,7 @@ void Api::handle(Request&& request, http::Respond respond) {
   const std::string_view request_id = request.header("X-Request-Id");
   std::shared_ptr<const AccessContext> access;
   if (options_.access_log) access = std::make_shared<const AccessContext>(request);
-  http::Respond finish = respond.decorated(
+  respond.decorate(
       [this, route_id, started, access,
        request_id = request_id.size() <= 128 ? std::string(request_id) : std::string()](
           Response& response) {
@@ -121,45 +121,45 @@ void Api::handle(Request&& request, http::Respond respond) {
       });
 
   if (route_id < 0) {
-    if (!match.allow.empty()) return finish(http::method_not_allowed(match.allow));
-    return finish(problem_response(Code::not_found,
+    if (!match.allow.empty()) return respond(http::method_not_allowed(match.allow));
+    return respond(problem_response(Code::not_found,
                                    "no route for " + request.method + " " + request.path));
   }
   if (!request.query_valid) {
-    return finish(problem_response(Code::invalid_request, "malformed query string"));
+    return respond(problem_response(Code::invalid_request, "malformed query string"));
   }
   const auto route = static_cast<Route>(route_id);
   const bool names_account =
       route == Route::get_account || route == Route::get_balance || route == Route::get_history;
   if (names_account && !core::is_valid_account_number(match.param(0))) {
-    return finish(problem_response(Code::invalid_request,
+    return respond(problem_response(Code::invalid_request,
                                    "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
   }
   switch (route) {
     case Route::create_account:
-      return create_account(request, std::move(finish));
+      return create_account(request, std::move(respond));
     case Route::post_transaction:
-      return post_transaction(request, std::move(finish));
+      return post_transaction(request, std::move(respond));
     case Route::post_transaction_batch:
-      return post_transaction_batch(request, std::move(finish));
+      return post_transaction_batch(request, std::move(respond));
     case Route::get_account:
-      return account(match.param(0), std::move(finish));
+      return account(match.param(0), std::move(respond));
     case Route::get_balance:
-      return balance(match.param(0), request, std::move(finish));
+      return balance(match.param(0), request, std::move(respond));
     case Route::get_history:
-      return finish(history(match.param(0), request));
+      return respond(history(match.param(0), request));
     case Route::get_transaction:
-      return finish(transaction(match.param(0)));
+      return respond(transaction(match.param(0)));
     case Route::health:
     case Route::ready:
-      return finish(std::move(*admin_.answer(request)));
+      return respond(std::move(*admin_.answer(request)));
     case Route::metrics:
       if (!options_.metrics_on_api_port) {
-        return finish(problem_response(Code::not_found, "metrics are served on --admin-listen"));
+        return respond(problem_response(Code::not_found, "metrics are served on --admin-listen"));
       }
-      return finish(std::move(*admin_.answer(request)));
+      return respond(std::move(*admin_.answer(request)));
   }
-  finish(problem_response(Code::not_found, "no route for " + request.method + " " + request.path));
+  respond(problem_response(Code::not_found, "no route for " + request.method + " " + request.path));
 }
 
 void Api::create_account(Request& request, http::Respond respond) {
@@ -338,6 +338,9 @@ void Api::account(std::string_view number, http::Respond respond) {
 
 void Api::read_cached(std::string_view number, http::Respond respond,
                       Response (*encode)(const Result<core::Account>&)) {
+  if (auto answer = engine_.cached_account_at_once(number)) {  // no callback, no hop
+    return respond(*answer ? encode(**answer) : encode(engine_.stored_account(number)));
+  }
   engine_.cached_account(number, [this, respond = std::move(respond), encode,
                                   number = std::string(number)](std::optional<core::Account> hit) {
     respond.later([this, encode, hit = std::move(hit), number] {

@@ -12,7 +12,7 @@ void GuardedHandler::handle(http::Request&& request, http::Respond respond) {
   Admission admission = gate_.admit(request, match.route, match);
   if (admission.deny) return respond(std::move(*admission.deny));
   if (admission.check_answer) {
-    respond = respond.decorated([this, principal = admission.principal](http::Response& response) {
+    respond.decorate([this, principal = admission.principal](http::Response& response) {
       if (auto deny = gate_.check_answer(*principal, response)) response = std::move(*deny);
     });
   }

@@ -41,6 +41,9 @@ class Cache {
   // put_many_async calls `done` once the write is made (or has failed), so a caller that
   // answers from `done` keeps read-your-writes through the cache.
   using GetDone = std::function<void(std::optional<core::Account>)>;
+  // True when get() never waits on anything remote (an in-process cache): a caller that
+  // must not block may then call get() itself, and skip get_async()'s callback.
+  virtual bool answers_at_once() const { return true; }
   using PutDone = std::function<void()>;
   virtual void get_async(std::string_view number, GetDone done) { done(get(number)); }
   virtual void put_many_async(std::vector<core::Account> accounts, PutDone done) {

@@ -39,6 +39,7 @@ class RedisCache final : public Cache {
   // Both through one redis-io thread, pipelined with every other caller's; when its
   // queue is full, a read is a miss and a write is made on the caller's thread (never
   // left undone: a skipped write-through would leave an older balance readable).
+  bool answers_at_once() const override { return false; }
   void get_async(std::string_view number, GetDone done) override;
   void put_many_async(std::vector<core::Account> accounts, PutDone done) override;
   void stop() override;

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "cache/cache.h"
@@ -68,6 +69,12 @@ class Engine {
   // stored_account(number) back on the caller's own thread.
   void cached_account(std::string_view number, cache::Cache::GetDone done) {
     cache_.get_async(number, std::move(done));
+  }
+  // The cache's answer right away, when it can give one without waiting (an in-process
+  // cache); nullopt when the caller must use cached_account().
+  std::optional<std::optional<core::Account>> cached_account_at_once(std::string_view number) {
+    if (!cache_.answers_at_once()) return std::nullopt;
+    return cache_.get(number);
   }
   storage::Store& store() { return store_; }
   // The engine's metrics (null in tests that pass none), for the stages timed outside it.

@@ -363,7 +363,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto message = parser_->release();
     http::Response& response = result_.response;
     response.status = static_cast<int>(message.result_int());
-    response.content_type = std::string(message[bhttp::field::content_type]);
+    response.content_type = http::ContentType::copy_of(message[bhttp::field::content_type]);
     for (const auto& field : message) {
       const std::string_view name = field.name_string();
       if (is_hop_header(name) || http::iequals(name, "Content-Type") || http::iequals(name, "Server")) continue;

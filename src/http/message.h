@@ -3,10 +3,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "http/inline_function.h"
 
 namespace balanced::http {
 
@@ -37,9 +40,30 @@ struct Request {
   void set_header(std::string_view name, std::string value);
 };
 
+// A response's Content-Type: a string literal, held by pointer (the common case costs no
+// allocation), or any other value, copied (a proxied answer's).
+class ContentType {
+ public:
+  ContentType() = default;  // none: the response has no Content-Type header
+  template <size_t N>
+  ContentType(const char (&literal)[N])  // NOLINT(google-explicit-constructor): from a literal
+      : literal_(literal, N - 1) {}
+  static ContentType copy_of(std::string_view value) {
+    ContentType type;
+    type.owned_ = value;
+    return type;
+  }
+  std::string_view view() const { return literal_.data() != nullptr ? literal_ : owned_; }
+  bool empty() const { return view().empty(); }
+
+ private:
+  std::string_view literal_;
+  std::string owned_;
+};
+
 struct Response {
   int status = 200;
-  std::string content_type = "application/json";
+  ContentType content_type = "application/json";
   std::string body;
   Headers headers;
   // The first header of that name, or empty.
@@ -48,36 +72,44 @@ struct Response {
   void set_header(std::string_view name, std::string value);
 };
 
-// Answers one request: call it (or later()) exactly once, from any thread.
-class Respond {
+// What a Respond answers through: the connection that received the request (the server
+// implements it). `exchange` tells that request from the connection's later ones.
+class Exchange {
  public:
   using Build = std::function<Response()>;
-  // Runs a Build on the connection's own thread and sends what it returns.
-  using Post = std::function<void(Build)>;
+  // A step every answer to the request passes, on the connection's thread.
+  using Decoration = InlineFunction<void(Response&), 96>;
+  virtual ~Exchange() = default;
+  // Sends `response`, from any thread.
+  virtual void send(uint64_t exchange, Response&& response) = 0;
+  // Runs `build` on the connection's thread and sends what it returns, from any thread.
+  virtual void send_built(uint64_t exchange, Build build) = 0;
+  // On the connection's thread, before the answer.
+  virtual void decorate(uint64_t exchange, Decoration decoration) = 0;
+};
+
+// Answers one request: call it (or later()) exactly once, from any thread. Copies are
+// cheap (a reference to the connection) and all answer the same request.
+class Respond {
+ public:
+  using Build = Exchange::Build;
+  using Decoration = Exchange::Decoration;
 
   Respond() = default;
-  explicit Respond(Post post) : post_(std::move(post)) {}
+  Respond(std::shared_ptr<Exchange> to, uint64_t exchange) : to_(std::move(to)), exchange_(exchange) {}
 
   // Sends a finished response.
-  void operator()(Response&& response) const {
-    post_([response = std::move(response)]() mutable { return std::move(response); });
-  }
+  void operator()(Response&& response) const { to_->send(exchange_, std::move(response)); }
   // Builds the response on the connection's thread: keeps the encoding off the caller's
   // thread (the engine's committer, whose time every queued request waits for).
-  void later(Build build) const { post_(std::move(build)); }
-  // A Respond that passes each response through `decorate` (on the connection's thread).
-  Respond decorated(std::function<void(Response&)> decorate) const {
-    return Respond([post = post_, decorate = std::move(decorate)](Build build) {
-      post([build = std::move(build), decorate]() {
-        Response response = build();
-        decorate(response);
-        return response;
-      });
-    });
-  }
+  void later(Build build) const { to_->send_built(exchange_, std::move(build)); }
+  // Passes the answer through `decoration` on the connection's thread; the decoration
+  // added last runs first. Only from Handler::handle, on its thread, before answering.
+  void decorate(Decoration decoration) const { to_->decorate(exchange_, std::move(decoration)); }
 
  private:
-  Post post_;
+  std::shared_ptr<Exchange> to_;
+  uint64_t exchange_ = 0;
 };
 
 class Handler {

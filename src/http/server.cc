@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -129,7 +130,9 @@ constexpr size_t kReadBytesMax = 65536;
 // request is being handled: pipelined requests wait in the buffer, in order, so what a
 // session holds is bounded by the head limit plus one read.
 template <class Stream>
-class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+class Session : public SessionBase,
+                public Exchange,
+                public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
   Session(Worker& worker, Server::Impl& server, std::string peer_address, uint16_t peer_port,
@@ -321,17 +324,51 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     version_ = message.version();
     keep_alive_ = message.keep_alive();
     busy_ = true;
+    ++exchange_;
     // The handler has its own bounds (the engine's queue, the gateway's upstream timeout).
     deadline_ = Clock::time_point::max();
-    // While the handler holds the Respond, the worker's io_context counts it as work: a
+    // While the handler holds the request, the worker's io_context counts it as work: a
     // drain (shutdown() drops the worker's own guard) keeps the thread running until the
     // answer comes, however long the handler waits with nothing of its own queued there.
-    auto executor = asio::prefer(worker_.context.get_executor(), asio::execution::outstanding_work.tracked);
-    server_.handler.handle(
-        std::move(request),
-        Respond([self = this->shared_from_this(), executor](Respond::Build build) {
-          asio::dispatch(executor, [self, build = std::move(build)]() { self->write(build()); });
-        }));
+    handling_.emplace(worker_.context.get_executor());
+    server_.handler.handle(std::move(request), Respond(this->shared_from_this(), exchange_));
+  }
+
+  // Exchange: what the handler's Respond calls.
+  void send(uint64_t exchange, Response&& response) override {
+    if (worker_.context.get_executor().running_in_this_thread()) {
+      return answer(exchange, std::move(response));
+    }
+    asio::post(worker_.context, [self = this->shared_from_this(), exchange,
+                                 response = std::move(response)]() mutable {
+      self->answer(exchange, std::move(response));
+    });
+  }
+
+  void send_built(uint64_t exchange, Build build) override {
+    if (worker_.context.get_executor().running_in_this_thread()) return answer(exchange, build());
+    asio::post(worker_.context, [self = this->shared_from_this(), exchange, build = std::move(build)]() {
+      self->answer(exchange, build());
+    });
+  }
+
+  void decorate(uint64_t exchange, Decoration decoration) override {
+    assert(worker_.context.get_executor().running_in_this_thread() && exchange == exchange_ && busy_);
+    if (exchange == exchange_ && busy_) decorations_.push_back(std::move(decoration));
+  }
+
+  // The handler's answer to request `exchange`, on this session's thread.
+  void answer(uint64_t exchange, Response&& response) {
+    if (exchange != exchange_ || !handling_) {  // answered already: the handler's bug
+      observe::log(observe::LogLevel::error, "a request was answered twice; the later answer is dropped");
+      return;
+    }
+    for (auto decoration = decorations_.rbegin(); decoration != decorations_.rend(); ++decoration) {
+      (*decoration)(response);
+    }
+    decorations_.clear();  // keeps its capacity for the next request
+    handling_.reset();
+    write(std::move(response));
   }
 
   void reply_and_close(const Problem& problem, std::string detail) {
@@ -394,6 +431,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool head_taken_ = false;  // the current request's head is copied into head_
   bool interim_pending_ = false;     // a 100 Continue is being written
   std::optional<Response> deferred_;  // the answer that waits for it
+  uint64_t exchange_ = 0;  // counts the requests handed to the handler
+  std::vector<Decoration> decorations_;  // the current request's, in the order added
+  // Held from handing a request to the handler until its answer.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> handling_;
 };
 
 // Every second, closes the worker's connections that are past their deadline.

@@ -57,8 +57,8 @@ void encode_response_head(const Response& response, unsigned version, bool keep_
   }
   out.append("\r\n");
   if (is_valid_header_value(server)) append_header(out, "Server", server);
-  if (!response.content_type.empty() && is_valid_header_value(response.content_type)) {
-    append_header(out, "Content-Type", response.content_type);
+  if (!response.content_type.empty() && is_valid_header_value(response.content_type.view())) {
+    append_header(out, "Content-Type", response.content_type.view());
   }
   for (const auto& [name, value] : response.headers) {
     if (is_framing_header(name) || !is_valid_header_name(name) || !is_valid_header_value(value)) {

@@ -55,19 +55,55 @@ TEST(Wire, FramingAndInvalidHeadersFromAHandlerNeverReachTheWire) {
   EXPECT_EQ(head_of(response, 11, true).substr(0, 14), "HTTP/1.1 299 \r");
 }
 
-// Answers every request with its method, path, one header and body.
+// Answers every request with its method, path, one header and body. Under /late/ it
+// answers from another thread, under /decorated/ through two decorations, and /twice
+// answers twice (the second time late, from another thread).
 class Echo final : public Handler {
  public:
+  ~Echo() override {
+    for (auto& thread : threads_) thread.join();
+  }
   void handle(Request&& request, Respond respond) override {
     Response response;
     response.content_type = "text/plain";
     response.body = request.method + " " + request.path + " [" +
                     std::string(request.header("X-Tag")) + "] " + request.body;
+    if (request.path.starts_with("/decorated/")) {
+      respond.decorate([](Response& r) { r.set_header("X-Order", std::string(r.header("X-Order")) + "first;"); });
+      respond.decorate([tag = std::string(64, 't')](Response& r) {
+        r.set_header("X-Order", std::string(r.header("X-Order")) + "last;");
+        r.headers.emplace_back("X-Capture", tag);
+      });
+    }
+    if (request.path == "/twice") {
+      respond(std::move(response));
+      threads_.emplace_back([respond] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        Response second;
+        second.body = "second answer";
+        respond(std::move(second));
+      });
+      return;
+    }
+    if (request.path.starts_with("/late/") || request.path.starts_with("/decorated/late")) {
+      threads_.emplace_back([respond, body = std::move(response.body)] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        respond.later([body] {
+          Response built;
+          built.body = body;
+          return built;
+        });
+      });
+      return;
+    }
     respond(std::move(response));
   }
   size_t body_bytes_max(std::string_view, std::string_view target) const override {
     return target == "/small" ? 16 : 0;
   }
+
+ private:
+  std::vector<std::thread> threads_;  // touched only on the server's one thread
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -222,6 +258,44 @@ TEST_F(HttpServerTest, RandomPipelinesInRandomFragmentsAreAnsweredInOrder) {
       ASSERT_EQ(response->body, expected[r]) << "round " << round << ", answer " << r;
     }
   }
+}
+
+TEST_F(HttpServerTest, DecorationsRunOnEveryAnswerTheLastAddedFirst) {
+  HttpClient client(server_->port());
+  ASSERT_TRUE(client.connect());
+  for (const std::string path : {"/decorated/now", "/decorated/late"}) {
+    ASSERT_TRUE(client.send_raw("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto response = client.read_response();
+    ASSERT_TRUE(response) << path;
+    EXPECT_EQ(response->body, "GET " + path + " [] ") << path;
+    EXPECT_EQ(response->header("x-order"), "last;first;") << path;
+    EXPECT_EQ(response->header("x-capture"), std::string(64, 't')) << path;
+  }
+  // The next request on the connection carries none of them.
+  ASSERT_TRUE(client.send_raw("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto plain = client.read_response();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->header("x-order"), "");
+}
+
+TEST_F(HttpServerTest, AnAnswerFromAnotherThreadGoesToItsOwnRequestOnly) {
+  HttpClient client(server_->port());
+  ASSERT_TRUE(client.connect());
+  // Pipelined: /twice answers at once, and again 50 ms later, while /late/next (answered
+  // after 100 ms) is being handled on the same connection: that late second answer must
+  // not become /late/next's.
+  ASSERT_TRUE(client.send_raw("GET /twice HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /late/next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto first = client.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "GET /twice [] ");
+  auto second = client.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "GET /late/next [] ");
+  ASSERT_TRUE(client.send_raw("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto after = client.read_response();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->body, "GET /after [] ");
 }
 
 TEST_F(HttpServerTest, HttpOneZeroClosesUnlessAskedToKeepAlive) {
