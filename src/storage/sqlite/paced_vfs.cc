@@ -7,6 +7,8 @@
 #include <atomic>
 #include <mutex>
 
+#include "storage/sqlite/sqlite_db.h"
+
 namespace balanced::storage::sqlite {
 namespace {
 
@@ -183,7 +185,10 @@ bool register_paced() {
 const char* paced_vfs() {
   static std::once_flag once;
   static bool registered = false;
-  std::call_once(once, [] { registered = register_paced(); });
+  std::call_once(once, [] {
+    configure_library();  // before registering initializes SQLite
+    registered = register_paced();
+  });
   return registered ? g_vfs.zName : nullptr;
 }
 

@@ -4,12 +4,23 @@
 
 #include <sqlite3.h>
 
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "core/codes.h"
 
 namespace balanced::storage::sqlite {
+
+// Library-wide settings, applied once, before SQLite initializes (the first connection or
+// VFS registration; later they cannot change). No memory statistics: with them SQLite takes
+// one process-wide mutex around every allocation and free it makes, which the
+// materializer, the committer and every reader then contend for (futex waits in
+// sqlite3Malloc in the materializer's profile).
+inline void configure_library() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
 
 struct ConnectionOptions {
   int busy_timeout_ms = 5000;
@@ -36,6 +47,7 @@ class Connection {
   }
 
   Status open(const std::string& path, int flags, const ConnectionOptions& options) {
+    configure_library();
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, options.vfs);
     if (rc != SQLITE_OK) return Status(sqlite_error(db_, rc, "open " + path));
     sqlite3_busy_timeout(db_, options.busy_timeout_ms);
