@@ -21,6 +21,7 @@
 #include "core/mutex.h"
 #include "storage/batch.h"
 #include "storage/rows.h"
+#include "storage/sqlite/checkpointer.h"
 #include "storage/sqlite/commit_log.h"
 #include "storage/sqlite/paced_vfs.h"
 #include "storage/sqlite/journal_codec.h"
@@ -384,6 +385,8 @@ struct SqliteStore::Impl {
 
   LedgerWriter ledger;
   std::thread materializer;
+  // After `ledger`, so stopped before the writer connection it watches is closed.
+  sqlite::Checkpointer checkpointer;
 
   Mutex readers_mutex;
   std::condition_variable reader_returned;
@@ -758,6 +761,12 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
   }
   if (auto s = configure(impl->ledger.connection(), options); !s.ok()) return s.error();
   if (auto s = impl->recover(); !s.ok()) return s.error();
+  // From here on the log is checkpointed off the materializer's thread.
+  if (auto s = impl->checkpointer.start(options.path, writer_options, options.materializer_nice);
+      !s.ok()) {
+    return s.error();
+  }
+  impl->checkpointer.watch(impl->ledger.connection().get());
   auto reader = impl->open_reader();
   if (!reader.ok()) return reader.error();
   impl->committer_reader = std::move(reader.value());
@@ -787,6 +796,7 @@ SqliteStore::~SqliteStore() {
   }
   impl_->pending_changed.notify_all();
   if (impl_->materializer.joinable()) impl_->materializer.join();
+  impl_->checkpointer.stop();
   if (!impl_->options.read_only) {
     int64_t materialized = 0;
     {
