@@ -53,7 +53,8 @@ class ContentType {
     type.owned_ = value;
     return type;
   }
-  std::string_view view() const { return literal_.data() != nullptr ? literal_ : owned_; }
+  std::string_view view() const { return is_literal() ? literal_ : owned_; }
+  bool is_literal() const { return literal_.data() != nullptr; }
   bool empty() const { return view().empty(); }
 
  private:

@@ -46,7 +46,7 @@ void Router::add(int id, std::string_view method, std::string_view pattern, std:
   Entry entry{id, std::string(method), {}, std::move(label), 0, 0};
   size_t params = 0;
   for (auto part : parts) {
-    entry.segments.emplace_back(part);
+    entry.segments.push_back(Segment{std::string(part), is_param(part)});
     if (is_param(part)) {
       ++params;
     } else {
@@ -70,8 +70,8 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
     if (entry.segments.size() != parts.size) continue;
     bool matches = true;
     for (size_t i = 0; i < parts.size && matches; ++i) {
-      const std::string& segment = entry.segments[i];
-      matches = is_param(segment) ? !parts[i].empty() : segment == parts[i];
+      const Segment& segment = entry.segments[i];
+      matches = segment.param ? !parts[i].empty() : segment.text == parts[i];
     }
     if (!matches) continue;
     if (entry.method != method) {
@@ -92,7 +92,7 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   best.route = chosen->id;
   size_t param = 0;
   for (size_t i = 0; i < parts.size; ++i) {
-    if (is_param(chosen->segments[i])) best.params[param++] = parts[i];
+    if (chosen->segments[i].param) best.params[param++] = parts[i];
   }
   return best;
 }

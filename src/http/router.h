@@ -36,10 +36,14 @@ class Router {
   size_t label_index(int id) const;
 
  private:
+  struct Segment {
+    std::string text;
+    bool param = false;  // "{...}": matches any non-empty segment
+  };
   struct Entry {
     int id;
     std::string method;
-    std::vector<std::string> segments;  // "{...}" is a parameter
+    std::vector<Segment> segments;
     std::string label;
     size_t label_index;
     size_t literals;  // how many segments are literal, for precedence

@@ -16,9 +16,13 @@ int hex_value(char c) {
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  // Most text has nothing to decode (every path the API routes): one copy.
+  const size_t first = plus_is_space ? text.find_first_of("%+") : text.find('%');
+  if (first == std::string_view::npos) return std::string(text);
   std::string out;
   out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
+  out.append(text.substr(0, first));
+  for (size_t i = first; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '%') {
       if (i + 2 >= text.size()) return std::nullopt;

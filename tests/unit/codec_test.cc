@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <random>
 
 #include "core/json_codec.h"
@@ -131,6 +132,61 @@ TEST(Encode, TransactionAndTime) {
   Transaction t{.sequence = 3, .id = "x", .source = "a", .destination = "b", .amount = 1,
                 .currency = "USD", .client_timestamp = "quote\"d"};
   EXPECT_NE(encode_transaction(t).find(R"("timestamp":"quote\"d")"), std::string::npos);
+}
+
+TEST(Codec, EncodersWriteEveryFieldExactly) {
+  const Account a{.number = "acc-1", .currency = "USD", .balance = -250, .overdraft_limit = 500,
+                  .version = 7, .created_at_ms = 1'764'892'800'000, .updated_at_ms = 1'764'892'800'123};
+  EXPECT_EQ(encode_account(a),
+            R"({"accountNumber":"acc-1","currency":"USD","balance":-250,"overdraftLimit":500,)"
+            R"("version":7,"createdAt":"2025-12-05T00:00:00.000Z","updatedAt":"2025-12-05T00:00:00.123Z"})");
+  EXPECT_EQ(encode_balance(a),
+            R"({"accountNumber":"acc-1","balance":-250,"currency":"USD","version":7,)"
+            R"("asOf":"2025-12-05T00:00:00.123Z"})");
+  const Transaction committed{.sequence = 42, .id = "t-1", .type = TransactionType::transfer,
+                              .source = "a", .destination = "b", .amount = 99, .currency = "EUR",
+                              .status = TransactionStatus::committed, .source_balance_after = 1,
+                              .destination_balance_after = 2, .created_at_ms = 0};
+  EXPECT_EQ(encode_transaction(committed),
+            R"({"transactionId":"t-1","sequence":42,"type":"transfer","sourceAccountNumber":"a",)"
+            R"("destinationAccountNumber":"b","amount":99,"currency":"EUR","status":"committed",)"
+            R"("sourceBalanceAfter":1,"destinationBalanceAfter":2,"createdAt":"1970-01-01T00:00:00.000Z"})");
+  Transaction rejected = committed;
+  rejected.sequence = 0;
+  rejected.currency.clear();
+  rejected.status = TransactionStatus::rejected;
+  rejected.reject_code = Code::insufficient_funds;
+  rejected.client_timestamp = "2025-12-05T00:00:00Z";
+  EXPECT_EQ(encode_transaction(rejected),
+            R"({"transactionId":"t-1","type":"transfer","sourceAccountNumber":"a",)"
+            R"("destinationAccountNumber":"b","amount":99,"status":"rejected",)"
+            R"("rejectCode":"insufficient_funds","timestamp":"2025-12-05T00:00:00Z",)"
+            R"("createdAt":"1970-01-01T00:00:00.000Z"})");
+}
+
+TEST(Codec, EncodersHaveRoomForTheLongestEscapesAndNumbers) {
+  // Every string field at 64 bytes that each escape to six, every number at its longest.
+  const std::string worst(64, '\x01');
+  std::string escaped;
+  for (int i = 0; i < 64; ++i) escaped += "\\u0001";
+  const int64_t lowest = std::numeric_limits<int64_t>::min();
+  const Account a{.number = worst, .currency = worst, .balance = lowest, .overdraft_limit = lowest,
+                  .version = lowest, .created_at_ms = 253'402'300'799'999,  // 9999-12-31T23:59:59.999Z
+                  .updated_at_ms = 253'402'300'799'999};
+  const std::string account = encode_account(a);
+  EXPECT_EQ(account.substr(0, 19 + escaped.size()), "{\"accountNumber\":\"" + escaped + "\"");
+  EXPECT_NE(account.find("\"balance\":-9223372036854775808,"), std::string::npos);
+  EXPECT_EQ(account.back(), '}');
+  EXPECT_EQ(encode_balance(a).back(), '}');
+  Transaction t{.sequence = std::numeric_limits<int64_t>::max(), .id = worst, .source = worst,
+                .destination = worst, .amount = lowest, .currency = worst,
+                .source_balance_after = lowest, .destination_balance_after = lowest,
+                .client_timestamp = worst, .created_at_ms = lowest};
+  const std::string transaction = encode_transaction(t);
+  EXPECT_EQ(transaction.substr(0, 19 + escaped.size()), "{\"transactionId\":\"" + escaped + "\"");
+  EXPECT_NE(transaction.find("\"timestamp\":\"" + escaped + "\""), std::string::npos);
+  EXPECT_NE(transaction.find("\"destinationBalanceAfter\":-9223372036854775808,"), std::string::npos);
+  EXPECT_EQ(transaction.back(), '}');
 }
 
 TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
