@@ -76,11 +76,18 @@ std::string uuid_v7(int64_t unix_ms) {
   thread_local std::mt19937_64 random{std::random_device{}()};
   const uint64_t high = (static_cast<uint64_t>(unix_ms) << 16) | 0x7000 | (random() & 0x0fff);
   const uint64_t low = (random() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char text[37];
-  std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(high >> 32), static_cast<unsigned>((high >> 16) & 0xffff),
-                static_cast<unsigned>(high & 0xffff), static_cast<unsigned>(low >> 48),
-                static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  // 8-4-4-4-12 hex digits, written by hand: snprintf took ~2,700 instructions, a tenth of
+  // all the HTTP thread does for a transfer.
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text(36, '-');
+  const auto put = [&text](size_t at, uint64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value >>= 4) text[at + static_cast<size_t>(i)] = kDigits[value & 0xf];
+  };
+  put(0, high >> 32, 8);
+  put(9, (high >> 16) & 0xffff, 4);
+  put(14, high & 0xffff, 4);
+  put(19, low >> 48, 4);
+  put(24, low & 0xffffffffffffULL, 12);
   return text;
 }
 

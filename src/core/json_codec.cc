@@ -1,5 +1,6 @@
 #include "core/json_codec.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
@@ -301,6 +302,16 @@ class JsonWriter {
     static constexpr char kHex[] = "0123456789abcdef";
     char* cursor = text_.cursor();
     *cursor++ = '"';
+    // The common case, nothing to escape, is one copy.
+    const auto plain = [](char c) {
+      const auto byte = static_cast<unsigned char>(c);
+      return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+    };
+    if (std::all_of(text.begin(), text.end(), plain)) {
+      std::memcpy(cursor, text.data(), text.size());
+      cursor += text.size();
+      text = {};
+    }
     for (const char c : text) {
       const auto byte = static_cast<unsigned char>(c);
       if (c == '"' || c == '\\') {

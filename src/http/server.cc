@@ -248,6 +248,7 @@ class Session : public SessionBase,
     auto& message = parser_->get();
     head_.method = std::string(message.method_string());
     head_.target = std::string(message.target());
+    head_.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
     for (const auto& field : message) {
       head_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }

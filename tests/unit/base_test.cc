@@ -1,6 +1,9 @@
 // The base layer shared by both binaries: addresses and URLs, the router, headers.
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "api/api.h"
 #include "http/message.h"
 #include "http/router.h"
 #include "net/url.h"
@@ -73,6 +76,27 @@ TEST(Router, LiteralsBeatParametersAndMethodsGive405) {
   EXPECT_EQ(router.label(4), "balance");
   EXPECT_EQ(router.label(-1), "other");
   EXPECT_EQ(router.labels().back(), "other");
+}
+
+TEST(UuidV7, HoldsTheMillisecondsTheVersionAndTheVariant) {
+  const int64_t ms = 0x0123456789ab;
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = api::uuid_v7(ms);
+    ASSERT_EQ(id.size(), 36u) << id;
+    for (size_t at = 0; at < id.size(); ++at) {
+      if (at == 8 || at == 13 || at == 18 || at == 23) {
+        ASSERT_EQ(id[at], '-') << id;
+      } else {
+        ASSERT_TRUE((id[at] >= '0' && id[at] <= '9') || (id[at] >= 'a' && id[at] <= 'f')) << id;
+      }
+    }
+    EXPECT_EQ(id.substr(0, 13), "01234567-89ab") << id;  // the 48-bit time, big-endian
+    EXPECT_EQ(id[14], '7') << id;                          // version 7
+    EXPECT_NE(std::string_view("89ab").find(id[19]), std::string_view::npos) << id;  // variant 10
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);  // 74 random bits each
 }
 
 TEST(Headers, LookedUpWithoutRegardToCase) {
