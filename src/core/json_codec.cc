@@ -375,10 +375,19 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Room for an object of an account's two strings and `fields` numbers or times.
+size_t account_room(const Account& account, size_t fields) {
+  return 2 + JsonWriter::escaped_max(account.number.size()) +
+         JsonWriter::escaped_max(account.currency.size()) + fields * JsonWriter::field_max(16);
+}
+
+}  // namespace
+
 std::string encode_account(const Account& account) {
   std::string out;
-  JsonWriter json(out, 2 + JsonWriter::escaped_max(account.number.size()) +
-                           JsonWriter::escaped_max(account.currency.size()) + 7 * JsonWriter::field_max(16));
+  JsonWriter json(out, account_room(account, 7));
   json.raw('{');
   json.member("accountNumber", account.number);
   json.member("currency", account.currency);
@@ -394,8 +403,7 @@ std::string encode_account(const Account& account) {
 
 std::string encode_balance(const Account& account) {
   std::string out;
-  JsonWriter json(out, 2 + JsonWriter::escaped_max(account.number.size()) +
-                           JsonWriter::escaped_max(account.currency.size()) + 5 * JsonWriter::field_max(16));
+  JsonWriter json(out, account_room(account, 5));
   json.raw('{');
   json.member("accountNumber", account.number);
   json.member("balance", account.balance);

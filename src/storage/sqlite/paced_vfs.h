@@ -8,8 +8,9 @@
 // in one burst, and a commit-log fdatasync issued meanwhile flushes the device's cache
 // with the whole burst in it: measured here, the transfers' p99 was 15-21 ms with the
 // ledger file on the commit log's disk and 6-7 ms with it on tmpfs (docs/BENCHMARKS.md,
-// "Where the transfer tail comes from"). The commit log's own segment preparer paces its
-// writes the same way.
+// "Where the transfer tail comes from"). The checkpoint thread (checkpointer.h) opens the
+// file through this VFS too, and the commit log's own segment preparer paces its writes
+// the same way.
 #pragma once
 
 #include <cstddef>
