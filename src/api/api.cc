@@ -130,7 +130,7 @@ void Api::handle(Request&& request, http::Respond respond) {
   if (route_id < 0) {
     if (!match.allow.empty()) return respond(http::method_not_allowed(match.allow));
     return respond(problem_response(Code::not_found,
-                                   "no route for " + request.method + " " + request.path));
+                                    "no route for " + request.method + " " + request.path));
   }
   if (!request.query_valid) {
     return respond(problem_response(Code::invalid_request, "malformed query string"));
@@ -140,7 +140,7 @@ void Api::handle(Request&& request, http::Respond respond) {
       route == Route::get_account || route == Route::get_balance || route == Route::get_history;
   if (names_account && !core::is_valid_account_number(match.param(0))) {
     return respond(problem_response(Code::invalid_request,
-                                   "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
+                                    "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
   }
   switch (route) {
     case Route::create_account:

@@ -41,7 +41,8 @@ struct Request {
 };
 
 // A response's Content-Type: a string literal, held by pointer (the common case costs no
-// allocation), or any other value, copied (a proxied answer's).
+// allocation), or any other value, copied (a proxied answer's). Only a literal, or another
+// array that lives as long as the program, may be given as an array.
 class ContentType {
  public:
   ContentType() = default;  // none: the response has no Content-Type header
