@@ -345,15 +345,16 @@ void Api::account(std::string_view number, http::Respond respond) {
 
 void Api::read_cached(std::string_view number, http::Respond respond,
                       Response (*encode)(const Result<core::Account>&)) {
-  if (auto answer = engine_.cached_account_at_once(number)) {  // no callback, no hop
-    return respond(*answer ? encode(**answer) : encode(engine_.stored_account(number)));
+  // The cache's answer, or on a miss the store's, read on the calling thread.
+  const auto answer = [this, encode](const std::optional<core::Account>& hit, std::string_view number) {
+    return hit ? encode(*hit) : encode(engine_.stored_account(number));
+  };
+  if (auto hit = engine_.cached_account_at_once(number)) {  // no callback, no hop
+    return respond(answer(*hit, number));
   }
-  engine_.cached_account(number, [this, respond = std::move(respond), encode,
+  engine_.cached_account(number, [answer, respond = std::move(respond),
                                   number = std::string(number)](std::optional<core::Account> hit) {
-    respond.later([this, encode, hit = std::move(hit), number] {
-      if (hit) return encode(*hit);
-      return encode(engine_.stored_account(number));  // a miss: the store, on this thread
-    });
+    respond.later([answer, hit = std::move(hit), number] { return answer(hit, number); });
   });
 }
 

@@ -302,17 +302,15 @@ class JsonWriter {
     static constexpr char kHex[] = "0123456789abcdef";
     char* cursor = text_.cursor();
     *cursor++ = '"';
-    // The common case, nothing to escape, is one copy.
+    // Up to the first byte to escape, one copy: in the common case, all of it.
     const auto plain = [](char c) {
       const auto byte = static_cast<unsigned char>(c);
       return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
     };
-    if (std::all_of(text.begin(), text.end(), plain)) {
-      std::memcpy(cursor, text.data(), text.size());
-      cursor += text.size();
-      text = {};
-    }
-    for (const char c : text) {
+    const auto prefix = static_cast<size_t>(std::find_if_not(text.begin(), text.end(), plain) - text.begin());
+    std::memcpy(cursor, text.data(), prefix);
+    cursor += prefix;
+    for (const char c : text.substr(prefix)) {
       const auto byte = static_cast<unsigned char>(c);
       if (c == '"' || c == '\\') {
         *cursor++ = '\\';

@@ -4,6 +4,7 @@
 // where appending piece by piece spent more instructions on capacity checks than on text.
 #pragma once
 
+#include <cassert>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -30,7 +31,10 @@ class TextWriter {
   // Where the next byte goes, for a caller that writes in place; advance() past what it wrote.
   char* cursor() { return cursor_; }
   void advance(char* to) { cursor_ = to; }
-  void finish() { out_.resize(static_cast<size_t>(cursor_ - out_.data())); }
+  void finish() {
+    assert(cursor_ <= out_.data() + out_.size());  // the room the caller promised held
+    out_.resize(static_cast<size_t>(cursor_ - out_.data()));
+  }
 
  private:
   std::string& out_;
