@@ -37,7 +37,11 @@ void Checkpointer::stop() {
 // On the writer's thread, right after each of its commits.
 int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int pages) {
   auto& checkpointer = *static_cast<Checkpointer*>(self);
-  if (pages >= wal_pages_inline) {  // the thread is behind: the writer catches up itself
+  if (pages >= wal_pages_inline) {
+    // The thread is behind: the writer catches up itself, after the thread's run if one is
+    // under way (the checkpoint lock is one at a time, and a PASSIVE checkpoint that finds
+    // it taken copies nothing: the log would grow for as long as the thread's run lasts).
+    MutexLock running(checkpointer.running_);
     (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   } else if (pages >= wal_pages) {
     {
@@ -59,10 +63,11 @@ void Checkpointer::run(int nice) {
       if (stopping_) return;
       wanted_ = false;
     }
-    // PASSIVE: copies what no reader still needs, waits for no one. BUSY means the writer
-    // is checkpointing inline right now; the next commit asks again.
+    // PASSIVE: copies what no reader still needs, waits for no one. BUSY means another
+    // process holds the checkpoint lock; the next commit asks again.
     int frames_in_log = -1;
     int frames_checkpointed = -1;  // in the log, copied by this run or an earlier one
+    MutexLock running(running_);
     const int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                              &frames_in_log, &frames_checkpointed);
     if (rc == SQLITE_OK) {

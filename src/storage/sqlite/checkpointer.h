@@ -7,7 +7,9 @@
 // comes back here; past wal_pages the thread is woken to run a PASSIVE checkpoint (it
 // never blocks the writer or a reader). Should the thread fall behind — it runs at the
 // materializer's nice value — the writer checkpoints inline past wal_pages_inline, as
-// SQLite would, so the log stays bounded.
+// SQLite would, after the thread's run if one is under way (two checkpoints cannot run at
+// once, and the writer's would copy nothing), so the log never holds more than
+// wal_pages_inline and the commit that reached it.
 #pragma once
 
 #include <sqlite3.h>
@@ -57,6 +59,9 @@ class Checkpointer {
   std::condition_variable wake_;
   bool wanted_ GUARDED_BY(mutex_) = false;
   bool stopping_ GUARDED_BY(mutex_) = false;
+  // Held by whoever checkpoints: the thread, or the writer past wal_pages_inline. A PASSIVE
+  // checkpoint waits for nothing, so the writer waits at most one of the thread's runs.
+  Mutex running_;
   std::atomic<uint64_t> checkpoints_{0};
 };
 
