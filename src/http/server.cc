@@ -7,9 +7,6 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -17,6 +14,7 @@
 #include <unordered_set>
 
 #include "http/problem.h"
+#include "http/request_parser.h"
 #include "http/wire.h"
 #include "net/url.h"
 #include "observe/log.h"
@@ -26,7 +24,6 @@ namespace balanced::http {
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
-namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
@@ -124,11 +121,12 @@ Socket& lowest_socket(Stream& stream) {
 constexpr size_t kReadBytesMin = 4096;
 constexpr size_t kReadBytesMax = 65536;
 
-// One connection. Reads into `buffer_`, feeds Beast's request parser by hand (no
-// composed read operation), hands each request to the handler and writes the answer's
-// head (encoded in wire.h) and body in one gathered write. Nothing is read while a
-// request is being handled: pipelined requests wait in the buffer, in order, so what a
-// session holds is bounded by the head limit plus one read.
+// One connection. Reads into `buffer_`, feeds the request parser (request_parser.h),
+// hands each request to the handler and writes the answer's head (encoded in wire.h) and
+// body in one gathered write. Nothing is read while a request is being handled:
+// pipelined requests wait in the buffer, in order. The parser takes body bytes as they
+// come and bounds every line it waits to see whole, so what a session holds is bounded
+// by the head limit plus one read.
 template <class Stream>
 class Session : public SessionBase,
                 public Exchange,
@@ -181,13 +179,10 @@ class Session : public SessionBase,
     // Draining: a connection that turns idle now (a handshake or a response that was
     // under way when shutdown() closed the idle ones) closes instead of waiting.
     if (server_.closing.load()) return close();
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(server_.options.header_bytes_max));
-    parser_->body_limit(boost::none);  // set per route once the head is in
-    head_taken_ = false;
     head_ = Request{};
     head_.peer_address = peer_address_;
     head_.peer_port = peer_port_;
+    parser_.start(head_);
     if (buffer_.size() > 0) {
       set_deadline(server_.options.head_timeout_ms);
       return parse();
@@ -198,14 +193,6 @@ class Session : public SessionBase,
   }
 
   void read_more() {
-    // What the parser has not taken is a head, a chunk's size line or trailer, or the
-    // start of a pipelined request: never more than the head bound and one read. More is
-    // a chunk line or trailer without end, which Beast's parser does not bound.
-    if (const size_t bound = server_.options.header_bytes_max + kReadBytesMax; buffer_.size() >= bound) {
-      return reply_and_close(problems::invalid_request,
-                             "malformed HTTP request: a chunk line or trailer of " +
-                                 std::to_string(bound) + " bytes or more");
-    }
     const size_t room = buffer_.capacity() - buffer_.size();
     const size_t bytes = std::clamp(room, kReadBytesMin, kReadBytesMax);
     stream_.async_read_some(buffer_.prepare(bytes),
@@ -229,48 +216,36 @@ class Session : public SessionBase,
   // the parser needs more (then reads), or the request is refused.
   void parse() {
     for (;;) {
-      if (buffer_.size() == 0) return read_more();
-      const bool head_was_done = parser_->is_header_done();
-      error_code ec;
-      const size_t used = parser_->put(buffer_.data(), ec);
+      const auto [step, used] = parser_.put({static_cast<const char*>(buffer_.data().data()), buffer_.size()});
       buffer_.consume(used);
-      if (ec == bhttp::error::need_more) return read_more();
-      if (ec) return on_parse_error(ec);
-      if (!head_taken_ && parser_->is_header_done() && !take_head()) return;
-      if (parser_->is_done()) return on_request();
-      if (used == 0 && head_was_done) return read_more();
+      switch (step) {
+        case RequestParser::Step::more:
+          return read_more();
+        case RequestParser::Step::failed:
+          return on_parse_error();
+        case RequestParser::Step::head:
+          if (!take_head()) return;
+          break;
+        case RequestParser::Step::done:
+          return on_request();
+      }
     }
   }
 
-  // The head is in: copies it out and sets the route's body limit. False if refused.
+  // The head is in: sets the route's body limit. False if refused.
   bool take_head() {
-    head_taken_ = true;
-    auto& message = parser_->get();
-    head_.method = std::string(message.method_string());
-    head_.target = std::string(message.target());
-    head_.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
-    for (const auto& field : message) {
-      head_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
     size_t limit = server_.handler.body_bytes_max(head_.method, head_.target);
     if (limit == 0) limit = server_.options.body_bytes_max;
-    // The parser checked a Content-Length against no limit while it read the head; a
-    // chunked body is checked as it arrives.
     body_limit_ = limit;
-    if (const auto length = parser_->content_length(); length && *length > limit) {
-      on_parse_error(bhttp::error::body_limit);
+    if (!parser_.begin_body(limit)) {
+      on_parse_error();
       return false;
     }
-    parser_->body_limit(limit);
-    parser_->eager(true);  // from here on, each put() takes all the body bytes it is given
-    if (!parser_->is_done()) {
+    if (!parser_.body_done()) {
       set_deadline(server_.options.body_timeout_ms);
       // A client that asked (curl 7.88 does for bodies over 1 MiB) waits for this before it
       // sends the body; without it, a second or so per request (RFC 9110 10.1.1).
-      if (message.version() == 11 && buffer_.size() == 0 &&
-          iequals(message[bhttp::field::expect], "100-continue")) {
-        send_continue();
-      }
+      if (head_.version == 11 && buffer_.size() == 0 && parser_.expects_continue()) send_continue();
     }
     return true;
   }
@@ -291,21 +266,23 @@ class Session : public SessionBase,
                       });
   }
 
-  void on_parse_error(error_code ec) {
-    if (ec == bhttp::error::body_limit) {
-      return reply_and_close(problems::payload_too_large,
-                             "request body exceeds " + std::to_string(body_limit_) + " bytes");
+  void on_parse_error() {
+    switch (parser_.error()) {
+      case ParseError::body_too_large:
+        return reply_and_close(problems::payload_too_large,
+                               "request body exceeds " + std::to_string(body_limit_) + " bytes");
+      case ParseError::head_too_large:
+        return reply_and_close(problems::headers_too_large,
+                               "request head exceeds " + std::to_string(server_.options.header_bytes_max) +
+                                   " bytes");
+      case ParseError::malformed:
+      case ParseError::none:
+        break;
     }
-    if (ec == bhttp::error::header_limit) {
-      return reply_and_close(problems::headers_too_large,
-                             "request head exceeds " +
-                                 std::to_string(server_.options.header_bytes_max) + " bytes");
-    }
-    return reply_and_close(problems::invalid_request, "malformed HTTP request: " + ec.message());
+    return reply_and_close(problems::invalid_request, "malformed HTTP request: " + std::string(parser_.why()));
   }
 
   void on_request() {
-    auto& message = parser_->get();
     Request request = std::move(head_);
     const std::string_view target = request.target;
     const size_t question = target.find('?');
@@ -318,12 +295,10 @@ class Session : public SessionBase,
     if (question != std::string_view::npos) {
       request.query_valid = net::decode_form(target.substr(question + 1), request.query);
     }
-    request.body = std::move(message.body());
-    request.version = message.version();
     request.tls = !std::is_same_v<Stream, Socket>;
     request.worker = worker_.index;
-    version_ = message.version();
-    keep_alive_ = message.keep_alive();
+    version_ = request.version;
+    keep_alive_ = parser_.keep_alive();
     busy_ = true;
     ++exchange_;
     // The handler has its own bounds (the engine's queue, the gateway's upstream timeout).
@@ -416,20 +391,19 @@ class Session : public SessionBase,
   Stream stream_;
   Clock::time_point deadline_ = Clock::time_point::max();
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  Request head_;  // method, target and headers, until the body is read
+  Request head_;  // what the parser reads the current request into
   std::string head_out_;  // the response head being written
   std::string body_out_;  // the response body being written
   Worker& worker_;
   Server::Impl& server_;
   const std::string peer_address_;
   const uint16_t peer_port_;
+  RequestParser parser_{server_.options.header_bytes_max};  // after server_, which it reads
   size_t body_limit_ = 0;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;
   bool idle_ = false;        // waiting for a request's first byte
-  bool head_taken_ = false;  // the current request's head is copied into head_
   bool interim_pending_ = false;     // a 100 Continue is being written
   std::optional<Response> deferred_;  // the answer that waits for it
   uint64_t exchange_ = 0;  // counts the requests handed to the handler

@@ -1,5 +1,5 @@
 // libFuzzer target: the HTTP server's reading of a connection (src/http/server.cc feeding
-// Beast's parser by hand, the body and chunk-line bounds, 100-continue, pipelining).
+// request_parser.h, the body and chunk-line bounds, 100-continue, pipelining).
 // A real http::Server runs in this process on a loopback port with a handler that
 // echoes; each input is sent on a fresh connection, in fragments whose sizes the input's
 // first byte picks, then the client stops writing. The server must answer or close
