@@ -40,6 +40,26 @@ size_t span(std::string_view text, size_t at, Class of) {
   return end - at;
 }
 
+// True if every byte of `text` is of the class `of`: field values (lowest SP, and HTAB)
+// or targets (lowest '!'), bytes from 0x80 up allowed. Eight bytes at a time while no
+// byte is below `lowest` or DEL (the word tests of "Bit Twiddling Hacks", exact: a word
+// is flagged if and only if it holds such a byte), then byte by byte by class from the
+// first flagged word.
+bool all_visible(std::string_view text, uint8_t lowest, Class of) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  size_t at = 0;
+  for (; at + 8 <= text.size(); at += 8) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + at, sizeof word);
+    const uint64_t below = (word - kOnes * lowest) & ~word & kHighs;
+    const uint64_t del = word ^ (kOnes * 0x7f);
+    const uint64_t is_del = (del - kOnes) & ~del & kHighs;
+    if ((below | is_del) != 0) break;
+  }
+  return span(text, at, of) == text.size() - at;
+}
+
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
 std::string_view trim_blanks(std::string_view text) {
@@ -59,7 +79,7 @@ std::optional<Field> parse_field(std::string_view line) {
   const size_t name = span(line, 0, kToken);
   if (name == 0 || name == line.size() || line[name] != ':') return std::nullopt;
   const std::string_view value = line.substr(name + 1);
-  if (span(value, 0, kFieldChar) != value.size()) return std::nullopt;
+  if (!all_visible(value, ' ', kFieldChar)) return std::nullopt;
   return Field{line.substr(0, name), trim_blanks(value)};
 }
 
@@ -219,11 +239,12 @@ bool RequestParser::request_line(std::string_view line) {
     return refuse(ParseError::malformed, "a malformed request line (method)");
   }
   const size_t target_at = method + 1;
-  const size_t target = span(line, target_at, kTargetChar);
-  const size_t version_at = target_at + target + 1;
-  if (target == 0 || version_at > line.size() || line[target_at + target] != ' ') {
+  const size_t space = line.find(' ', target_at);
+  const size_t target = space == std::string_view::npos ? 0 : space - target_at;
+  if (target == 0 || !all_visible(line.substr(target_at, target), '!', kTargetChar)) {
     return refuse(ParseError::malformed, "a malformed request line (target)");
   }
+  const size_t version_at = space + 1;
   const std::string_view version = line.substr(version_at);
   if (version == "HTTP/1.1") {
     request_->version = 11;

@@ -142,6 +142,10 @@ TEST(RequestParser, RefusesWhatTwoReadersCouldReadDifferently) {
       {"GET / HTTP/1.1\r\nBad Header\r\n\r\n", ParseError::malformed},
       {"GET / HTTP/1.1\r\n: empty name\r\n\r\n", ParseError::malformed},
       {"GET / HTTP/1.1\r\nX: a\x01\r\n\r\n", ParseError::malformed},            // control in value
+      {"GET / HTTP/1.1\r\nX: 0123456789abc\x0b" "0123456789abc\r\n\r\n", ParseError::malformed},
+      {"GET / HTTP/1.1\r\nX: 0123456789abcdef\x7f\r\n\r\n", ParseError::malformed},
+      {"GET /0123456789abc\x7f" "0123456789abc HTTP/1.1\r\n\r\n", ParseError::malformed},
+      {"GET /0123456789abc\t0123456789abc HTTP/1.1\r\n\r\n", ParseError::malformed},
       {"GET  / HTTP/1.1\r\n\r\n", ParseError::malformed},                        // two spaces
       {"GET /a b HTTP/1.1\r\n\r\n", ParseError::malformed},
       {"GET /\x7f HTTP/1.1\r\n\r\n", ParseError::malformed},
@@ -188,6 +192,15 @@ TEST(RequestParser, RefusesWhatTwoReadersCouldReadDifferently) {
       EXPECT_TRUE(reading.requests.empty()) << input.substr(0, 60);
     }
   }
+}
+
+// Field values may hold tabs and bytes from 0x80 up, wherever they fall in the value.
+TEST(RequestParser, TabsAndHighBytesAreFieldValueBytes) {
+  const std::string value = "a\tb \x80\xff 0123456789\t\xc3\xa9 0123456789abcdef\t";
+  const auto reading = read_all("GET /caf\xc3\xa9/0123456789 HTTP/1.1\r\nX: " + value + "\r\n\r\n", 3);
+  ASSERT_EQ(reading.requests.size(), 1u) << reading.why;
+  EXPECT_EQ(reading.requests[0].target, "/caf\xc3\xa9/0123456789");
+  EXPECT_EQ(reading.requests[0].header("x"), "a\tb \x80\xff 0123456789\t\xc3\xa9 0123456789abcdef");
 }
 
 // A body exactly at the bound is taken, by length and chunked.
