@@ -117,16 +117,22 @@ TEST(Encode, TransactionAndTime) {
   EXPECT_EQ(format_time_ms(951'782'400'999), "2000-02-29T00:00:00.999Z");
   EXPECT_EQ(format_time_ms(253'402'300'799'999), "9999-12-31T23:59:59.999Z");
   // The same text as gmtime_r gives, across the years a ledger can hold.
-  std::mt19937_64 random(11);
-  for (int i = 0; i < 100'000; ++i) {
-    const int64_t ms = static_cast<int64_t>(random() % 253'402'300'800'000ULL);
+  const auto gmtime_text = [](int64_t ms) {
     const time_t seconds = static_cast<time_t>(ms / 1000);
     std::tm utc{};
     gmtime_r(&seconds, &utc);
-    char expected[32];
-    std::snprintf(expected, sizeof expected, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms % 1000));
-    ASSERT_EQ(format_time_ms(ms), expected) << ms;
+    char text[40];
+    std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms % 1000));
+    return std::string(text);
+  };
+  std::mt19937_64 random(11);
+  for (int i = 0; i < 100'000; ++i) {
+    const int64_t ms = static_cast<int64_t>(random() % 253'402'300'800'000ULL);
+    ASSERT_EQ(format_time_ms(ms), gmtime_text(ms)) << ms;
+    // And a time after it, the same day or the next (each thread keeps the last date).
+    const int64_t next = std::min<int64_t>(ms + static_cast<int64_t>(random() % 100'000'000), 253'402'300'799'999);
+    ASSERT_EQ(format_time_ms(next), gmtime_text(next)) << next;
   }
   EXPECT_EQ(json_string("a\"b\\\n\xc3z"), R"("a\"b\\\u000a\u00c3z")");
   Transaction t{.sequence = 3, .id = "x", .source = "a", .destination = "b", .amount = 1,
