@@ -57,6 +57,7 @@ void Router::add(int id, std::string_view method, std::string_view pattern, std:
   auto found = std::find(labels_.begin(), labels_.end(), entry.label);
   entry.label_index = static_cast<size_t>(found - labels_.begin());
   if (found == labels_.end()) labels_.push_back(entry.label);
+  by_segments_[entry.segments.size()].push_back(entries_.size());
   entries_.push_back(std::move(entry));
 }
 
@@ -64,24 +65,26 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   Match best;
   Segments parts;
   if (!split(path, parts)) return best;
+  // Only routes with as many segments as the path can match it.
+  const std::vector<size_t>& candidates = by_segments_[parts.size];
   const auto matches_path = [&parts](const Entry& entry) {
-    if (entry.segments.size() != parts.size) return false;
     for (size_t i = 0; i < parts.size; ++i) {
       const Segment& segment = entry.segments[i];
-      if (segment.param ? parts[i].empty() : segment.text != parts[i]) return false;
+      if (segment.param ? parts[i].empty() : std::string_view(segment.text) != parts[i]) return false;
     }
     return true;
   };
   // The method first: it rules out most routes in one short compare.
   const Entry* chosen = nullptr;
-  for (const Entry& entry : entries_) {
-    if (entry.method != method || !matches_path(entry)) continue;
+  for (const size_t index : candidates) {
+    const Entry& entry = entries_[index];
+    if (std::string_view(entry.method) != method || !matches_path(entry)) continue;
     if (chosen == nullptr || entry.literals > chosen->literals) chosen = &entry;
   }
   if (chosen == nullptr) {  // 404, or 405 with the methods the path has
     std::vector<std::string_view> allowed;
-    for (const Entry& entry : entries_) {
-      if (matches_path(entry)) allowed.push_back(entry.method);
+    for (const size_t index : candidates) {
+      if (matches_path(entries_[index])) allowed.push_back(entries_[index].method);
     }
     std::sort(allowed.begin(), allowed.end());
     allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());

@@ -49,6 +49,9 @@ class Router {
     size_t literals;  // how many segments are literal, for precedence
   };
   std::vector<Entry> entries_;
+  // Indexes into entries_ by how many segments a route has: a path is matched against
+  // its own length's routes only.
+  std::array<std::vector<size_t>, segments_max + 1> by_segments_;
   std::vector<std::string> labels_;
 };
 
