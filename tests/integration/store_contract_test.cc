@@ -217,6 +217,40 @@ TYPED_TEST(StoreContract, HistoryIsNewestFirstAndPaginates) {
   EXPECT_EQ(a.value().transactions.back().type, core::TransactionType::deposit);
 }
 
+// A batch of many transfers, one rejected: every row is written whole and in order, and
+// read back after a reopen (on SQLite, from the tables alone, the overlay gone).
+TYPED_TEST(StoreContract, ALargeBatchIsWrittenWholeAndInOrder) {
+  this->apply({open("a", 10'000), open("b", 0)});
+  std::vector<Operation> batch;
+  for (int i = 0; i < 75; ++i) batch.push_back(transfer("big" + std::to_string(i), "a", "b", i + 1));
+  batch.push_back(transfer("too-big", "b", "a", 1'000'000));
+  const auto outcomes = this->apply(batch);
+  ASSERT_EQ(outcomes.size(), 76u);
+  this->settle();
+  this->reopen();
+  int64_t balance = 0;
+  for (int i = 0; i < 75; ++i) {
+    auto t = this->store().transaction("big" + std::to_string(i));
+    ASSERT_TRUE(t.ok()) << i;
+    balance += i + 1;
+    EXPECT_EQ(t.value().amount, i + 1);
+    EXPECT_EQ(t.value().destination_balance_after, balance) << i;
+    EXPECT_EQ(t.value().source_balance_after, 10'000 - balance) << i;
+  }
+  auto rejected = this->store().transaction("too-big");
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_EQ(rejected.value().status, core::TransactionStatus::rejected);
+  auto history = this->store().history("b", std::nullopt, 100);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history.value().transactions.size(), 75u);
+  EXPECT_EQ(history.value().transactions.front().id, "big74");
+  EXPECT_EQ(history.value().transactions.back().id, "big0");
+  this->settle();
+  auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+  EXPECT_GE(report.audit_records, 76);
+}
+
 TYPED_TEST(StoreContract, ScanFeedsACleanVerify) {
   this->apply({open("a", 500), open("b", 5), open("c", 0)});
   for (int i = 0; i < 50; ++i) {
