@@ -58,6 +58,8 @@ TEST(Wire, FramingAndInvalidHeadersFromAHandlerNeverReachTheWire) {
 // Answers every request with its method, path, one header and body. Under /late/ it
 // answers from another thread, under /decorated/ through two decorations, and /twice
 // answers twice (the second time late, from another thread).
+constexpr size_t kBigBody = 8 << 20;
+
 class Echo final : public Handler {
  public:
   ~Echo() override {
@@ -74,6 +76,10 @@ class Echo final : public Handler {
         r.set_header("X-Order", std::string(r.header("X-Order")) + "last;");
         r.headers.emplace_back("X-Capture", tag);
       });
+    }
+    if (request.path.starts_with("/big/")) {  // more than a socket's send buffer takes at once
+      response.body.clear();
+      for (size_t i = 0; response.body.size() < kBigBody; ++i) response.body += std::to_string(i) + ",";
     }
     if (request.path == "/twice") {
       respond(std::move(response));
@@ -296,6 +302,33 @@ TEST_F(HttpServerTest, AnAnswerFromAnotherThreadGoesToItsOwnRequestOnly) {
   auto after = client.read_response();
   ASSERT_TRUE(after);
   EXPECT_EQ(after->body, "GET /after [] ");
+}
+
+// Answers are written at once when the socket takes them, asynchronously when it does
+// not (a client that does not read yet): either way whole and in order, and a long
+// pipeline of small ones is answered whole too.
+TEST_F(HttpServerTest, AnswersLargerThanTheSendBufferAndLongPipelinesArriveWholeInOrder) {
+  HttpClient client(server_->port(), 10000);
+  ASSERT_TRUE(client.connect());
+  ASSERT_TRUE(client.send_raw("GET /big/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /big/2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the send buffer fills meanwhile
+  const auto first = client.read_response();
+  const auto second = client.read_response();
+  const auto third = client.read_response();
+  ASSERT_TRUE(first && second && third);
+  EXPECT_GE(first->body.size(), kBigBody);
+  EXPECT_TRUE(first->body.starts_with("0,1,2,3,"));
+  EXPECT_EQ(first->body, third->body);
+  EXPECT_EQ(second->body, "GET /a [] ");
+  std::string pipeline;
+  for (int i = 0; i < 200; ++i) pipeline += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(client.send_raw(pipeline));
+  for (int i = 0; i < 200; ++i) {
+    const auto answer = client.read_response();
+    ASSERT_TRUE(answer) << i;
+    EXPECT_EQ(answer->body, "GET /p" + std::to_string(i) + " [] ");
+  }
 }
 
 TEST_F(HttpServerTest, HttpOneZeroClosesUnlessAskedToKeepAlive) {
