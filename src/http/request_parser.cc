@@ -167,7 +167,7 @@ RequestParser::Put RequestParser::put(std::string_view bytes) {
         const size_t seen = line_bytes ? *line_bytes : bytes.size() - at;
         if (head_bytes_ + seen > head_bytes_max_) {
           return fail(ParseError::head_too_large,
-                      trailer ? "the trailer exceeds the head bound" : "the head exceeds its bound", at);
+                      trailer ? "the request trailer exceeds the bound" : "the request head exceeds the bound", at);
         }
         if (!line_bytes) return {Step::more, at};
         if (!ends_in_crlf(bytes, at, *line_bytes)) return {Step::failed, at};

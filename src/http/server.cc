@@ -274,10 +274,10 @@ class Session : public SessionBase,
       case ParseError::body_too_large:
         return reply_and_close(problems::payload_too_large,
                                "request body exceeds " + std::to_string(body_limit_) + " bytes");
-      case ParseError::head_too_large:
+      case ParseError::head_too_large:  // the head, or a chunked body's trailer
         return reply_and_close(problems::headers_too_large,
-                               "request head exceeds " + std::to_string(server_.options.header_bytes_max) +
-                                   " bytes");
+                               std::string(parser_.why()) + " of " +
+                                   std::to_string(server_.options.header_bytes_max) + " bytes");
       case ParseError::malformed:
       case ParseError::none:
         break;
