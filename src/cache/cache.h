@@ -20,6 +20,8 @@ struct CacheStats {
   uint64_t stale_writes_ignored = 0;
   uint64_t entries = 0;  // where the cache knows it
   uint64_t errors = 0;   // requests a remote cache could not answer (served as misses)
+  uint64_t unsettled = 0;  // accounts whose write-through failed and is being retried
+  uint64_t unsettled_dropped = 0;  // failed write-throughs past the retry bound, not retried
 };
 
 class Cache {

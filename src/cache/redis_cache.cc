@@ -1,7 +1,10 @@
 #include "cache/redis_cache.h"
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 
+#include "observe/log.h"
 #include "redis/script.h"
 
 namespace balanced::cache {
@@ -39,7 +42,45 @@ bool parse_field(std::string_view& rest, int64_t& out) {
 }  // namespace
 
 RedisCache::RedisCache(redis::Client& client, RedisCacheOptions options)
-    : client_(client), options_(std::move(options)), pipeline_(client, options_.pipeline) {}
+    : client_(client), options_(std::move(options)), pipeline_(client, options_.pipeline) {
+  retrier_ = std::thread([this] { retry_unsettled(); });
+}
+
+RedisCache::~RedisCache() { stop_retrying(); }
+
+bool RedisCache::is_unsettled(std::string_view number) const {
+  if (unsettled_count_.load(std::memory_order_acquire) == 0) return false;
+  MutexLock lock(unsettled_mutex_);
+  return unsettled_.contains(std::string(number));
+}
+
+void RedisCache::retry_unsettled() {
+  observe::name_this_thread("cache-retry");
+  const auto interval = std::chrono::milliseconds(options_.retry_interval_ms);
+  for (;;) {
+    std::vector<core::Account> snapshots;
+    {
+      MutexLock lock(unsettled_mutex_);
+      if (lock.wait_for(unsettled_wake_, interval, [&]() REQUIRES(unsettled_mutex_) { return stopping_; })) return;
+      snapshots.reserve(std::min(unsettled_.size(), options_.unsettled_accounts_max));
+      for (const auto& [number, account] : unsettled_) {
+        if (snapshots.size() == options_.unsettled_accounts_max) break;
+        snapshots.push_back(account);
+      }
+    }
+    // On this thread, not the pipeline's: a retry never takes a place in its queue.
+    if (!snapshots.empty()) put_many_if_newer(snapshots);
+  }
+}
+
+void RedisCache::stop_retrying() {
+  {
+    MutexLock lock(unsettled_mutex_);
+    stopping_ = true;
+  }
+  unsettled_wake_.notify_all();
+  if (retrier_.joinable()) retrier_.join();
+}
 
 std::string RedisCache::encode(const core::Account& a) {
   return std::to_string(a.version) + "|" + std::to_string(a.balance) + "|" +
@@ -65,6 +106,10 @@ std::optional<core::Account> RedisCache::decode(std::string_view number, std::st
 }
 
 std::optional<core::Account> RedisCache::get(std::string_view number) {
+  if (is_unsettled(number)) {  // the entry may be older than the database
+    ++misses_;
+    return std::nullopt;
+  }
   const std::string k = key(number);
   return read(number, client_.run(k, {"GET", k}));
 }
@@ -88,6 +133,10 @@ std::optional<core::Account> RedisCache::read(std::string_view number,
 }
 
 void RedisCache::get_async(std::string_view number, GetDone done) {
+  if (is_unsettled(number)) {  // the entry may be older than the database
+    ++misses_;
+    return done(std::nullopt);
+  }
   std::string k = key(number);
   redis::Pipeline::Commands commands;
   commands.push_back({k, {"GET", k}});
@@ -119,8 +168,9 @@ redis::Pipeline::Commands RedisCache::put_commands(std::span<const core::Account
   return commands;
 }
 
-void RedisCache::count_puts(const redis::Pipeline::Commands& commands,
+void RedisCache::count_puts(std::span<const core::Account> accounts, const redis::Pipeline::Commands& commands,
                             std::vector<Result<redis::Reply>>& results) {
+  bool any_failed = false;
   for (size_t i = 0; i < results.size(); ++i) {
     auto& result = results[i];
     if (redis::Script::missing(result)) {  // first use on this node: this loads it
@@ -128,26 +178,47 @@ void RedisCache::count_puts(const redis::Pipeline::Commands& commands,
     }
     if (!result.ok() || result.value().is_error()) {
       ++errors_;
+      any_failed = true;
     } else if (result.value().integer == 0) {
-      ++stale_;
+      ++stale_;  // the entry holds this version or a newer one: landed all the same
     }
   }
+  if (!any_failed && unsettled_count_.load(std::memory_order_acquire) == 0) return;
+  MutexLock lock(unsettled_mutex_);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const core::Account& account = accounts[i];
+    const bool landed = results[i].ok() && !results[i].value().is_error();
+    auto it = unsettled_.find(account.number);
+    if (landed) {
+      if (it != unsettled_.end() && it->second.version <= account.version) unsettled_.erase(it);
+    } else if (it != unsettled_.end()) {
+      if (it->second.version < account.version) it->second = account;
+    } else if (unsettled_.size() < options_.unsettled_accounts_max) {
+      unsettled_.emplace(account.number, account);
+    } else if (unsettled_dropped_.fetch_add(1) == 0) {
+      observe::log(observe::LogLevel::warn,
+                   "too many accounts wait for their cache write to be retried; the entries of further "
+                   "ones may stay older than the database until their TTL",
+                   {{"unsettled", std::to_string(unsettled_.size())}});
+    }
+  }
+  unsettled_count_.store(unsettled_.size(), std::memory_order_release);
 }
 
 void RedisCache::put_many_if_newer(std::span<const core::Account> accounts) {
   if (accounts.empty()) return;
   const auto commands = put_commands(accounts);
   auto results = client_.run_many(commands);
-  count_puts(commands, results);
+  count_puts(accounts, commands, results);
 }
 
 void RedisCache::put_many_async(std::vector<core::Account> accounts, PutDone done) {
   if (accounts.empty()) return done();
   auto commands = put_commands(accounts);
-  redis::Pipeline::Done on_replies = [this, done = std::move(done)](
+  redis::Pipeline::Done on_replies = [this, accounts = std::move(accounts), done = std::move(done)](
                                           redis::Pipeline::Commands&& sent,
                                           std::vector<Result<redis::Reply>>&& results) {
-    count_puts(sent, results);
+    count_puts(accounts, sent, results);
     done();
   };
   if (!pipeline_.submit(commands, on_replies)) {  // on this thread, now
@@ -156,14 +227,19 @@ void RedisCache::put_many_async(std::vector<core::Account> accounts, PutDone don
   }
 }
 
-void RedisCache::stop() { pipeline_.stop(); }
+void RedisCache::stop() {
+  stop_retrying();
+  pipeline_.stop();
+}
 
 CacheStats RedisCache::stats() const {
   return CacheStats{.hits = hits_.load(),
                     .misses = misses_.load(),
                     .stale_writes_ignored = stale_.load(),
                     .entries = 0,
-                    .errors = errors_.load()};
+                    .errors = errors_.load(),
+                    .unsettled = unsettled_count_.load(),
+                    .unsettled_dropped = unsettled_dropped_.load()};
 }
 
 }  // namespace balanced::cache

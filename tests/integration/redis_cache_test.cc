@@ -153,6 +153,53 @@ TEST_F(SingleRedis, ADeadRedisIsAMissAndItsBreakerRecovers) {
   EXPECT_EQ(cache.get("a")->version, 3);
 }
 
+// A write-through that fails (here Redis holds writes past the client's timeout, as a
+// failover or a stalled node would) leaves the entry older than the database. The account
+// then reads as a miss on this replica, so from the database, and its snapshot is
+// written again until it lands; then the cache answers with it.
+TEST_F(SingleRedis, AFailedWriteIsRetriedAndTheOlderEntryIsNotReadMeanwhile) {
+  Client client(options_for("redis://" + server_.address()));  // 200 ms per reply
+  RedisCache cache(client, RedisCacheOptions{.retry_interval_ms = 100});
+  cache.put_if_newer(account("a", 1, 10));
+  ASSERT_EQ(cache.get("a")->version, 1);
+  Client admin(options_for("redis://" + server_.address()));
+  ASSERT_TRUE(admin.run("pause", {"CLIENT", "PAUSE", "1500", "WRITE"}).ok());
+  std::promise<void> answered;
+  cache.put_many_async({account("a", 2, 20)}, [&] { answered.set_value(); });
+  answered.get_future().wait();
+  EXPECT_GE(cache.stats().errors, 1u);
+  EXPECT_EQ(cache.stats().unsettled, 1u);
+  const std::string key = "balanced:account:a";
+  auto held = admin.run(key, {"GET", key});
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(held.value().text.starts_with("1|")) << "Redis still holds the older entry";
+  EXPECT_FALSE(cache.get("a").has_value()) << "the older entry must not be read";
+  bool missed = false;
+  cache.get_async("a", [&](std::optional<core::Account> got) { missed = !got.has_value(); });
+  EXPECT_TRUE(missed);
+  // Writes resume; a retry lands.
+  for (int i = 0; i < 100 && cache.stats().unsettled > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(cache.stats().unsettled, 0u);
+  ASSERT_TRUE(cache.get("a").has_value());
+  EXPECT_EQ(cache.get("a")->version, 2);
+  EXPECT_EQ(cache.get("a")->balance, 20);
+}
+
+// Past its bound, a failed write is counted as dropped, not kept.
+TEST_F(SingleRedis, UnsettledAccountsAreBounded) {
+  auto options = options_for("redis://" + server_.address());
+  Client client(options);
+  RedisCache cache(client, RedisCacheOptions{.retry_interval_ms = 60'000, .unsettled_accounts_max = 2});
+  cache.put_if_newer(account("warm", 1, 1));
+  server_.kill();
+  cache.put_many_if_newer(std::vector<core::Account>{account("a", 1, 1), account("b", 1, 1), account("c", 1, 1)});
+  EXPECT_EQ(cache.stats().unsettled, 2u);
+  EXPECT_EQ(cache.stats().unsettled_dropped, 1u);
+  EXPECT_FALSE(cache.get("a").has_value());
+}
+
 TEST_F(SingleRedis, AsynchronousCallsFromManyThreadsAreEachAnsweredOnce) {
   Client client(options_for("redis://" + server_.address()));
   RedisCache cache(client, RedisCacheOptions{});
