@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "net/url.h"
+
 namespace balanced::http {
 
 namespace {
@@ -96,12 +98,6 @@ std::optional<uint64_t> parse_length(std::string_view text) {
   return value;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -336,7 +332,7 @@ bool RequestParser::chunk_size_line(std::string_view line) {
   uint64_t size = 0;
   size_t digits = 0;
   for (; digits < line.size(); ++digits) {
-    const int digit = hex_digit(line[digits]);
+    const int digit = net::hex_value(line[digits]);
     if (digit < 0) break;
     if (size > (std::numeric_limits<uint64_t>::max() >> 4)) {
       return refuse(ParseError::body_too_large, "a chunk larger than the body bound");

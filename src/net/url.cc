@@ -4,7 +4,6 @@
 #include <charconv>
 
 namespace balanced::net {
-namespace {
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -12,8 +11,6 @@ int hex_value(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-}  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
   // Most text has nothing to decode (every path the API routes): one copy.

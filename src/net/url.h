@@ -13,6 +13,9 @@
 
 namespace balanced::net {
 
+// The value of a hexadecimal digit (either case), or -1.
+int hex_value(char c);
+
 // Percent-decodes `text`; with `plus_is_space`, '+' decodes to ' ' (form encoding).
 // nullopt on a malformed escape or a decoded NUL.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);

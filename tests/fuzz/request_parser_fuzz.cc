@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "http/request_parser.h"
+#include "support/request_reading.h"
 
 namespace {
 
@@ -112,46 +113,21 @@ std::optional<std::string> beast_first(std::string_view input) {
 }
 
 Reading read_all(std::string_view input, size_t piece) {
-  Reading reading;
-  RequestParser parser(kHeadBytesMax);
-  Request request;
-  parser.start(request);
-  std::string buffer;
-  size_t fed = 0;
-  for (;;) {
-    const auto [step, used] = parser.put(buffer);
-    if (used > buffer.size()) std::abort();
-    buffer.erase(0, used);
-    if (buffer.size() > kHeadBytesMax + RequestParser::kChunkLineBytesMax + piece) {
-      std::fprintf(stderr, "request_parser_fuzz: %zu bytes kept untaken\n", buffer.size());
-      std::abort();
-    }
-    if (step == RequestParser::Step::failed) {
-      reading.error = parser.error();
-      if (reading.error == ParseError::none || parser.why().empty()) std::abort();
-      return reading;
-    }
-    if (step == RequestParser::Step::head) {
-      // Every other request gets a smaller bound, as routes do.
-      if (!parser.begin_body(reading.requests.size() % 2 == 0 ? kBodyBytesMax : 16)) {
-        reading.error = parser.error();
-        return reading;
-      }
-      continue;
-    }
-    if (step == RequestParser::Step::done) {
-      if (reading.requests.empty()) reading.first_grouped = flatten(request, parser.keep_alive(), true);
-      reading.requests.push_back(flatten(request, parser.keep_alive()));
-      request = balanced::http::Request{};
-      parser.start(request);
-      continue;
-    }
-    if (fed == input.size()) break;
-    const size_t take = std::min(piece, input.size() - fed);
-    buffer.append(input.substr(fed, take));
-    fed += take;
+  // Every other request gets a smaller bound, as routes do.
+  const auto read = balanced::testing::read_requests(input, piece, kHeadBytesMax,
+                                                     [](size_t i) { return i % 2 == 0 ? kBodyBytesMax : 16; });
+  if (read.held_most > kHeadBytesMax + RequestParser::kChunkLineBytesMax + piece) {
+    std::fprintf(stderr, "request_parser_fuzz: %zu bytes kept untaken\n", read.held_most);
+    std::abort();
   }
-  reading.left = buffer.size();
+  if (read.error != ParseError::none && read.why.empty()) std::abort();
+  Reading reading;
+  reading.error = read.error;
+  reading.left = read.left;
+  for (size_t i = 0; i < read.requests.size(); ++i) {
+    if (i == 0) reading.first_grouped = flatten(read.requests[i], read.keep_alive[i], true);
+    reading.requests.push_back(flatten(read.requests[i], read.keep_alive[i]));
+  }
   return reading;
 }
 

@@ -2,6 +2,7 @@
 // pieces the bytes come, and what it refuses. The server's use of it (deadlines,
 // 100 Continue, answers) is in http_server_test.cc.
 #include "http/request_parser.h"
+#include "support/request_reading.h"
 
 #include <gtest/gtest.h>
 
@@ -17,53 +18,12 @@ using Step = RequestParser::Step;
 constexpr size_t kHeadMax = 1024;
 constexpr size_t kBodyMax = 64;
 
-// What reading one input gave: the requests read whole, then how it stopped.
-struct Reading {
-  std::vector<Request> requests;
-  std::vector<bool> keep_alive;
-  ParseError error = ParseError::none;
-  std::string why;
-  size_t left = 0;  // bytes never taken (an unfinished request)
-};
+using Reading = testing::RequestReading;
 
-// Reads `input` as a connection would: pieces of `piece` bytes appended to a buffer the
-// parser takes from the front of, every request given the same body bound.
+// Reads `input` as a connection would, in pieces of `piece` bytes, every request given
+// the same body bound.
 Reading read_all(std::string_view input, size_t piece, size_t body_max = kBodyMax) {
-  Reading reading;
-  RequestParser parser(kHeadMax);
-  Request request;
-  parser.start(request);
-  std::string buffer;
-  size_t fed = 0;
-  for (;;) {
-    const auto [step, used] = parser.put(buffer);
-    buffer.erase(0, used);
-    if (step == Step::failed) {
-      reading.error = parser.error();
-      reading.why = parser.why();
-      return reading;
-    }
-    if (step == Step::head) {
-      if (!parser.begin_body(body_max)) {
-        reading.error = parser.error();
-        return reading;
-      }
-      continue;
-    }
-    if (step == Step::done) {
-      reading.keep_alive.push_back(parser.keep_alive());
-      reading.requests.push_back(std::move(request));
-      request = Request{};
-      parser.start(request);
-      continue;
-    }
-    if (fed == input.size()) break;
-    const size_t take = std::min(piece, input.size() - fed);
-    buffer.append(input.substr(fed, take));
-    fed += take;
-  }
-  reading.left = buffer.size();
-  return reading;
+  return testing::read_requests(input, piece, kHeadMax, [body_max](size_t) { return body_max; });
 }
 
 TEST(RequestParser, ReadsTheRequestLineHeadersAndBody) {
