@@ -61,8 +61,6 @@ class RequestParser {
   bool keep_alive() const;
   bool expects_continue() const { return expect_continue_; }
   bool body_done() const { return state_ == State::done; }
-  std::optional<uint64_t> content_length() const { return content_length_; }
-  bool chunked() const { return chunked_; }
 
  private:
   enum class State : uint8_t {

@@ -70,7 +70,7 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   const auto matches_path = [&parts](const Entry& entry) {
     for (size_t i = 0; i < parts.size; ++i) {
       const Segment& segment = entry.segments[i];
-      if (segment.param ? parts[i].empty() : std::string_view(segment.text) != parts[i]) return false;
+      if (segment.param ? parts[i].empty() : segment.text != parts[i]) return false;
     }
     return true;
   };
@@ -78,7 +78,7 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   const Entry* chosen = nullptr;
   for (const size_t index : candidates) {
     const Entry& entry = entries_[index];
-    if (std::string_view(entry.method) != method || !matches_path(entry)) continue;
+    if (entry.method != method || !matches_path(entry)) continue;
     if (chosen == nullptr || entry.literals > chosen->literals) chosen = &entry;
   }
   if (chosen == nullptr) {  // 404, or 405 with the methods the path has
