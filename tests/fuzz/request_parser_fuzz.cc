@@ -18,6 +18,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <optional>
 
@@ -80,6 +81,24 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+// Whether the connection persists after `message`, by RFC 9112 section 9.3 over every
+// Connection field, their options as Beast's token_list reads them. Not Beast's own
+// answers: the message's keep_alive() reads only the first Connection field, and the
+// parser's lets "keep-alive" beside "close" keep an HTTP/1.0 connection open.
+bool keep_alive(const boost::beast::http::request<boost::beast::http::string_body>& message) {
+  namespace bhttp = boost::beast::http;
+  bool close = false;
+  bool keep = false;
+  for (const auto& field : message) {
+    if (field.name() != bhttp::field::connection) continue;
+    bhttp::token_list options{field.value()};  // exists() is not const
+    close = close || options.exists("close");
+    keep = keep || options.exists("keep-alive");
+  }
+  if (close) return false;
+  return message.version() >= 11 || keep;
+}
+
 // Beast's reading of the first request of `input`, flattened as ours; nothing if Beast
 // refuses it or has not seen all of it.
 std::optional<std::string> beast_first(std::string_view input) {
@@ -109,7 +128,7 @@ std::optional<std::string> beast_first(std::string_view input) {
   }
   if (!parser.is_done() || request.method.empty()) return std::nullopt;
   request.body = parser.get().body();
-  return flatten(request, parser.get().keep_alive(), true);
+  return flatten(request, keep_alive(parser.get()), true);
 }
 
 Reading read_all(std::string_view input, size_t piece) {
