@@ -78,6 +78,18 @@ TEST(RequestParser, HttpOneZeroKeepsAliveOnlyWhenAsked) {
             std::vector<bool>{false});
 }
 
+// Every Connection field counts, as one list (RFC 9110 5.3), and "close" wins over
+// "keep-alive" whatever the version (RFC 9112 9.3).
+TEST(RequestParser, EveryConnectionFieldCountsAndCloseWins) {
+  EXPECT_EQ(read_all("GET / HTTP/1.0\r\nConnection: keep-.0\r\nConnection: x, keep-alive\r\n\r\n", 100)
+                .keep_alive,
+            std::vector<bool>{true});
+  EXPECT_EQ(read_all("GET / HTTP/1.1\r\nConnection: upgrade\r\nConnection: close\r\n\r\n", 100).keep_alive,
+            std::vector<bool>{false});
+  EXPECT_EQ(read_all("GET / HTTP/1.0\r\nConnection: keep-alive,close\r\n\r\n", 100).keep_alive,
+            std::vector<bool>{false});
+}
+
 TEST(RequestParser, AnExpectContinueIsReported) {
   RequestParser parser(kHeadMax);
   Request request;
