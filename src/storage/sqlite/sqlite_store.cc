@@ -17,6 +17,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "observe/log.h"
 #include "core/mutex.h"
 #include "storage/batch.h"
@@ -374,8 +376,10 @@ struct SqliteStore::Impl {
   Mutex pending_mutex;
   std::condition_variable pending_changed;
   std::unordered_map<std::string, core::Account> pending_accounts GUARDED_BY(pending_mutex);
-  // Keys and values point into pending_batches, which outlive their entries here.
-  std::unordered_map<std::string_view, const core::Transaction*> pending_transactions
+  // Keys and values point into pending_batches, which outlive their entries here. Open
+  // addressing, sized for the overlay's bound at open: the committer adds every transfer
+  // and the materializer erases it, with no allocation and no rehash for either.
+  boost::unordered_flat_map<std::string_view, const core::Transaction*> pending_transactions
       GUARDED_BY(pending_mutex);
   std::deque<std::shared_ptr<const PendingBatch>> pending_batches GUARDED_BY(pending_mutex);
   size_t pending_transaction_count GUARDED_BY(pending_mutex) = 0;
@@ -751,6 +755,10 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
                                           std::to_string(sqlite_schema_version()) +
                                           ": run `balancectl migrate`"};
     }
+  }
+  {
+    MutexLock lock(impl->pending_mutex);
+    impl->pending_transactions.reserve(options.pending_transactions_max);
   }
   // The materializer's writes are paced (paced_vfs.h): its bursts would otherwise sit in
   // the device's cache in front of the commit log's fdatasyncs.
