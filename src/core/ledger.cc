@@ -116,7 +116,8 @@ namespace {
 class BatchApplier {
  public:
   // At most one outcome, row and audit record per operation.
-  BatchApplier(LedgerState& state, int64_t now_ms, size_t operations) : state_(state), now_ms_(now_ms) {
+  BatchApplier(LedgerState& state, int64_t now_ms, size_t operations)
+      : state_(state), now_ms_(now_ms) {
     effects_.outcomes.reserve(operations);
     effects_.outcome_transaction.reserve(operations);
     effects_.transactions.reserve(operations);

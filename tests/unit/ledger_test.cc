@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <thread>
 
@@ -264,6 +265,24 @@ TEST(Ledger, RequiredAccountsAreSortedAndUnique) {
   std::vector<Operation> operations{move("1", "z", "a", 1), move("2", "a", "m", 1), open("b", 0)};
   EXPECT_EQ(required_accounts(operations),
             (std::vector<std::string>{"$issuer:USD", "a", "b", "m", "z"}));
+}
+
+// Names repeated across a large batch, and issuers and deposit ids the functions make
+// themselves, come out once each and in order.
+TEST(Ledger, RequiredAccountsAndIdsOfALargeBatchAreSortedAndUnique) {
+  std::vector<Operation> operations{open("q", 0, "EUR"), open("c", 5, "USD")};
+  for (int i = 0; i < 3000; ++i) {
+    operations.push_back(
+        move("t" + std::to_string(i % 1000), i % 2 ? "q" : "c", "a" + std::to_string(i % 7), 1));
+  }
+  std::vector<std::string> accounts{"$issuer:EUR", "$issuer:USD", "c", "q"};
+  for (int i = 0; i < 7; ++i) accounts.push_back("a" + std::to_string(i));
+  std::sort(accounts.begin(), accounts.end());
+  EXPECT_EQ(required_accounts(operations), accounts);
+  std::vector<std::string> ids{"$deposit:c", "$deposit:q"};
+  for (int i = 0; i < 1000; ++i) ids.push_back("t" + std::to_string(i));
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(transaction_ids(operations), ids);
 }
 
 TEST(Verify, DetectsTamperingWithTheAuditChain) {
