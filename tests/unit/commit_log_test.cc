@@ -9,6 +9,7 @@
 
 #include <csignal>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -314,6 +315,22 @@ TEST(CommitLog, ALedgerWithTheFirstDesignsLogIsConverted) {
   auto account = store.value()->account("legacy");
   ASSERT_TRUE(account.ok());
   EXPECT_EQ(account.value().balance, 100);
+}
+
+// The pacing waits only near a commit-log fdatasync: while one is marked, and not once
+// it has ended long enough ago.
+TEST(PacedVfs, WaitsOnlyNearACommitLogSync) {
+  const auto past_near = std::chrono::nanoseconds(2 * sqlite::commit_sync_near_ns);
+  std::this_thread::sleep_for(past_near);  // any earlier sync of this process long ended
+  EXPECT_FALSE(sqlite::commit_sync_near());
+  {
+    const sqlite::CommitSyncMark mark;
+    EXPECT_TRUE(sqlite::commit_sync_near());
+    std::this_thread::sleep_for(past_near);  // a long fdatasync is near all along
+    EXPECT_TRUE(sqlite::commit_sync_near());
+  }
+  std::this_thread::sleep_for(past_near);
+  EXPECT_FALSE(sqlite::commit_sync_near());
 }
 
 // The materializer's VFS: a WAL database written through it is written back every

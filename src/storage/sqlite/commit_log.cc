@@ -1,5 +1,7 @@
 #include "storage/sqlite/commit_log.h"
 
+#include "storage/sqlite/paced_vfs.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -323,9 +325,12 @@ Status CommitLog::append(int64_t batch, std::string_view payload) {
     }
     written += static_cast<size_t>(n);
   }
-  if (durable_ && ::fdatasync(fd_) != 0) {
-    broken_ = true;
-    return errno_status("fdatasync the commit log");
+  if (durable_) {
+    const sqlite::CommitSyncMark mark;  // the materializer's pacing waits while this is near
+    if (::fdatasync(fd_) != 0) {
+      broken_ = true;
+      return errno_status("fdatasync the commit log");
+    }
   }
   size_ += record_bytes;
   {

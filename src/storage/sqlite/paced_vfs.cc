@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 
 #include "storage/sqlite/sqlite_db.h"
@@ -28,6 +29,15 @@ sqlite3_vfs* g_default = nullptr;
 sqlite3_vfs g_vfs;
 sqlite3_io_methods g_methods;
 std::atomic<uint64_t> g_writebacks{0};
+std::atomic<int> g_commit_syncs{0};            // commit-log fdatasyncs under way
+std::atomic<int64_t> g_commit_sync_end_ns{0};  // when the last one ended (steady clock)
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 
 PacedFile* paced(sqlite3_file* file) { return reinterpret_cast<PacedFile*>(file); }
 sqlite3_file* real(sqlite3_file* file) { return paced(file)->real(); }
@@ -54,9 +64,10 @@ int paced_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 off
   g_writebacks.fetch_add(1, std::memory_order_relaxed);
   paced(f)->unsynced = 0;
   if (paced(f)->fd >= 0) {
-    (void)::sync_file_range(paced(f)->fd, 0, 0,
-                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                SYNC_FILE_RANGE_WAIT_AFTER);
+    const unsigned flags = commit_sync_near() ? SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                    SYNC_FILE_RANGE_WAIT_AFTER
+                                              : SYNC_FILE_RANGE_WRITE;
+    (void)::sync_file_range(paced(f)->fd, 0, 0, flags);
     return rc;  // an I/O error shows at SQLite's own next sync
   }
   return paced_sync(f, SQLITE_SYNC_NORMAL);  // no descriptor of ours: a full sync does it
@@ -193,5 +204,17 @@ const char* paced_vfs() {
 }
 
 uint64_t paced_writebacks() { return g_writebacks.load(std::memory_order_relaxed); }
+
+bool commit_sync_near() {
+  return g_commit_syncs.load(std::memory_order_acquire) > 0 ||
+         steady_ns() - g_commit_sync_end_ns.load(std::memory_order_acquire) < commit_sync_near_ns;
+}
+
+CommitSyncMark::CommitSyncMark() { g_commit_syncs.fetch_add(1, std::memory_order_acq_rel); }
+
+CommitSyncMark::~CommitSyncMark() {
+  g_commit_sync_end_ns.store(steady_ns(), std::memory_order_release);
+  g_commit_syncs.fetch_sub(1, std::memory_order_acq_rel);
+}
 
 }  // namespace balanced::storage::sqlite

@@ -14,9 +14,9 @@
 //                   them in large chunks, so each random page is written once per chunk
 //                   instead of once per batch. Its watermark (meta.applied_batch) is
 //                   written in the same transaction, so recovery knows where to resume.
-//                   Its writes are paced (paced_vfs.h), written back every 256 KiB, so
-//                   that a chunk never sits whole in the device's cache in front of a
-//                   commit.
+//                   Its writes are paced (paced_vfs.h), written back every 256 KiB and,
+//                   near a commit-log fdatasync, waited for, so that a chunk never sits
+//                   whole in the device's cache in front of a commit.
 //
 // Until a batch is materialized its accounts and transactions are held in memory (the
 // pending overlay); every read and the committer consult the overlay first, then the
