@@ -1,6 +1,5 @@
 #include "cache/redis_cache.h"
 
-#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -62,11 +61,8 @@ void RedisCache::retry_unsettled() {
     {
       MutexLock lock(unsettled_mutex_);
       if (lock.wait_for(unsettled_wake_, interval, [&]() REQUIRES(unsettled_mutex_) { return stopping_; })) return;
-      snapshots.reserve(std::min(unsettled_.size(), options_.unsettled_accounts_max));
-      for (const auto& [number, account] : unsettled_) {
-        if (snapshots.size() == options_.unsettled_accounts_max) break;
-        snapshots.push_back(account);
-      }
+      snapshots.reserve(unsettled_.size());  // never more than unsettled_accounts_max
+      for (const auto& [number, account] : unsettled_) snapshots.push_back(account);
     }
     // On this thread, not the pipeline's: a retry never takes a place in its queue.
     if (!snapshots.empty()) put_many_if_newer(snapshots);

@@ -37,9 +37,9 @@ struct RedisCacheOptions {
   redis::PipelineOptions pipeline;  // the bounds of the asynchronous calls' queue
   // How often the unsettled accounts' snapshots are written again.
   int64_t retry_interval_ms = 1000;
-  // Unsettled accounts at most, and at most this many written again per retry. Past the
-  // bound a failed write is dropped (counted): that account's entry may then stay older
-  // than the database until its TTL, as without the retry.
+  // Unsettled accounts at most. Past the bound a failed write is dropped (counted): that
+  // account's entry may then stay older than the database until its TTL, as without the
+  // retry.
   size_t unsettled_accounts_max = 65'536;
 };
 

@@ -98,7 +98,6 @@ std::optional<uint64_t> parse_length(std::string_view text) {
   return value;
 }
 
-
 }  // namespace
 
 void RequestParser::start(Request& into) {
@@ -201,9 +200,10 @@ RequestParser::Put RequestParser::put(std::string_view bytes) {
       }
       case State::chunk_data_end: {
         const std::string_view rest = bytes.substr(at);
-        if (!rest.empty() && rest[0] != '\r') return fail(ParseError::malformed, "a chunk's data does not end in CRLF", at);
+        constexpr std::string_view kNoCrlf = "a chunk's data does not end in CRLF";
+        if (!rest.empty() && rest[0] != '\r') return fail(ParseError::malformed, kNoCrlf, at);
         if (rest.size() < 2) return {Step::more, at};
-        if (rest[1] != '\n') return fail(ParseError::malformed, "a chunk's data does not end in CRLF", at);
+        if (rest[1] != '\n') return fail(ParseError::malformed, kNoCrlf, at);
         at += 2;
         state_ = State::chunk_size;
         break;
