@@ -18,6 +18,7 @@
 #include "observe/log.h"
 #include "redis/client.h"
 #include "service/file_watch.h"
+#include "service/redis_flags.h"
 #include "service/runtime.h"
 #include "service/token_checks.h"
 
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> trusted_proxy_flags;
   gateway::ProxyOptions proxy_options;
   int64_t drain_timeout_s = 25;
+  int64_t upstream_resolve_s = 5;
   std::string log_level = "info";
   std::string access_log = "on";
 
@@ -75,21 +77,30 @@ int main(int argc, char** argv) {
       ->envname(env("INSECURE_PLAINTEXT"));
   app.add_option("--admin-listen", admin_listen, "HOST:PORT for /metrics, /healthz, /readyz")
       ->envname(env("ADMIN_LISTEN"));
-  app.add_option("--upstream", upstream_flags, "a balanced replica, http://HOST:PORT (repeat, or commas)")
+  app.add_option("--upstream", upstream_flags,
+                 "balanced replicas, http://HOST:PORT (repeat, or commas); a name is resolved again every "
+                 "--upstream-resolve-s and each of its addresses is a replica")
       ->envname(env("UPSTREAM"))
       ->required();
   service::add_token_flags(app, token_flags, env(""));
   app.add_option("--rate-limit", rate_limit, "token bucket per principal, N/s:BURST")->envname(env("RATE_LIMIT"));
   app.add_option("--ip-rate-limit", ip_rate_limit, "token bucket per client address, N/s:BURST")
       ->envname(env("IP_RATE_LIMIT"));
-  app.add_option("--rate-limit-store", rate_limit_store, "memory, redis://H:P or redis-cluster://H:P,...")
+  app.add_option("--rate-limit-store", rate_limit_store,
+                 "memory, redis[s]://[USER[:PASSWORD]@]H:P or redis[s]-cluster://H:P,... (rediss: TLS)")
       ->envname(env("RATE_LIMIT_STORE"));
+  redis::SecurityOverrides rate_limit_security;
+  service::add_redis_security_flags(app, rate_limit_security, "rate-limit-store", env("RATE_LIMIT_STORE_"));
   app.add_option("--rate-limit-timeout-ms", rate_limit_timeout_ms,
                  "Redis rate limits: then the request is decided by local buckets")
       ->envname(env("RATE_LIMIT_TIMEOUT_MS"))
       ->check(CLI::Range(1, 60'000));
   app.add_option("--trusted-proxies", trusted_proxy_flags, "CIDRs whose X-Forwarded-For is believed")
       ->envname(env("TRUSTED_PROXIES"));
+  app.add_option("--upstream-resolve-s", upstream_resolve_s,
+                 "how often an --upstream name is resolved again (a failed or empty answer keeps the last set)")
+      ->envname(env("UPSTREAM_RESOLVE_S"))
+      ->check(CLI::Range(int64_t{1}, int64_t{3600}));
   app.add_option("--upstream-timeout-ms", proxy_options.timeout_ms, "then 504 upstream_timeout")
       ->envname(env("UPSTREAM_TIMEOUT_MS"))
       ->check(CLI::Range(int64_t{10}, int64_t{600'000}));
@@ -152,17 +163,17 @@ int main(int argc, char** argv) {
   if (rate_limit_store == "memory") {
     limiter = std::make_unique<gateway::LocalLimiter>();
   } else {
-    auto redis_options = redis::parse_url(rate_limit_store);
-    if (!redis_options.ok()) return fail("--rate-limit-store: " + redis_options.error().detail);
-    redis_options.value().timeout_ms = rate_limit_timeout_ms;
-    redis = std::make_shared<redis::Client>(std::move(redis_options.value()));
+    auto client = service::open_redis("rate-limit-store", rate_limit_store, rate_limit_security,
+                                      rate_limit_timeout_ms, registry, "balance_gateway");
+    if (!client.ok()) return fail(client.error().detail);
+    redis = std::move(client.value());
     limiter = std::make_unique<gateway::RedisLimiter>(*redis, &stats.rate_limits);
   }
 
   // Upstreams.
   auto upstreams = gateway::Upstreams::parse(split_commas(upstream_flags), &registry);
   if (!upstreams.ok()) return fail(upstreams.error().detail);
-  upstreams.value()->start_health_checks({});
+  upstreams.value()->start({}, upstream_resolve_s * 1000);
 
   gateway::Gateway handler(options, *checks.value().gate, *limiter, stats);
   server_options.thread_name = "gw-http";
@@ -173,9 +184,11 @@ int main(int argc, char** argv) {
   handler.attach(server, proxy);
 
   gateway::Upstreams& replicas = *upstreams.value();
-  http::AdminEndpoints admin(registry, [&replicas] {
-    return replicas.healthy_count() > 0 ? Status() : Status(Code::unavailable, "no healthy upstream");
-  });
+  // DESIGN.md section 12: the gateway's readiness is its own (listening, keys loaded:
+  // both hold once it serves), never its upstreams'. With no healthy replica it answers
+  // 503 itself, fast; were it unready instead, a database outage would take every gateway
+  // out of the load balancer and turn a 503 into a refused connection.
+  http::AdminEndpoints admin(registry, {});
   auto& connections = registry.gauge("balance_gateway_connections", "Open client connections");
   registry.on_scrape([&connections, &server] { connections.Set(static_cast<double>(server.open_connections())); });
   service::AdminListener admin_listener(admin);

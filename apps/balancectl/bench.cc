@@ -394,6 +394,10 @@ int run_bench(const BenchOptions& options) {
   std::fflush(stdout);  // the load phase is over: scripts may sample now, before the check
 
   int exit_code = (transfers + reads) == 0 ? 1 : 0;
+  const uint64_t failed = c.transfers_unknown + c.reads_failed + c.transport_errors;
+  std::printf("failures: %llu (bound %s)\n", static_cast<unsigned long long>(failed),
+              options.failures_max < 0 ? "none" : std::to_string(options.failures_max).c_str());
+  if (options.failures_max >= 0 && failed > static_cast<uint64_t>(options.failures_max)) exit_code = 1;
   // Reads that went back in version were recorded as failures during the load.
   if (c.check_failures > 0) exit_code = 1;
   if (options.check && options.path_override.empty() && !acked.empty()) {

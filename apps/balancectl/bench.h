@@ -27,10 +27,14 @@ struct BenchOptions {
   // A transfer whose answer is lost or 5xx is sent again with the same id, up to this
   // many times, as a real client must; only then is it counted unknown.
   int unknown_retries_max = 100;
+  // Requests that failed (transfers still unknown after their retries, reads not
+  // answered 200, requests without an answer), at most; more make the exit code 1. -1: no
+  // bound (the load scripts measure; tests give one).
+  int64_t failures_max = -1;
 };
 
 // Runs the benchmark, prints the report; returns the process exit code (non-zero when
-// a check failed or nothing succeeded).
+// a check failed, nothing succeeded, or more requests failed than failures_max).
 int run_bench(const BenchOptions& options);
 
 }  // namespace balanced::bench

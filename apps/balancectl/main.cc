@@ -136,6 +136,10 @@ int main(int argc, char** argv) {
                             "reuse accounts of an earlier run");
   bench_command->add_option("--path", bench_options.path_override,
                             "GET this path only (for baselines such as nginx)");
+  bench_command->add_option("--failures-max", bench_options.failures_max,
+                            "exit 1 when more requests than this failed (unknown transfers, failed reads, "
+                            "requests without an answer); default: no bound")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
   bench_command->add_flag("--no-setup", no_setup, "the accounts exist already");
   bench_command->add_flag("--no-check", no_check, "skip fetching acknowledged transfers");
   bench_command->add_flag("--quiet", quiet, "no progress line");

@@ -17,8 +17,10 @@
 #include "jobs/singleton.h"
 #include "observe/log.h"
 #include "auth/guarded_handler.h"
+#include "service/redis_flags.h"
 #include "service/runtime.h"
 #include "service/token_checks.h"
+#include "storage/health.h"
 #include "storage/open.h"
 
 using namespace balanced;
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   std::string synchronous = "full";
   std::string log_level = "info";
   int64_t drain_grace_ms = 5000;
+  int64_t drain_delay_ms = 0;
   int64_t read_timeout_ms = 30000;
   int64_t singleton_interval_ms = 1000;
   int64_t lease_ttl_ms = 10'000;
@@ -66,10 +69,13 @@ int main(int argc, char** argv) {
                "reach it (a NetworkPolicy says so)")
       ->envname("BALANCED_TRUST_NETWORK");
   service::add_token_flags(app, token_flags, "BALANCED_");
-  app.add_option("--db", store_settings.url, "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB")
+  app.add_option("--db", store_settings.url,
+                 "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB[?tls=disabled|required|verify-ca|"
+                 "verify-identity&tls-ca=FILE]")
       ->envname("BALANCED_DB");
   app.add_option("--db-password-file", store_settings.password_file,
-                 "file holding the MySQL password (replaces the one in --db)")
+                 "file holding the MySQL password (replaces the one in --db; read again for every "
+                 "new connection, so a rotated password needs no restart)")
       ->envname("BALANCED_DB_PASSWORD_FILE");
   app.add_option("--mysql-committers", store_settings.mysql.committer_connections,
                  "MySQL connections committing batches at once")
@@ -80,8 +86,11 @@ int main(int argc, char** argv) {
       ->envname("BALANCED_MYSQL_READ_CONNECTIONS")
       ->check(CLI::Range(1, 1024));
   app.add_option("--cache", cache_settings.url,
-                 "memory, none, redis://HOST:PORT or redis-cluster://HOST:PORT,HOST:PORT,...")
+                 "memory, none, redis[s]://[USER[:PASSWORD]@]HOST:PORT or "
+                 "redis[s]-cluster://[USER[:PASSWORD]@]HOST:PORT,HOST:PORT,... (rediss: TLS)")
       ->envname("BALANCED_CACHE");
+  redis::SecurityOverrides cache_security;
+  service::add_redis_security_flags(app, cache_security, "cache", "BALANCED_CACHE_");
   app.add_option("--cache-entries-max", cache_settings.memory_entries_max,
                  "accounts the memory cache holds")
       ->envname("BALANCED_CACHE_ENTRIES_MAX");
@@ -113,6 +122,12 @@ int main(int argc, char** argv) {
                  "operations waiting for commit before 503 overloaded")
       ->envname("BALANCED_QUEUE_DEPTH_MAX")
       ->check(CLI::Range(1, 10'000'000));
+  engine_options.storage_deadline_ms = 5000;
+  app.add_option("--storage-deadline-ms", engine_options.storage_deadline_ms,
+                 "a write not answered by storage this long after it arrived is answered 503 "
+                 "unavailable with Retry-After (keep it below the gateway's upstream timeout)")
+      ->envname("BALANCED_STORAGE_DEADLINE_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
   app.add_option("--batch-operations-max", engine_options.batch_operations_max,
                  "operations per commit at most")
       ->envname("BALANCED_BATCH_OPERATIONS_MAX")
@@ -140,6 +155,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--drain-grace-ms", drain_grace_ms, "time in-flight requests get on SIGTERM")
       ->envname("BALANCED_DRAIN_GRACE_MS");
+  app.add_option("--drain-delay-ms", drain_delay_ms,
+                 "on SIGTERM, /readyz fails at once and requests are still served this long before "
+                 "the listener closes: the time load balancers take to stop sending (replaces a "
+                 "preStop sleep)")
+      ->envname("BALANCED_DRAIN_DELAY_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{600'000}));
   CLI11_PARSE(app, argc, argv);
 
   observe::init_logging(log_level);
@@ -167,9 +188,11 @@ int main(int argc, char** argv) {
   storage::Store& store = *opened.value().store;
   if (opened.value().shared) {
     // A database that is down may come back (the store reconnects, /readyz says when);
-    // a schema older than this build will not, so refuse to serve on it.
+    // a schema older than this build will not, nor will refused credentials, database
+    // name or certificate (Code::internal), so refuse to serve on them.
     const Status ping = store.ping();
-    if (!ping.ok() && ping.detail().find("balancectl migrate") != std::string::npos) {
+    if (!ping.ok() && (ping.code() == Code::internal ||
+                       ping.detail().find("balancectl migrate") != std::string::npos)) {
       return fail(ping.detail());
     }
     if (!ping.ok()) {
@@ -177,7 +200,14 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto cache = cache::open_cache(cache_settings);
+  std::shared_ptr<redis::Client> cache_redis;
+  if (cache::uses_redis(cache_settings)) {
+    auto client = service::open_redis("cache", cache_settings.url, cache_security,
+                                      cache_settings.redis_timeout_ms, registry, "balanced");
+    if (!client.ok()) return fail(client.error().detail);
+    cache_redis = std::move(client.value());
+  }
+  auto cache = cache::open_cache(cache_settings, std::move(cache_redis));
   if (!cache.ok()) return fail(cache.error().detail);
 
   cache::Cache& the_cache = *cache.value().cache;
@@ -204,7 +234,9 @@ int main(int argc, char** argv) {
     singleton = std::make_unique<jobs::SingletonRunner>(*lease, *opened.value().singleton_job,
                                                         &*singleton_stats, singleton_interval_ms);
   }
-  http::AdminEndpoints admin(registry, [&store] { return store.ping(); });
+  // /readyz and balanced_storage_up: the last ping's verdict, never a wait on the store.
+  storage::StorageHealth health(store, &registry, {});
+  http::AdminEndpoints admin(registry, [&health] { return health.status(); });
   service::AdminListener admin_listener(admin);
   if (!admin_listen.empty()) {
     if (auto status = admin_listener.start(admin_listen); !status.ok()) return fail(status.detail());
@@ -237,8 +269,12 @@ int main(int argc, char** argv) {
                 {"token_checks", token_flags.given() ? "on" : "off"}});
 
   const int signal_number = service::wait_for_stop({});
-  observe::log(observe::LogLevel::info, "draining", {{"signal", std::to_string(signal_number)}});
+  observe::log(observe::LogLevel::info, "draining",
+               {{"signal", std::to_string(signal_number)}, {"drain_delay_ms", std::to_string(drain_delay_ms)}});
   admin.set_draining();
+  // Readiness is off; the endpoint's removal takes a while to reach every kube-proxy and
+  // the gateways' health checks. Until then new connections still come, and are served.
+  std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms));
   server.stop_accepting();
   engine.drain();
   if (singleton) singleton->stop();

@@ -4,17 +4,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/monotonic.h"
 #include "observe/log.h"
 #include "service/file_watch.h"
 
 namespace balanced::auth {
 namespace {
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 class FileLoader final : public JwksLoader {
  public:
@@ -33,6 +28,10 @@ class FileLoader final : public JwksLoader {
     return text.str();
   }
   void forget() override { seen_.reset(); }
+  bool still_current() override {
+    auto seen = service::file_stamp(path_);
+    return seen && seen_ && seen == seen_;
+  }
   std::string describe() const override { return path_; }
 
  private:
@@ -95,7 +94,7 @@ void KeySource::unknown_kid() {
   if (!options_.is_url) return;
   {
     std::lock_guard lock(mutex_);
-    if (steady_ms() - last_fetch_ms_ < options_.min_refetch_ms) return;
+    if (core::monotonic_ms() - last_fetch_ms_ < options_.min_refetch_ms) return;
     refetch_wanted_ = true;
   }
   wake_.notify_all();
@@ -104,7 +103,7 @@ void KeySource::unknown_kid() {
 Status KeySource::reload() {
   {
     std::lock_guard lock(mutex_);
-    last_fetch_ms_ = steady_ms();
+    last_fetch_ms_ = core::monotonic_ms();
   }
   auto text = loader_->load();
   Result<KeySet> parsed = text.ok() ? KeySet::parse(text.value()) : Result<KeySet>(text.error());
@@ -124,10 +123,8 @@ Status KeySource::reload() {
   if (stats_) {
     stats_->reloads_ok.Increment();
     stats_->keys.Set(static_cast<double>(count));
-    stats_->last_success_unix_s.Set(static_cast<double>(
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count()));
   }
+  mark_current();
   observe::log(observe::LogLevel::info, "JWKS loaded",
                {{"jwks.source", loader_->describe()}, {"keys", std::to_string(count)}});
   return {};
@@ -143,8 +140,18 @@ void KeySource::run() {
       if (stopping_) return;
       refetch_wanted_ = false;
     }
-    if (loader_->changed()) (void)reload();
+    if (loader_->changed()) {
+      (void)reload();
+    } else if (loader_->still_current()) {
+      mark_current();  // a file polled and found as loaded: its keys are current
+    }
   }
+}
+
+void KeySource::mark_current() {
+  if (!stats_) return;
+  stats_->last_success_unix_s.Set(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
 }
 
 }  // namespace balanced::auth

@@ -31,6 +31,10 @@ class JwksLoader {
   virtual Result<std::string> load() = 0;
   // The last load() did not give a usable set: the next changed() must say true.
   virtual void forget() {}
+  // True when what the last successful load() read is still there, unchanged and readable
+  // (a file polled and found as loaded): the keys in use are current. A URL says false;
+  // its freshness is its last successful fetch.
+  virtual bool still_current() { return false; }
   virtual std::string describe() const = 0;  // for logs
 };
 
@@ -76,6 +80,9 @@ class KeySource {
   void unknown_kid();
 
  private:
+  // The keys in use are known current (a load succeeded, or a polled file is unchanged):
+  // the gauge jwks_last_success_timestamp_seconds says when.
+  void mark_current();
   KeySource(std::unique_ptr<JwksLoader> loader, KeySourceOptions options, KeySourceStats* stats);
   Status reload();
   void run();

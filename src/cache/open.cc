@@ -5,7 +5,11 @@
 
 namespace balanced::cache {
 
-Result<OpenedCache> open_cache(const CacheSettings& settings) {
+bool uses_redis(const CacheSettings& settings) {
+  return settings.url != "memory" && settings.url != "none";
+}
+
+Result<OpenedCache> open_cache(const CacheSettings& settings, std::shared_ptr<redis::Client> redis) {
   OpenedCache opened;
   if (settings.url == "memory") {
     opened.cache = std::make_unique<MemoryCache>(settings.memory_entries_max);
@@ -15,10 +19,8 @@ Result<OpenedCache> open_cache(const CacheSettings& settings) {
     opened.cache = std::make_unique<NoCache>();
     return opened;
   }
-  auto options = redis::parse_url(settings.url);
-  if (!options.ok()) return options.error();
-  options.value().timeout_ms = settings.redis_timeout_ms;
-  opened.redis = std::make_shared<redis::Client>(std::move(options.value()));
+  if (redis == nullptr) return Error{Code::internal, "--cache names Redis, and no client was opened"};
+  opened.redis = std::move(redis);
   opened.cache = std::make_unique<RedisCache>(
       *opened.redis, RedisCacheOptions{.ttl_ms = settings.ttl_ms, .key_prefix = "balanced:account:"});
   return opened;

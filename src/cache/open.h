@@ -1,5 +1,5 @@
-// Builds the cache a --cache value names: memory, none, redis://HOST:PORT or
-// redis-cluster://HOST:PORT,HOST:PORT,...
+// Builds the cache a --cache value names: memory, none, or a Redis URL (redis://,
+// rediss://, redis-cluster://, rediss-cluster://; see redis/client.h).
 #pragma once
 
 #include <memory>
@@ -23,6 +23,11 @@ struct OpenedCache {
   std::unique_ptr<Cache> cache;
 };
 
-Result<OpenedCache> open_cache(const CacheSettings& settings);
+// True when `settings.url` names Redis: the caller then opens the client
+// (service::open_redis, with the security flags) and hands it to open_cache.
+bool uses_redis(const CacheSettings& settings);
+
+// `redis` must be set exactly when uses_redis(settings).
+Result<OpenedCache> open_cache(const CacheSettings& settings, std::shared_ptr<redis::Client> redis);
 
 }  // namespace balanced::cache

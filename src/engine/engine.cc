@@ -21,9 +21,57 @@ Engine::Engine(storage::Store& store, cache::Cache& cache, Clock& clock,
       observe::name_this_thread("commit-" + std::to_string(i));
       run();
     });
+  if (options_.storage_deadline_ms > 0) {
+    deadline_thread_ = std::thread([this] {
+      observe::name_this_thread("deadline");
+      expire_overdue();
+    });
+  }
 }
 
-Engine::~Engine() { drain(); }
+Engine::~Engine() {
+  drain();
+  {
+    MutexLock lock(mutex_);
+    deadline_stopping_ = true;
+  }
+  deadline_wake_.notify_all();
+  if (deadline_thread_.joinable()) deadline_thread_.join();
+}
+
+void Engine::watch(const std::shared_ptr<Claim>& claim, std::chrono::steady_clock::time_point enqueued) {
+  deadlines_.emplace_back(enqueued + std::chrono::milliseconds(options_.storage_deadline_ms), claim);
+}
+
+void Engine::expire_overdue() {
+  std::vector<std::shared_ptr<Claim>> overdue;
+  MutexLock lock(mutex_);
+  while (!deadline_stopping_) {
+    lock.wait_for(deadline_wake_, std::chrono::milliseconds(options_.deadline_tick_ms),
+                  [&]() REQUIRES(mutex_) { return deadline_stopping_; });
+    const auto now = std::chrono::steady_clock::now();
+    // Answered submissions leave from the front; the overdue ones are taken to answer.
+    while (!deadlines_.empty()) {
+      auto& [deadline, weak] = deadlines_.front();
+      std::shared_ptr<Claim> claim = weak.lock();
+      if (claim != nullptr && !claim->answered.load(std::memory_order_acquire)) {
+        if (deadline > now) break;
+        overdue.push_back(std::move(claim));
+      }
+      deadlines_.pop_front();
+    }
+    if (overdue.empty()) continue;
+    lock.unlock();
+    for (auto& claim : overdue) {
+      if (!claim->take()) continue;  // answered meanwhile
+      deadline_expired_.fetch_add(1, std::memory_order_relaxed);
+      if (metrics_) metrics_->deadline_expired.Increment();
+      claim->expire();
+    }
+    overdue.clear();
+    lock.relock();
+  }
+}
 
 bool Engine::submit(core::Operation operation, Completion done) {
   const auto enqueued = std::chrono::steady_clock::now();
@@ -34,7 +82,22 @@ bool Engine::submit(core::Operation operation, Completion done) {
       if (metrics_) metrics_->overloaded.Increment();
       return false;
     }
-    queue_.push_back(Pending{std::move(operation), std::move(done), 1, enqueued});
+    if (options_.storage_deadline_ms > 0) {
+      auto claim = std::make_shared<Claim>();
+      auto shared_done = std::make_shared<Completion>(std::move(done));
+      claim->expire = [shared_done, deadline_ms = options_.storage_deadline_ms] {
+        (*shared_done)(core::Outcome{.code = Code::unavailable,
+                                     .detail = "storage did not answer within " + std::to_string(deadline_ms) +
+                                               " ms; the operation's fate is unknown: send it again with the same id"});
+      };
+      done = [claim, shared_done](core::Outcome&& outcome) {
+        if (claim->take()) (*shared_done)(std::move(outcome));
+      };
+      watch(claim, enqueued);
+      queue_.push_back(Pending{std::move(operation), std::move(done), 1, enqueued, std::move(claim)});
+    } else {
+      queue_.push_back(Pending{std::move(operation), std::move(done), 1, enqueued, nullptr});
+    }
     depth = queue_.size();
   }
   // Only the first waiter needs to wake the committer; later ones join its next batch.
@@ -62,15 +125,27 @@ bool Engine::submit_group(std::vector<core::Operation> operations, GroupCompleti
       if (metrics_) metrics_->overloaded.Increment(static_cast<double>(count));
       return false;
     }
+    std::shared_ptr<Claim> claim;
+    if (options_.storage_deadline_ms > 0) {
+      claim = std::make_shared<Claim>();
+      claim->expire = [gathered, count, deadline_ms = options_.storage_deadline_ms] {
+        std::vector<core::Outcome> unavailable(
+            count, core::Outcome{.code = Code::unavailable,
+                                 .detail = "storage did not answer within " + std::to_string(deadline_ms) + " ms"});
+        gathered->done(std::move(unavailable));
+      };
+      watch(claim, enqueued);
+    }
     for (size_t i = 0; i < count; ++i) {
       queue_.push_back(Pending{std::move(operations[i]),
-                               [gathered, i](core::Outcome&& outcome) {
+                               [gathered, i, claim](core::Outcome&& outcome) {
                                  gathered->outcomes[i] = std::move(outcome);
-                                 if (++gathered->arrived == gathered->outcomes.size()) {
+                                 if (++gathered->arrived == gathered->outcomes.size() &&
+                                     (claim == nullptr || claim->take())) {
                                    gathered->done(std::move(gathered->outcomes));
                                  }
                                },
-                               i == 0 ? count : 0, enqueued});
+                               i == 0 ? count : 0, enqueued, claim});
     }
     depth = queue_.size();
   }
@@ -103,6 +178,12 @@ void Engine::run() {
       while (!queue_.empty()) {
         const size_t group = queue_.front().group;
         assert(group >= 1 && group <= queue_.size());
+        // Answered 503 by its deadline while it waited here: never applied, so dropped.
+        const auto& claim = queue_.front().claim;
+        if (claim != nullptr && claim->answered.load(std::memory_order_acquire)) {
+          for (size_t i = 0; i < group; ++i) queue_.pop_front();
+          continue;
+        }
         if (!batch.empty() && batch.size() + group > options_.batch_operations_max) break;
         for (size_t i = 0; i < group; ++i) {
           batch.push_back(std::move(queue_.front()));
@@ -110,6 +191,7 @@ void Engine::run() {
         }
         if (batch.size() >= options_.batch_operations_max) break;
       }
+      if (batch.empty()) continue;
       if (metrics_) metrics_->queue_depth.Set(static_cast<double>(queue_.size()));
       // Only the first waiter wakes a committer; when this one leaves work behind (a
       // batch bound reached), it wakes the next idle one so that all can commit at once.
@@ -126,17 +208,34 @@ void Engine::run() {
 Result<core::BatchEffects> Engine::apply_with_retries(
     std::span<const core::Operation> operations, storage::ApplyTimings& timings) {
   int64_t backoff_ms = options_.retry_backoff_ms_initial;
+  // One time for every attempt. After a failed attempt the batch's fate is unknown (its
+  // COMMIT may have landed and only the answer been lost); a retry then finds the
+  // operations that attempt committed as replays, stamped with this very time, and tells
+  // them from an earlier request's: they are answered as the first attempt would have been.
+  const int64_t now_ms = clock_.now_ms();
+  bool in_doubt = false;
   for (int attempt = 1;; ++attempt) {
-    auto effects = store_.apply(operations, clock_.now_ms(), timings);
+    auto effects = store_.apply(operations, now_ms, timings);
+    if (effects.ok() && in_doubt) claim_own_commits(effects.value(), now_ms);
     if (effects.ok() || effects.error().code != Code::unavailable ||
         attempt >= options_.commit_attempts_max) {
       return effects;
     }
+    in_doubt = true;
     if (metrics_) metrics_->commit_retries.Increment();
     observe::log(observe::LogLevel::warn, "commit failed, retrying",
                  {{"error.message", effects.error().detail}, {"attempt", std::to_string(attempt)}});
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, options_.retry_backoff_ms_max);
+  }
+}
+
+void Engine::claim_own_commits(core::BatchEffects& effects, int64_t now_ms) {
+  for (core::Outcome& outcome : effects.outcomes) {
+    if (outcome.replayed && outcome.transaction && outcome.transaction->created_at_ms == now_ms) {
+      outcome.replayed = false;
+      if (metrics_) metrics_->commits_found_on_retry.Increment();
+    }
   }
 }
 

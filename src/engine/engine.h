@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -33,6 +34,12 @@ struct EngineOptions {
   int commit_attempts_max = 6;
   int64_t retry_backoff_ms_initial = 10;
   int64_t retry_backoff_ms_max = 1000;
+  // DESIGN.md section 12: an operation not answered this long after it was submitted is
+  // answered 503 unavailable (the storage is away; its fate is "unknown" only if a commit
+  // attempt had already taken it); 0: no bound. balanced's --storage-deadline-ms.
+  int64_t storage_deadline_ms = 0;
+  // How often the deadline thread looks at the oldest operations waiting for an answer.
+  int64_t deadline_tick_ms = 50;
 };
 
 class Engine {
@@ -60,6 +67,8 @@ class Engine {
   // Stops taking operations, commits everything queued, completes it (waiting for the
   // cache writes the completions wait for), and joins the committers. Idempotent.
   void drain();
+  // Operations answered 503 by the storage deadline, since the start.
+  uint64_t deadline_expired() const { return deadline_expired_.load(std::memory_order_relaxed); }
 
   // Reads the store (the latest committed state) and refills the cache without waiting
   // for it.
@@ -81,6 +90,13 @@ class Engine {
   EngineStats* stats() { return metrics_; }
 
  private:
+  // The answer of a submission under a storage deadline: whoever claims it first answers,
+  // the committer with the outcome or the deadline thread with 503.
+  struct Claim {
+    std::atomic<bool> answered{false};
+    std::function<void()> expire;  // answers 503 unavailable
+    bool take() { return !answered.exchange(true, std::memory_order_acq_rel); }
+  };
   struct Pending {
     core::Operation operation;
     Completion done;
@@ -88,17 +104,27 @@ class Engine {
     // an operation of its own.
     size_t group = 1;
     std::chrono::steady_clock::time_point enqueued;
+    // With a storage deadline: the submission's claim (shared by a group's operations).
+    std::shared_ptr<Claim> claim;
   };
   void run();
   void commit(std::vector<Pending>& batch);
   Result<core::BatchEffects> apply_with_retries(std::span<const core::Operation> operations,
                                                 storage::ApplyTimings& timings);
+  // After a retry of a batch whose earlier attempt's fate was unknown: the outcomes that
+  // attempt committed (replays stamped `now_ms`) become first answers (201, `committed`).
+  void claim_own_commits(core::BatchEffects& effects, int64_t now_ms);
   // Answers a committed batch once `published` is in the cache (so that a client that
   // got its answer reads its own write there), without holding the committer meanwhile.
   void publish_then_complete(std::vector<Pending>& batch, std::vector<core::Outcome>&& outcomes,
                              std::vector<core::Account>&& published,
                              std::chrono::steady_clock::time_point applied);
   void complete(std::vector<Pending>& batch, std::vector<core::Outcome>& outcomes);
+  // Remembers `claim` for the deadline thread. REQUIRES: mutex_ held.
+  void watch(const std::shared_ptr<Claim>& claim, std::chrono::steady_clock::time_point enqueued)
+      REQUIRES(mutex_);
+  // The deadline thread: answers 503 every submission whose deadline passed unanswered.
+  void expire_overdue();
 
   storage::Store& store_;
   cache::Cache& cache_;
@@ -114,6 +140,14 @@ class Engine {
   size_t publishing_ GUARDED_BY(mutex_) = 0;
   std::condition_variable published_;
   std::vector<std::thread> committers_;  // store.apply_concurrency() of them
+  // Submissions under a deadline, oldest first: at most the queue's bound and the batches
+  // being committed, plus answered ones behind an older unanswered one.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<Claim>>> deadlines_
+      GUARDED_BY(mutex_);
+  std::condition_variable deadline_wake_;
+  bool deadline_stopping_ GUARDED_BY(mutex_) = false;
+  std::atomic<uint64_t> deadline_expired_{0};
+  std::thread deadline_thread_;
 };
 
 }  // namespace balanced::engine

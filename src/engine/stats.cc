@@ -17,8 +17,15 @@ EngineStats::EngineStats(observe::Registry& registry)
                                        "Batches answered 503 after their retries ran out")),
       replays(registry.counter("balanced_engine_replays_total",
                                "Transfers answered from an earlier request with the same id")),
+      commits_found_on_retry(registry.counter(
+          "balanced_engine_commits_found_on_retry_total",
+          "Operations a batch attempt committed though its answer was lost (found when the batch was "
+          "retried), answered as first attempts")),
       overloaded(registry.counter("balanced_engine_overloaded_total",
-                                  "Operations refused because the queue was full")) {
+                                  "Operations refused because the queue was full")),
+      deadline_expired(registry.counter(
+          "balanced_engine_deadline_expired_total",
+          "Operations answered 503 because storage did not answer within --storage-deadline-ms")) {
   auto& stages = registry.histograms(
       "balanced_engine_stage_seconds",
       "Time spent in each stage of the write path (per batch, or per request for respond)");

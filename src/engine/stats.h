@@ -27,7 +27,9 @@ struct EngineStats {
   prometheus::Counter& commit_retries;
   prometheus::Counter& commit_failures;
   prometheus::Counter& replays;
+  prometheus::Counter& commits_found_on_retry;
   prometheus::Counter& overloaded;
+  prometheus::Counter& deadline_expired;
   // Operations by kind and outcome code (ok, insufficient_funds, ...).
   prometheus::Counter& outcome(bool is_transfer, Code code) {
     return *outcomes_[is_transfer ? 1 : 0][static_cast<size_t>(code)];

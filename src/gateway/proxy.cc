@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 
+#include "core/monotonic.h"
 #include "observe/log.h"
 
 namespace balanced::gateway {
@@ -20,10 +21,6 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-}
 
 // Hop-by-hop and framing headers (RFC 9110 7.6.1), never passed along. And Expect: the
 // gateway answered the client's 100-continue itself and sends the upstream the whole
@@ -40,97 +37,15 @@ bool is_hop_header(std::string_view name) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- Upstreams
-
-Result<std::unique_ptr<Upstreams>> Upstreams::parse(const std::vector<std::string>& urls,
-                                                    observe::Registry* registry) {
-  std::unique_ptr<Upstreams> upstreams(new Upstreams());
-  prometheus::Family<prometheus::Gauge>* healthy = nullptr;
-  prometheus::Family<prometheus::Counter>* ejections = nullptr;
-  if (registry) {
-    healthy = &registry->gauges("balance_gateway_upstream_healthy", "1 while a replica is in rotation");
-    ejections = &registry->counters("balance_gateway_upstream_ejections_total",
-                                    "Times a replica was taken out of rotation");
-  }
-  for (const std::string& text : urls) {
-    auto url = net::parse_url(text);
-    if (!url || url->scheme != "http" || !url->user.empty() || (!url->path.empty() && url->path != "/")) {
-      return Error{Code::invalid_request, "--upstream " + text + ": expected http://HOST:PORT"};
-    }
-    auto address = net::parse_host_port(url->authority);
-    if (!address) return Error{Code::invalid_request, "--upstream " + text + ": expected http://HOST:PORT"};
-    auto replica = std::make_unique<Replica>();
-    replica->address = *address;
-    replica->name = address->text();
-    for (const auto& existing : upstreams->replicas_) {
-      if (existing->name == replica->name) return Error{Code::invalid_request, "--upstream " + text + " given twice"};
-    }
-    if (healthy) {
-      replica->healthy_gauge = &healthy->Add({{"upstream", replica->name}});
-      replica->healthy_gauge->Set(1);
-      replica->ejections = &ejections->Add({{"upstream", replica->name}});
-    }
-    upstreams->replicas_.push_back(std::move(replica));
-  }
-  if (upstreams->replicas_.empty()) return Error{Code::invalid_request, "--upstream: at least one replica"};
-  if (upstreams->replicas_.size() > replicas_max) {
-    return Error{Code::invalid_request, "--upstream: at most " + std::to_string(replicas_max)};
-  }
-  return upstreams;
-}
-
-Upstreams::~Upstreams() {
-  stopping_ = true;
-  if (checker_.joinable()) checker_.join();
-}
-
-size_t Upstreams::healthy_count() const {
-  size_t count = 0;
-  for (const auto& replica : replicas_) count += replica->healthy.load() ? 1 : 0;
-  return count;
-}
-
-int Upstreams::choose(int exclude) {
-  thread_local std::minstd_rand random{std::random_device{}()};
-  int candidates[replicas_max];
-  int count = 0;
-  for (size_t i = 0; i < replicas_.size(); ++i) {
-    if (static_cast<int>(i) != exclude && replicas_[i]->healthy.load(std::memory_order_relaxed)) {
-      candidates[count++] = static_cast<int>(i);
-    }
-  }
-  if (count == 0) return -1;
-  if (count == 1) return candidates[0];
-  const int a = candidates[random() % static_cast<unsigned>(count)];
-  int b = candidates[random() % static_cast<unsigned>(count - 1)];
-  if (b == a) b = candidates[count - 1];
-  return replicas_[a]->in_flight.load(std::memory_order_relaxed) <=
-                 replicas_[b]->in_flight.load(std::memory_order_relaxed)
-             ? a
-             : b;
-}
-
-void Upstreams::mark_failed(size_t index) {
-  Replica& replica = *replicas_[index];
-  if (replica.healthy.exchange(false)) {
-    if (replica.healthy_gauge) replica.healthy_gauge->Set(0);
-    if (replica.ejections) replica.ejections->Increment();
-    observe::log(observe::LogLevel::warn, "upstream out of rotation", {{"upstream", replica.name}, {"reason", "connection failed"}});
-  }
-}
-
-void Upstreams::start_health_checks(HealthOptions options) {
-  checker_ = std::thread([this, options] {
-    observe::name_this_thread("gw-health");
-    check_loop(options);
-  });
-}
+// ---------------------------------------------------------------- Upstreams: health checks
 
 void Upstreams::check_loop(HealthOptions options) {
-  while (!stopping_.load()) {
-    // One round: every replica checked at once, each within the timeout.
+  for (;;) {
+    // One round: every replica in rotation or waiting for it checked at once, each within
+    // the timeout. Draining ones are not: they take no new requests.
     asio::io_context context;
     std::vector<int> passed(replicas_.size(), 0);
+    std::vector<bool> checked(replicas_.size(), false);
     struct Check {
       tcp::socket socket;
       beast::flat_buffer buffer;
@@ -140,65 +55,49 @@ void Upstreams::check_loop(HealthOptions options) {
     };
     std::vector<std::unique_ptr<Check>> checks;
     for (size_t i = 0; i < replicas_.size(); ++i) {
+      if (replicas_[i]->state.load() != Replica::State::active) continue;
+      const Replica::Target target = replicas_[i]->target();
+      beast::error_code ec;
+      const auto address = asio::ip::make_address(target.address.host, ec);
+      if (ec) continue;  // the table holds addresses only
+      checked[i] = true;
       auto check = std::make_unique<Check>(context);
       Check& c = *check;
       checks.push_back(std::move(check));
-      beast::error_code ec;
-      const auto address = asio::ip::make_address(replicas_[i]->address.host, ec);
-      if (ec) {
-        tcp::resolver resolver(context);
-        auto found = resolver.resolve(replicas_[i]->address.host, std::to_string(replicas_[i]->address.port), ec);
-        if (ec || found.empty()) continue;
-        c.request = {bhttp::verb::get, "/readyz", 11};
-        asio::async_connect(c.socket, found, [&c, &passed, i](beast::error_code e, const tcp::endpoint&) {
-          if (e) return;
-          c.request.set(bhttp::field::host, "balanced");
-          bhttp::async_write(c.socket, c.request, [&c, &passed, i](beast::error_code w, size_t) {
-            if (w) return;
-            bhttp::async_read(c.socket, c.buffer, c.response, [&c, &passed, i](beast::error_code r, size_t) {
-              passed[i] = !r && c.response.result_int() == 200;
-            });
-          });
-        });
-        continue;
-      }
       c.request = {bhttp::verb::get, "/readyz", 11};
       c.request.set(bhttp::field::host, "balanced");
-      c.socket.async_connect(tcp::endpoint(address, replicas_[i]->address.port),
-                             [&c, &passed, i](beast::error_code e) {
-                               if (e) return;
-                               bhttp::async_write(c.socket, c.request, [&c, &passed, i](beast::error_code w, size_t) {
-                                 if (w) return;
-                                 bhttp::async_read(c.socket, c.buffer, c.response,
-                                                   [&c, &passed, i](beast::error_code r, size_t) {
-                                                     passed[i] = !r && c.response.result_int() == 200;
-                                                   });
-                               });
-                             });
+      c.socket.async_connect(tcp::endpoint(address, target.address.port), [&c, &passed, i](beast::error_code e) {
+        if (e) return;
+        bhttp::async_write(c.socket, c.request, [&c, &passed, i](beast::error_code w, size_t) {
+          if (w) return;
+          bhttp::async_read(c.socket, c.buffer, c.response, [&c, &passed, i](beast::error_code r, size_t) {
+            passed[i] = !r && c.response.result_int() == 200;
+          });
+        });
+      });
     }
     const auto round_started = Clock::now();
     context.run_for(std::chrono::milliseconds(options.timeout_ms));
     for (size_t i = 0; i < replicas_.size(); ++i) {
+      if (!checked[i]) continue;
       Replica& replica = *replicas_[i];
       if (passed[i]) {
         replica.failures = 0;
-        if (!replica.healthy.exchange(true)) {
-          if (replica.healthy_gauge) replica.healthy_gauge->Set(1);
-          observe::log(observe::LogLevel::info, "upstream back in rotation", {{"upstream", replica.name}});
-        }
+        set_healthy(replica, true, "");
       } else if (++replica.failures >= options.failures_to_eject) {
-        if (replica.healthy.exchange(false)) {
-          if (replica.healthy_gauge) replica.healthy_gauge->Set(0);
-          if (replica.ejections) replica.ejections->Increment();
-          observe::log(observe::LogLevel::warn, "upstream out of rotation",
-                       {{"upstream", replica.name}, {"reason", "health check failed"}});
-        }
+        set_healthy(replica, false, "health check failed");
       }
     }
     checks.clear();
-    // Sleep the rest of the interval, a little at a time so that stopping is quick.
-    const auto next = round_started + std::chrono::milliseconds(options.interval_ms);
-    while (!stopping_.load() && Clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    {
+      MutexLock lock(table_mutex_);
+      release_drained();
+    }
+    MutexLock lock(stop_mutex_);
+    if (lock.wait_for(stop_wake_, round_started + std::chrono::milliseconds(options.interval_ms) - Clock::now(),
+                      [&]() REQUIRES(stop_mutex_) { return stopping_; })) {
+      return;
+    }
   }
 }
 
@@ -222,13 +121,14 @@ struct Connection {
   tcp::socket socket;
   beast::flat_buffer buffer;
   int64_t idle_since_ms = 0;
+  std::string name;         // the replica's host:port (the Host header sent)
+  uint64_t generation = 0;  // of the slot when connected: another means another address
 };
 
 struct WorkerPools {
   explicit WorkerPools(asio::io_context& c) : context(c) {}
   asio::io_context& context;
-  std::vector<std::vector<std::unique_ptr<Connection>>> idle;  // by replica
-  std::vector<std::optional<tcp::endpoint>> endpoints;         // resolved once, by replica
+  std::vector<std::vector<std::unique_ptr<Connection>>> idle;  // by replica slot
 };
 
 }  // namespace
@@ -292,30 +192,31 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     }
     ++attempts_;
     Replica& replica = impl_.upstreams.at(static_cast<size_t>(replica_));
-    result_.replica = replica.name;
+    result_.replica = replica.target().name;
     replica.in_flight.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
     auto& idle = pools_.idle[static_cast<size_t>(replica_)];
-    const int64_t now = steady_ms();
+    const int64_t now = core::monotonic_ms();
+    const uint64_t generation = replica.generation.load(std::memory_order_acquire);
     while (!idle.empty()) {
       std::unique_ptr<Connection> candidate = std::move(idle.back());
       idle.pop_back();
-      if (now - candidate->idle_since_ms < impl_.options.idle_ms_max) {
+      // A connection to the slot's earlier address (a drained replica) is closed.
+      if (candidate->generation == generation && now - candidate->idle_since_ms < impl_.options.idle_ms_max) {
         connection_ = std::move(candidate);
         reused_ = true;
         return send();
       }
     }
     reused_ = false;
-    auto& endpoint = pools_.endpoints[static_cast<size_t>(replica_)];
-    if (!endpoint) {
-      beast::error_code ec;
-      tcp::resolver resolver(pools_.context);
-      auto found = resolver.resolve(replica.address.host, std::to_string(replica.address.port), ec);
-      if (ec || found.empty()) return connection_failed(false);
-      endpoint = found.begin()->endpoint();
-    }
+    const Replica::Target target = replica.target();
+    beast::error_code address_error;
+    const auto address = asio::ip::make_address(target.address.host, address_error);
+    if (address_error) return connection_failed(false);
+    const tcp::endpoint endpoint(address, target.address.port);
     connection_ = std::make_unique<Connection>(pools_.context);
+    connection_->name = target.name;
+    connection_->generation = target.generation;
     connect_timer_.expires_after(std::chrono::milliseconds(impl_.options.connect_timeout_ms));
     connect_timer_.async_wait([self = shared_from_this(), connection = connection_.get()](beast::error_code ec) {
       if (ec || self->connection_.get() != connection || self->connected_) return;
@@ -323,7 +224,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       connection->socket.cancel(ignored);
     });
     connected_ = false;
-    connection_->socket.async_connect(*endpoint, [self = shared_from_this()](beast::error_code ec) {
+    connection_->socket.async_connect(endpoint, [self = shared_from_this()](beast::error_code ec) {
       self->connect_timer_.cancel();
       if (self->timed_out_) return self->finish_timed_out();
       if (ec) return self->connection_failed(ec == asio::error::connection_refused || ec == asio::error::operation_aborted);
@@ -336,7 +237,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void send() {
     attempt_started_ = Clock::now();
-    request_.set(bhttp::field::host, impl_.upstreams.at(static_cast<size_t>(replica_)).name);
+    request_.set(bhttp::field::host, connection_->name);
     parser_.emplace();
     parser_->body_limit(impl_.options.response_bytes_max);
     bhttp::async_write(connection_->socket, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -373,18 +274,22 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     result_.result = Forwarded::Result::answered;
     auto& idle = pools_.idle[static_cast<size_t>(replica_)];
     if (message.keep_alive() && idle.size() < impl_.options.idle_per_replica_max) {
-      connection_->idle_since_ms = steady_ms();
+      connection_->idle_since_ms = core::monotonic_ms();
       idle.push_back(std::move(connection_));
     }
     connection_.reset();
     finish();
   }
 
-  void connection_failed(bool refused) {
+  // `nothing_sent`: the connection was refused or its connect timed out, so the replica
+  // received nothing and any request may go to another one. After a failure mid-request
+  // only an idempotent one may (the replica may have acted on it).
+  void connection_failed(bool nothing_sent) {
     release_replica();
-    if (refused && replica_ >= 0) impl_.upstreams.mark_failed(static_cast<size_t>(replica_));
+    if (nothing_sent && replica_ >= 0) impl_.upstreams.mark_failed(static_cast<size_t>(replica_));
     connection_.reset();
-    if (retry_safe_ && attempts_ < 2) {
+    const int attempts_max = nothing_sent ? impl_.options.attempts_when_refused_max : impl_.options.attempts_when_failed_max;
+    if ((nothing_sent || retry_safe_) && attempts_ < attempts_max) {
       result_.retried = true;
       if (impl_.stats) impl_.stats->retries.Increment();
       return attempt(replica_);
@@ -444,8 +349,7 @@ Proxy::Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, P
     : impl_(std::make_unique<Impl>(Impl{upstreams, options, stats, {}})) {
   for (size_t i = 0; i < server.worker_count(); ++i) {
     auto pools = std::make_unique<WorkerPools>(server.worker_context(i));
-    pools->idle.resize(upstreams.size());
-    pools->endpoints.resize(upstreams.size());
+    pools->idle.resize(upstreams.capacity());
     impl_->workers.push_back(std::move(pools));
   }
 }

@@ -1,10 +1,12 @@
 // Forwards requests to the replicas over keep-alive connections: one pool per worker
 // thread and replica, so a request never leaves the thread that received it.
 //
-// A request that fails on a connection error before any answer is retried once on
-// another replica when that is safe (`retry_safe`: a GET, or a transfer that carries
-// its id); otherwise 502. No answer within the timeout: 504, never retried (the transfer
-// may have committed; the client retries with the same id and gets the one outcome).
+// A request whose connection was refused (nothing was sent: a replica restarting) is sent
+// to another replica, whatever it is. One that fails on a connection error after it was
+// sent, before any answer, is retried once on another replica when that is safe
+// (`retry_safe`: a GET, a PATCH, or a POST that carries its own id); otherwise 502. No
+// answer within the timeout: 504, never retried (the transfer may have committed; the
+// client retries with the same id and gets the one outcome).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,10 @@ struct ProxyOptions {
   // balanced's own idle timeout (30 s), so a reused connection is never one it is closing.
   int64_t idle_ms_max = 10'000;
   size_t response_bytes_max = 16 * 1024 * 1024;
+  // Attempts of one request in all: when every failure was a refused connection (a
+  // rolling restart can refuse on two replicas at once), and otherwise.
+  int attempts_when_refused_max = 3;
+  int attempts_when_failed_max = 2;
 };
 
 struct Forwarded {

@@ -6,16 +6,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/monotonic.h"
 #include "observe/log.h"
 
 namespace balanced::gateway {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // KEYS[1] the bucket; ARGV rate per ms, burst. Answers {allowed, remaining, retry_ms,
 // reset_ms}. Time comes from the Redis server, so all gateways share one clock.
@@ -97,7 +92,7 @@ std::optional<RateDecision> LocalLimiter::check(std::string_view key, const Rate
 }
 
 RateDecision LocalLimiter::check(std::string_view key, const RatePolicy& policy) {
-  return check_at(key, policy, now_ms());
+  return check_at(key, policy, core::monotonic_ms());
 }
 
 RateDecision LocalLimiter::check_at(std::string_view key, const RatePolicy& policy, int64_t now) {

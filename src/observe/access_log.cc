@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/json_codec.h"
+#include "observe/log.h"
 
 namespace balanced::observe {
 namespace {
@@ -16,7 +17,8 @@ std::string utc_now() {
 }  // namespace
 
 void log_access(std::string_view service, std::string_view dataset, const AccessEntry& entry) {
-  std::string line = "{\"@timestamp\":\"" + utc_now() + "\",\"log.level\":\"info\",\"service.name\":" +
+  std::string line = "{\"@timestamp\":\"" + utc_now() + "\",\"log.level\":\"info\",\"ecs.version\":\"" +
+                     std::string(ecs_version) + "\",\"service.name\":" +
                      core::json_string(service) + ",\"event.dataset\":" + core::json_string(dataset) +
                      ",\"http.request.method\":" + core::json_string(entry.method) +
                      ",\"url.path\":" + core::json_string(entry.path) +

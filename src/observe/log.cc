@@ -15,7 +15,8 @@ std::string service = "\"balanced\"";  // set once by init_logging, before any t
 std::shared_ptr<spdlog::logger> make_logger() {
   auto logger = spdlog::stdout_logger_mt("balanced");
   // The message part (%v) is the rest of the JSON object, already escaped.
-  logger->set_pattern(R"({"@timestamp":"%Y-%m-%dT%H:%M:%S.%eZ","log.level":"%l",%v})",
+  logger->set_pattern(R"({"@timestamp":"%Y-%m-%dT%H:%M:%S.%eZ","log.level":"%l","ecs.version":")" +
+                          std::string(ecs_version) + R"(",%v})",
                       spdlog::pattern_time_type::utc);
   logger->flush_on(spdlog::level::info);
   return logger;

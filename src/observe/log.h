@@ -1,5 +1,6 @@
 // Structured logs: one JSON object per line on stdout, for ELK/EFK, in Elastic Common
-// Schema field names: {"@timestamp", "log.level", "service.name", "message", ...fields}.
+// Schema field names: {"@timestamp", "log.level", "ecs.version", "service.name", "message",
+// ...fields}; the ecs-logging spec requires the first three on every line.
 // Fields are strings; a field never holds a secret or a token.
 #pragma once
 
@@ -11,6 +12,9 @@
 namespace balanced::observe {
 
 enum class LogLevel { debug, info, warn, error };
+
+// The ECS version the field names follow (every line's ecs.version).
+inline constexpr std::string_view ecs_version = "8.11.0";
 
 // Sets the minimum level ("debug", "info", "warn", "error") and the service.name of every
 // line; false for an unknown level.

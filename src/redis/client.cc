@@ -1,6 +1,8 @@
 #include "redis/client.h"
 
+#include "core/monotonic.h"
 #include "net/url.h"
+#include "observe/log.h"
 
 #include <charconv>
 #include <map>
@@ -8,41 +10,6 @@
 namespace balanced::redis {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-Reply copy_reply(const redisReply* r) {
-  Reply reply;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-      reply.type = Reply::Type::string;
-      reply.text.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      reply.type = Reply::Type::status;
-      reply.text.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      reply.type = Reply::Type::error;
-      reply.text.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      reply.type = Reply::Type::integer;
-      reply.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      reply.type = Reply::Type::array;
-      for (size_t i = 0; i < r->elements; ++i) reply.elements.push_back(copy_reply(r->element[i]));
-      break;
-    default:
-      reply.type = Reply::Type::nil;
-  }
-  return reply;
-}
 
 std::optional<Endpoint> parse_endpoint(std::string_view text) {
   auto parsed = net::parse_host_port(text);
@@ -61,32 +28,46 @@ std::optional<Endpoint> redirect_target(const Reply& reply, std::string_view kin
 }  // namespace
 
 Result<ClientOptions> parse_url(std::string_view url) {
+  constexpr std::string_view expected =
+      "expected redis[s]://[USER[:PASSWORD]@]HOST:PORT or "
+      "redis[s]-cluster://[USER[:PASSWORD]@]HOST:PORT,HOST:PORT,...";
+  auto parsed = net::parse_url(url);
+  if (!parsed) return Error{Code::invalid_request, std::string(expected)};
   ClientOptions options;
-  std::string_view rest;
-  if (url.starts_with("redis://")) {
-    rest = url.substr(8);
-  } else if (url.starts_with("redis-cluster://")) {
-    rest = url.substr(16);
+  if (parsed->scheme == "redis" || parsed->scheme == "rediss") {
+    options.cluster = false;
+  } else if (parsed->scheme == "redis-cluster" || parsed->scheme == "rediss-cluster") {
     options.cluster = true;
   } else {
-    return Error{Code::invalid_request, "--cache: expected redis://HOST:PORT or "
-                                        "redis-cluster://HOST:PORT,HOST:PORT,..."};
+    return Error{Code::invalid_request, std::string(expected)};
   }
+  options.security.tls = parsed->scheme.starts_with("rediss");
+  options.security.user = parsed->user;
+  options.security.password = parsed->password;
+  if (!parsed->path.empty() && parsed->path != "/") {
+    return Error{Code::invalid_request, "a Redis URL takes no path (database 0 only, as a cluster has)"};
+  }
+  std::string_view rest = parsed->authority;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     auto endpoint = parse_endpoint(rest.substr(0, comma));
     if (!endpoint) {
-      return Error{Code::invalid_request, "--cache: bad HOST:PORT '" +
-                                              std::string(rest.substr(0, comma)) + "'"};
+      return Error{Code::invalid_request, "bad HOST:PORT '" + std::string(rest.substr(0, comma)) + "'"};
     }
     options.seeds.push_back(*endpoint);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
-  if (options.seeds.empty()) return Error{Code::invalid_request, "--cache: no Redis address"};
+  if (options.seeds.empty()) return Error{Code::invalid_request, "no Redis address"};
   if (!options.cluster && options.seeds.size() > 1) {
-    return Error{Code::invalid_request, "--cache: redis:// takes one address; use redis-cluster://"};
+    return Error{Code::invalid_request, "redis:// takes one address; use redis-cluster://"};
   }
   return options;
+}
+
+void apply(const SecurityOverrides& overrides, ClientOptions& options) {
+  if (!overrides.ca_file.empty()) options.security.ca_file = overrides.ca_file;
+  if (!overrides.user.empty()) options.security.user = overrides.user;
+  if (!overrides.password_file.empty()) options.security.password_file = overrides.password_file;
 }
 
 uint16_t key_slot(std::string_view key) {
@@ -108,49 +89,38 @@ uint16_t key_slot(std::string_view key) {
 
 // One server: a pool of connections and a circuit breaker.
 struct Client::Node {
-  Node(Endpoint e, const ClientOptions& o) : endpoint(std::move(e)), options(o) {}
-  ~Node() {
-    for (redisContext* c : idle) redisFree(c);
-  }
+  Node(Endpoint e, Client& c) : endpoint(std::move(e)), client(c), options(c.options_) {}
 
   bool breaker_open() const {
-    return open_until_ms.load(std::memory_order_relaxed) > now_ms();
+    return open_until_ms.load(std::memory_order_relaxed) > core::monotonic_ms();
   }
   void succeeded() { failures.store(0, std::memory_order_relaxed); }
   void failed() {
     if (failures.fetch_add(1, std::memory_order_relaxed) + 1 >= options.failures_to_open) {
-      open_until_ms.store(now_ms() + options.open_ms, std::memory_order_relaxed);
+      open_until_ms.store(core::monotonic_ms() + options.open_ms, std::memory_order_relaxed);
       failures.store(0, std::memory_order_relaxed);
     }
   }
 
-  redisContext* take() {
+  // An idle connection, or a new one (null when it cannot be made: counted, and logged
+  // when the reason is not the network).
+  std::unique_ptr<Connection> take(std::string& why) {
     {
       MutexLock lock(mutex);
       if (!idle.empty()) {
-        redisContext* c = idle.back();
+        std::unique_ptr<Connection> c = std::move(idle.back());
         idle.pop_back();
         return c;
       }
     }
-    const timeval timeout{options.timeout_ms / 1000, (options.timeout_ms % 1000) * 1000};
-    redisContext* c = redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, timeout);
-    if (c == nullptr) return nullptr;
-    if (c->err != 0 || redisSetTimeout(c, timeout) != REDIS_OK) {
-      redisFree(c);
-      return nullptr;
-    }
+    Failure failure = Failure::none;
+    auto c = client.connect(endpoint, failure, why);
     return c;
   }
-  void give_back(redisContext* c) {
-    if (c->err == 0) {
-      MutexLock lock(mutex);
-      if (idle.size() < options.idle_connections_max) {
-        idle.push_back(c);
-        return;
-      }
-    }
-    redisFree(c);
+  void give_back(std::unique_ptr<Connection> c) {
+    if (!c->usable()) return;
+    MutexLock lock(mutex);
+    if (idle.size() < options.idle_connections_max) idle.push_back(std::move(c));
   }
 
   // Sends the commands pipelined (each preceded by ASKING when `asking`) and reads
@@ -159,51 +129,51 @@ struct Client::Node {
     if (breaker_open()) {
       return Error{Code::unavailable, "redis " + endpoint.address() + ": circuit open"};
     }
-    redisContext* c = take();
+    std::string why;
+    std::unique_ptr<Connection> c = take(why);
     if (c == nullptr) {
       failed();
-      return Error{Code::unavailable, "redis " + endpoint.address() + ": cannot connect"};
+      return Error{Code::unavailable, "redis " + endpoint.address() + ": " + why};
     }
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
+    static constexpr std::string_view asking_resp = "*1\r\n$6\r\nASKING\r\n";
+    std::string request;
     for (const Command* command : commands) {
-      if (asking) redisAppendCommand(c, "ASKING");
-      argv.clear();
-      lengths.clear();
-      for (const auto& arg : *command) {
-        argv.push_back(arg.data());
-        lengths.push_back(arg.size());
-      }
-      redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data());
+      if (asking) request += asking_resp;
+      append_resp(request, *command);
     }
-    std::vector<Reply> replies;
-    replies.reserve(commands.size());
-    for (size_t i = 0; i < commands.size() * (asking ? 2 : 1); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
-        std::string why = c->errstr;
-        redisFree(c);
-        failed();
-        return Error{Code::unavailable, "redis " + endpoint.address() + ": " + why};
-      }
-      auto* reply = static_cast<redisReply*>(raw);
-      if (!asking || i % 2 == 1) replies.push_back(copy_reply(reply));
-      freeReplyObject(reply);
+    const size_t expected = commands.size() * (asking ? 2 : 1);
+    auto replies = c->exchange(request, expected, options.timeout_ms);
+    if (!replies.ok()) {
+      failed();
+      return Error{Code::unavailable, "redis " + endpoint.address() + ": " + replies.error().detail};
     }
-    give_back(c);
+    give_back(std::move(c));
     succeeded();
-    return replies;
+    if (!asking) return std::move(replies.value());
+    std::vector<Reply> answers;
+    answers.reserve(commands.size());
+    for (size_t i = 1; i < expected; i += 2) answers.push_back(std::move(replies.value()[i]));
+    return answers;
   }
 
   const Endpoint endpoint;
+  Client& client;
   const ClientOptions& options;
   Mutex mutex;
-  std::vector<redisContext*> idle GUARDED_BY(mutex);
+  std::vector<std::unique_ptr<Connection>> idle GUARDED_BY(mutex);
   std::atomic<int> failures{0};
   std::atomic<int64_t> open_until_ms{0};
 };
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
+  if (options_.security.tls) {
+    auto tls = TlsContext::make(options_.security);
+    if (tls.ok()) {
+      tls_ = std::move(tls.value());
+    } else {
+      tls_error_ = tls.error().detail;
+    }
+  }
   Node* first = &node_at(options_.seeds.front());
   for (auto& slot : slots_) slot.store(first, std::memory_order_relaxed);
   if (options_.cluster) (void)refresh_slots();  // if no node answers now, the first MOVED will
@@ -216,8 +186,82 @@ Client::Node& Client::node_at(const Endpoint& endpoint) {
   for (auto& node : nodes_) {
     if (node->endpoint == endpoint) return *node;
   }
-  nodes_.push_back(std::make_unique<Node>(endpoint, options_));
+  nodes_.push_back(std::make_unique<Node>(endpoint, *this));
   return *nodes_.back();
+}
+
+std::unique_ptr<Connection> Client::connect(const Endpoint& endpoint, Failure& failure, std::string& why) {
+  if (options_.security.tls && tls_ == nullptr) {
+    failure = Failure::tls;
+    why = tls_error_;
+  } else {
+    auto connection = Connection::open(endpoint, options_.security, tls_.get(), options_.timeout_ms,
+                                       failure, why);
+    if (connection != nullptr) return connection;
+  }
+  switch (failure) {
+    case Failure::auth:
+      counters_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Failure::tls:
+      counters_.tls_failures.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      counters_.network_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  // A refused password or certificate is configuration gone wrong (a rotated token, an
+  // expired certificate): say so. The breaker bounds these lines to one per node per open_ms.
+  if (failure == Failure::auth || failure == Failure::tls) {
+    observe::log(observe::LogLevel::error, "redis refused the connection",
+                 {{"server.address", endpoint.address()},
+                  {"error.type", failure_name(failure)},
+                  {"error.message", why}});
+  }
+  return nullptr;
+}
+
+ClientCounters Client::counters() const {
+  return ClientCounters{.auth_failures = counters_.auth_failures.load(std::memory_order_relaxed),
+                        .tls_failures = counters_.tls_failures.load(std::memory_order_relaxed),
+                        .network_failures = counters_.network_failures.load(std::memory_order_relaxed)};
+}
+
+Status Client::probe(Failure& failure) {
+  failure = Failure::network;
+  std::string last = "no address";
+  std::string request;
+  append_resp(request, Command{"PING"});
+  for (const Endpoint& seed : options_.seeds) {
+    std::string why;
+    Failure refused = Failure::none;
+    auto connection = connect(seed, refused, why);
+    if (connection == nullptr) {
+      last = seed.address() + ": " + why;
+      if (refused == Failure::auth || refused == Failure::tls) {
+        failure = refused;
+        return Status(Code::unavailable, "redis " + last);
+      }
+      continue;
+    }
+    auto replies = connection->exchange(request, 1, options_.timeout_ms);
+    if (!replies.ok()) {
+      last = seed.address() + ": " + replies.error().detail;
+      continue;
+    }
+    const Reply& pong = replies.value().front();
+    if (pong.is_error()) {  // NOAUTH: this server wants credentials none were given for
+      failure = pong.text.starts_with("NOAUTH") || pong.text.starts_with("WRONGPASS") ||
+                        pong.text.starts_with("NOPERM")
+                    ? Failure::auth
+                    : Failure::network;
+      last = seed.address() + ": " + pong.text;
+      if (failure == Failure::auth) return Status(Code::unavailable, "redis " + last);
+      continue;
+    }
+    failure = Failure::none;
+    return {};
+  }
+  return Status(Code::unavailable, "redis " + last);
 }
 
 Client::Node& Client::node_for(std::string_view key) {
@@ -233,7 +277,7 @@ std::vector<Endpoint> Client::nodes() {
 
 Status Client::refresh_slots() {
   if (!options_.cluster) return {};
-  last_refresh_ms_.store(now_ms(), std::memory_order_relaxed);
+  last_refresh_ms_.store(core::monotonic_ms(), std::memory_order_relaxed);
   // Ask the known nodes, then the seeds, until one answers.
   std::vector<Endpoint> candidates = nodes();
   candidates.insert(candidates.end(), options_.seeds.begin(), options_.seeds.end());
@@ -270,7 +314,7 @@ Status Client::refresh_slots() {
 
 void Client::maybe_refresh() {
   if (!options_.cluster) return;
-  if (now_ms() - last_refresh_ms_.load(std::memory_order_relaxed) < options_.refresh_interval_ms_min) {
+  if (core::monotonic_ms() - last_refresh_ms_.load(std::memory_order_relaxed) < options_.refresh_interval_ms_min) {
     return;
   }
   (void)refresh_slots();
@@ -351,6 +395,27 @@ std::vector<Result<Reply>> Client::run_many(
     }
   }
   return results;
+}
+
+Result<std::shared_ptr<Client>> open_client(std::string_view url, const SecurityOverrides& overrides,
+                                            int timeout_ms, std::string* unreachable) {
+  auto options = parse_url(url);
+  if (!options.ok()) return options.error();
+  apply(overrides, options.value());
+  options.value().timeout_ms = timeout_ms;
+  if (options.value().security.tls) {
+    // Checked here, once, so that a missing or unreadable CA file stops the process.
+    auto tls = TlsContext::make(options.value().security);
+    if (!tls.ok()) return tls.error();
+  }
+  auto client = std::make_shared<Client>(std::move(options.value()));
+  Failure failure = Failure::none;
+  Status probed = client->probe(failure);
+  if (failure == Failure::auth || failure == Failure::tls) {
+    return Error{Code::invalid_request, probed.detail()};
+  }
+  if (!probed.ok() && unreachable != nullptr) *unreachable = probed.detail();
+  return client;
 }
 
 }  // namespace balanced::redis

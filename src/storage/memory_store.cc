@@ -2,6 +2,9 @@
 
 #include "storage/batch.h"
 
+#include <chrono>
+#include <thread>
+
 namespace balanced::storage {
 
 // REQUIRES: MemoryStore::mutex_ held for the whole life of the object.
@@ -50,6 +53,14 @@ class MemoryStore::Transaction final : public BatchTransaction {
 
 Result<core::BatchEffects> MemoryStore::apply(std::span<const core::Operation> operations,
                                               int64_t now_ms, ApplyTimings& /*timings*/) {
+  applies_started_.fetch_add(1);
+  struct Ended {
+    std::atomic<int>& count;
+    ~Ended() { count.fetch_add(1); }
+  } ended{applies_ended_};
+  if (const int delay_ms = apply_delay_ms_.load(); delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  }
   if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
   if (failing_applies_.load() > 0) {
     failing_applies_.fetch_sub(1);
@@ -57,7 +68,12 @@ Result<core::BatchEffects> MemoryStore::apply(std::span<const core::Operation> o
   }
   std::lock_guard lock(mutex_);
   Transaction transaction(*this);
-  return run_batch(transaction, operations, now_ms);
+  auto effects = run_batch(transaction, operations, now_ms);
+  if (effects.ok() && losing_answers_.load() > 0) {
+    losing_answers_.fetch_sub(1);
+    return Error{Code::unavailable, "memory store lost the COMMIT's answer (injected)"};
+  }
+  return effects;
 }
 
 Result<core::Account> MemoryStore::account(std::string_view number) {

@@ -27,6 +27,14 @@ class MemoryStore final : public Store {
   // write nothing; while `down`, every call (reads and ping too) fails.
   void fail_next_applies(int count) { failing_applies_ = count; }
   void set_down(bool down) { down_ = down; }
+  // The next `count` calls to apply() commit, and then fail with Code::unavailable as a
+  // COMMIT whose answer was lost with its connection does.
+  void lose_next_commit_answers(int count) { losing_answers_ = count; }
+  // Every apply() waits this long before it starts (a database that stopped answering).
+  void set_apply_delay_ms(int delay_ms) { apply_delay_ms_ = delay_ms; }
+  // Calls to apply() begun and ended so far.
+  int applies_started() const { return applies_started_.load(); }
+  int applies_ended() const { return applies_ended_.load(); }
 
  private:
   class Transaction;
@@ -37,6 +45,10 @@ class MemoryStore final : public Store {
   std::unordered_map<std::string, size_t> by_id_;
   std::vector<core::AuditRecord> audit_;
   std::atomic<int> failing_applies_{0};
+  std::atomic<int> losing_answers_{0};
+  std::atomic<int> apply_delay_ms_{0};
+  std::atomic<int> applies_started_{0};
+  std::atomic<int> applies_ended_{0};
   std::atomic<bool> down_{false};
 };
 

@@ -3,8 +3,8 @@
 #include "storage/mysql/audit_seal_job.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "service/secret_file.h"
 
 namespace balanced::storage {
 
@@ -24,15 +24,11 @@ Result<mysql::ConnectionConfig> mysql_connection(const std::string& url,
                                                  const std::string& password_file) {
   auto config = mysql::parse_url(url);
   if (!config.ok() || password_file.empty()) return config;
-  std::ifstream in(password_file);
-  if (!in) return Error{Code::invalid_request, "cannot read the password file " + password_file};
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string password = text.str();
-  while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
-    password.pop_back();
+  // Read now, so that a missing file stops the start; read again for every connection.
+  if (!service::read_secret_file(password_file)) {
+    return Error{Code::invalid_request, "cannot read the password file " + password_file};
   }
-  config.value().password = std::move(password);
+  config.value().password_file = password_file;
   return config;
 }
 

@@ -85,6 +85,13 @@ class Store {
   // Audit records written but not yet chained by the store's sealing job (0 for a store
   // that chains them itself).
   virtual Result<int64_t> unsealed_audit_records() { return int64_t{0}; }
+
+  // Whether the database's primary has a synchronous replica now (MySQL/MariaDB
+  // semi-synchronous replication, enabled and ON: a commit acknowledged is on two
+  // servers). nullopt when the store has no such replication to speak of (SQLite; a
+  // primary without semi-sync enabled, as RDS Multi-AZ, whose standby is synchronous
+  // storage instead).
+  virtual Result<std::optional<bool>> synchronous_replica() { return std::optional<bool>(); }
 };
 
 }  // namespace balanced::storage

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}(Z|[+-]\d{2}:\d{2})$")
 LEVELS = {"debug", "info", "warning", "error"}  # spdlog's names for the four levels
+ECS_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 ACCESS_DATASET = "balance_gateway.access"
 ACCESS_DATASETS = {"balance-gateway": ACCESS_DATASET, "balanced": "balanced.access"}  # balanced: --access-log on
 ACCESS_FIELDS = {  # field: type
@@ -124,6 +125,9 @@ def check_line(line, service, forbidden, since=None, until=None):
             problems.append(f"@timestamp {stamp!r}: {e}")
     if record.get("log.level") not in LEVELS:
         problems.append(f"log.level {record.get('log.level')!r} not one of {sorted(LEVELS)}")
+    # The ecs-logging spec requires ecs.version beside @timestamp and log.level.
+    if not isinstance(record.get("ecs.version"), str) or not ECS_VERSION.match(record["ecs.version"]):
+        problems.append(f"ecs.version {record.get('ecs.version')!r} is not an ECS version (the ecs-logging spec requires it)")
     if record.get("service.name") != service:
         problems.append(f"service.name {record.get('service.name')!r}, expected {service!r}")
     if record.get("event.dataset") in ACCESS_DATASETS.values():
@@ -377,9 +381,9 @@ def cmd_lines(argv):
 
 
 def cmd_selftest(_argv):
-    good = ('{"@timestamp":"2026-12-02T18:07:10.502Z","log.level":"info","service.name":"balanced",'
+    good = ('{"@timestamp":"2026-12-02T18:07:10.502Z","log.level":"info","ecs.version":"8.11.0","service.name":"balanced",'
             '"message":"balanced serving","listen":"127.0.0.1:8080"}')
-    access = ('{"@timestamp":"2026-12-02T18:07:10.502Z","log.level":"info","service.name":"balance-gateway",'
+    access = ('{"@timestamp":"2026-12-02T18:07:10.502Z","log.level":"info","ecs.version":"8.11.0","service.name":"balance-gateway",'
               '"event.dataset":"balance_gateway.access","http.request.method":"GET","url.path":"/accounts/alice/balance",'
               '"http.response.status_code":200,"event.duration":1136332,"client.ip":"127.0.0.1","user.id":"alice",'
               '"http.request.id":"ab78d6e3","trace.id":"0d01e347a60b5f7def9966617deb8fa8"}')
@@ -397,6 +401,7 @@ def cmd_selftest(_argv):
         "a @timestamp without fraction": ("balanced", good.replace("10.502Z", "10Z")),
         "a @timestamp without zone": ("balanced", good.replace("10.502Z", "10.502")),
         "an unknown log.level": ("balanced", good.replace('"info"', '"verbose"')),
+        "a line without ecs.version": ("balanced", good.replace('"ecs.version":"8.11.0",', "")),
         "a line without message": ("balanced", good.replace('"message":"balanced serving",', "")),
         "an access line without trace.id": ("balance-gateway", access.replace(',"trace.id":"0d01e347a60b5f7def9966617deb8fa8"', "")),
         "an access line with a string status": ("balance-gateway", access.replace(":200,", ':"200",')),

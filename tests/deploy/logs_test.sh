@@ -52,10 +52,24 @@ for tool in python3 curl; do
 done
 
 # ---- 0. The checker itself.
+# check_run NAME LOG CODE: counts the PASS and FAIL lines logs_check.py wrote to LOG, and
+# fails when its exit status says otherwise (a crash after the first PASS line would hide
+# every check after it) or when it wrote no PASS line at all.
+check_run() {
+  local name=$1 log=$2 code=$3 passes fails
+  cat "$log"
+  passes=$(grep -c '^PASS:' "$log"); fails=$(grep -c '^FAIL:' "$log")
+  passed=$((passed + passes)); failed=$((failed + fails))
+  if [[ $code -ne 0 && $fails -eq 0 ]]; then
+    fail "logs_check.py $name exits 0" "exit status $code without a FAIL line: $(tail -3 "$log")"
+  elif [[ $code -eq 0 && $fails -ne 0 ]]; then
+    fail "logs_check.py $name exits non-zero after a FAIL line" "exit status 0"
+  fi
+  [[ $passes -gt 0 ]] || fail "logs_check.py $name" "no PASS line: $(tail -3 "$log")"
+}
+
 python3 "$check" selftest > "$work/selftest.log" 2>&1
-cat "$work/selftest.log"
-passed=$((passed + $(grep -c '^PASS:' "$work/selftest.log"))); failed=$((failed + $(grep -c '^FAIL:' "$work/selftest.log")))
-grep -q '^PASS:' "$work/selftest.log" || fail "logs_check.py selftest" "$(tail -3 "$work/selftest.log")"
+check_run selftest "$work/selftest.log" $?
 
 # ---- 1. Keys, tokens, secrets: everything that must never reach a log.
 "$build/balancectl" keygen --alg ES256 --kid k1 --key-out "$work/k1.pem" --jwks-out "$work/jwks.json" > /dev/null &&
@@ -255,7 +269,7 @@ for file in "$work"/balanced*.out "$work"/balanced*.err; do [[ $file == *.out ||
 for file in "$work"/gateway*.out "$work"/gateway*.err; do [[ $file == *.out || -s $file ]] && files+=("balance-gateway=$file"); done
 expects=()
 for message in "balanced serving" reloading draining stopped "database not reachable yet" "JWKS loaded" \
-               "cannot open the database: --db mysql://app:***@127.0.0.1/: no database (expected mysql://user:password@host:port/database)"; do
+               "cannot open the database: --db mysql://app:***@127.0.0.1/: no database (expected mysql://user:password@host:port/database[?tls=disabled|required|verify-ca|verify-identity&tls-ca=FILE])"; do
   expects+=(--expect-message "balanced:$message")
 done
 for message in "balance-gateway serving" reloading draining stopped "JWKS loaded" "JWKS not loaded; keeping the keys in use" \
@@ -270,9 +284,7 @@ expects+=(--expect-access "http.response.status_code=413")
 python3 "$check" lines --forbid "$work/forbidden" --since "$since" --until "$until" \
   --fluent-bit "$repo/deploy/logging/fluent-bit.conf" "$repo/deploy/logging/parsers.conf" \
   "${expects[@]}" "${files[@]}" > "$work/lines.log" 2>&1
-cat "$work/lines.log"
-passed=$((passed + $(grep -c '^PASS:' "$work/lines.log"))); failed=$((failed + $(grep -c '^FAIL:' "$work/lines.log")))
-grep -q '^PASS:' "$work/lines.log" || fail "logs_check.py lines" "$(tail -3 "$work/lines.log")"
+check_run lines "$work/lines.log" $?
 
 # ---- 5. deploy/logging, rendered.
 if ! python3 -c 'import yaml' 2> /dev/null; then
@@ -311,9 +323,7 @@ else
 fi
 if [[ ${#renders[@]} -gt 0 ]]; then
   python3 "$check" deploy "$repo/deploy/logging" "${renders[@]}" > "$work/deploy.log" 2>&1
-  cat "$work/deploy.log"
-  passed=$((passed + $(grep -c '^PASS:' "$work/deploy.log"))); failed=$((failed + $(grep -c '^FAIL:' "$work/deploy.log")))
-  grep -q '^PASS:' "$work/deploy.log" || fail "logs_check.py deploy" "$(tail -3 "$work/deploy.log")"
+  check_run deploy "$work/deploy.log" $?
 fi
 
 finish

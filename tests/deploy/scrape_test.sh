@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Debian's real Prometheus scrapes a running balanced (SQLite), a second balanced on MariaDB
-# (the MySQL-only audit and singleton metrics) and a balance-gateway in front of the first,
+# with Redis as production runs it (the MySQL-only audit and singleton metrics, the Redis
+# client's; an ACL user, its password from a file) and a balance-gateway in front of the
+# first (its rate limits in the same Redis),
 # with deploy/observability/rules/ loaded. After a few requests through the gateway (a read,
 # a transfer, a 401, a 403, an unknown path), checks: every target is up; `promtool check
 # metrics` is clean on every live /metrics; every rule evaluates without error; every series
@@ -30,7 +32,7 @@ if ! command -v promtool > /dev/null || [[ ! -x /usr/bin/prometheus ]]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus > /dev/null
 fi
 [[ -x /usr/bin/prometheus ]] && command -v promtool > /dev/null || abort "Debian's prometheus is not installed"
-for program in mariadbd mariadb-install-db mariadb; do
+for program in mariadbd mariadb-install-db mariadb redis-server; do
   command -v "$program" > /dev/null || abort "$program not found: run scripts/install-deps.sh test"
 done
 
@@ -51,9 +53,20 @@ mariadb --no-defaults -h127.0.0.1 -P"$mysql_port" -uroot -e \
 mysql_url="mysql://balanced:secret@127.0.0.1:$mysql_port/ledger"
 "$build/balancectl" migrate --db "$mysql_url" > "$work/migrate.log" 2>&1 || { show "$work/migrate.log"; abort "balancectl migrate"; }
 
+# ---- Redis with an ACL user (the default user off), for the cache and the rate limits.
+redis_port=$(free_port)
+mkdir -p "$work/redis"
+echo 'r3dis-secret' > "$work/redis/password"
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save '' --appendonly no \
+  --user default off --user balanced on '>r3dis-secret' '~*' '&*' '+@all' \
+  > "$work/redis/redis.log" 2>&1 & pids+=($!)
+wait_port "$redis_port" || { show "$work/redis/redis.log"; abort "redis-server did not start"; }
+redis_flags=(--cache-user balanced --cache-password-file "$work/redis/password")
+
 m_api=$(free_port); m_admin=$(free_port)
 "$build/balanced" --listen "127.0.0.1:$m_api" --admin-listen "127.0.0.1:$m_admin" --db "$mysql_url" \
-  --cache memory --threads 1 --log-level warn > "$work/balanced-mysql.log" 2>&1 & pids+=($!)
+  --cache "redis://127.0.0.1:$redis_port" "${redis_flags[@]}" \
+  --threads 1 --log-level warn > "$work/balanced-mysql.log" 2>&1 & pids+=($!)
 
 # ---- balanced on SQLite, and the gateway in front of it.
 s_api=$(free_port); s_admin=$(free_port)
@@ -67,7 +80,9 @@ s_api=$(free_port); s_admin=$(free_port)
 g_public=$(free_port); g_admin=$(free_port)
 "$build/balance-gateway" --listen "127.0.0.1:$g_public" --admin-listen "127.0.0.1:$g_admin" \
   --upstream "http://127.0.0.1:$s_api" --jwks "$work/jwks.json" --jwt-issuer https://issuer.test \
-  --jwt-audience balanced --threads 1 --log-level warn --access-log off > "$work/gateway.log" 2>&1 & pids+=($!)
+  --jwt-audience balanced --rate-limit-store "redis://balanced@127.0.0.1:$redis_port" \
+  --rate-limit-store-password-file "$work/redis/password" \
+  --threads 1 --log-level warn --access-log off > "$work/gateway.log" 2>&1 & pids+=($!)
 for port in "$m_api" "$m_admin"; do wait_port "$port" || { show "$work/balanced-mysql.log"; abort "balanced (MariaDB) did not start"; }; done
 for port in "$s_api" "$s_admin"; do wait_port "$port" || { show "$work/balanced-sqlite.log"; abort "balanced (SQLite) did not start"; }; done
 for port in "$g_public" "$g_admin"; do wait_port "$port" || { show "$work/gateway.log"; abort "balance-gateway did not start"; }; done

@@ -9,6 +9,8 @@
 
 #include "cache/redis_cache.h"
 #include "jobs/lease.h"
+#include "support/accounts.h"
+#include "support/certificates.h"
 #include "support/servers.h"
 
 namespace balanced::cache {
@@ -17,15 +19,8 @@ namespace {
 using redis::Client;
 using redis::ClientOptions;
 
-core::Account account(std::string number, int64_t version, int64_t balance) {
-  return core::Account{.number = std::move(number),
-                       .currency = "USD",
-                       .balance = balance,
-                       .overdraft_limit = 0,
-                       .version = version,
-                       .created_at_ms = 1,
-                       .updated_at_ms = 2};
-}
+using testing::test_account;
+constexpr auto account = test_account;
 
 ClientOptions options_for(const std::string& url) {
   auto options = redis::parse_url(url);
@@ -54,8 +49,31 @@ TEST(RedisRouting, UrlsAreParsedOrRejected) {
   EXPECT_TRUE(cluster.value().cluster);
   EXPECT_EQ(cluster.value().seeds.size(), 3u);
   EXPECT_EQ(cluster.value().seeds[1], (redis::Endpoint{"b", 7001}));
+  EXPECT_FALSE(cluster.value().security.tls);
+  EXPECT_FALSE(cluster.value().security.authenticates());
+  auto managed = redis::parse_url("rediss://app:p%40ss@cache.example.com:6380");
+  ASSERT_TRUE(managed.ok());
+  EXPECT_TRUE(managed.value().security.tls);
+  EXPECT_FALSE(managed.value().cluster);
+  EXPECT_EQ(managed.value().security.user, "app");
+  EXPECT_EQ(managed.value().security.password, "p@ss");
+  EXPECT_EQ(managed.value().seeds[0], (redis::Endpoint{"cache.example.com", 6380}));
+  auto tls_cluster = redis::parse_url("rediss-cluster://:token@a:7000,[::1]:7001");
+  ASSERT_TRUE(tls_cluster.ok());
+  EXPECT_TRUE(tls_cluster.value().cluster);
+  EXPECT_TRUE(tls_cluster.value().security.tls);
+  EXPECT_EQ(tls_cluster.value().security.user, "");
+  EXPECT_EQ(tls_cluster.value().security.password, "token");
+  EXPECT_EQ(tls_cluster.value().seeds[1], (redis::Endpoint{"::1", 7001}));
+  // The flags win over the URL.
+  redis::ClientOptions overridden = managed.value();
+  redis::apply({.ca_file = "/ca.pem", .user = "other", .password_file = "/secret"}, overridden);
+  EXPECT_EQ(overridden.security.user, "other");
+  EXPECT_EQ(overridden.security.ca_file, "/ca.pem");
+  EXPECT_EQ(overridden.security.password_file, "/secret");
   for (const char* bad : {"redis://", "redis://host", "redis://h:0", "redis://h:70000",
-                          "redis://a:1,b:2", "redis-cluster://a:1,,b:2", "http://a:1"}) {
+                          "redis://a:1,b:2", "redis-cluster://a:1,,b:2", "http://a:1",
+                          "rediss://a:1/2", "redisss://a:1", "rediss://a:1,b:2"}) {
     EXPECT_FALSE(redis::parse_url(bad).ok()) << bad;
   }
 }
@@ -319,26 +337,46 @@ TEST_F(SingleRedis, OneLeaseHolderAtATimeWithGrowingFencingTokens) {
   EXPECT_EQ(second.hold().error().code, Code::forbidden);
 }
 
-class Cluster : public ::testing::Test {
+// Every cluster test runs twice: on plain TCP, and over TLS (the cluster bus too) with an
+// ACL user and the default user off, as a managed Redis Cluster is reached.
+class Cluster : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override { ASSERT_TRUE(cluster_.start()) << cluster_.error(); }
+  bool secure() const { return GetParam(); }
+  void SetUp() override {
+    testing::RedisSecurity security;
+    if (secure()) {
+      testing::TestCertificates certificates(dir_.path() / "tls", "redis");
+      ASSERT_TRUE(certificates.make()) << certificates.error();
+      security = {.certificate = certificates.certificate(), .key = certificates.key(),
+                  .ca = certificates.ca(), .user = "balanced", .password = "s3cret"};
+    }
+    owned_ = std::make_unique<testing::RedisCluster>(dir_.path(), security);
+    ASSERT_TRUE(cluster().start()) << cluster().error();
+  }
+  testing::RedisCluster& cluster() { return *owned_; }
+  // The client options for this cluster: its URL, and the CA for TLS.
+  ClientOptions cluster_options() {
+    ClientOptions options = options_for(cluster().url());
+    if (secure()) options.security.ca_file = cluster().node(0).security().ca.string();
+    return options;
+  }
   std::string node_id(size_t i) {
-    auto id = cluster_.node(i).cli({"CLUSTER", "MYID"}).second;
+    auto id = cluster().node(i).cli({"CLUSTER", "MYID"}).second;
     while (!id.empty() && (id.back() == '\n' || id.back() == '\r')) id.pop_back();
     return id;
   }
   // For every slot, the index of the node that serves it, from CLUSTER NODES.
   std::vector<size_t> slot_owners() {
-    std::vector<size_t> owners(16384, cluster_.size());
-    std::istringstream lines(cluster_.node(0).cli({"CLUSTER", "NODES"}).second);
+    std::vector<size_t> owners(16384, cluster().size());
+    std::istringstream lines(cluster().node(0).cli({"CLUSTER", "NODES"}).second);
     for (std::string line; std::getline(lines, line);) {
       std::istringstream fields(line);
       std::vector<std::string> parts;
       for (std::string part; fields >> part;) parts.push_back(part);
       if (parts.size() < 9) continue;
-      size_t node = cluster_.size();
-      for (size_t i = 0; i < cluster_.size(); ++i) {
-        if (parts[1].starts_with(cluster_.node(i).address() + "@")) node = i;
+      size_t node = cluster().size();
+      for (size_t i = 0; i < cluster().size(); ++i) {
+        if (parts[1].starts_with(cluster().node(i).address() + "@")) node = i;
       }
       for (size_t p = 8; p < parts.size(); ++p) {
         if (parts[p].starts_with("[")) continue;  // a slot in migration
@@ -351,11 +389,16 @@ class Cluster : public ::testing::Test {
     return owners;
   }
   testing::TempDir dir_;
-  testing::RedisCluster cluster_{dir_.path()};
+  std::unique_ptr<testing::RedisCluster> owned_;
 };
 
-TEST_F(Cluster, KeysSpreadOverEveryMasterAndReadBack) {
-  Client client(options_for(cluster_.url()));
+INSTANTIATE_TEST_SUITE_P(Transports, Cluster, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "TlsAcl" : "Plain";
+                         });
+
+TEST_P(Cluster, KeysSpreadOverEveryMasterAndReadBack) {
+  Client client(cluster_options());
   RedisCache cache(client, RedisCacheOptions{});
   std::vector<core::Account> accounts;
   for (int i = 0; i < 300; ++i) accounts.push_back(account("acct" + std::to_string(i), 1, i));
@@ -366,8 +409,8 @@ TEST_F(Cluster, KeysSpreadOverEveryMasterAndReadBack) {
     EXPECT_EQ(got->balance, i);
   }
   EXPECT_EQ(cache.stats().errors, 0u);
-  for (size_t n = 0; n < cluster_.size(); ++n) {
-    const int64_t keys = std::stoll(cluster_.node(n).cli({"DBSIZE"}).second);
+  for (size_t n = 0; n < cluster().size(); ++n) {
+    const int64_t keys = std::stoll(cluster().node(n).cli({"DBSIZE"}).second);
     EXPECT_GT(keys, 50) << "node " << n << " holds too few keys";
   }
   // Stale writes are refused on every node, through the pipelined path too.
@@ -376,18 +419,18 @@ TEST_F(Cluster, KeysSpreadOverEveryMasterAndReadBack) {
   EXPECT_EQ(cache.stats().stale_writes_ignored, 300u);
 }
 
-TEST_F(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
-  Client client(options_for(cluster_.url()));
+TEST_P(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
+  Client client(cluster_options());
   RedisCache cache(client, RedisCacheOptions{});
   const std::string key = "balanced:account:moving";
   const uint16_t slot = redis::key_slot(key);
   cache.put_if_newer(account("moving", 1, 10));
   const size_t from = slot_owners()[slot];
-  ASSERT_LT(from, cluster_.size());
-  const size_t to = (from + 1) % cluster_.size();
+  ASSERT_LT(from, cluster().size());
+  const size_t to = (from + 1) % cluster().size();
   const std::string s = std::to_string(slot);
-  auto& source = cluster_.node(from);
-  auto& target = cluster_.node(to);
+  auto& source = cluster().node(from);
+  auto& target = cluster().node(to);
   ASSERT_EQ(target.cli({"CLUSTER", "SETSLOT", s, "IMPORTING", node_id(from)}).first, 0);
   ASSERT_EQ(source.cli({"CLUSTER", "SETSLOT", s, "MIGRATING", node_id(to)}).first, 0);
 
@@ -400,10 +443,12 @@ TEST_F(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
   EXPECT_EQ(std::stoll(target.cli({"CLUSTER", "COUNTKEYSINSLOT", s}).second), 1);
 
   // Move the key and hand the slot over: the client's table is stale, MOVED corrects it.
-  ASSERT_EQ(source.cli({"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000",
-                        "KEYS", key}).first, 0);
-  for (size_t n = 0; n < cluster_.size(); ++n) {
-    ASSERT_EQ(cluster_.node(n).cli({"CLUSTER", "SETSLOT", s, "NODE", node_id(to)}).first, 0);
+  std::vector<std::string> migrate{"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000"};
+  if (secure()) migrate.insert(migrate.end(), {"AUTH2", "balanced", "s3cret"});
+  migrate.insert(migrate.end(), {"KEYS", key});
+  ASSERT_EQ(source.cli(migrate).first, 0);
+  for (size_t n = 0; n < cluster().size(); ++n) {
+    ASSERT_EQ(cluster().node(n).cli({"CLUSTER", "SETSLOT", s, "NODE", node_id(to)}).first, 0);
   }
   auto got = cache.get("moving");
   ASSERT_TRUE(got.has_value());
@@ -414,28 +459,28 @@ TEST_F(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
   EXPECT_EQ(cache.stats().errors, 0u);
 }
 
-TEST_F(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
-  auto options = options_for(cluster_.url());
+TEST_P(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
+  auto options = cluster_options();
   options.timeout_ms = 10'000;  // the stall, not a timeout, is what this test sees
   Client client(options);
   ASSERT_TRUE(client.refresh_slots().ok());
   RedisCache cache(client, RedisCacheOptions{});
   const auto owners = slot_owners();
   // One account per master, written (and the script loaded) on every node.
-  std::vector<std::string> on_node(cluster_.size());
+  std::vector<std::string> on_node(cluster().size());
   for (int i = 0; i < 1000; ++i) {
     const std::string number = "n" + std::to_string(i);
     const size_t owner = owners[redis::key_slot("balanced:account:" + number)];
-    if (owner < cluster_.size() && on_node[owner].empty()) on_node[owner] = number;
+    if (owner < cluster().size() && on_node[owner].empty()) on_node[owner] = number;
   }
-  for (size_t node = 0; node < cluster_.size(); ++node) {
+  for (size_t node = 0; node < cluster().size(); ++node) {
     ASSERT_FALSE(on_node[node].empty());
     cache.put_if_newer(account(on_node[node], 1, static_cast<int64_t>(node)));
   }
-  cluster_.node(0).process().pause();
-  std::vector<std::promise<std::optional<core::Account>>> reads(cluster_.size());
+  cluster().node(0).process().pause();
+  std::vector<std::promise<std::optional<core::Account>>> reads(cluster().size());
   std::vector<std::future<std::optional<core::Account>>> answers;
-  for (size_t node = 0; node < cluster_.size(); ++node) {
+  for (size_t node = 0; node < cluster().size(); ++node) {
     answers.push_back(reads[node].get_future());
     cache.get_async(on_node[node], [&reads, node](std::optional<core::Account> got) {
       reads[node].set_value(std::move(got));
@@ -447,7 +492,7 @@ TEST_F(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
                        [&] { written.set_value(); });
   auto write_answer = written.get_future();
   // The healthy masters' keys are answered while master 0 is stopped.
-  for (size_t node = 1; node < cluster_.size(); ++node) {
+  for (size_t node = 1; node < cluster().size(); ++node) {
     ASSERT_EQ(answers[node].wait_for(std::chrono::seconds(5)), std::future_status::ready) << node;
     auto got = answers[node].get();
     ASSERT_TRUE(got.has_value());
@@ -455,7 +500,7 @@ TEST_F(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
   }
   EXPECT_EQ(answers[0].wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
   EXPECT_EQ(write_answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
-  cluster_.node(0).process().resume();
+  cluster().node(0).process().resume();
   ASSERT_EQ(answers[0].wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(answers[0].get()->balance, 0);
   ASSERT_EQ(write_answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
@@ -463,15 +508,15 @@ TEST_F(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
   EXPECT_EQ(cache.get(on_node[1])->balance, 101);
 }
 
-TEST_F(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
-  auto options = options_for(cluster_.url());
+TEST_P(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
+  auto options = cluster_options();
   Client client(options);
   RedisCache cache(client, RedisCacheOptions{});
   std::vector<core::Account> accounts;
   for (int i = 0; i < 120; ++i) accounts.push_back(account("k" + std::to_string(i), 1, i));
   cache.put_many_if_newer(accounts);
   const auto owners = slot_owners();
-  cluster_.node(2).kill();
+  cluster().node(2).kill();
   int hits = 0;
   int misses = 0;
   for (int i = 0; i < 120; ++i) {

@@ -154,20 +154,23 @@ class BalancedServer {
   std::string db() const { return db_.empty() ? "sqlite:" + (dir_ / "ledger.db").string() : db_; }
   // Serve another database (mysql://...) instead of a SQLite file in `dir`.
   void set_db(std::string url) { db_ = std::move(url); }
+  // Listen on another address than 127.0.0.1:0 (another loopback address, a fixed port).
+  void set_listen(std::string address) { listen_ = std::move(address); }
 
   // Starts and waits for the "balanced serving" log line; false when it does not come.
   bool start() {
     const auto log_path = dir_ / ("balanced-" + std::to_string(starts_++) + ".log");
-    std::vector<std::string> argv{BALANCED_BINARY, "--listen", "127.0.0.1:0", "--db", db(),
-                                  "--log-level", "info"};
+    std::vector<std::string> argv{BALANCED_BINARY, "--listen", listen_, "--db", db(), "--log-level", "info"};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     if (!process_.start(argv, log_path)) return false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
       const std::string text = process_.log();
-      const size_t at = text.find("\"listen\":\"127.0.0.1:");
-      if (at != std::string::npos) {
-        port_ = static_cast<uint16_t>(std::stoi(text.substr(at + 20)));
+      const size_t at = text.find("\"listen\":\"");
+      const size_t end = at == std::string::npos ? at : text.find('"', at + 10);
+      if (end != std::string::npos) {
+        const std::string address = text.substr(at + 10, end - at - 10);  // host:port
+        port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
         return true;
       }
       if (!process_.running()) return false;
@@ -184,6 +187,7 @@ class BalancedServer {
   std::filesystem::path dir_;
   std::vector<std::string> extra_;
   std::string db_;
+  std::string listen_ = "127.0.0.1:0";
   Process process_;
   uint16_t port_ = 0;
   int starts_ = 0;

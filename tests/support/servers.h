@@ -1,5 +1,6 @@
 // Real database and cache servers for tests: MariaDB with a temporary datadir, Redis,
-// and a 3-master Redis Cluster, each on 127.0.0.1 and free ports, stopped by pid.
+// and a 3-master Redis Cluster (either plain or over TLS with an ACL user), each on
+// 127.0.0.1 and free ports, stopped by pid.
 // A server that cannot start is a test failure (start() returns false with the reason
 // in error()), never a skip.
 #pragma once
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,10 +87,20 @@ bool wait_until(Process& process, int timeout_ms, Ready ready) {
   return false;
 }
 
+// TLS for a test mariadbd: its certificate, key and CA, and the loopback addresses it
+// listens on (a certificate can then name one and not another).
+struct MariaDbTls {
+  std::filesystem::path certificate;
+  std::filesystem::path key;
+  std::filesystem::path ca;
+  std::string bind_addresses = "127.0.0.1";
+};
+
 // mariadbd on a fresh datadir. The user `balanced` (password `secret`) may do anything.
 class MariaDb {
  public:
-  explicit MariaDb(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  explicit MariaDb(std::filesystem::path dir, std::optional<MariaDbTls> tls = std::nullopt)
+      : dir_(std::move(dir)), tls_(std::move(tls)) {}
   ~MariaDb() { process_.terminate(60000); }
 
   bool start() {
@@ -125,6 +137,9 @@ class MariaDb {
     return true;
   }
 
+  // More mariadbd options (replication, semi-sync), for the next start.
+  void set_options(std::vector<std::string> options) { options_ = std::move(options); }
+
   // Stops (SIGTERM, a clean shutdown) and starts again on the same datadir and port.
   bool restart() {
     process_.terminate(60000);
@@ -139,6 +154,15 @@ class MariaDb {
                         "-P" + std::to_string(port_), "-uroot", "-e", statements},
                        dir_ / "sql.log");
   }
+  // Runs one query as root; its first value, trimmed (empty on an error or no row).
+  std::string value(const std::string& query) {
+    auto [code, output] = run_command({find_program("mariadb"), "--no-defaults", "-h127.0.0.1",
+                                       "-P" + std::to_string(port_), "-uroot", "-N", "-B", "-e", query},
+                                      dir_ / "value.log");
+    if (code != 0) return {};
+    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+    return output.substr(0, output.find_first_of("\t\n"));
+  }
   bool create_database(const std::string& name) {
     return sql("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4").first == 0;
   }
@@ -152,15 +176,21 @@ class MariaDb {
  private:
   bool launch() {
     const auto log = dir_ / "mariadbd.log";
-    if (!process_.start({find_program("mariadbd"), "--no-defaults",
-                         "--datadir=" + (dir_ / "data").string(), "--tmpdir=" + (dir_ / "tmp").string(),
-                         "--user=root",
-                         "--bind-address=127.0.0.1", "--port=" + std::to_string(port_),
-                         "--socket=" + (dir_ / "mysqld.sock").string(),
-                         "--pid-file=" + (dir_ / "mysqld.pid").string(), "--skip-name-resolve",
-                         "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M",
-                         "--max-connections=1000", "--max-allowed-packet=64M"},
-                        log)) {
+    std::vector<std::string> argv{find_program("mariadbd"), "--no-defaults",
+                                  "--datadir=" + (dir_ / "data").string(), "--tmpdir=" + (dir_ / "tmp").string(),
+                                  "--user=root",
+                                  "--bind-address=" + (tls_ ? tls_->bind_addresses : std::string("127.0.0.1")),
+                                  "--port=" + std::to_string(port_),
+                                  "--socket=" + (dir_ / "mysqld.sock").string(),
+                                  "--pid-file=" + (dir_ / "mysqld.pid").string(), "--skip-name-resolve",
+                                  "--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M",
+                                  "--max-connections=1000", "--max-allowed-packet=64M"};
+    if (tls_) {
+      argv.insert(argv.end(), {"--ssl-cert=" + tls_->certificate.string(), "--ssl-key=" + tls_->key.string(),
+                               "--ssl-ca=" + tls_->ca.string()});
+    }
+    argv.insert(argv.end(), options_.begin(), options_.end());
+    if (!process_.start(argv, log)) {
       error_ = "fork failed";
       return false;
     }
@@ -172,15 +202,29 @@ class MariaDb {
   }
 
   std::filesystem::path dir_;
+  std::optional<MariaDbTls> tls_;
+  std::vector<std::string> options_;
   Process process_;
   uint16_t port_ = 0;
   std::string error_;
 };
 
+// How a test Redis is secured: TLS only (no plain port; with a cluster, the bus too) with
+// the given certificate, and an ACL user that may do anything while `default` is off.
+struct RedisSecurity {
+  std::filesystem::path certificate;  // empty: plain TCP
+  std::filesystem::path key;
+  std::filesystem::path ca;
+  std::string user;  // empty: no ACL (the default user, no password)
+  std::string password;
+  bool tls() const { return !certificate.empty(); }
+};
+
 // One redis-server; with `cluster`, a cluster-enabled node (not yet joined).
 class Redis {
  public:
-  Redis(std::filesystem::path dir, bool cluster) : dir_(std::move(dir)), cluster_(cluster) {}
+  Redis(std::filesystem::path dir, bool cluster, RedisSecurity security = {})
+      : dir_(std::move(dir)), cluster_(cluster), security_(std::move(security)) {}
   ~Redis() { process_.terminate(20000); }
 
   bool start() {
@@ -191,9 +235,20 @@ class Redis {
     }
     std::filesystem::create_directories(dir_);
     if (port_ == 0) port_ = cluster_ ? free_cluster_port() : free_port();
-    std::vector<std::string> argv{server, "--bind", "127.0.0.1", "--port", std::to_string(port_),
-                                  "--dir", dir_.string(), "--save", "", "--appendonly", "no",
-                                  "--protected-mode", "no"};
+    std::vector<std::string> argv{server, "--bind", "127.0.0.1", "--dir", dir_.string(), "--save", "",
+                                  "--appendonly", "no", "--protected-mode", "no"};
+    if (security_.tls()) {
+      argv.insert(argv.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
+                               security_.certificate.string(), "--tls-key-file", security_.key.string(),
+                               "--tls-ca-cert-file", security_.ca.string(), "--tls-auth-clients", "no"});
+      if (cluster_) argv.insert(argv.end(), {"--tls-cluster", "yes", "--tls-replication", "yes"});
+    } else {
+      argv.insert(argv.end(), {"--port", std::to_string(port_)});
+    }
+    if (!security_.user.empty()) {
+      argv.insert(argv.end(), {"--user", "default", "off", "--user", security_.user, "on",
+                               ">" + security_.password, "~*", "&*", "+@all"});
+    }
     if (cluster_) {
       argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-config-file",
                                (dir_ / "nodes.conf").string(), "--cluster-node-timeout", "2000",
@@ -215,16 +270,24 @@ class Redis {
   std::pair<int, std::string> cli(std::vector<std::string> args) {
     std::vector<std::string> argv{find_program("redis-cli"), "-h", "127.0.0.1", "-p",
                                   std::to_string(port_)};
+    if (security_.tls()) argv.insert(argv.end(), {"--tls", "--cacert", security_.ca.string()});
+    if (!security_.user.empty()) {
+      argv.insert(argv.end(), {"--user", security_.user, "--pass", security_.password, "--no-auth-warning"});
+    }
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, dir_ / "cli.log");
   }
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& error() const { return error_; }
+  const RedisSecurity& security() const { return security_; }
+  // The password redis-cli authenticates with, after a test changed it at the server.
+  void set_password(std::string password) { security_.password = std::move(password); }
 
  private:
   std::filesystem::path dir_;
   bool cluster_;
+  RedisSecurity security_;
   Process process_;
   uint16_t port_ = 0;
   std::string error_;
@@ -233,11 +296,12 @@ class Redis {
 // Three cluster-enabled masters, slots spread evenly, no replicas.
 class RedisCluster {
  public:
-  explicit RedisCluster(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  explicit RedisCluster(std::filesystem::path dir, RedisSecurity security = {})
+      : dir_(std::move(dir)), security_(std::move(security)) {}
 
   bool start() {
     for (int i = 0; i < 3; ++i) {
-      nodes_.push_back(std::make_unique<Redis>(dir_ / ("node" + std::to_string(i)), true));
+      nodes_.push_back(std::make_unique<Redis>(dir_ / ("node" + std::to_string(i)), true, security_));
       if (!nodes_.back()->start()) {
         error_ = nodes_.back()->error();
         return false;
@@ -265,9 +329,10 @@ class RedisCluster {
     return false;
   }
 
-  // "redis-cluster://h1:p1,h2:p2,h3:p3"
+  // "redis-cluster://h1:p1,h2:p2,h3:p3", or "rediss-cluster://user:password@h1:p1,..."
   std::string url() const {
-    std::string url = "redis-cluster://";
+    std::string url = security_.tls() ? "rediss-cluster://" : "redis-cluster://";
+    if (!security_.user.empty()) url += security_.user + ":" + security_.password + "@";
     for (size_t i = 0; i < nodes_.size(); ++i) url += (i ? "," : "") + nodes_[i]->address();
     return url;
   }
@@ -277,6 +342,7 @@ class RedisCluster {
 
  private:
   std::filesystem::path dir_;
+  RedisSecurity security_;
   std::vector<std::unique_ptr<Redis>> nodes_;
   std::string error_;
 };

@@ -38,10 +38,14 @@ void create_accounts(uint16_t port, int count, int64_t initial) {
   }
 }
 
-// Random transfers among `accounts` from `threads` clients until `stop` or `count` each.
-// Returns the acknowledged ones.
+// Random transfers among `accounts` from `threads` clients, `count` each. Once `going` is
+// set the server may go away (a kill or a drain): a client then stops at its first request
+// without an answer (its outcome unknown, not acknowledged); before that, every request must
+// be answered. `acknowledged`, when given, counts the 2xx answers as they come. Returns the
+// acknowledged transfers.
 std::vector<Acked> drive(uint16_t port, int threads, int count, int accounts, int64_t amount_max,
-                         const std::string& prefix, std::atomic<bool>* stop = nullptr) {
+                         const std::string& prefix, std::atomic<bool>* going = nullptr,
+                         std::atomic<int64_t>* acknowledged = nullptr) {
   std::vector<Acked> acked;
   std::mutex mutex;
   std::vector<std::thread> clients;
@@ -49,7 +53,7 @@ std::vector<Acked> drive(uint16_t port, int threads, int count, int accounts, in
     clients.emplace_back([&, t] {
       HttpClient client(port, 5000);
       std::mt19937 random(static_cast<unsigned>(t * 977 + 3));
-      for (int i = 0; i < count && !(stop && stop->load()); ++i) {
+      for (int i = 0; i < count; ++i) {
         const int from = static_cast<int>(random() % accounts);
         int to = static_cast<int>(random() % accounts);
         if (to == from) to = (to + 1) % accounts;
@@ -60,13 +64,14 @@ std::vector<Acked> drive(uint16_t port, int threads, int count, int accounts, in
                                     std::to_string(from) + "\",\"destinationAccountNumber\":\"acc" +
                                     std::to_string(to) + "\",\"amount\":" + std::to_string(amount) + "}");
         if (!r) {
-          if (stop) break;  // the server is gone: the outcome is unknown, not acknowledged
-          ADD_FAILURE() << "no answer for " << id;
-          continue;
+          if (going != nullptr && going->load()) break;  // the server is going: unknown, not acknowledged
+          ADD_FAILURE() << "no answer for " << id << " while the server was up";
+          break;
         }
         if (r->status == 201 || r->status == 200) {
           std::lock_guard lock(mutex);
           acked.push_back({id, amount});
+          if (acknowledged != nullptr) acknowledged->fetch_add(1);
         } else {
           EXPECT_TRUE(r->status == 422 || r->status == 503) << r->status << " " << r->body;
         }
@@ -75,6 +80,16 @@ std::vector<Acked> drive(uint16_t port, int threads, int count, int accounts, in
   }
   for (auto& c : clients) c.join();
   return acked;
+}
+
+// Waits until `counter` reaches `target` (at most 60 s); false if it did not.
+bool wait_for_count(const std::atomic<int64_t>& counter, int64_t target) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (counter.load() < target) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 // Every acknowledged transfer is there, committed, with its amount.
@@ -138,16 +153,20 @@ TEST(Durability, KillNineUnderLoadLosesNothingAcknowledged) {
     if (round == 0) create_accounts(server.port(), kAccounts, kInitial);
     // Everything acknowledged before this crash must have survived the previous ones.
     expect_all_present(server.port(), all_acked);
-    std::atomic<bool> stop{false};
+    std::atomic<bool> going{false};
+    std::atomic<int64_t> acknowledged{0};
     std::vector<Acked> acked;
     std::thread load([&] {
-      acked = drive(server.port(), 8, 1'000'000, kAccounts, 100, "k" + std::to_string(round) + "-", &stop);
+      acked = drive(server.port(), 8, 1'000'000, kAccounts, 100, "k" + std::to_string(round) + "-", &going,
+                    &acknowledged);
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(800 + 300 * round));
+    // Killed at a later point each round: after 300, 600, 900 and 1,200 acknowledgements.
+    const bool progressed = wait_for_count(acknowledged, 300 * (round + 1));
+    going = true;
     server.process().kill_hard();
-    stop = true;
     load.join();
-    EXPECT_GT(acked.size(), 0u) << "round " << round;
+    ASSERT_TRUE(progressed) << "round " << round << ": only " << acknowledged << " acknowledged in 60 s";
+    EXPECT_GE(acked.size(), static_cast<size_t>(300 * (round + 1))) << "round " << round;
     all_acked.insert(all_acked.end(), acked.begin(), acked.end());
   }
   ASSERT_TRUE(server.start()) << server.log();
@@ -174,17 +193,60 @@ TEST(Durability, SigtermDrainsAndExitsZero) {
   BalancedServer server(dir.path());
   ASSERT_TRUE(server.start()) << server.log();
   create_accounts(server.port(), 4, 1000);
-  std::atomic<bool> stop{false};
+  std::atomic<bool> going{false};
+  std::atomic<int64_t> acknowledged{0};
   std::vector<Acked> acked;
-  std::thread load([&] { acked = drive(server.port(), 4, 1'000'000, 4, 10, "s", &stop); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::thread load([&] { acked = drive(server.port(), 4, 1'000'000, 4, 10, "s", &going, &acknowledged); });
+  const bool progressed = wait_for_count(acknowledged, 500);
+  going = true;
   EXPECT_EQ(server.process().terminate(), 0) << server.log();
-  stop = true;
   load.join();
+  ASSERT_TRUE(progressed) << "only " << acknowledged << " acknowledged in 60 s";
+  EXPECT_GE(acked.size(), 500u);
   ASSERT_TRUE(server.start()) << server.log();
   expect_all_present(server.port(), acked);
   EXPECT_EQ(server.process().terminate(), 0);
   expect_verify_clean(server.db(), dir.path());
+}
+
+// --drain-delay-ms: on SIGTERM /readyz fails at once, and for the delay new connections are
+// still accepted and served (the endpoint's removal has not reached every load balancer yet);
+// then the listener closes, and the process drains and exits 0.
+TEST(Durability, ADrainDelayKeepsServingWhileReadinessIsOff) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--drain-delay-ms", "3000"});
+  ASSERT_TRUE(server.start()) << server.log();
+  create_accounts(server.port(), 2, 1000);
+  {
+    HttpClient before(server.port());
+    ASSERT_EQ(before.request("GET", "/readyz")->status, 200);
+  }
+  const auto signalled = std::chrono::steady_clock::now();
+  server.process().signal(SIGTERM);
+  // Readiness turns off within moments of the signal.
+  int ready_status = 200;
+  while (ready_status == 200 && std::chrono::steady_clock::now() - signalled < std::chrono::seconds(2)) {
+    HttpClient probe(server.port());
+    auto r = probe.request("GET", "/readyz");
+    ASSERT_TRUE(r) << "no answer within the drain delay";
+    ready_status = r->status;
+  }
+  EXPECT_EQ(ready_status, 503);
+  // A new connection, inside the delay, is still served: a transfer commits.
+  HttpClient late(server.port());
+  auto transfer = late.request("POST", "/accounts/transactions",
+                               "{\"transactionId\":\"late-1\",\"sourceAccountNumber\":\"acc0\","
+                               "\"destinationAccountNumber\":\"acc1\",\"amount\":5}");
+  ASSERT_TRUE(transfer) << "a request inside the drain delay got no answer";
+  EXPECT_EQ(transfer->status, 201) << transfer->body;
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, std::chrono::milliseconds(3000))
+      << "the checks above took longer than the delay: the test proves nothing";
+  EXPECT_EQ(server.process().wait(30000), 0) << server.log();
+  EXPECT_GE(std::chrono::steady_clock::now() - signalled, std::chrono::milliseconds(3000))
+      << "exited before its drain delay";
+  ASSERT_TRUE(server.start()) << server.log();
+  expect_all_present(server.port(), {{"late-1", 5}});
+  EXPECT_EQ(server.process().terminate(), 0);
 }
 
 }  // namespace

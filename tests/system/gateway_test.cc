@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "support/http_client.h"
@@ -49,11 +50,15 @@ bool make_certificate(const std::filesystem::path& dir, const std::string& name)
 class GatewayServer {
  public:
   GatewayServer(std::filesystem::path dir, std::vector<std::string> args) : dir_(std::move(dir)), args_(std::move(args)) {}
+  // Runs the gateway through `wrapper` (a command that ends by exec'ing its arguments, so
+  // the pid stays the gateway's): a mount namespace of its own, say.
+  void set_wrapper(std::vector<std::string> wrapper) { wrapper_ = std::move(wrapper); }
   bool start() {
     admin_port_ = free_port();
-    std::vector<std::string> argv{BALANCE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--admin-listen",
-                                  "127.0.0.1:" + std::to_string(admin_port_), "--jwt-issuer", kIssuer,
-                                  "--jwt-audience", kAudience};
+    std::vector<std::string> argv = wrapper_;
+    argv.insert(argv.end(), {BALANCE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--admin-listen",
+                             "127.0.0.1:" + std::to_string(admin_port_), "--jwt-issuer", kIssuer,
+                             "--jwt-audience", kAudience});
     if (std::find(args_.begin(), args_.end(), "--threads") == args_.end()) {
       argv.insert(argv.end(), {"--threads", "2"});
     }
@@ -82,6 +87,7 @@ class GatewayServer {
  private:
   std::filesystem::path dir_;
   std::vector<std::string> args_;
+  std::vector<std::string> wrapper_;
   Process process_;
   uint16_t port_ = 0;
   uint16_t admin_port_ = 0;
@@ -501,8 +507,10 @@ TEST_F(GatewayTest, UpstreamFailuresAreFast502503And504) {
   EXPECT_EQ(second->status, 503);
   EXPECT_EQ(code_of(*second), "unavailable");
   EXPECT_FALSE(second->header("retry-after").empty());
+  // The gateway stays ready: its readiness is its own, never its upstreams' (a database
+  // outage must not empty the load balancer); it answers 503 itself meanwhile.
   HttpClient admin(nowhere.admin_port());
-  EXPECT_EQ(admin.request("GET", "/readyz")->status, 503);
+  EXPECT_EQ(admin.request("GET", "/readyz")->status, 200);
   EXPECT_EQ(nowhere.process().terminate(), 0);
 
   // A replica that accepts and never answers: 504 after the upstream timeout.
@@ -758,33 +766,54 @@ TEST_F(GatewayTest, BalancedRefusesAnOpenAddressWithoutTokenChecksOrTrust) {
   EXPECT_EQ(guarded.process().terminate(), 0);
 }
 
+// A MariaDB ledger, migrated, with `count` balanced replicas on it (no cache), each on
+// `listen(i)` (default 127.0.0.1:0); and an ES256 key: the JWKS the gateway loads and an
+// admin token signed with it. Fails the test (ASSERT) when any of it cannot start.
+struct SharedLedger {
+  void start(const std::filesystem::path& dir, int count,
+             const std::function<std::string(int)>& listen = {}) {
+    mariadb = std::make_unique<MariaDb>(dir / "mariadb");
+    ASSERT_TRUE(mariadb->start()) << mariadb->error();
+    ASSERT_TRUE(mariadb->create_database("ledger"));
+    db = mariadb->url("ledger");
+    ASSERT_EQ(run(dir, {BALANCECTL_BINARY, "migrate", "--db", db}).first, 0);
+    for (int i = 0; i < count; ++i) {
+      const auto replica_dir = dir / ("replica" + std::to_string(i));
+      std::filesystem::create_directories(replica_dir);
+      replicas.push_back(std::make_unique<BalancedServer>(replica_dir, std::vector<std::string>{"--threads", "2", "--cache", "none"}));
+      replicas.back()->set_db(db);
+      if (listen) replicas.back()->set_listen(listen(i));
+      ASSERT_TRUE(replicas.back()->start()) << replicas.back()->log();
+    }
+    jwks = (dir / "jwks.json").string();
+    ASSERT_EQ(run(dir, {BALANCECTL_BINARY, "keygen", "--alg", "ES256", "--kid", "k", "--key-out",
+                        (dir / "k.pem").string(), "--jwks-out", jwks})
+                  .first,
+              0);
+    auto [token_code, token_output] = run(dir, {BALANCECTL_BINARY, "token", "--key", (dir / "k.pem").string(), "--kid",
+                                                "k", "--sub", "loader", "--scope", "admin", "--iss", kIssuer, "--aud",
+                                                kAudience});
+    ASSERT_EQ(token_code, 0);
+    bearer = "Bearer " + trim(token_output);
+  }
+
+  std::unique_ptr<MariaDb> mariadb;
+  std::string db;
+  std::vector<std::unique_ptr<BalancedServer>> replicas;
+  std::string jwks;
+  std::string bearer;
+};
+
 // Two replicas on one MariaDB behind the gateway; one is killed under a load of
 // transfers that carry their ids: the client sees no error, and the ledger verifies.
 TEST(GatewayFailover, AReplicaKilledUnderLoadShowsTheClientNoError) {
   TempDir dir;
-  MariaDb mariadb(dir.path() / "mariadb");
-  ASSERT_TRUE(mariadb.start()) << mariadb.error();
-  ASSERT_TRUE(mariadb.create_database("ledger"));
-  const std::string db = mariadb.url("ledger");
-  ASSERT_EQ(run(dir.path(), {BALANCECTL_BINARY, "migrate", "--db", db}).first, 0);
-  std::vector<std::unique_ptr<BalancedServer>> replicas;
-  for (int i = 0; i < 2; ++i) {
-    const auto replica_dir = dir.path() / ("replica" + std::to_string(i));
-    std::filesystem::create_directories(replica_dir);
-    replicas.push_back(std::make_unique<BalancedServer>(replica_dir, std::vector<std::string>{"--threads", "2", "--cache", "none"}));
-    replicas.back()->set_db(db);
-    ASSERT_TRUE(replicas.back()->start()) << replicas.back()->log();
-  }
-  ASSERT_EQ(run(dir.path(), {BALANCECTL_BINARY, "keygen", "--alg", "ES256", "--kid", "k", "--key-out",
-                             (dir.path() / "k.pem").string(), "--jwks-out", (dir.path() / "jwks.json").string()})
-                .first,
-            0);
-  auto [token_code, token_output] = run(dir.path(), {BALANCECTL_BINARY, "token", "--key", (dir.path() / "k.pem").string(),
-                                                     "--kid", "k", "--sub", "loader", "--scope", "admin", "--iss", kIssuer,
-                                                     "--aud", kAudience});
-  ASSERT_EQ(token_code, 0);
-  const std::string bearer = "Bearer " + trim(token_output);
-  GatewayServer gateway(dir.path(), {"--jwks", (dir.path() / "jwks.json").string(), "--upstream",
+  SharedLedger ledger;
+  ASSERT_NO_FATAL_FAILURE(ledger.start(dir.path(), 2));
+  const std::string& db = ledger.db;
+  auto& replicas = ledger.replicas;
+  const std::string& bearer = ledger.bearer;
+  GatewayServer gateway(dir.path(), {"--jwks", ledger.jwks, "--upstream",
                                      "http://127.0.0.1:" + std::to_string(replicas[0]->port()) + ",http://127.0.0.1:" +
                                          std::to_string(replicas[1]->port()),
                                      "--rate-limit", "1000000/s:1000000", "--ip-rate-limit", "1000000/s:1000000",
@@ -856,6 +885,144 @@ TEST(GatewayFailover, AReplicaKilledUnderLoadShowsTheClientNoError) {
   EXPECT_EQ(verify_code, 0) << verify_output;
   EXPECT_NE(verify_output.find("verify: clean"), std::string::npos) << verify_output;
   EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+
+// DESIGN.md section 12, "Replicas behind the gateway": --upstream names a host that
+// resolves to every replica (a headless Service). The gateway starts while the name
+// resolves to nothing (503 from the gateway itself, still ready), takes each address as a
+// replica of its own, adds the ones that appear, drains the ones that vanish, and keeps
+// the last set when the name stops resolving; a client sees no error throughout. The name
+// lives in an /etc/hosts of the gateway's own mount namespace, rewritten by the test.
+TEST(GatewayDiscovery, ReplicasFoundByNameComeAndGoWithoutAClientError) {
+  TempDir dir;
+  // Three replicas on one port, on 127.0.0.1, .2 and .3.
+  const uint16_t port = free_port();
+  SharedLedger ledger;
+  ASSERT_NO_FATAL_FAILURE(ledger.start(dir.path(), 3, [port](int i) {
+    return "127.0.0." + std::to_string(i + 1) + ":" + std::to_string(port);
+  }));
+  const std::string& db = ledger.db;
+  auto& replicas = ledger.replicas;
+  const auto hosts = dir.path() / "hosts";
+  // Rewritten in place (the bind mount holds the file, not its name).
+  const auto publish = [&hosts](const std::vector<int>& addresses) {
+    std::ofstream out(hosts, std::ios::trunc);
+    out << "127.0.0.1 localhost\n";
+    for (int a : addresses) out << "127.0.0." << a << " replicas.test\n";
+  };
+  publish({});
+  const Headers auth{{"Authorization", ledger.bearer}};
+  GatewayServer gateway(dir.path(), {"--jwks", ledger.jwks, "--upstream",
+                                     "http://replicas.test:" + std::to_string(port), "--upstream-resolve-s", "1",
+                                     "--rate-limit", "1000000/s:1000000", "--ip-rate-limit", "1000000/s:1000000",
+                                     "--access-log", "off"});
+  gateway.set_wrapper({"/usr/bin/unshare", "--mount", "/bin/sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+                       hosts.string()});
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient admin(gateway.admin_port());
+  const auto metrics = [&admin] { return admin.request("GET", "/metrics")->body; };
+  const auto healthy = [&](int address) {
+    return "balance_gateway_upstream_healthy{upstream=\"127.0.0." + std::to_string(address) + ":" +
+           std::to_string(port) + "\"} 1";
+  };
+  const auto known = [&](int address) {
+    return "upstream=\"127.0.0." + std::to_string(address) + ":" + std::to_string(port) + "\"";
+  };
+  const auto wait_metrics = [&](const std::function<bool(const std::string&)>& holds) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (holds(metrics())) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  };
+
+  // The name resolves to nothing: the gateway runs, is ready, and answers 503 itself.
+  {
+    HttpClient client(gateway.port());
+    auto early = client.request("GET", "/accounts/f0/balance", "", auth);
+    ASSERT_TRUE(early);
+    EXPECT_EQ(early->status, 503);
+    EXPECT_EQ(code_of(*early), "unavailable");
+    EXPECT_EQ(admin.request("GET", "/readyz")->status, 200);
+  }
+
+  // Two addresses appear: each is a replica, in rotation after its first check.
+  publish({1, 2});
+  ASSERT_TRUE(wait_metrics([&](const std::string& m) {
+    return m.find(healthy(1)) != std::string::npos && m.find(healthy(2)) != std::string::npos;
+  })) << metrics();
+  constexpr int accounts = 6;
+  {
+    HttpClient setup(gateway.port());
+    for (int i = 0; i < accounts; ++i) {
+      auto created = setup.request("POST", "/accounts",
+                                   "{\"accountNumber\":\"f" + std::to_string(i) + "\",\"initialBalance\":1000000}", auth);
+      ASSERT_TRUE(created && created->status == 201) << (created ? created->body : "no answer");
+    }
+  }
+
+  // Clients write all along; none may see an error.
+  std::atomic<bool> stop{false};
+  std::atomic<int> acknowledged{0};
+  std::atomic<int> errors{0};
+  std::vector<std::string> first_error(4);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      HttpClient client(gateway.port(), 15000);
+      for (int n = 0; !stop.load(); ++n) {
+        const std::string body = "{\"transactionId\":\"d-" + std::to_string(c) + "-" + std::to_string(n) +
+                                 "\",\"sourceAccountNumber\":\"f" + std::to_string(n % accounts) +
+                                 "\",\"destinationAccountNumber\":\"f" + std::to_string((n + 1) % accounts) +
+                                 "\",\"amount\":1}";
+        auto response = client.request("POST", "/accounts/transactions", body, auth);
+        if (response && (response->status == 201 || response->status == 200)) {
+          acknowledged.fetch_add(1);
+        } else {
+          if (first_error[c].empty()) first_error[c] = response ? std::to_string(response->status) + " " + response->body : "no answer";
+          errors.fetch_add(1);
+          client.close();
+        }
+      }
+    });
+  }
+  const auto progress = [&](int more) {
+    const int target = acknowledged.load() + more;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (acknowledged.load() < target && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    return acknowledged.load() >= target;
+  };
+  EXPECT_TRUE(progress(200));
+
+  // A third appears, then the first vanishes: it is drained, its series go.
+  publish({1, 2, 3});
+  EXPECT_TRUE(wait_metrics([&](const std::string& m) { return m.find(healthy(3)) != std::string::npos; })) << metrics();
+  EXPECT_TRUE(progress(200));
+  publish({2, 3});
+  EXPECT_TRUE(wait_metrics([&](const std::string& m) { return m.find(known(1)) == std::string::npos; })) << metrics();
+  EXPECT_NE(metrics().find("balance_gateway_upstream_replicas 2"), std::string::npos) << metrics();
+  EXPECT_TRUE(progress(200));
+
+  // The name stops resolving: the last set is kept.
+  {
+    std::ofstream out(hosts, std::ios::trunc);
+    out << "127.0.0.1 localhost\n";
+  }
+  std::this_thread::sleep_for(2500ms);  // two resolutions, at 1 s each
+  EXPECT_NE(metrics().find("balance_gateway_upstream_replicas 2"), std::string::npos) << metrics();
+  EXPECT_TRUE(progress(200));
+  stop = true;
+  for (auto& client : clients) client.join();
+  std::string errors_seen;
+  for (const auto& e : first_error) errors_seen += e + "\n";
+  EXPECT_EQ(errors.load(), 0) << errors_seen;
+  EXPECT_EQ(admin.request("GET", "/readyz")->status, 200);
+  EXPECT_EQ(gateway.process().terminate(), 0);
+  for (auto& replica : replicas) EXPECT_EQ(replica->process().terminate(), 0);
+  auto [verify_code, verify_output] = run(dir.path(), {BALANCECTL_BINARY, "verify", "--db", db});
+  EXPECT_EQ(verify_code, 0) << verify_output;
 }
 
 }  // namespace

@@ -7,10 +7,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "auth/base64url.h"
 #include "auth/gate.h"
 #include "auth/jwt.h"
+#include "auth/key_source.h"
 #include "auth/sign.h"
 #include "support/process.h"
 
@@ -310,6 +312,43 @@ TEST(TokenCacheBound, HoldsAtMostItsEntries) {
   EXPECT_TRUE(cache.find("token-999", 1, 0, 0));      // the newest stays
   EXPECT_FALSE(cache.find("token-999", 2, 0, 0));     // another key set generation
   EXPECT_FALSE(cache.find("token-999", 1, 100, 0));   // expired
+}
+
+// The JWKS-stale alert reads jwks_last_success_timestamp_seconds: for a file it must move
+// on with every poll that finds the file as loaded (a file is loaded again only when it
+// changes), and stop when the file is gone.
+TEST(KeySourceFreshness, APolledFileStaysCurrentUntilItIsGone) {
+  testing::TempDir dir;
+  auto key = generate_key(Algorithm::es256);
+  ASSERT_TRUE(key.ok());
+  auto jwk = public_jwk(key.value().get(), Algorithm::es256, "k1");
+  ASSERT_TRUE(jwk.ok());
+  const auto path = dir.path() / "jwks.json";
+  std::ofstream(path) << "{\"keys\":[" << jwk.value() << "]}";
+  observe::Registry registry;
+  KeySourceStats stats(registry, "test");
+  auto source = KeySource::start(file_loader(path.string()), KeySourceOptions{.poll_ms = 10}, &stats);
+  ASSERT_TRUE(source.ok()) << source.error().detail;
+  EXPECT_GT(stats.last_success_unix_s.Value(), 0);
+  const auto waits_for = [&](auto holds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!holds() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return holds();
+  };
+  // Unchanged and readable: a poll marks it current again.
+  stats.last_success_unix_s.Set(0);
+  EXPECT_TRUE(waits_for([&] { return stats.last_success_unix_s.Value() > 0; }));
+  // Gone: nothing marks it current any more.
+  std::filesystem::remove(path);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a poll in flight may still find it
+  stats.last_success_unix_s.Set(0);
+  const uint64_t loaded = static_cast<uint64_t>(stats.reloads_ok.Value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // twenty polls
+  EXPECT_EQ(stats.last_success_unix_s.Value(), 0);
+  EXPECT_EQ(static_cast<uint64_t>(stats.reloads_ok.Value()), loaded);
+  EXPECT_EQ(source.value()->current().keys->size(), 1u);  // the keys in use are kept
 }
 
 }  // namespace

@@ -114,6 +114,74 @@ TEST(Engine, StorageDownAnswersUnavailableAndWritesNothing) {
   EXPECT_FALSE(retry.replayed);
 }
 
+// DESIGN.md section 12: a batch whose COMMIT landed but whose answer was lost is retried;
+// the retry finds its operations committed, and the client is answered as a first attempt
+// (201 / committed), not as a replay. A real replay in the same retried batch stays one.
+TEST(Engine, ACommitWhoseAnswerWasLostIsAnsweredAsAFirstAttempt) {
+  Fixture f;
+  f.run(core::CreateAccount{"a", "USD", 10, 0, ""});
+  f.run(core::CreateAccount{"b", "USD", 0, 0, ""});
+  EXPECT_EQ(f.run(transfer("earlier", "a", "b", 2)).code, Code::ok);
+  f.clock.advance(5);
+  f.store.lose_next_commit_answers(1);
+  std::promise<std::vector<core::Outcome>> promise;
+  ASSERT_TRUE(f.engine->submit_group({transfer("lost", "a", "b", 3), transfer("earlier", "a", "b", 2)},
+                                     [&](std::vector<core::Outcome>&& o) { promise.set_value(std::move(o)); }));
+  auto outcomes = promise.get_future().get();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0].code, Code::ok);
+  EXPECT_FALSE(outcomes[0].replayed) << "the lost COMMIT's own transfer answered as a replay";
+  EXPECT_EQ(outcomes[1].code, Code::ok);
+  EXPECT_TRUE(outcomes[1].replayed) << "an earlier request's transfer answered as new";
+  // Applied once.
+  EXPECT_EQ(f.store.account("b").value().balance, 5);
+  // A client retry after that is a replay, as always.
+  auto again = f.run(transfer("lost", "a", "b", 3));
+  EXPECT_EQ(again.code, Code::ok);
+  EXPECT_TRUE(again.replayed);
+}
+
+// DESIGN.md section 12: with --storage-deadline-ms, a request is answered 503 once the
+// deadline passes, while the store still holds its batch; what a commit attempt took may
+// still commit (its fate was "unknown"), what still waited in the queue never does.
+TEST(Engine, AStorageDeadlineAnswers503AndDropsWhatNoAttemptTook) {
+  EngineOptions options;
+  options.storage_deadline_ms = 200;
+  options.deadline_tick_ms = 5;
+  Fixture f(options);
+  f.run(core::CreateAccount{"a", "USD", 10, 0, ""});
+  f.run(core::CreateAccount{"b", "USD", 0, 0, ""});
+  const int before = f.store.applies_started();
+  f.store.set_apply_delay_ms(3000);
+  std::promise<core::Outcome> taken;
+  ASSERT_TRUE(f.engine->submit(transfer("taken", "a", "b", 1), [&](core::Outcome&& o) { taken.set_value(std::move(o)); }));
+  // The committer is inside the stalled store with "taken"; "waiting" queues behind it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (f.store.applies_started() == before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_GT(f.store.applies_started(), before);
+  std::promise<std::vector<core::Outcome>> waiting;
+  ASSERT_TRUE(f.engine->submit_group({transfer("waiting", "a", "b", 2)},
+                                     [&](std::vector<core::Outcome>&& o) { waiting.set_value(std::move(o)); }));
+  auto taken_outcome = taken.get_future().get();
+  EXPECT_EQ(taken_outcome.code, Code::unavailable);
+  EXPECT_NE(taken_outcome.detail.find("200 ms"), std::string::npos) << taken_outcome.detail;
+  auto waiting_outcomes = waiting.get_future().get();
+  ASSERT_EQ(waiting_outcomes.size(), 1u);
+  EXPECT_EQ(waiting_outcomes[0].code, Code::unavailable);
+  // Both were answered while the store was still stalled in its first attempt.
+  EXPECT_EQ(f.store.applies_ended(), before);
+  EXPECT_EQ(f.engine->deadline_expired(), 2u);
+  f.store.set_apply_delay_ms(0);
+  f.engine->drain();
+  // "taken" was inside an attempt: it committed (the client, told "unknown", retries and
+  // finds it); "waiting" never reached the store.
+  EXPECT_EQ(f.store.transaction("taken").value().amount, 1);
+  EXPECT_EQ(f.store.transaction("waiting").error().code, Code::not_found);
+  EXPECT_EQ(f.store.account("b").value().balance, 1);
+}
+
 TEST(Engine, DrainRefusesNewWork) {
   Fixture f;
   f.engine->drain();

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "net/url.h"
+#include "service/secret_file.h"
 
 namespace balanced::storage::mysql {
 
@@ -25,7 +26,8 @@ Result<ConnectionConfig> parse_url(std::string_view url) {
   auto bad = [&](std::string_view why) {
     return Error{Code::invalid_request,
                  "--db " + redact_url(url) + ": " + std::string(why) +
-                     " (expected mysql://user:password@host:port/database)"};
+                     " (expected mysql://user:password@host:port/database"
+                     "[?tls=disabled|required|verify-ca|verify-identity&tls-ca=FILE])"};
   };
   auto parsed = net::parse_url(url);
   if (!parsed || parsed->scheme != "mysql") return bad("not a mysql:// URL");
@@ -33,8 +35,41 @@ Result<ConnectionConfig> parse_url(std::string_view url) {
   if (parsed->user.empty()) return bad("no user");
   config.user = std::move(parsed->user);
   config.password = std::move(parsed->password);
-  if (parsed->path.size() < 2) return bad("no database");
-  config.database = parsed->path.substr(1);
+  std::string_view path = parsed->path;
+  const size_t question = path.find('?');
+  if (question != std::string_view::npos) {
+    std::vector<std::pair<std::string, std::string>> parameters;
+    if (!net::decode_form(path.substr(question + 1), parameters)) return bad("malformed query");
+    for (auto& [name, value] : parameters) {
+      if (name == "tls") {
+        if (value == "disabled") {
+          config.tls = TlsMode::disabled;
+        } else if (value == "required") {
+          config.tls = TlsMode::required;
+        } else if (value == "verify-ca") {
+          config.tls = TlsMode::verify_ca;
+        } else if (value == "verify-identity") {
+          config.tls = TlsMode::verify_identity;
+        } else {
+          return bad("tls must be disabled, required, verify-ca or verify-identity");
+        }
+      } else if (name == "tls-ca") {
+        if (value.empty()) return bad("tls-ca names no file");
+        config.tls_ca = std::move(value);
+      } else {
+        return bad("unknown parameter '" + name + "'");
+      }
+    }
+    path = path.substr(0, question);
+  }
+  if ((config.tls == TlsMode::verify_ca || config.tls == TlsMode::verify_identity) && config.tls_ca.empty()) {
+    return bad("tls=verify-ca and tls=verify-identity need tls-ca=FILE, the CA bundle to check against");
+  }
+  if (!config.tls_ca.empty() && config.tls == TlsMode::disabled) {
+    return bad("tls-ca without tls=verify-ca or tls=verify-identity checks nothing");
+  }
+  if (path.size() < 2) return bad("no database");
+  config.database = path.substr(1);
   if (config.database.find_first_of("/?#`'\"") != std::string::npos) {
     return bad("invalid database name");
   }
@@ -65,22 +100,57 @@ bool is_duplicate_key(unsigned error_number) { return error_number == ER_DUP_ENT
 
 bool is_missing_table(unsigned error_number) { return error_number == ER_NO_SUCH_TABLE; }
 
-bool is_transient(unsigned error_number) {
+Flavor flavor_of(std::string_view server_version) {
+  return server_version.find("MariaDB") != std::string_view::npos ? Flavor::mariadb : Flavor::mysql;
+}
+
+bool is_read_only(unsigned error_number) {
   switch (error_number) {
-    case ER_LOCK_DEADLOCK:
-    case ER_LOCK_WAIT_TIMEOUT:
-    case ER_DUP_ENTRY:
-    case ER_SERVER_SHUTDOWN:
-    case ER_CONNECTION_KILLED:
-    case ER_OPTION_PREVENTS_STATEMENT:  // read-only during a failover
-    case ER_CON_COUNT_ERROR:
-    case ER_QUERY_INTERRUPTED:
+    case 1290:  // ER_OPTION_PREVENTS_STATEMENT: --read-only / --super-read-only (both)
+    case 1792:  // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION (both)
+    case 1836:  // ER_READ_ONLY_MODE (both)
+    case 1874:  // ER_INNODB_READ_ONLY (both)
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_transient(unsigned error_number, Flavor flavor) {
+  if (is_read_only(error_number)) return true;
+  switch (error_number) {
+    // The same number and meaning on both servers.
+    case 1040:  // ER_CON_COUNT_ERROR
+    case 1053:  // ER_SERVER_SHUTDOWN
+    case 1062:  // ER_DUP_ENTRY
+    case 1205:  // ER_LOCK_WAIT_TIMEOUT
+    case 1213:  // ER_LOCK_DEADLOCK
+    case 1317:  // ER_QUERY_INTERRUPTED (KILL QUERY)
     case CR_SERVER_GONE_ERROR:
     case CR_SERVER_LOST:
     case CR_CONNECTION_ERROR:
     case CR_CONN_HOST_ERROR:
     case CR_SERVER_LOST_EXTENDED:
     case CR_COMMANDS_OUT_OF_SYNC:
+      return true;
+    default:
+      break;
+  }
+  if (flavor == Flavor::mariadb) {
+    switch (error_number) {
+      case 1927:  // ER_CONNECTION_KILLED
+      case 1969:  // ER_STATEMENT_TIMEOUT (max_statement_time)
+        return true;
+      default:
+        return false;
+    }
+  }
+  switch (error_number) {
+    case 3024:  // ER_QUERY_TIMEOUT (max_execution_time)
+    case 3100:  // ER_RUN_HOOK_ERROR: group replication refused the commit (lost quorum)
+    case 3101:  // ER_TRANSACTION_ROLLBACK_DURING_COMMIT: group replication certification
+    case 3169:  // ER_SESSION_WAS_KILLED
+    case 4031:  // ER_CLIENT_INTERACTION_TIMEOUT: disconnected for inactivity (8.0.24+)
       return true;
     default:
       return false;
@@ -111,19 +181,42 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectionConfig& con
   mysql_options(mysql, MYSQL_OPT_WRITE_TIMEOUT, &config.write_timeout_s);
   mysql_options(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   const my_bool no = 0;
+  const my_bool yes = 1;
   mysql_options(mysql, MYSQL_OPT_RECONNECT, &no);  // a lost connection is dropped, never resumed mid-transaction
+  // Connector/C 3.3 checks the chain only when a CA is given, and the name only with
+  // VERIFY_SERVER_CERT; ENFORCE refuses a server that does not offer TLS.
+  if (config.tls != TlsMode::disabled) {
+    mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &yes);
+    if (!config.tls_ca.empty()) mysql_options(mysql, MYSQL_OPT_SSL_CA, config.tls_ca.c_str());
+    const my_bool check_name = config.tls == TlsMode::verify_identity ? 1 : 0;
+    mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &check_name);
+  }
+  std::string password = config.password;
+  if (!config.password_file.empty()) {
+    auto from_file = service::read_secret_file(config.password_file);
+    if (!from_file) {
+      mysql_close(mysql);
+      return Error{Code::internal, "cannot read the password file " + config.password_file};
+    }
+    password = std::move(*from_file);
+  }
   if (!mysql_real_connect(mysql, config.host.c_str(), config.user.c_str(),
-                          config.password.c_str(), config.database.c_str(), config.port, nullptr,
+                          password.c_str(), config.database.c_str(), config.port, nullptr,
                           CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
     Error error{Code::unavailable, "cannot connect to MySQL at " + config.host + ":" +
                                        std::to_string(config.port) + ": " + mysql_error(mysql)};
-    if (!is_transient(mysql_errno(mysql)) && mysql_errno(mysql) < CR_MIN_ERROR) {
-      error.code = Code::internal;  // access denied, unknown database: not going to heal
+    const unsigned number = mysql_errno(mysql);
+    // Not yet connected: which server is unknown, so MySQL's meanings are assumed.
+    if ((!is_transient(number, Flavor::mysql) && number < CR_MIN_ERROR) ||
+        number == CR_SSL_CONNECTION_ERROR) {
+      // Access denied, unknown database, a certificate or TLS refused: not going to heal.
+      error.code = Code::internal;
     }
     mysql_close(mysql);
     return error;
   }
-  return std::unique_ptr<Connection>(new Connection(mysql));
+  const char* version = mysql_get_server_info(mysql);
+  return std::unique_ptr<Connection>(new Connection(mysql, flavor_of(version ? version : "")));
 }
 
 Connection::~Connection() { mysql_close(mysql_); }
@@ -132,9 +225,14 @@ Status Connection::fail(std::string_view sql) {
   const unsigned number = mysql_errno(mysql_);
   last_error_ = number;
   if (number >= CR_MIN_ERROR && number <= CR_MAX_ERROR) broken_ = true;
-  if (number == ER_SERVER_SHUTDOWN || number == ER_CONNECTION_KILLED) broken_ = true;
+  if (number == ER_SERVER_SHUTDOWN) broken_ = true;
+  if (flavor_ == Flavor::mariadb && number == 1927) broken_ = true;  // ER_CONNECTION_KILLED
+  if (flavor_ == Flavor::mysql && (number == 3169 || number == 4031)) broken_ = true;
+  // A read-only server is an old primary or a replica: the next connection resolves the
+  // host again and reaches the new primary.
+  if (is_read_only(number)) broken_ = true;
   std::string statement(sql.substr(0, 80));
-  return Status(is_transient(number) ? Code::unavailable : Code::internal,
+  return Status(is_transient(number, flavor_) ? Code::unavailable : Code::internal,
                 "MySQL error " + std::to_string(number) + ": " + mysql_error(mysql_) +
                     " (in: " + statement + (sql.size() > 80 ? "...)" : ")"));
 }

@@ -21,29 +21,53 @@
 
 namespace balanced::storage::mysql {
 
+// How a connection is secured (DESIGN.md section 12), by MariaDB Connector/C's options.
+enum class TlsMode {
+  disabled,        // plain TCP (the default)
+  required,        // TLS, the certificate not checked
+  verify_ca,       // TLS, the certificate chains to tls_ca
+  verify_identity  // and names the host dialed (the production overlay's choice)
+};
+
 struct ConnectionConfig {
   std::string host = "127.0.0.1";
   unsigned port = 3306;
   std::string user;
   std::string password;
+  // When set, read again for every new connection: a rotated password needs no restart.
+  std::string password_file;
   std::string database;
+  TlsMode tls = TlsMode::disabled;
+  std::string tls_ca;  // PEM file; required by verify_ca and verify_identity
   // Bounds on every wait for the server, in seconds (libmariadb's unit).
   unsigned connect_timeout_s = 3;
   unsigned read_timeout_s = 10;
   unsigned write_timeout_s = 10;
 };
 
-// Parses mysql://user[:password]@host[:port]/database. Percent-escapes in the user and
-// password are decoded. The password may come separately (a Kubernetes secret file).
+// Parses mysql://user[:password]@host[:port]/database[?tls=MODE&tls-ca=FILE], MODE one of
+// disabled, required, verify-ca, verify-identity. Percent-escapes in the user, password and
+// query are decoded. The password may come separately (a Kubernetes secret file).
 Result<ConnectionConfig> parse_url(std::string_view url);
 // The URL with the password replaced by "***", for logs.
 std::string redact_url(std::string_view url);
 
-// True for errors after which the same statement may succeed when retried: deadlock,
-// lock wait timeout, lost or refused connection, server shutting down or read-only
-// (a failover in progress), duplicate key (another writer committed the same id or
-// account first; the retry sees it).
-bool is_transient(unsigned error_number);
+// Which server a connection reached: MariaDB and MySQL share the error numbers below
+// about 1880 and give different meanings to many above.
+enum class Flavor { mariadb, mysql };
+// From the server's version string ("10.11.6-MariaDB-...", "8.0.36").
+Flavor flavor_of(std::string_view server_version);
+
+// True for errors after which the same statement may succeed when retried on a fresh
+// connection: deadlock, lock wait timeout, lost or refused connection, a killed query or
+// connection, a statement timeout, server shutting down or read-only (a failover in
+// progress: MariaDB's and MySQL 8's codes both), duplicate key (another writer committed
+// the same id or account first; the retry sees it).
+bool is_transient(unsigned error_number, Flavor flavor);
+// True for the errors a read-only server answers a write with (an old primary after a
+// failover, a replica an endpoint still points at): its connection is dropped, so that the
+// next one resolves the host again.
+bool is_read_only(unsigned error_number);
 bool is_duplicate_key(unsigned error_number);
 bool is_missing_table(unsigned error_number);
 
@@ -75,6 +99,7 @@ class Rows {
 class Connection {
  public:
   static Result<std::unique_ptr<Connection>> open(const ConnectionConfig& config);
+  Flavor flavor() const { return flavor_; }
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -113,9 +138,10 @@ class Connection {
   void discard() { broken_ = true; }
 
  private:
-  explicit Connection(MYSQL* mysql) : mysql_(mysql) {}
+  Connection(MYSQL* mysql, Flavor flavor) : mysql_(mysql), flavor_(flavor) {}
   Status fail(std::string_view sql);
   MYSQL* mysql_;
+  Flavor flavor_;
   bool broken_ = false;
   unsigned last_error_ = 0;
 };

@@ -789,4 +789,26 @@ Result<int64_t> MysqlStore::unsealed_audit_records() {
   return rows.value().next() ? rows.value().int64(0) : 0;
 }
 
+Result<std::optional<bool>> MysqlStore::synchronous_replica() {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  // MariaDB's names, and MySQL 8.0.26+'s (source); a server with neither has no semi-sync.
+  auto rows = lease.value()->query(
+      "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES "
+      "WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_ENABLED', 'RPL_SEMI_SYNC_SOURCE_ENABLED') "
+      "UNION ALL SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+      "WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_SOURCE_STATUS')");
+  if (!rows.ok()) return rows.error();
+  bool enabled = false;
+  bool on = false;
+  while (rows.value().next()) {
+    const std::string_view name = rows.value().view(0);
+    const bool value = rows.value().view(1) == "ON";
+    if (name.ends_with("_enabled")) enabled = enabled || value;
+    if (name.ends_with("_status")) on = on || value;
+  }
+  if (!enabled) return std::optional<bool>();
+  return std::optional<bool>(on);
+}
+
 }  // namespace balanced::storage

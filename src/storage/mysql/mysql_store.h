@@ -90,6 +90,7 @@ class MysqlStore final : public Store {
   Result<SealResult> seal_audit(int64_t fence, size_t records_max);
   // Audit records written but not yet sealed.
   Result<int64_t> unsealed_audit_records() override;
+  Result<std::optional<bool>> synchronous_replica() override;
 
   struct Impl;
 
