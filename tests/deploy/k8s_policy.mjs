@@ -29,21 +29,28 @@
 //              (a password-named variable with a value, user:password@ in a URL, a PEM, a
 //              JWT); no env from secretKeyRef and no envFrom a Secret: secrets are files
 //   flags      every BALANCED_* / BALANCE_GATEWAY_* variable given to our binaries is one
-//              their flags read (apps/*/main.cc, src/service/token_checks.cc); the
-//              listeners match the container ports; the files named are mounted (secret
-//              files from Secret volumes, no subPath); the gateway's upstream is the
-//              balanced Service
+//              their flags read (apps/*/main.cc, src/service/token_checks.cc,
+//              src/service/redis_flags.cc); the listeners match the container ports; the
+//              files named are mounted (secret files from Secret volumes, no subPath; CA
+//              files, a MySQL URL's tls-ca included, unless in the image's /etc/ssl/certs);
+//              the gateway's upstream is a headless Service of balanced's pods (clusterIP
+//              None, publishNotReadyAddresses: each pod a replica of its own, DESIGN.md
+//              section 12), and --upstream-resolve-s is within its range (1-3600)
 //   network    NetworkPolicies: only the gateway's pods reach balanced's API port; the
 //              admin ports only from a named namespace and pod selector (Prometheus);
 //              both programs isolated both ways; egress only to the ports they use
-//   services   every Service selecting balanced is ClusterIP; the gateway's is a
+//   services   every Service selecting balanced is ClusterIP; a headless one (clusterIP
+//              None) only as the gateway's upstream and with publishNotReadyAddresses (the
+//              gateway's health checks decide), which a ClusterIP one must not have (kube-
+//              proxy would send to pods that are not ready); the gateway's is a
 //              LoadBalancer on 443 to its TLS port
 //   autoscaling  an autoscaling/v2 HPA per Deployment with CPU and the documented Pods
 //              metric (requests per second), and no `replicas:` in the Deployment
 //   disruption   a PodDisruptionBudget per Deployment
 //   topology   spread over zones and nodes (production: zones required)
-//   drain      preStop `sleep` (the image has no shell) and a grace period that covers
-//              the sleep plus the program's own drain
+//   drain      balanced: BALANCED_DRAIN_DELAY_MS (--drain-delay-ms) or a preStop `sleep`,
+//              not both; the gateway: a preStop `sleep` (the image has no shell for exec);
+//              and a grace period that covers that delay plus the program's own drain
 //   monitoring the PodMonitors find the pods and their `admin` port; container names
 
 import { createRequire } from "node:module";
@@ -460,6 +467,12 @@ function flagEnvironment(root) {
   const prefix = (gatewayMain.match(/std::string\("([A-Z_]+)"\)\s*\+\s*flag/) || [])[1] || "BALANCE_GATEWAY_";
   const gateway = new Set([...gatewayMain.matchAll(/envname\(\s*env\(\s*"([A-Z0-9_]+)"\s*\)\s*\)/g)].map((m) => prefix + m[1]));
   if (/add_token_flags\([^)]*env\(\s*""\s*\)\s*\)/.test(gatewayMain)) for (const s of tokenSuffixes) gateway.add(prefix + s);
+  // The Redis TLS and AUTH flags (src/service/redis_flags.cc), under each program's prefix:
+  // add_redis_security_flags(app, ..., "cache", "BALANCED_CACHE_") and
+  // add_redis_security_flags(app, ..., "rate-limit-store", env("RATE_LIMIT_STORE_")).
+  const redisSuffixes = [...read("src/service/redis_flags.cc").matchAll(/envname\(\s*env_prefix\s*\+\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]);
+  for (const m of balancedMain.matchAll(/add_redis_security_flags\([^;]*?,\s*"([A-Z0-9_]+)"\s*\)\s*;/g)) for (const s of redisSuffixes) balanced.add(m[1] + s);
+  for (const m of gatewayMain.matchAll(/add_redis_security_flags\([^;]*?,\s*env\(\s*"([A-Z0-9_]*)"\s*\)\s*\)\s*;/g)) for (const s of redisSuffixes) gateway.add(prefix + m[1] + s);
   const balancectl = new Set([...read("apps/balancectl/main.cc").matchAll(/envname\(\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]));
   return { balanced, "balance-gateway": gateway, balancectl, prefixes: { balanced: "BALANCED_", "balance-gateway": prefix, balancectl: "BALANCED_" } };
 }
@@ -675,6 +688,8 @@ function checkFlags(objects, flags) {
     // mounted whole (a subPath mount never sees a rotated Secret).
     const fileIn = (flagName, file, mustBeSecret) => {
       if (!file) return;
+      // A CA bundle may be the image's own (the system trust store, deploy/Dockerfile).
+      if (!mustBeSecret && file.startsWith("/etc/ssl/certs/")) return;
       const mount = mounts.find((m) => file.startsWith(m.mountPath.replace(/\/?$/, "/")));
       if (!mount) return problems.push(`${where}: ${flagName}=${file} is in no mounted volume`);
       const volume = volumes.find((v) => v.name === mount.name);
@@ -693,10 +708,16 @@ function checkFlags(objects, flags) {
         }
       }
     };
+    // The CA file a MySQL URL names: mysql://...?tls=verify-identity&tls-ca=FILE.
+    const dbCa = () => {
+      const match = /[?&]tls-ca=([^&#]*)/.exec(String(value("DB") || ""));
+      if (match) fileIn("BALANCED_DB tls-ca", decodeURIComponent(match[1]), false);
+    };
     if (program === "balancectl") {
       if (!value("DB")) problems.push(`${where}: no BALANCED_DB`);
       else if (!String(value("DB")).startsWith("mysql://")) problems.push(`${where}: BALANCED_DB is not mysql://`);
       fileIn("BALANCED_DB_PASSWORD_FILE", value("DB_PASSWORD_FILE"), true);
+      dbCa();
       continue;
     }
     const listen = listenPort(value("LISTEN"));
@@ -714,6 +735,9 @@ function checkFlags(objects, flags) {
       if (!db.startsWith("mysql://")) problems.push(`${where}: BALANCED_DB is not mysql:// (SQLite needs one writable volume per ledger, not N replicas)`);
       if (!value("DB_PASSWORD_FILE")) problems.push(`${where}: no BALANCED_DB_PASSWORD_FILE`);
       fileIn("BALANCED_DB_PASSWORD_FILE", value("DB_PASSWORD_FILE"), true);
+      dbCa();
+      fileIn("BALANCED_CACHE_PASSWORD_FILE", value("CACHE_PASSWORD_FILE"), true);
+      fileIn("BALANCED_CACHE_CA_FILE", value("CACHE_CA_FILE"), false);
       if (String(value("TRUST_NETWORK")) !== "true" && !value("JWKS")) problems.push(`${where}: neither BALANCED_TRUST_NETWORK=true nor token checks: balanced refuses a non-loopback --listen`);
     } else {
       for (const required of ["UPSTREAM", "JWKS", "JWT_ISSUER", "JWT_AUDIENCE", "TLS_CERT", "TLS_KEY"]) {
@@ -721,6 +745,8 @@ function checkFlags(objects, flags) {
       }
       fileIn("TLS_CERT", value("TLS_CERT"), true);
       fileIn("TLS_KEY", value("TLS_KEY"), true);
+      fileIn("RATE_LIMIT_STORE_PASSWORD_FILE", value("RATE_LIMIT_STORE_PASSWORD_FILE"), true);
+      fileIn("RATE_LIMIT_STORE_CA_FILE", value("RATE_LIMIT_STORE_CA_FILE"), false);
       const jwks = value("JWKS") || "";
       if (jwks && !/^https?:\/\//.test(jwks)) fileIn("JWKS", jwks, false);
       if (/^http:\/\//.test(jwks)) problems.push(`${where}: JWKS over http:// is refused for a non-loopback host`);
@@ -736,7 +762,17 @@ function checkFlags(objects, flags) {
         else {
           if (!selectorMatches({ matchLabels: service.spec.selector }, podLabelsOf(balanced))) problems.push(`${where}: Service ${service.metadata.name} does not select balanced's pods`);
           if (!(service.spec.ports || []).some((p) => p.port === Number(match[2]))) problems.push(`${where}: Service ${service.metadata.name} has no port ${match[2]}`);
+          // Each address the name resolves to is one replica to the gateway: a ClusterIP's
+          // one virtual address makes every pod one replica (one refused connection ejects
+          // them all), so the name must be a headless Service's, listing not-ready pods too
+          // (the gateway's own health checks decide).
+          if (service.spec.clusterIP !== "None") problems.push(`${where}: UPSTREAM ${upstream}: Service ${service.metadata.name} is not headless (clusterIP None): the gateway would see every pod as one replica`);
+          else if (service.spec.publishNotReadyAddresses !== true) problems.push(`${where}: UPSTREAM ${upstream}: the headless Service ${service.metadata.name} lacks publishNotReadyAddresses: true (the gateway's health checks decide)`);
         }
+      }
+      const resolve = value("UPSTREAM_RESOLVE_S");
+      if (resolve !== undefined && !(/^\d+$/.test(String(resolve)) && Number(resolve) >= 1 && Number(resolve) <= 3600)) {
+        problems.push(`${where}: UPSTREAM_RESOLVE_S ${resolve} is not a whole number of seconds in 1-3600 (the gateway refuses to start)`);
       }
     }
   }
@@ -848,12 +884,30 @@ function checkServices(objects) {
   const balanced = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "balanced");
   const gateway = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "balance-gateway");
   if (!balanced || !gateway) return ["the render lacks the balanced or balance-gateway Deployment"];
+  // The Services the gateway's BALANCE_GATEWAY_UPSTREAM names (http://NAME[.ns...]:PORT,...).
+  const gatewayContainer = podSpecOf(gateway).containers.find((c) => ourProgram(c) === "balance-gateway");
+  const upstreamNames = new Set();
+  if (gatewayContainer) {
+    const env = environmentOf(objects, gateway, gatewayContainer, [], label(gateway));
+    for (const upstream of String((env.get("BALANCE_GATEWAY_UPSTREAM") || {}).value || "").split(",")) {
+      const match = /^http:\/\/([^:/]+):\d+\/?$/.exec(upstream.trim());
+      if (match) upstreamNames.add(match[1].split(".")[0]);
+    }
+  }
   let balancedServices = 0;
   for (const s of objects.filter((o) => o.kind === "Service")) {
     if (!s.spec.selector || !selectorMatches({ matchLabels: s.spec.selector }, podLabelsOf(balanced)) || s.metadata.namespace !== balanced.metadata.namespace) continue;
     balancedServices++;
     if ((s.spec.type || "ClusterIP") !== "ClusterIP") problems.push(`${label(s)}: selects balanced but is ${s.spec.type}, not ClusterIP`);
     if ((s.spec.externalIPs || []).length) problems.push(`${label(s)}: selects balanced and has externalIPs`);
+    if (s.spec.clusterIP === "None") {
+      // Headless: every pod's address in DNS. Only for the gateway, whose health checks
+      // decide, so not-ready pods are listed too.
+      if (!upstreamNames.has(s.metadata.name) || gateway.metadata.namespace !== s.metadata.namespace) problems.push(`${label(s)}: a headless Service of balanced that is not the gateway's BALANCE_GATEWAY_UPSTREAM`);
+      if (s.spec.publishNotReadyAddresses !== true) problems.push(`${label(s)}: headless without publishNotReadyAddresses: true (the gateway's health checks decide, and a pod just started would wait for the kubelet's readiness as well)`);
+    } else if (s.spec.publishNotReadyAddresses) {
+      problems.push(`${label(s)}: publishNotReadyAddresses on a ClusterIP Service: kube-proxy would send to pods that are not ready`);
+    }
   }
   if (!balancedServices) problems.push("no Service selects balanced's pods");
   const gatewayService = objects.find((o) => o.kind === "Service" && o.spec.selector && selectorMatches({ matchLabels: o.spec.selector }, podLabelsOf(gateway)));
@@ -933,12 +987,24 @@ function checkDrain(objects) {
     if (init || batch || !["balanced", "balance-gateway"].includes(program)) continue;
     const where = `${label(owner)} container ${container.name}`;
     const preStop = container.lifecycle && container.lifecycle.preStop;
-    if (!preStop || !preStop.sleep) {
-      problems.push(`${where}: no preStop sleep (the kubelet's sleep action; the image has no shell for exec)`);
+    if (preStop && preStop.exec) problems.push(`${where}: preStop exec: the image has no shell or sleep binary`);
+    const env = environmentOf(objects, owner, container, [], where);
+    // The time the pod keeps serving after it is told to stop, while its endpoint's removal
+    // reaches every load balancer: balanced's own --drain-delay-ms (readiness off at once,
+    // still serving), or the kubelet's preStop sleep (the gateway's, which has no such flag).
+    let delay;
+    if (program === "balanced" && env.has("BALANCED_DRAIN_DELAY_MS")) {
+      delay = Math.ceil(Number(env.get("BALANCED_DRAIN_DELAY_MS").value) / 1000);
+      if (!(delay > 0)) problems.push(`${where}: BALANCED_DRAIN_DELAY_MS is not a positive number of milliseconds`);
+      if (preStop && preStop.sleep) problems.push(`${where}: both a preStop sleep and --drain-delay-ms: the delays add up`);
+    } else if (preStop && preStop.sleep) {
+      delay = preStop.sleep.seconds;
+    } else {
+      problems.push(program === "balanced"
+        ? `${where}: neither BALANCED_DRAIN_DELAY_MS nor a preStop sleep: the listener closes before the endpoint is removed`
+        : `${where}: no preStop sleep (the kubelet's sleep action; the image has no shell for exec)`);
       continue;
     }
-    if (preStop.exec) problems.push(`${where}: preStop exec: the image has no shell or sleep binary`);
-    const env = environmentOf(objects, owner, container, [], where);
     let drain;
     if (program === "balance-gateway") {
       drain = Number((env.get("BALANCE_GATEWAY_DRAIN_TIMEOUT_S") || { value: 25 }).value);
@@ -947,8 +1013,8 @@ function checkDrain(objects) {
       drain = Math.ceil(Number((env.get("BALANCED_DRAIN_GRACE_MS") || { value: 5000 }).value) / 1000) + 10;
     }
     const grace = pod.terminationGracePeriodSeconds === undefined ? 30 : pod.terminationGracePeriodSeconds;
-    const need = preStop.sleep.seconds + drain + 5;
-    if (grace < need) problems.push(`${where}: terminationGracePeriodSeconds ${grace} < preStop ${preStop.sleep.seconds} s + drain ${drain} s + 5 s`);
+    const need = delay + drain + 5;
+    if (grace < need) problems.push(`${where}: terminationGracePeriodSeconds ${grace} < drain delay ${delay} s + drain ${drain} s + 5 s`);
   }
   return problems;
 }
@@ -1082,6 +1148,9 @@ async function selfTest(devFile, productionFile) {
     ["no NetworkPolicy for balanced", "network", production, (o) => { o.splice(o.indexOf(find(o, "NetworkPolicy", "balanced")), 1); }],
     ["balanced egress to any port", "network", production, (o) => { find(o, "NetworkPolicy", "balanced").spec.egress.push({ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }] }); }],
     ["balanced's Service as NodePort", "services", production, (o) => { find(o, "Service", "balanced").spec.type = "NodePort"; }],
+    ["the headless Service without publishNotReadyAddresses", "services", production, (o) => { delete find(o, "Service", "balanced-replicas").spec.publishNotReadyAddresses; }],
+    ["a headless Service of balanced the gateway does not use", "services", production, (o) => { find(o, "Service", "balanced").spec.clusterIP = "None"; find(o, "Service", "balanced").spec.publishNotReadyAddresses = true; }],
+    ["publishNotReadyAddresses on the ClusterIP Service", "services", production, (o) => { find(o, "Service", "balanced").spec.publishNotReadyAddresses = true; }],
     ["a LoadBalancer in front of balanced", "services", production, (o) => { o.push({ apiVersion: "v1", kind: "Service", metadata: { name: "balanced-public", namespace: "balanced" }, spec: { type: "LoadBalancer", selector: { "app.kubernetes.io/name": "balanced" }, ports: [{ port: 80, targetPort: "http" }] } }); }],
     ["an HPA without the Pods metric", "autoscaling", production, (o) => { const h = find(o, "HorizontalPodAutoscaler", "balanced"); h.spec.metrics = h.spec.metrics.filter((m) => m.type !== "Pods"); }],
     ["an HPA with another metric name", "autoscaling", production, (o) => { find(o, "HorizontalPodAutoscaler", "balance-gateway").spec.metrics.find((m) => m.type === "Pods").pods.metric.name = "http_requests"; }],
@@ -1091,12 +1160,20 @@ async function selfTest(devFile, productionFile) {
     ["no zone spread", "topology", production, (o) => { const p = podSpecOf(find(o, "Deployment", "balanced")); p.topologySpreadConstraints = p.topologySpreadConstraints.filter((c) => !c.topologyKey.endsWith("/zone")); }],
     ["the zone spread only preferred in production", "topology", production, (o) => { podSpecOf(find(o, "Deployment", "balance-gateway")).topologySpreadConstraints[0].whenUnsatisfiable = "ScheduleAnyway"; }],
     ["a grace period shorter than the drain", "drain", production, (o) => { podSpecOf(find(o, "Deployment", "balance-gateway")).terminationGracePeriodSeconds = 30; }],
-    ["a preStop exec", "drain", production, (o) => { container(o, "balanced", "balanced").lifecycle = { preStop: { exec: { command: ["sleep", "10"] } } }; }],
+    ["the gateway's preStop an exec, not a sleep", "drain", production, (o) => { container(o, "balance-gateway", "balance-gateway").lifecycle = { preStop: { exec: { command: ["sleep", "10"] } } }; }],
+    ["balanced without BALANCED_DRAIN_DELAY_MS", "drain", production, (o) => { delete configMap(o, "balanced-config").data.BALANCED_DRAIN_DELAY_MS; }],
+    ["a preStop sleep on top of the drain delay", "drain", production, (o) => { container(o, "balanced", "balanced").lifecycle = { preStop: { sleep: { seconds: 10 } } }; }],
     ["a misspelt flag variable", "flags", production, (o) => { configMap(o, "balanced-config").data.BALANCED_DB_PASSWORDFILE = "/etc/balanced/db/password"; }],
     ["the admin listener on loopback", "flags", production, (o) => { configMap(o, "balance-gateway-config").data.BALANCE_GATEWAY_ADMIN_LISTEN = "127.0.0.1:9901"; }],
     ["the password file outside any mount", "flags", production, (o) => { configMap(o, "balanced-config").data.BALANCED_DB_PASSWORD_FILE = "/run/secrets/db"; }],
+    ["the Redis password file outside any mount", "flags", production, (o) => { configMap(o, "balance-gateway-config").data.BALANCE_GATEWAY_RATE_LIMIT_STORE_PASSWORD_FILE = "/run/secrets/redis"; }],
+    ["the MySQL tls-ca not in the Secret volume", "flags", production, (o) => { const s = podSpecOf(find(o, "Deployment", "balanced")).volumes.find((v) => v.name === "db-password").secret; s.items = s.items.filter((i) => i.key !== "ca.pem"); }],
     ["the TLS key mounted with subPath", "flags", production, (o) => { container(o, "balance-gateway", "balance-gateway").volumeMounts.find((m) => m.name === "tls").subPath = "tls.key"; }],
     ["the upstream not the balanced Service", "flags", production, (o) => { configMap(o, "balance-gateway-config").data.BALANCE_GATEWAY_UPSTREAM = "http://elsewhere:8080"; }],
+    ["the upstream the ClusterIP Service balanced, not the headless one", "flags", production, (o) => { configMap(o, "balance-gateway-config").data.BALANCE_GATEWAY_UPSTREAM = "http://balanced:8080"; }],
+    ["the upstream's Service made a ClusterIP one", "flags", production, (o) => { delete find(o, "Service", "balanced-replicas").spec.clusterIP; delete find(o, "Service", "balanced-replicas").spec.publishNotReadyAddresses; }],
+    ["the upstream's headless Service without publishNotReadyAddresses", "flags", production, (o) => { delete find(o, "Service", "balanced-replicas").spec.publishNotReadyAddresses; }],
+    ["an upstream resolve interval of 0 s", "flags", production, (o) => { configMap(o, "balance-gateway-config").data.BALANCE_GATEWAY_UPSTREAM_RESOLVE_S = "0"; }],
     ["no trust-network and no token checks", "flags", production, (o) => { delete configMap(o, "balanced-config").data.BALANCED_TRUST_NETWORK; }],
     ["a misspelt field", "schema", production, (o) => { const c = container(o, "balanced", "balanced"); c.readinesProbe = c.readinessProbe; }],
     ["a misspelt nested field", "schema", production, (o) => { container(o, "balanced", "balanced").securityContext.readOnlyRootFileSystem = true; }],
