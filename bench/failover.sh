@@ -26,8 +26,9 @@ trap cleanup EXIT
 for binary in balanced balance-gateway balancectl tests/fault_proxy; do
   [[ -x "$build/$binary" ]] || { echo "$build/$binary not built (make build)"; exit 1; }
 done
-mono() { python3 -c 'import time; print(f"{time.monotonic():.6f}")'; }
-event() { echo "$1 $(mono)" >> "$work/events"; }
+# Events and the client's answers share the wall clock (bash's EPOCHREALTIME, Python's
+# time.time()): no process is started to read it, so a busy machine does not skew it.
+event() { echo "$1 $EPOCHREALTIME" >> "$work/events"; }
 q() { local port=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N -B -e "$*"; }
 
 # start_db NAME SERVER_ID: a fresh mariadbd with the replication settings of OPERATIONS
@@ -46,6 +47,7 @@ start_db() {
     --rpl-semi-sync-master-wait-point=AFTER_SYNC --rpl-semi-sync-master-timeout=10000 \
     --rpl-semi-sync-slave-enabled=ON > "$dir/mariadbd.log" 2>&1 & pids+=($!)
   printf -v "${name}_pid" '%s' $!
+  disown $!  # killed on purpose: no job-control notice
   printf -v "${name}_port" '%s' "$port"
   wait_port "$port" || { tail "$dir/mariadbd.log"; exit 1; }
 }
@@ -90,6 +92,7 @@ start_balanced() {  # INDEX [PORT]
   "$build/balanced" --listen "127.0.0.1:$port" --db "$db" --cache none --threads 2 \
     --drain-delay-ms 2500 --log-level warn >> "$work/balanced-$i.log" 2>&1 & pids+=($!)
   balanced_pids[$i]=$!
+  disown $!
   balanced_ports[$i]=$port
   wait_port "$port"
 }
@@ -171,7 +174,12 @@ done
 sleep 2
 touch "$work/stop"
 wait "$client_pid"
-"$build/balancectl" verify --db "$db" > "$work/verify.log" 2>&1 || true
+# The audit chain is sealed by the singleton job within seconds of the last write.
+for _ in $(seq 30); do
+  "$build/balancectl" verify --db "$db" > "$work/verify.log" 2>&1 || true
+  grep -q "awaiting the chain: 0$" "$work/verify.log" && break
+  sleep 1
+done
 python3 - "$work" "${balanced_ports[0]}" "$cycles" <<'EOF'
 import http.client, statistics, sys
 work, port, cycles = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

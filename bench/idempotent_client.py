@@ -2,7 +2,8 @@
 """An idempotent client for bench/failover.sh: THREADS threads post transfers with their own
 ids through the gateway, each sent again with the same id after a 5xx or a lost answer
 (as DESIGN.md section 4 tells a client to), until the file STOP exists. Every answer is
-logged, one line each: "sent_s done_s status id" (monotonic seconds). Stdlib only.
+logged, one line each: "sent_s done_s status id" (wall-clock seconds, the clock
+bench/failover.sh stamps its events with). Stdlib only.
 
 Usage: idempotent_client.py HOST:PORT TOKEN_FILE ACCOUNTS THREADS STOP LOG
 """
@@ -30,7 +31,7 @@ def client(number):
         body = (f'{{"transactionId":"{tid}","sourceAccountNumber":"a{(number + n) % accounts}",'
                 f'"destinationAccountNumber":"a{(number + n + 1) % accounts}","amount":1}}')
         for _ in range(ATTEMPTS_MAX):
-            sent = time.monotonic()
+            sent = time.time()
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -47,7 +48,7 @@ def client(number):
                 if conn is not None:
                     conn.close()
                 conn = None
-            done = time.monotonic()
+            done = time.time()
             with lock:
                 log.write(f"{sent:.6f} {done:.6f} {status} {tid}\n")
             if status in (200, 201) or 400 <= status < 500:
