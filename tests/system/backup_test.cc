@@ -36,6 +36,18 @@ class TransferLoad {
     return acknowledged_;
   }
   int errors() const { return errors_.load(); }
+  // Waits until at least `count` transfers are acknowledged (at most 60 s); false if not.
+  bool wait_for(size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mutex_);
+        if (acknowledged_.size() >= count) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
 
  private:
   void run(int client) {
@@ -103,16 +115,16 @@ TEST(Backup, SqliteBackupUnderLoadHoldsTheCommitLogToo) {
   constexpr int accounts = 20;
   create_accounts(server.port(), accounts);
   TransferLoad load(server.port(), accounts, 4);
-  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(load.wait_for(500)) << "fewer than 500 transfers acknowledged in 60 s";
   const std::vector<std::string> before = load.acknowledged();
   const auto backup = dir.path() / "backup.db";
   auto [code, output] = run_command({BALANCECTL_BINARY, "backup", "--db", server.db(), "--out", backup.string()},
                                     dir.path() / "backup.log");
   ASSERT_EQ(code, 0) << output;
-  std::this_thread::sleep_for(500ms);  // transfers go on during and after it
+  // Transfers go on during and after it.
+  EXPECT_TRUE(load.wait_for(load.acknowledged().size() + 200));
   load.stop();
   EXPECT_EQ(load.errors(), 0);
-  ASSERT_GT(before.size(), 500u);
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "backup.db.commitlog"));
   EXPECT_EQ(server.process().terminate(), 0);
 
@@ -149,17 +161,16 @@ TEST(Backup, MariaDbDumpUnderLoadRestoresIntoAFreshServer) {
   constexpr int accounts = 20;
   create_accounts(server.port(), accounts);
   TransferLoad load(server.port(), accounts, 4);
-  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(load.wait_for(500)) << "fewer than 500 transfers acknowledged in 60 s";
   const std::vector<std::string> before = load.acknowledged();
   const auto dump = dir.path() / "ledger.sql";
   const std::string command = find_program("mariadb-dump") + " --no-defaults -h127.0.0.1 -P" +
                               std::to_string(source.port()) + " -uroot --single-transaction --routines --triggers ledger > " +
                               dump.string() + " 2> " + (dir.path() / "dump.err").string();
   ASSERT_EQ(std::system(command.c_str()), 0);
-  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(load.wait_for(load.acknowledged().size() + 200));
   load.stop();
   EXPECT_EQ(load.errors(), 0);
-  ASSERT_GT(before.size(), 200u);
   EXPECT_EQ(server.process().terminate(), 0);
 
   MariaDb target(dir.path() / "target");
