@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -539,6 +540,85 @@ TEST_P(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
   for (int i = 0; i < 120; ++i) {
     const std::string key = "balanced:account:k" + std::to_string(i);
     if (owners[redis::key_slot(key)] != 2) EXPECT_EQ(cache.get("k" + std::to_string(i))->version, 2);
+  }
+}
+
+// DESIGN.md section 12 with Redis Cluster as a managed service runs it: masters with
+// replicas. A master killed is replaced by its replica (the cluster's own failover, after
+// cluster-node-timeout); the client finds the new master by itself (a failed node makes it
+// reload the slot table) and the keys of those slots are read and written again.
+TEST(ClusterWithReplicas, AKilledMasterIsReplacedByItsReplicaAndTheClientFollows) {
+  testing::TempDir dir;
+  testing::RedisCluster cluster(dir.path(), {}, 1);
+  ASSERT_TRUE(cluster.start()) << cluster.error();
+  auto options = options_for(cluster.url());
+  options.open_ms = 200;
+  Client client(options);
+  RedisCache cache(client, RedisCacheOptions{});
+  std::vector<core::Account> accounts;
+  for (int i = 0; i < 60; ++i) accounts.push_back(account("r" + std::to_string(i), 1, i));
+  cache.put_many_if_newer(accounts);
+
+  // The master serving "r0" and its replica, from CLUSTER NODES: id addr flags master ... slots
+  const uint16_t slot = redis::key_slot("balanced:account:r0");
+  std::string master_id, master_address, replica_address;
+  std::map<std::string, std::string> replica_of;  // master id -> its replica's address
+  std::istringstream lines(cluster.node(0).cli({"CLUSTER", "NODES"}).second);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::vector<std::string> parts;
+    for (std::string part; fields >> part;) parts.push_back(part);
+    if (parts.size() < 8) continue;
+    const std::string address = parts[1].substr(0, parts[1].find('@'));
+    if (parts[2].find("slave") != std::string::npos) replica_of[parts[3]] = address;
+    for (size_t p = 8; p < parts.size(); ++p) {
+      const size_t dash = parts[p].find('-');
+      if (parts[p].starts_with("[")) continue;
+      const int first = std::stoi(parts[p].substr(0, dash));
+      const int last = dash == std::string::npos ? first : std::stoi(parts[p].substr(dash + 1));
+      if (slot >= first && slot <= last) {
+        master_id = parts[0];
+        master_address = address;
+      }
+    }
+  }
+  ASSERT_FALSE(master_id.empty());
+  replica_address = replica_of[master_id];
+  ASSERT_FALSE(replica_address.empty()) << "no replica for " << master_address;
+  testing::Redis* master = nullptr;
+  testing::Redis* replica = nullptr;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (cluster.node(i).address() == master_address) master = &cluster.node(i);
+    if (cluster.node(i).address() == replica_address) replica = &cluster.node(i);
+  }
+  ASSERT_TRUE(master && replica);
+  // The replica holds every write before the master dies (replication is asynchronous:
+  // a write in flight at the kill could be lost, and the versioned cache would only miss).
+  const auto synced = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (replica->cli({"DBSIZE"}).second != master->cli({"DBSIZE"}).second &&
+         std::chrono::steady_clock::now() < synced) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  master->kill();
+  // Reads of its slots miss meanwhile (the database answers them); then the promoted
+  // replica serves them, found by the client alone.
+  std::optional<core::Account> got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!got && std::chrono::steady_clock::now() < deadline) {
+    got = cache.get("r0");
+    if (!got) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(got.has_value()) << "the promoted replica never served r0";
+  EXPECT_EQ(got->balance, 0);
+  EXPECT_NE(replica->cli({"ROLE"}).second.find("master"), std::string::npos);
+  cache.put_if_newer(account("r0", 2, 100));
+  EXPECT_EQ(cache.get("r0")->version, 2);
+  // Every other key is there too.
+  for (int i = 1; i < 60; ++i) {
+    auto other = cache.get("r" + std::to_string(i));
+    ASSERT_TRUE(other.has_value()) << i;
+    EXPECT_EQ(other->balance, i);
   }
 }
 

@@ -293,14 +293,15 @@ class Redis {
   std::string error_;
 };
 
-// Three cluster-enabled masters, slots spread evenly, no replicas.
+// Three cluster-enabled masters, slots spread evenly, each with `replicas_per_master`
+// replicas (the first three nodes are the masters).
 class RedisCluster {
  public:
-  explicit RedisCluster(std::filesystem::path dir, RedisSecurity security = {})
-      : dir_(std::move(dir)), security_(std::move(security)) {}
+  explicit RedisCluster(std::filesystem::path dir, RedisSecurity security = {}, int replicas_per_master = 0)
+      : dir_(std::move(dir)), security_(std::move(security)), replicas_per_master_(replicas_per_master) {}
 
   bool start() {
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 3 * (1 + replicas_per_master_); ++i) {
       nodes_.push_back(std::make_unique<Redis>(dir_ / ("node" + std::to_string(i)), true, security_));
       if (!nodes_.back()->start()) {
         error_ = nodes_.back()->error();
@@ -309,7 +310,7 @@ class RedisCluster {
     }
     std::vector<std::string> args{"--cluster", "create"};
     for (auto& node : nodes_) args.push_back(node->address());
-    args.insert(args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+    args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_per_master_), "--cluster-yes"});
     auto [code, output] = nodes_[0]->cli(args);
     if (code != 0) {
       error_ = "redis-cli --cluster create failed: " + output;
@@ -343,6 +344,7 @@ class RedisCluster {
  private:
   std::filesystem::path dir_;
   RedisSecurity security_;
+  int replicas_per_master_ = 0;
   std::vector<std::unique_ptr<Redis>> nodes_;
   std::string error_;
 };
