@@ -12,6 +12,9 @@
 #   rolling    the three balanced replicas restarted one by one (SIGTERM, --drain-delay-ms):
 #              client-visible errors (goal 0).
 #   kill       one balanced replica killed -9 and started again: client-visible errors (goal 0).
+#   outages    once each, a minute: the database blackholed, then Redis (the cache, behind a
+#              second fault proxy) blackholed: client-visible codes and balanced's RSS before,
+#              during and after (goal: bounded, no restart; Redis never fails a transfer).
 # Then every acknowledged transfer is looked up (goal: none lost) and `balancectl verify` run.
 # Usage: bench/failover.sh [CYCLES]        (default 5; about 4 minutes at 5)
 set -euo pipefail
@@ -76,12 +79,23 @@ replica=db$generation
 follow "$db2_port" "$db1_port"
 q "$db1_port" "CREATE DATABASE ledger CHARACTER SET utf8mb4"
 
-mkfifo "$work/proxy.in"
-"$build/tests/fault_proxy" "$db1_port" < "$work/proxy.in" > "$work/proxy.out" 2>&1 & pids+=($!)
-exec 7> "$work/proxy.in"
-for _ in $(seq 100); do grep -q listening "$work/proxy.out" && break; sleep 0.05; done
-proxy_port=$(awk '/listening/ {print $2}' "$work/proxy.out")
+# start_proxy NAME TARGET_PORT FD: our fault proxy, commands through a FIFO on FD; sets
+# NAME_port.
+start_proxy() {
+  mkfifo "$work/$1.in"
+  "$build/tests/fault_proxy" "$2" < "$work/$1.in" > "$work/$1.out" 2>&1 & pids+=($!)
+  eval "exec $3> \"$work/$1.in\""
+  for _ in $(seq 100); do grep -q listening "$work/$1.out" && break; sleep 0.05; done
+  printf -v "${1}_port" '%s' "$(awk '/listening/ {print $2}' "$work/$1.out")"
+}
+start_proxy proxy "$db1_port" 7
 proxy() { echo "$1" >&7; }
+redis_port=$(free_port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$work" \
+  > "$work/redis.log" 2>&1 & pids+=($!)
+wait_port "$redis_port"
+start_proxy redis_proxy "$redis_port" 8
+redis_proxy() { echo "$1" >&8; }
 db="mysql://root@127.0.0.1:$proxy_port/ledger"
 "$build/balancectl" migrate --db "$db" > "$work/migrate.log"
 
@@ -89,7 +103,7 @@ db="mysql://root@127.0.0.1:$proxy_port/ledger"
 balanced_ports=() balanced_pids=()
 start_balanced() {  # INDEX [PORT]
   local i=$1 port=${2:-$(free_port)}
-  "$build/balanced" --listen "127.0.0.1:$port" --db "$db" --cache none --threads 2 \
+  "$build/balanced" --listen "127.0.0.1:$port" --db "$db" --cache "redis://127.0.0.1:$redis_proxy_port" --threads 2 \
     --drain-delay-ms 2500 --log-level warn >> "$work/balanced-$i.log" 2>&1 & pids+=($!)
   balanced_pids[$i]=$!
   disown $!
@@ -171,6 +185,28 @@ for c in $(seq "$cycles"); do
   event "restarted-$c"
 done
 
+echo "outages: the database, then Redis, blackholed for a minute each"
+for what in db redis; do
+  sleep 3
+  before=$(rss_kb "${balanced_pids[0]}")
+  event "outage-$what"
+  if [[ $what == db ]]; then
+    proxy blackhole; proxy "move $(eval echo "\$${primary}_port")"
+  else
+    redis_proxy blackhole; redis_proxy "move $redis_port"
+  fi
+  peak=$before
+  for _ in $(seq 60); do
+    sleep 1
+    now_kb=$(rss_kb "${balanced_pids[0]}")
+    (( now_kb > peak )) && peak=$now_kb
+  done
+  if [[ $what == db ]]; then proxy pass; else redis_proxy pass; fi
+  event "over-$what"
+  sleep 5
+  echo "outage_rss_kb $what $before $peak $(rss_kb "${balanced_pids[0]}")" >> "$work/rss"
+done
+
 sleep 2
 touch "$work/stop"
 wait "$client_pid"
@@ -214,8 +250,16 @@ for c in range(1, cycles + 1):
         codes[a[2]] = codes.get(a[2], 0) + 1
 print("blackhole: client-visible codes " + " ".join(f"{k}x{v}" for k, v in sorted(codes.items())))
 for line in open(f"{work}/rss"):
-    _, c, before, during, after = line.split()
-    print(f"blackhole {c}: balanced RSS before {int(before)//1024} MiB, during {int(during)//1024} MiB, after {int(after)//1024} MiB")
+    kind, c, before, during, after = line.split()
+    label = f"blackhole {c}" if kind == "rss_kb" else f"a minute without {'the database' if c == 'db' else 'Redis'}"
+    print(f"{label}: balanced RSS before {int(before)//1024} MiB, during {int(during)//1024} MiB (peak), after {int(after)//1024} MiB")
+for what in ("db", "redis"):
+    seen = window(events[f"outage-{what}"], events[f"over-{what}"] + 2)
+    codes = {}
+    for a in seen:
+        codes[a[2]] = codes.get(a[2], 0) + 1
+    print(f"a minute without {'the database' if what == 'db' else 'Redis'}: client-visible codes " +
+          " ".join(f"{k}x{v}" for k, v in sorted(codes.items())))
 for scenario, start, end in (("rolling restart", "rolling", "rolled"), ("replica killed", "killreplica", "restarted")):
     errors, total = 0, 0
     for c in range(1, cycles + 1):

@@ -17,7 +17,7 @@ host, port = sys.argv[1].rsplit(":", 1)
 token = open(sys.argv[2]).read().strip()
 accounts, threads = int(sys.argv[3]), int(sys.argv[4])
 stop_file, log_path = sys.argv[5], sys.argv[6]
-log = open(log_path, "w", buffering=1 << 16)
+log = open(log_path, "w", buffering=1)  # line-buffered: watchers read it as it grows
 lock = threading.Lock()
 ATTEMPTS_MAX = 1000  # per id: a client keeps trying through a failover
 

@@ -15,7 +15,8 @@ test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                nodejs npm  # npm installs @redocly/cli for tests/docs/openapi_lint.sh
                prometheus  # promtool and the server for tests/deploy/rules_test.sh, scrape_test.sh
                kubernetes-client  # kubectl kustomize for tests/deploy/k8s_test.sh (offline only)
-               python3-yaml)  # tests/deploy/logs_check.py reads the Fluent Bit DaemonSet
+               python3-yaml  # tests/deploy/logs_check.py reads the Fluent Bit DaemonSet
+               iptables)  # tests/ha/partition_test.sh drops the database's packets in a namespace
 bench_packages=(nginx-light wrk haproxy)
 
 wanted=("${build_packages[@]}")

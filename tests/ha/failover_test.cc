@@ -187,13 +187,7 @@ class HaLab : public ::testing::Test {
     EXPECT_EQ(non_503_.load(), 0) << "a 5xx other than 503 reached a client";
     EXPECT_EQ(replays_of_first_attempts_.load(), 0) << "a first attempt was answered 200 Idempotent-Replayed";
     // The audit chain is sealed by the singleton job within seconds.
-    std::string verify;
-    int code = -1;
-    for (int attempt = 0; attempt < 60; ++attempt) {
-      std::tie(code, verify) = run_command({BALANCECTL_BINARY, "verify", "--db", db_}, dir_.path() / "verify.log");
-      if (verify.find("awaiting the chain: 0\n") != std::string::npos) break;
-      std::this_thread::sleep_for(500ms);
-    }
+    auto [code, verify] = verify_when_sealed(db_, dir_.path());
     EXPECT_EQ(code, 0) << verify;
     EXPECT_NE(verify.find("verify: clean"), std::string::npos) << verify;
     EXPECT_NE(verify.find("awaiting the chain: 0\n"), std::string::npos) << verify;

@@ -144,6 +144,21 @@ inline std::pair<int, std::string> run_command(const std::vector<std::string>& a
   return {code, process.log()};
 }
 
+#ifdef BALANCECTL_BINARY
+// Runs `balancectl verify` on `db` until the audit chain is sealed (the singleton job has
+// chained every record: "awaiting the chain: 0") or 30 s pass; the last run's exit code
+// and output.
+inline std::pair<int, std::string> verify_when_sealed(const std::string& db, const std::filesystem::path& dir) {
+  std::pair<int, std::string> last{-1, ""};
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    last = run_command({BALANCECTL_BINARY, "verify", "--db", db}, dir / "verify.log");
+    if (last.second.find("awaiting the chain: 0\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return last;
+}
+#endif  // BALANCECTL_BINARY
+
 #ifdef BALANCED_BINARY
 // `balanced` on a SQLite file in `dir`, on a free port.
 class BalancedServer {

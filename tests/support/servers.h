@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -316,12 +317,24 @@ class RedisCluster {
       error_ = "redis-cli --cluster create failed: " + output;
       return false;
     }
-    // Every node must agree before the cluster serves every slot.
+    // Every node must agree before the cluster serves every slot, and know every replica
+    // (the replicas are assigned after the slots, and the news travels by gossip).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       bool ok = true;
       for (auto& node : nodes_) {
         ok = ok && node->cli({"cluster", "info"}).second.find("cluster_state:ok") != std::string::npos;
+        if (ok && replicas_per_master_ > 0) {
+          std::istringstream table(node->cli({"cluster", "nodes"}).second);
+          int replicas = 0;
+          for (std::string line; std::getline(table, line);) {
+            std::istringstream fields(line);
+            std::string id, address, flags;
+            fields >> id >> address >> flags;
+            replicas += flags.find("slave") != std::string::npos ? 1 : 0;
+          }
+          ok = replicas == 3 * replicas_per_master_;
+        }
       }
       if (ok) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -186,12 +186,8 @@ TEST(Backup, MariaDbDumpUnderLoadRestoresIntoAFreshServer) {
   again.set_db(target.url("ledger"));
   ASSERT_TRUE(again.start()) << again.log();
   expect_all_present(again.port(), before);
-  std::string report;
-  for (int i = 0; i < 50; ++i) {
-    report = verify(dir.path(), target.url("ledger"));
-    if (report.find("awaiting the chain: 0") != std::string::npos) break;
-    std::this_thread::sleep_for(200ms);
-  }
+  auto [verify_code, report] = verify_when_sealed(target.url("ledger"), dir.path());
+  EXPECT_EQ(verify_code, 0) << report;
   EXPECT_NE(report.find("awaiting the chain: 0"), std::string::npos) << report;
   EXPECT_NE(report.find("verify: clean"), std::string::npos) << report;
   EXPECT_EQ(again.process().terminate(), 0);

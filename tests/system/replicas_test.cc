@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <tuple>
 #include <thread>
 
 #include "support/http_client.h"
@@ -154,13 +153,7 @@ TEST_F(Replicas, SurviveAKilledReplicaADatabaseRestartAndAKilledRedisMaster) {
     EXPECT_TRUE(ready(*replicas_[i], 30s)) << replicas_[i]->log();
   }
   // A survivor took the lease over and sealed the whole audit chain; verify checks it.
-  std::string verify;
-  int code = -1;
-  for (int attempt = 0; attempt < 60; ++attempt) {
-    std::tie(code, verify) = run_command({BALANCECTL_BINARY, "verify", "--db", db_}, dir_.path() / "verify.log");
-    if (verify.find("awaiting the chain: 0\n") != std::string::npos) break;
-    std::this_thread::sleep_for(500ms);
-  }
+  auto [code, verify] = verify_when_sealed(db_, dir_.path());
   EXPECT_NE(verify.find("awaiting the chain: 0\n"), std::string::npos) << verify;
   const int second_leader = leader();
   EXPECT_GE(second_leader, 0);
