@@ -18,9 +18,9 @@
 #include "observe/log.h"
 #include "redis/client.h"
 #include "service/file_watch.h"
-#include "service/redis_flags.h"
+#include "flags/redis_flags.h"
 #include "service/runtime.h"
-#include "service/token_checks.h"
+#include "flags/token_checks.h"
 
 using namespace balanced;
 using service::fail;
@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   server_options.body_timeout_ms = 30'000;
   bool insecure_plaintext = false;
   std::vector<std::string> upstream_flags;
-  service::TokenFlags token_flags;
+  flags::TokenFlags token_flags;
   std::string rate_limit = "100/s:200";
   std::string ip_rate_limit = "50/s:100";
   std::string rate_limit_store = "memory";
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
                  "--upstream-resolve-s and each of its addresses is a replica")
       ->envname(env("UPSTREAM"))
       ->required();
-  service::add_token_flags(app, token_flags, env(""));
+  flags::add_token_flags(app, token_flags, env(""));
   app.add_option("--rate-limit", rate_limit, "token bucket per principal, N/s:BURST")->envname(env("RATE_LIMIT"));
   app.add_option("--ip-rate-limit", ip_rate_limit, "token bucket per client address, N/s:BURST")
       ->envname(env("IP_RATE_LIMIT"));
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
                  "memory, redis[s]://[USER[:PASSWORD]@]H:P or redis[s]-cluster://H:P,... (rediss: TLS)")
       ->envname(env("RATE_LIMIT_STORE"));
   redis::SecurityOverrides rate_limit_security;
-  service::add_redis_security_flags(app, rate_limit_security, "rate-limit-store", env("RATE_LIMIT_STORE_"));
+  flags::add_redis_security_flags(app, rate_limit_security, "rate-limit-store", env("RATE_LIMIT_STORE_"));
   app.add_option("--rate-limit-timeout-ms", rate_limit_timeout_ms,
                  "Redis rate limits: then the request is decided by local buckets")
       ->envname(env("RATE_LIMIT_TIMEOUT_MS"))
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   observe::Registry registry;
 
   // Keys and the gate.
-  auto checks = service::open_token_checks(token_flags, registry, "balance_gateway");
+  auto checks = flags::open_token_checks(token_flags, registry, "balance_gateway");
   if (!checks.ok()) return fail(checks.error().detail);
 
   // Rate limits.
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   if (rate_limit_store == "memory") {
     limiter = std::make_unique<gateway::LocalLimiter>();
   } else {
-    auto client = service::open_redis("rate-limit-store", rate_limit_store, rate_limit_security,
+    auto client = flags::open_redis("rate-limit-store", rate_limit_store, rate_limit_security,
                                       rate_limit_timeout_ms, registry, "balance_gateway");
     if (!client.ok()) return fail(client.error().detail);
     redis = std::move(client.value());

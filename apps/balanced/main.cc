@@ -17,9 +17,9 @@
 #include "jobs/singleton.h"
 #include "observe/log.h"
 #include "auth/guarded_handler.h"
-#include "service/redis_flags.h"
+#include "flags/redis_flags.h"
 #include "service/runtime.h"
-#include "service/token_checks.h"
+#include "flags/token_checks.h"
 #include "storage/health.h"
 #include "storage/open.h"
 
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   std::string admin_listen;
   bool trust_network = false;
-  service::TokenFlags token_flags;
+  flags::TokenFlags token_flags;
   storage::StoreSettings store_settings{.url = "sqlite:./data/balanced.db"};
   cache::CacheSettings cache_settings;
   std::string default_currency = "USD";
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
                "serve on a non-loopback address without token checks: only the gateway can "
                "reach it (a NetworkPolicy says so)")
       ->envname("BALANCED_TRUST_NETWORK");
-  service::add_token_flags(app, token_flags, "BALANCED_");
+  flags::add_token_flags(app, token_flags, "BALANCED_");
   app.add_option("--db", store_settings.url,
                  "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB[?tls=disabled|required|verify-ca|"
                  "verify-identity&tls-ca=FILE]")
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
                  "redis[s]-cluster://[USER[:PASSWORD]@]HOST:PORT,HOST:PORT,... (rediss: TLS)")
       ->envname("BALANCED_CACHE");
   redis::SecurityOverrides cache_security;
-  service::add_redis_security_flags(app, cache_security, "cache", "BALANCED_CACHE_");
+  flags::add_redis_security_flags(app, cache_security, "cache", "BALANCED_CACHE_");
   app.add_option("--cache-entries-max", cache_settings.memory_entries_max,
                  "accounts the memory cache holds")
       ->envname("BALANCED_CACHE_ENTRIES_MAX");
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
 
   std::shared_ptr<redis::Client> cache_redis;
   if (cache::uses_redis(cache_settings)) {
-    auto client = service::open_redis("cache", cache_settings.url, cache_security,
+    auto client = flags::open_redis("cache", cache_settings.url, cache_security,
                                       cache_settings.redis_timeout_ms, registry, "balanced");
     if (!client.ok()) return fail(client.error().detail);
     cache_redis = std::move(client.value());
@@ -246,11 +246,11 @@ int main(int argc, char** argv) {
                                .metrics_on_api_port = admin_listen.empty(),
                                .access_log = access_log == "on"});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
-  std::optional<service::TokenChecks> token_checks;
+  std::optional<flags::TokenChecks> token_checks;
   std::optional<auth::GuardedHandler> guarded;
   http::Handler* handler = &api;
   if (token_flags.given()) {
-    auto checks = service::open_token_checks(token_flags, registry, "balanced");
+    auto checks = flags::open_token_checks(token_flags, registry, "balanced");
     if (!checks.ok()) return fail(checks.error().detail);
     token_checks.emplace(std::move(checks.value()));
     guarded.emplace(api, *token_checks->gate);

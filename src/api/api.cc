@@ -14,6 +14,8 @@
 namespace balanced::api {
 namespace {
 
+using contract::api_router;
+using contract::Route;
 using http::Request;
 using http::Response;
 

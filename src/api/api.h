@@ -7,7 +7,7 @@
 #include "engine/engine.h"
 #include "http/admin.h"
 #include "http/message.h"
-#include "api/routes.h"
+#include "contract/routes.h"
 #include "http/router.h"
 
 namespace balanced::api {

@@ -6,7 +6,7 @@
 
 namespace balanced::auth {
 namespace json = boost::json;
-using api::Route;
+using contract::Route;
 
 namespace {
 

@@ -24,7 +24,7 @@
 #include <optional>
 #include <string>
 
-#include "api/routes.h"
+#include "contract/routes.h"
 #include "auth/jwt.h"
 #include "auth/key_source.h"
 #include "auth/token_cache.h"

@@ -3,10 +3,10 @@
 namespace balanced::auth {
 
 void GuardedHandler::handle(http::Request&& request, http::Respond respond) {
-  const http::Router::Match match = api::api_router().match(request.method, request.path);
-  const auto route = static_cast<api::Route>(match.route);
-  if (match.route < 0 || route == api::Route::health || route == api::Route::ready ||
-      route == api::Route::metrics) {
+  const http::Router::Match match = contract::api_router().match(request.method, request.path);
+  const auto route = static_cast<contract::Route>(match.route);
+  if (match.route < 0 || route == contract::Route::health || route == contract::Route::ready ||
+      route == contract::Route::metrics) {
     return inner_.handle(std::move(request), std::move(respond));  // its own 404 and 405
   }
   Admission admission = gate_.admit(request, match.route, match);

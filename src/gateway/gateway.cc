@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "api/routes.h"
+#include "contract/routes.h"
 #include "core/json_codec.h"
 #include "http/tracing.h"
 #include "observe/access_log.h"
@@ -17,7 +17,7 @@ constexpr std::string_view access_dataset = "balance_gateway.access";
 }  // namespace
 
 GatewayStats::GatewayStats(observe::Registry& registry)
-    : routes(registry, "balance_gateway_http", api::api_router()),
+    : routes(registry, "balance_gateway_http", contract::api_router()),
       rate_limits(registry, "balance_gateway"),
       proxy(registry, "balance_gateway") {}
 
@@ -82,16 +82,16 @@ void Gateway::after_ip_limit(const std::shared_ptr<Context>& context, const Rate
   }
 
   http::Request& request = context->request;
-  const http::Router::Match match = api::api_router().match(request.method, request.path);
+  const http::Router::Match match = contract::api_router().match(request.method, request.path);
   context->route = match.route;
   if (match.route < 0 && !match.allow.empty()) {
     return finish(context, http::method_not_allowed(match.allow));
   }
   // Only the API is public: the replicas' probes and metrics, and unknown paths, are 404
   // here whoever asks (the gateway's own are on its admin listener).
-  const auto route = static_cast<api::Route>(match.route);
-  if (match.route < 0 || route == api::Route::health || route == api::Route::ready ||
-      route == api::Route::metrics) {
+  const auto route = static_cast<contract::Route>(match.route);
+  if (match.route < 0 || route == contract::Route::health || route == contract::Route::ready ||
+      route == contract::Route::metrics) {
     return finish(context, http::problem_response(http::problems::not_found, "no route for " + request.path));
   }
   context->admission = gate_.admit(request, match.route, match);

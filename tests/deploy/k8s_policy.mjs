@@ -29,8 +29,8 @@
 //              (a password-named variable with a value, user:password@ in a URL, a PEM, a
 //              JWT); no env from secretKeyRef and no envFrom a Secret: secrets are files
 //   flags      every BALANCED_* / BALANCE_GATEWAY_* variable given to our binaries is one
-//              their flags read (apps/*/main.cc, src/service/token_checks.cc,
-//              src/service/redis_flags.cc); the listeners match the container ports; the
+//              their flags read (apps/*/main.cc, src/flags/token_checks.cc,
+//              src/flags/redis_flags.cc); the listeners match the container ports; the
 //              files named are mounted (secret files from Secret volumes, no subPath; CA
 //              files, a MySQL URL's tls-ca included, unless in the image's /etc/ssl/certs);
 //              the gateway's upstream is a headless Service of balanced's pods (clusterIP
@@ -459,7 +459,7 @@ function selectorMatches(selector, labels) {
 
 function flagEnvironment(root) {
   const read = (file) => readFileSync(path.join(root, file), "utf8");
-  const tokenSuffixes = [...read("src/service/token_checks.cc").matchAll(/envname\(\s*env_prefix\s*\+\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]);
+  const tokenSuffixes = [...read("src/flags/token_checks.cc").matchAll(/envname\(\s*env_prefix\s*\+\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]);
   const balancedMain = read("apps/balanced/main.cc");
   const balanced = new Set([...balancedMain.matchAll(/envname\(\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]));
   if (/add_token_flags\([^)]*"BALANCED_"\s*\)/.test(balancedMain)) for (const s of tokenSuffixes) balanced.add(`BALANCED_${s}`);
@@ -467,10 +467,10 @@ function flagEnvironment(root) {
   const prefix = (gatewayMain.match(/std::string\("([A-Z_]+)"\)\s*\+\s*flag/) || [])[1] || "BALANCE_GATEWAY_";
   const gateway = new Set([...gatewayMain.matchAll(/envname\(\s*env\(\s*"([A-Z0-9_]+)"\s*\)\s*\)/g)].map((m) => prefix + m[1]));
   if (/add_token_flags\([^)]*env\(\s*""\s*\)\s*\)/.test(gatewayMain)) for (const s of tokenSuffixes) gateway.add(prefix + s);
-  // The Redis TLS and AUTH flags (src/service/redis_flags.cc), under each program's prefix:
+  // The Redis TLS and AUTH flags (src/flags/redis_flags.cc), under each program's prefix:
   // add_redis_security_flags(app, ..., "cache", "BALANCED_CACHE_") and
   // add_redis_security_flags(app, ..., "rate-limit-store", env("RATE_LIMIT_STORE_")).
-  const redisSuffixes = [...read("src/service/redis_flags.cc").matchAll(/envname\(\s*env_prefix\s*\+\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]);
+  const redisSuffixes = [...read("src/flags/redis_flags.cc").matchAll(/envname\(\s*env_prefix\s*\+\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]);
   for (const m of balancedMain.matchAll(/add_redis_security_flags\([^;]*?,\s*"([A-Z0-9_]+)"\s*\)\s*;/g)) for (const s of redisSuffixes) balanced.add(m[1] + s);
   for (const m of gatewayMain.matchAll(/add_redis_security_flags\([^;]*?,\s*env\(\s*"([A-Z0-9_]*)"\s*\)\s*\)\s*;/g)) for (const s of redisSuffixes) gateway.add(prefix + m[1] + s);
   const balancectl = new Set([...read("apps/balancectl/main.cc").matchAll(/envname\(\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]));

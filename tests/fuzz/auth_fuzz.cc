@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "api/routes.h"
+#include "contract/routes.h"
 #include "auth/base64url.h"
 #include "auth/gate.h"
 #include "auth/jwt.h"
@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.headers = {{"Authorization", "Bearer " + fixture.token}, {"Idempotency-Key", std::string(input.substr(0, 80))},
                      {"X-Request-Id", std::string(input)}, {"traceparent", std::string(input)},
                      {"X-Forwarded-For", std::string(input)}};
-  const auto match = api::api_router().match(request.method, request.path);
+  const auto match = contract::api_router().match(request.method, request.path);
   auto admission = fixture.gate.admit(request, match.route, match);
   if (!admission.deny && !admission.principal) __builtin_trap();
   if (!admission.deny && request.header("X-Operator") != "s") __builtin_trap();

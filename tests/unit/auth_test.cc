@@ -223,7 +223,7 @@ class GateTable : public ::testing::Test {
     if (!bearer.empty()) request.headers.emplace_back("Authorization", "Bearer " + bearer);
     request.headers.emplace_back("X-Operator", "mallory");
     request.headers.emplace_back("x-auth-subject", "root");
-    auto match = api::api_router().match(request.method, request.path);
+    auto match = contract::api_router().match(request.method, request.path);
     Admission admission = gate_.admit(request, match.route, match);
     last_ = std::move(request);
     return admission;

@@ -10,7 +10,7 @@
 #include "auth/gate.h"
 #include "auth/key_source.h"
 
-namespace balanced::service {
+namespace balanced::flags {
 
 struct TokenFlags {
   std::string jwks;
@@ -39,4 +39,4 @@ struct TokenChecks {
 Result<TokenChecks> open_token_checks(const TokenFlags& flags, observe::Registry& registry,
                                       const std::string& metrics_prefix);
 
-}  // namespace balanced::service
+}  // namespace balanced::flags

@@ -1,8 +1,8 @@
-#include "service/redis_flags.h"
+#include "flags/redis_flags.h"
 
 #include "observe/log.h"
 
-namespace balanced::service {
+namespace balanced::flags {
 
 void add_redis_security_flags(CLI::App& app, redis::SecurityOverrides& flags,
                               const std::string& flag_prefix, const std::string& env_prefix) {
@@ -45,4 +45,4 @@ Result<std::shared_ptr<redis::Client>> open_redis(const std::string& flag, const
   return client;
 }
 
-}  // namespace balanced::service
+}  // namespace balanced::flags

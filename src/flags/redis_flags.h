@@ -11,7 +11,7 @@
 #include "observe/registry.h"
 #include "redis/client.h"
 
-namespace balanced::service {
+namespace balanced::flags {
 
 // Adds `--<flag_prefix>-ca-file`, `-user` and `-password-file`, with environment variables
 // `<env_prefix>CA_FILE` and so on.
@@ -26,4 +26,4 @@ Result<std::shared_ptr<redis::Client>> open_redis(const std::string& flag, const
                                                   observe::Registry& registry,
                                                   const std::string& metrics_prefix);
 
-}  // namespace balanced::service
+}  // namespace balanced::flags

@@ -1,9 +1,9 @@
-#include "service/token_checks.h"
+#include "flags/token_checks.h"
 
 #include <fstream>
 #include <sstream>
 
-namespace balanced::service {
+namespace balanced::flags {
 
 void add_token_flags(CLI::App& app, TokenFlags& flags, const std::string& env_prefix) {
   app.add_option("--jwks", flags.jwks, "verification keys: a JWKS file, or an https:// URL (http:// to loopback only)")
@@ -68,4 +68,4 @@ Result<TokenChecks> open_token_checks(const TokenFlags& flags, observe::Registry
   return checks;
 }
 
-}  // namespace balanced::service
+}  // namespace balanced::flags

@@ -1,6 +1,6 @@
-#include "api/routes.h"
+#include "contract/routes.h"
 
-namespace balanced::api {
+namespace balanced::contract {
 namespace {
 
 http::Router make_router() {
@@ -29,4 +29,4 @@ const http::Router& api_router() {
   return router;
 }
 
-}  // namespace balanced::api
+}  // namespace balanced::contract

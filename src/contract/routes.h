@@ -1,0 +1,26 @@
+// The balance API's routing table: the contract both binaries share (DESIGN.md sections 2,
+// 10, 11). One list of routes for balanced's handler (api/api.cc), the per-route metrics of
+// both binaries and the authorization rules (auth/gate.h), so they never disagree. Below
+// auth and both services: a layer of its own (tests/layers).
+#pragma once
+
+#include "http/router.h"
+
+namespace balanced::contract {
+
+enum class Route : int {
+  create_account,
+  post_transaction,
+  post_transaction_batch,
+  get_balance,
+  get_account,
+  get_history,
+  get_transaction,
+  health,
+  ready,
+  metrics,
+};
+
+const http::Router& api_router();
+
+}  // namespace balanced::contract
