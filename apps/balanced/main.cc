@@ -181,6 +181,8 @@ int main(int argc, char** argv) {
   service::block_signals();
 
   store_settings.sqlite.synchronous_full = synchronous == "full";
+  store_settings.mysql.reader_timeout_s =
+      static_cast<unsigned>(std::max<int64_t>(1, (engine_options.storage_deadline_ms + 999) / 1000));
   store_settings.sqlite.read_connections_max = threads * 2;
   observe::Registry registry;
   auto opened = storage::open_store(store_settings, &registry);

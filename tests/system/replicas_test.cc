@@ -223,6 +223,13 @@ TEST_F(OnMariaDb, AStalledDatabaseIsAnswered503AtTheDeadlineAndNeverHoldsTheProb
   EXPECT_EQ(stalled->status, 503) << stalled->body;
   EXPECT_NE(stalled->body.find("\"code\":\"unavailable\""), std::string::npos) << stalled->body;
   EXPECT_EQ(stalled->header("retry-after"), "1");
+  // A read the cache cannot answer is bounded too: 503 within the deadline (1.5 s, rounded
+  // up to 2 s for MySQL's timeouts), long before MySQL's own 10 s read timeout, which this
+  // client's 8 s would not outwait.
+  HttpClient reader(port, 8000);
+  auto read = reader.request("GET", "/accounts/b/balance?consistency=strong");
+  ASSERT_TRUE(read.has_value()) << "no answer to a read within 8 s while the database was stalled";
+  EXPECT_EQ(read->status, 503) << read->body;
   // Readiness turns off without any probe waiting on the database.
   EXPECT_TRUE(wait_for_status(port, "/readyz", 503));
   auto metrics = call(port, "GET", "/metrics");

@@ -482,10 +482,18 @@ Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config,
   return std::pair{before.value(), version};
 }
 
+// The readers' connections: the reads' own bound on a silent database.
+static mysql::ConnectionConfig reader_config(const MysqlOptions& o) {
+  mysql::ConnectionConfig config = o.connection;
+  config.read_timeout_s = std::max(1u, o.reader_timeout_s);
+  config.write_timeout_s = std::max(1u, o.reader_timeout_s);
+  return config;
+}
+
 struct MysqlStore::Impl {
   explicit Impl(const MysqlOptions& o)
       : options(o),
-        readers(o.connection, o.read_connections_max,
+        readers(reader_config(o), o.read_connections_max,
                 std::chrono::milliseconds(o.pool_wait_ms_max),
                 session_statements(o.lock_wait_timeout_s, true)),
         committers(o.connection, o.committer_connections,

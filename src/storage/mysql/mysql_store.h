@@ -47,6 +47,10 @@ struct MysqlOptions {
   size_t rows_per_statement_max = 1000;
   // InnoDB's wait for a row lock, per statement, before the batch is retried.
   int lock_wait_timeout_s = 5;
+  // A read (a cache miss, a strong read, history) waits at most this for a silent
+  // database, then fails 503 unavailable: balanced sets it from --storage-deadline-ms, so
+  // that a read is answered before the gateway's upstream timeout too.
+  unsigned reader_timeout_s = 5;
 };
 
 // The schema version this build reads and writes.
