@@ -16,6 +16,7 @@ class FileLoader final : public JwksLoader {
   explicit FileLoader(std::string path) : path_(std::move(path)) {}
   bool changed() override {
     auto seen = service::file_stamp(path_);
+    unchanged_ = seen && seen == seen_;
     if (!seen || seen == seen_) return false;  // unreadable: keep the keys we have
     seen_ = seen;
     return true;
@@ -28,15 +29,14 @@ class FileLoader final : public JwksLoader {
     return text.str();
   }
   void forget() override { seen_.reset(); }
-  bool still_current() override {
-    auto seen = service::file_stamp(path_);
-    return seen && seen_ && seen == seen_;
-  }
+  // What the last changed() saw: the file readable and as loaded (no second stat).
+  bool still_current() override { return unchanged_; }
   std::string describe() const override { return path_; }
 
  private:
   const std::string path_;
   std::optional<service::FileStamp> seen_;
+  bool unchanged_ = false;
 };
 
 }  // namespace

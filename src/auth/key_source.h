@@ -31,9 +31,9 @@ class JwksLoader {
   virtual Result<std::string> load() = 0;
   // The last load() did not give a usable set: the next changed() must say true.
   virtual void forget() {}
-  // True when what the last successful load() read is still there, unchanged and readable
-  // (a file polled and found as loaded): the keys in use are current. A URL says false;
-  // its freshness is its last successful fetch.
+  // After a changed() that said false: true when it found what the last successful load()
+  // read still there, unchanged and readable (a file polled and found as loaded), so the
+  // keys in use are current. A URL says false; its freshness is its last successful fetch.
   virtual bool still_current() { return false; }
   virtual std::string describe() const = 0;  // for logs
 };

@@ -114,8 +114,7 @@ struct Client::Node {
       }
     }
     Failure failure = Failure::none;
-    auto c = client.connect(endpoint, failure, why);
-    return c;
+    return client.connect(endpoint, failure, why);
   }
   void give_back(std::unique_ptr<Connection> c) {
     if (!c->usable()) return;
@@ -403,12 +402,9 @@ Result<std::shared_ptr<Client>> open_client(std::string_view url, const Security
   if (!options.ok()) return options.error();
   apply(overrides, options.value());
   options.value().timeout_ms = timeout_ms;
-  if (options.value().security.tls) {
-    // Checked here, once, so that a missing or unreadable CA file stops the process.
-    auto tls = TlsContext::make(options.value().security);
-    if (!tls.ok()) return tls.error();
-  }
   auto client = std::make_shared<Client>(std::move(options.value()));
+  // A missing or unreadable CA file stops the process (the client read it once, above).
+  if (!client->tls_error().empty()) return Error{Code::invalid_request, client->tls_error()};
   Failure failure = Failure::none;
   Status probed = client->probe(failure);
   if (failure == Failure::auth || failure == Failure::tls) {

@@ -96,6 +96,9 @@ class Client {
   std::vector<Endpoint> nodes();
   const ClientOptions& options() const { return options_; }
   ClientCounters counters() const;
+  // Why the TLS settings could not be loaded (the CA file); empty when they were, or
+  // without TLS. Connections then fail as refused certificates.
+  const std::string& tls_error() const { return tls_error_; }
 
  private:
   Node& node_for(std::string_view key);
