@@ -42,6 +42,8 @@ struct Account {
 
 enum class TransactionType { transfer, deposit };
 enum class TransactionStatus { committed, rejected };
+inline constexpr TransactionType last_transaction_type = TransactionType::deposit;
+inline constexpr TransactionStatus last_transaction_status = TransactionStatus::rejected;
 
 std::string_view type_name(TransactionType type);
 std::string_view status_name(TransactionStatus status);

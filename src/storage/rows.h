@@ -1,50 +1,135 @@
-// The columns of DESIGN.md §3 in the order every backend selects them, and the reading
-// of one row of each table into the core's values. A Row is any cursor with
-// text(column) and int64(column) (SQLite statements, MySQL result rows).
+// The stored fields of accounts and transactions, listed ONCE, in column order (DESIGN.md
+// §3). Every backend's column lists, inserts and row reads, and the SQLite commit log's
+// records, walk these two lists, so a new field is added here and nowhere else.
+//
+// A field's value is one of five kinds: int64_t, std::string, core::TransactionType,
+// core::TransactionStatus, Code. SQL stores an enum by its name (sql_text), a reject
+// code of `ok` as NULL; the commit log stores an enum as its integer.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "core/codes.h"
 #include "core/types.h"
 
 namespace balanced::storage {
 
-inline constexpr const char* kAccountColumns =
-    "account_number, currency, balance, overdraft_limit, version, created_at, updated_at";
-inline constexpr const char* kTransactionColumns =
-    "sequence, transaction_id, type, source_account, destination_account, amount, currency, "
-    "status, reject_code, source_balance_after, destination_balance_after, request_hash, "
-    "client_timestamp, created_at";
-
-template <typename Row>
-core::Account read_account(const Row& r) {
-  return core::Account{.number = r.text(0),
-                       .currency = r.text(1),
-                       .balance = r.int64(2),
-                       .overdraft_limit = r.int64(3),
-                       .version = r.int64(4),
-                       .created_at_ms = r.int64(5),
-                       .updated_at_ms = r.int64(6)};
+// Calls field(column, member) for each stored field of an account, in column order.
+// A is core::Account or const core::Account.
+template <typename A, typename Field>
+void for_each_account_field(A& a, Field&& field) {
+  field("account_number", a.number);
+  field("currency", a.currency);
+  field("balance", a.balance);
+  field("overdraft_limit", a.overdraft_limit);
+  field("version", a.version);
+  field("created_at", a.created_at_ms);
+  field("updated_at", a.updated_at_ms);
 }
 
+// The transaction column the database may assign (MySQL's AUTO_INCREMENT): the first.
+inline constexpr std::string_view kSequenceColumn = "sequence";
+
+// The same for a transaction. T is core::Transaction or const core::Transaction.
+template <typename T, typename Field>
+void for_each_transaction_field(T& t, Field&& field) {
+  field(kSequenceColumn, t.sequence);
+  field("transaction_id", t.id);
+  field("type", t.type);
+  field("source_account", t.source);
+  field("destination_account", t.destination);
+  field("amount", t.amount);
+  field("currency", t.currency);
+  field("status", t.status);
+  field("reject_code", t.reject_code);
+  field("source_balance_after", t.source_balance_after);
+  field("destination_balance_after", t.destination_balance_after);
+  field("request_hash", t.request_hash);
+  field("client_timestamp", t.client_timestamp);
+  field("created_at", t.created_at_ms);
+}
+
+// An enum field as SQL stores it.
+inline std::string_view sql_text(core::TransactionType type) { return core::type_name(type); }
+inline std::string_view sql_text(core::TransactionStatus status) { return core::status_name(status); }
+inline std::optional<std::string_view> sql_text(Code reject) {  // nullopt: NULL
+  if (reject == Code::ok) return std::nullopt;
+  return code_name(reject);
+}
+
+namespace rows_detail {
+template <typename Record, typename Walk>
+std::string join_columns(Walk walk, bool with_sequence) {
+  Record record;
+  std::string columns;
+  walk(record, [&](std::string_view column, auto&) {
+    if (!with_sequence && column == kSequenceColumn) return;
+    if (!columns.empty()) columns += ", ";
+    columns += column;
+  });
+  return columns;
+}
+}  // namespace rows_detail
+
+// "account_number, currency, ...": the columns in field order.
+inline const std::string& account_columns() {
+  static const std::string columns = rows_detail::join_columns<core::Account>(
+      [](auto& a, auto&& f) { for_each_account_field(a, f); }, true);
+  return columns;
+}
+inline const std::string& transaction_columns() {
+  static const std::string columns = rows_detail::join_columns<core::Transaction>(
+      [](auto& t, auto&& f) { for_each_transaction_field(t, f); }, true);
+  return columns;
+}
+// Without `sequence`, for a database that assigns it.
+inline const std::string& transaction_columns_but_sequence() {
+  static const std::string columns = rows_detail::join_columns<core::Transaction>(
+      [](auto& t, auto&& f) { for_each_transaction_field(t, f); }, false);
+  return columns;
+}
+
+// One column of a row into a field. A Row is any cursor with text(column) and
+// int64(column) (SQLite statements, MySQL result rows); NULL reads as empty or 0.
+template <typename Row>
+void read_column(const Row& r, int column, int64_t& value) {
+  value = r.int64(column);
+}
+template <typename Row>
+void read_column(const Row& r, int column, std::string& value) {
+  value = r.text(column);
+}
+template <typename Row>
+void read_column(const Row& r, int column, core::TransactionType& value) {
+  value = core::type_from_name(r.text(column)).value_or(core::TransactionType::transfer);
+}
+template <typename Row>
+void read_column(const Row& r, int column, core::TransactionStatus& value) {
+  value = core::status_from_name(r.text(column)).value_or(core::TransactionStatus::rejected);
+}
+template <typename Row>
+void read_column(const Row& r, int column, Code& value) {
+  const std::string name = r.text(column);
+  value = name.empty() ? Code::ok : code_from_name(name);
+}
+
+// A row selected with account_columns() (from column 0).
+template <typename Row>
+core::Account read_account(const Row& r) {
+  core::Account a;
+  int column = 0;
+  for_each_account_field(a, [&](std::string_view, auto& value) { read_column(r, column++, value); });
+  return a;
+}
+
+// A row selected with transaction_columns() (from column 0).
 template <typename Row>
 core::Transaction read_transaction(const Row& r) {
   core::Transaction t;
-  t.sequence = r.int64(0);
-  t.id = r.text(1);
-  t.type = core::type_from_name(r.text(2)).value_or(core::TransactionType::transfer);
-  t.source = r.text(3);
-  t.destination = r.text(4);
-  t.amount = r.int64(5);
-  t.currency = r.text(6);
-  t.status = core::status_from_name(r.text(7)).value_or(core::TransactionStatus::rejected);
-  const std::string reject = r.text(8);  // NULL reads as empty
-  t.reject_code = reject.empty() ? Code::ok : code_from_name(reject);
-  t.source_balance_after = r.int64(9);
-  t.destination_balance_after = r.int64(10);
-  t.request_hash = r.text(11);
-  t.client_timestamp = r.text(12);
-  t.created_at_ms = r.int64(13);
+  int column = 0;
+  for_each_transaction_field(t, [&](std::string_view, auto& value) { read_column(r, column++, value); });
   return t;
 }
 

@@ -1,6 +1,9 @@
 #include "storage/sqlite/journal_codec.h"
 
 #include <cstring>
+#include <type_traits>
+
+#include "storage/rows.h"
 
 namespace balanced::storage {
 namespace {
@@ -19,12 +22,24 @@ class Writer {
     i64(static_cast<int64_t>(text.size()));
     out_.append(text);
   }
+  // A field of any stored kind (rows.h); an enum as its integer.
+  void field(int64_t value) { i64(value); }
+  void field(const std::string& text) { str(text); }
+  template <typename Enum>
+    requires std::is_enum_v<Enum>
+  void field(Enum value) {
+    i64(static_cast<int64_t>(value));
+  }
   std::string take() { return std::move(out_); }
   void reserve(size_t bytes) { out_.reserve(bytes); }
 
  private:
   std::string out_;
 };
+
+constexpr core::TransactionType last_of(core::TransactionType) { return core::last_transaction_type; }
+constexpr core::TransactionStatus last_of(core::TransactionStatus) { return core::last_transaction_status; }
+constexpr Code last_of(Code) { return last_code; }
 
 class Reader {
  public:
@@ -48,6 +63,17 @@ class Reader {
     n = static_cast<size_t>(value);
     return true;
   }
+  bool field(int64_t& value) { return i64(value); }
+  bool field(std::string& text) { return str(text); }
+  // An enum, refused outside [0, last].
+  template <typename Enum>
+    requires std::is_enum_v<Enum>
+  bool field(Enum& value) {
+    int64_t raw = 0;
+    if (!i64(raw) || raw < 0 || raw > static_cast<int64_t>(last_of(value))) return fail();
+    value = static_cast<Enum>(raw);
+    return true;
+  }
   bool ok() const { return ok_; }
   bool done() const { return rest_.empty(); }
 
@@ -60,20 +86,19 @@ class Reader {
   bool ok_ = true;
 };
 
-void put_account(Writer& w, const core::Account& a) {
-  w.str(a.number);
-  w.str(a.currency);
-  w.i64(a.balance);
-  w.i64(a.overdraft_limit);
-  w.i64(a.version);
-  w.i64(a.created_at_ms);
-  w.i64(a.updated_at_ms);
+// Every field, in the order rows.h lists them: the record's layout follows that list.
+template <typename Record, typename Walk>
+void put(Writer& w, const Record& record, Walk walk) {
+  walk(record, [&](std::string_view, const auto& value) { w.field(value); });
 }
-
-bool get_account(Reader& r, core::Account& a) {
-  return r.str(a.number) && r.str(a.currency) && r.i64(a.balance) && r.i64(a.overdraft_limit) &&
-         r.i64(a.version) && r.i64(a.created_at_ms) && r.i64(a.updated_at_ms);
+template <typename Record, typename Walk>
+bool get(Reader& r, Record& record, Walk walk) {
+  bool ok = true;
+  walk(record, [&](std::string_view, auto& value) { ok = ok && r.field(value); });
+  return ok;
 }
+constexpr auto kAccountFields = [](auto& a, auto&& f) { for_each_account_field(a, f); };
+constexpr auto kTransactionFields = [](auto& t, auto&& f) { for_each_transaction_field(t, f); };
 
 }  // namespace
 
@@ -83,26 +108,11 @@ std::string encode_journal_record(const core::BatchEffects& effects) {
             (effects.created.size() + effects.updated.size()) * 96);
   w.i64(kFormatVersion);
   w.i64(static_cast<int64_t>(effects.created.size()));
-  for (const auto& a : effects.created) put_account(w, a);
+  for (const auto& a : effects.created) put(w, a, kAccountFields);
   w.i64(static_cast<int64_t>(effects.updated.size()));
-  for (const auto& a : effects.updated) put_account(w, a);
+  for (const auto& a : effects.updated) put(w, a, kAccountFields);
   w.i64(static_cast<int64_t>(effects.transactions.size()));
-  for (const auto& t : effects.transactions) {
-    w.i64(t.sequence);
-    w.str(t.id);
-    w.i64(static_cast<int64_t>(t.type));
-    w.str(t.source);
-    w.str(t.destination);
-    w.i64(t.amount);
-    w.str(t.currency);
-    w.i64(static_cast<int64_t>(t.status));
-    w.i64(static_cast<int64_t>(t.reject_code));
-    w.i64(t.source_balance_after);
-    w.i64(t.destination_balance_after);
-    w.str(t.request_hash);
-    w.str(t.client_timestamp);
-    w.i64(t.created_at_ms);
-  }
+  for (const auto& t : effects.transactions) put(w, t, kTransactionFields);
   w.i64(static_cast<int64_t>(effects.audit.size()));
   for (const auto& record : effects.audit) {
     w.i64(record.log_id);
@@ -127,32 +137,17 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
   if (!r.count(n)) return corrupt;
   effects.created.resize(n);
   for (auto& a : effects.created) {
-    if (!get_account(r, a)) return corrupt;
+    if (!get(r, a, kAccountFields)) return corrupt;
   }
   if (!r.count(n)) return corrupt;
   effects.updated.resize(n);
   for (auto& a : effects.updated) {
-    if (!get_account(r, a)) return corrupt;
+    if (!get(r, a, kAccountFields)) return corrupt;
   }
   if (!r.count(n)) return corrupt;
   effects.transactions.resize(n);
   for (auto& t : effects.transactions) {
-    int64_t type = 0;
-    int64_t status = 0;
-    int64_t reject = 0;
-    if (!(r.i64(t.sequence) && r.str(t.id) && r.i64(type) && r.str(t.source) &&
-          r.str(t.destination) && r.i64(t.amount) && r.str(t.currency) && r.i64(status) &&
-          r.i64(reject) && r.i64(t.source_balance_after) && r.i64(t.destination_balance_after) &&
-          r.str(t.request_hash) && r.str(t.client_timestamp) && r.i64(t.created_at_ms))) {
-      return corrupt;
-    }
-    if (type < 0 || type > 1 || status < 0 || status > 1 || reject < 0 ||
-        reject > static_cast<int64_t>(last_code)) {
-      return corrupt;
-    }
-    t.type = static_cast<core::TransactionType>(type);
-    t.status = static_cast<core::TransactionStatus>(status);
-    t.reject_code = static_cast<Code>(reject);
+    if (!get(r, t, kTransactionFields)) return corrupt;
   }
   if (!r.count(n)) return corrupt;
   effects.audit.resize(n);

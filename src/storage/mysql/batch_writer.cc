@@ -1,0 +1,227 @@
+#include "storage/mysql/batch_writer.h"
+
+#include <chrono>
+#include <unordered_map>
+
+#include "core/audit.h"
+#include "storage/mysql/statements.h"
+#include "storage/rows.h"
+
+namespace balanced::storage::mysql {
+namespace {
+
+constexpr const char* kAuditColumns = "operation_type, operator, operation_time, detail";
+constexpr const char* kAuditBarrierShared = "SELECT id FROM audit_barrier WHERE id = 1 LOCK IN SHARE MODE";
+
+// One field's value as SQL text.
+void append_field(Connection&, std::string& sql, int64_t value) { append_int(sql, value); }
+void append_field(Connection& c, std::string& sql, const std::string& value) { c.append_quoted(sql, value); }
+void append_field(Connection& c, std::string& sql, core::TransactionType value) {
+  c.append_quoted(sql, sql_text(value));
+}
+void append_field(Connection& c, std::string& sql, core::TransactionStatus value) {
+  c.append_quoted(sql, sql_text(value));
+}
+void append_field(Connection& c, std::string& sql, Code value) {
+  if (const auto text = sql_text(value)) {
+    c.append_quoted(sql, *text);
+  } else {
+    sql += "NULL";
+  }
+}
+
+// "(v1,v2,...)" of the fields `walk` visits, but `sequence`.
+template <typename Record, typename Walk>
+void append_row(Connection& c, std::string& sql, const Record& record, Walk walk) {
+  bool first = true;
+  sql.push_back('(');
+  walk(record, [&](std::string_view column, const auto& value) {
+    if (column == kSequenceColumn) return;  // the database assigns it
+    if (!first) sql.push_back(',');
+    first = false;
+    append_field(c, sql, value);
+  });
+  sql.push_back(')');
+}
+
+}  // namespace
+
+Status BatchWriter::load_accounts(std::span<const std::string> numbers, core::LedgerState& state) {
+  // Chunks in sorted order keep the lock order sorted.
+  return for_each_chunk(numbers.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "SELECT " + account_columns() + " FROM accounts WHERE account_number IN ";
+    append_in_list(c_, sql, numbers.subspan(start, end - start));
+    sql += " ORDER BY account_number FOR UPDATE";
+    auto rows = c_.query(sql);
+    if (!rows.ok()) return Status(rows.error());
+    while (rows.value().next()) {
+      core::Account account = read_account(rows.value());
+      state.accounts.emplace(account.number, std::move(account));
+    }
+    return {};
+  });
+}
+
+Status BatchWriter::load_transactions(std::span<const std::string> ids, core::LedgerState& state) {
+  if (!look_up_ids_) return {};
+  return for_each_chunk(ids.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "SELECT " + transaction_columns() + " FROM transactions WHERE transaction_id IN ";
+    append_in_list(c_, sql, ids.subspan(start, end - start));
+    auto rows = c_.query(sql);
+    if (!rows.ok()) return Status(rows.error());
+    while (rows.value().next()) {
+      core::Transaction t = read_transaction(rows.value());
+      state.existing.emplace(t.id, std::move(t));
+    }
+    return {};
+  });
+}
+
+Status BatchWriter::write(core::BatchEffects& effects) {
+  std::vector<Step> steps;
+  add_insert_accounts(effects.created, steps);
+  add_update_accounts(effects.updated, steps);
+  add_insert_transactions(effects.transactions, steps);
+  if (auto s = run(steps, effects.transactions); !s.ok()) return s;
+  core::render_audit_details(effects.audit, effects.transactions);
+  steps.clear();
+  add_insert_audit(effects.audit, steps);
+  steps.push_back(Step{"COMMIT", Step::Kind::plain, 0, 0});
+  const auto durable_from = std::chrono::steady_clock::now();
+  Status committed = run(steps, effects.transactions);
+  timings_.durable_seconds = seconds_since(durable_from);
+  return committed;
+}
+
+Status BatchWriter::run(const std::vector<Step>& steps, std::vector<core::Transaction>& transactions) {
+  if (steps.empty()) return {};
+  std::string sql;
+  for (const auto& step : steps) {
+    if (!sql.empty()) sql.push_back(';');
+    sql += step.sql;
+  }
+  auto results = c_.exec_many(sql);
+  if (!results.ok()) return Status(results.error());
+  if (results.value().size() != steps.size()) {
+    return Status(Code::internal, "expected " + std::to_string(steps.size()) + " results");
+  }
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    const auto& result = results.value()[i];
+    // An upsert reports 2 per updated row (1 per inserted one): every row must have
+    // existed, locked by this batch.
+    if (step.kind == Step::Kind::update_accounts &&
+        result.affected_rows != 2 * (step.end - step.start)) {
+      return Status(Code::internal, "updated accounts: " + std::to_string(result.affected_rows) +
+                                        " rows affected, expected " +
+                                        std::to_string(2 * (step.end - step.start)));
+    }
+    if (step.kind == Step::Kind::insert_transactions) {
+      if (auto s = assign_sequences(transactions, step.start, step.end, result.insert_id); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return {};
+}
+
+void BatchWriter::add_insert_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
+  (void)for_each_chunk(accounts.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "INSERT INTO accounts (" + account_columns() + ") VALUES ";
+    append_account_rows(accounts, start, end, sql);
+    steps.push_back(Step{std::move(sql), Step::Kind::plain, start, end});
+    return {};
+  });
+}
+
+void BatchWriter::append_account_rows(const std::vector<core::Account>& accounts, size_t start,
+                                      size_t end, std::string& sql) {
+  for (size_t i = start; i < end; ++i) {
+    if (i > start) sql.push_back(',');
+    append_row(c_, sql, accounts[i], [](const auto& a, auto&& f) { for_each_account_field(a, f); });
+  }
+}
+
+// Every changed account gets its final balance and version in one multi-row statement:
+// an upsert whose rows all exist (the batch holds their locks), so each only updates.
+// (One VALUES list parses and plans once; a derived table of N SELECTs, N times.)
+void BatchWriter::add_update_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
+  (void)for_each_chunk(accounts.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "INSERT INTO accounts (" + account_columns() + ") VALUES ";
+    append_account_rows(accounts, start, end, sql);
+    sql += " ON DUPLICATE KEY UPDATE balance = VALUES(balance), version = VALUES(version), "
+           "updated_at = VALUES(updated_at)";
+    steps.push_back(Step{std::move(sql), Step::Kind::update_accounts, start, end});
+    return {};
+  });
+}
+
+void BatchWriter::add_insert_transactions(const std::vector<core::Transaction>& transactions,
+                                          std::vector<Step>& steps) {
+  (void)for_each_chunk(transactions.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    // The database assigns the sequence.
+    std::string sql = "INSERT INTO transactions (" + transaction_columns_but_sequence() + ") VALUES ";
+    for (size_t i = start; i < end; ++i) {
+      if (i > start) sql.push_back(',');
+      append_row(c_, sql, transactions[i], [](const auto& t, auto&& f) { for_each_transaction_field(t, f); });
+    }
+    steps.push_back(Step{std::move(sql), Step::Kind::insert_transactions, start, end});
+    return {};
+  });
+}
+
+// With innodb_autoinc_lock_mode 0 or 1 a multi-row INSERT gets consecutive ids from
+// the first one; in mode 2 (MySQL 8's default) they may interleave with another
+// writer's, so they are read back.
+Status BatchWriter::assign_sequences(std::vector<core::Transaction>& transactions, size_t start,
+                                     size_t end, uint64_t first_id) {
+  if (consecutive_ids_) {
+    for (size_t i = start; i < end; ++i) {
+      transactions[i].sequence = static_cast<int64_t>(first_id) + static_cast<int64_t>(i - start);
+    }
+    return {};
+  }
+  std::string sql = "SELECT sequence, transaction_id FROM transactions WHERE transaction_id IN (";
+  for (size_t i = start; i < end; ++i) {
+    if (i > start) sql.push_back(',');
+    c_.append_quoted(sql, transactions[i].id);
+  }
+  sql.push_back(')');
+  auto rows = c_.query(sql);
+  if (!rows.ok()) return Status(rows.error());
+  std::unordered_map<std::string, int64_t> sequences;
+  while (rows.value().next()) sequences.emplace(rows.value().text(1), rows.value().int64(0));
+  for (size_t i = start; i < end; ++i) {
+    auto it = sequences.find(transactions[i].id);
+    if (it == sequences.end()) return Status(Code::internal, "inserted transaction not found");
+    transactions[i].sequence = it->second;
+  }
+  return {};
+}
+
+// The share lock on the barrier comes first and is held to the COMMIT: the sealer,
+// once it holds the barrier alone, knows every record id handed out so far is
+// committed or rolled back (AuditSealer).
+void BatchWriter::add_insert_audit(const std::vector<core::AuditRecord>& audit, std::vector<Step>& steps) {
+  if (audit.empty()) return;
+  steps.push_back(Step{kAuditBarrierShared, Step::Kind::plain, 0, 0});
+  (void)for_each_chunk(audit.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = std::string("INSERT INTO audit_record (") + kAuditColumns + ") VALUES ";
+    for (size_t i = start; i < end; ++i) {
+      const auto& r = audit[i];
+      sql += i == start ? "(" : ",(";
+      c_.append_quoted(sql, r.operation_type);
+      sql.push_back(',');
+      c_.append_quoted(sql, r.operator_name);
+      sql.push_back(',');
+      append_int(sql, r.operation_time_ms);
+      sql.push_back(',');
+      c_.append_quoted(sql, r.detail);
+      sql.push_back(')');
+    }
+    steps.push_back(Step{std::move(sql), Step::Kind::plain, start, end});
+    return {};
+  });
+}
+
+}  // namespace balanced::storage::mysql

@@ -1,0 +1,200 @@
+#include "storage/mysql/schema.h"
+
+#include <array>
+#include <vector>
+
+#include "storage/mysql/mysql_store.h"
+
+namespace balanced::storage {
+
+using mysql::Connection;
+
+namespace {
+
+// One statement of a migration. MySQL commits DDL implicitly, so a migration that
+// crashed halfway runs again from its first statement: each statement is re-runnable as
+// written, or says by `done_when` how to see that it already ran.
+struct MigrationStep {
+  enum class DoneWhen { never, table_exists, column_exists, column_gone };
+  MigrationStep(const char* statement, DoneWhen when = DoneWhen::never,  // NOLINT: a literal is a step
+                const char* in_table = nullptr, const char* column_name = nullptr)
+      : sql(statement), done_when(when), table(in_table), column(column_name) {}
+  const char* sql;
+  DoneWhen done_when;
+  const char* table;
+  const char* column;
+};
+using Done = MigrationStep::DoneWhen;
+
+// Versioned migrations: entry i takes the schema from version i to i + 1, one statement
+// at a time. Never edit an entry that has shipped; append a new one.
+// Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
+const std::array<std::vector<MigrationStep>, 2> kMigrations{{
+    {
+        // The account number is the clustered key: every batch locks its accounts in
+        // that one order, whatever plan the optimizer picks, and a lock is one record.
+        R"sql(CREATE TABLE IF NOT EXISTS accounts (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  account_number VARBINARY(64) NOT NULL,
+  currency VARBINARY(8) NOT NULL,
+  balance BIGINT NOT NULL,
+  overdraft_limit BIGINT NOT NULL,
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (account_number),
+  UNIQUE KEY accounts_by_id (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
+        R"sql(CREATE TABLE IF NOT EXISTS transactions (
+  sequence BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  transaction_id VARBINARY(64) NOT NULL,
+  type VARCHAR(16) NOT NULL,
+  source_account VARBINARY(64) NOT NULL,
+  destination_account VARBINARY(64) NOT NULL,
+  amount BIGINT NOT NULL,
+  currency VARBINARY(8) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  reject_code VARCHAR(32) NULL,
+  source_balance_after BIGINT NOT NULL,
+  destination_balance_after BIGINT NOT NULL,
+  request_hash VARBINARY(64) NOT NULL,
+  client_timestamp VARBINARY(64) NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE KEY transactions_by_id (transaction_id),
+  KEY transactions_by_source (source_account, sequence),
+  KEY transactions_by_destination (destination_account, sequence)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
+        R"sql(CREATE TABLE IF NOT EXISTS audit_log (
+  log_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  operation_type VARCHAR(32) NOT NULL,
+  operator VARBINARY(64) NOT NULL,
+  operation_time BIGINT NOT NULL,
+  detail MEDIUMBLOB NOT NULL,
+  chain_seq BIGINT NULL,
+  prev_hash BINARY(32) NULL,
+  hash BINARY(32) NULL,
+  UNIQUE KEY audit_by_chain (chain_seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)sql",
+        R"sql(CREATE TABLE IF NOT EXISTS audit_chain (
+  id TINYINT NOT NULL PRIMARY KEY,
+  sealed_seq BIGINT NOT NULL,
+  head BINARY(32) NOT NULL,
+  fence BIGINT NOT NULL
+) ENGINE=InnoDB)sql",
+        "INSERT IGNORE INTO audit_chain (id, sealed_seq, head, fence) VALUES (1, 0, "
+        "X'0000000000000000000000000000000000000000000000000000000000000000', 0)",
+    },
+    {
+        // Version 2: sealing appends a link row instead of rewriting the record. Records
+        // live in `audit_record` (written once, by their batch), their chain positions
+        // and hashes in `audit_link`; the view `audit_log` joins them into the table of
+        // DESIGN.md §3. `audit_barrier` is the row every batch share-locks before it
+        // writes records and the sealer locks alone (MysqlStore::seal_audit).
+        R"sql(CREATE TABLE IF NOT EXISTS audit_link (
+  log_id BIGINT NOT NULL PRIMARY KEY,
+  chain_seq BIGINT NOT NULL,
+  prev_hash BINARY(32) NOT NULL,
+  hash BINARY(32) NOT NULL,
+  UNIQUE KEY audit_link_by_chain (chain_seq)
+) ENGINE=InnoDB)sql",
+        "CREATE TABLE IF NOT EXISTS audit_barrier (id TINYINT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+        "INSERT IGNORE INTO audit_barrier (id) VALUES (1)",
+        {"RENAME TABLE audit_log TO audit_record", Done::table_exists, "audit_record"},
+        // Every record at or below linked_log_id is linked or will never exist.
+        {"ALTER TABLE audit_chain ADD COLUMN linked_log_id BIGINT NOT NULL DEFAULT 0",
+         Done::column_exists, "audit_chain", "linked_log_id"},
+        {"UPDATE audit_chain SET linked_log_id = COALESCE("
+         "(SELECT MIN(log_id) - 1 FROM audit_record WHERE chain_seq IS NULL), "
+         "(SELECT MAX(log_id) FROM audit_record), 0) WHERE id = 1",
+         Done::column_gone, "audit_record", "chain_seq"},
+        {"INSERT IGNORE INTO audit_link (log_id, chain_seq, prev_hash, hash) "
+         "SELECT log_id, chain_seq, prev_hash, hash FROM audit_record WHERE chain_seq IS NOT NULL",
+         Done::column_gone, "audit_record", "chain_seq"},
+        {"ALTER TABLE audit_record DROP INDEX audit_by_chain, DROP COLUMN chain_seq, "
+         "DROP COLUMN prev_hash, DROP COLUMN hash",
+         Done::column_gone, "audit_record", "chain_seq"},
+        // A join view takes no INSERT: a replica of version 1 fails its batches loudly
+        // instead of writing records around the barrier.
+        "CREATE OR REPLACE VIEW audit_log AS SELECT r.log_id, r.operation_type, r.operator, "
+        "r.operation_time, r.detail, k.chain_seq, k.prev_hash, k.hash "
+        "FROM audit_record r LEFT JOIN audit_link k ON k.log_id = r.log_id",
+    },
+}};
+
+// Whether `step` already ran (see MigrationStep).
+Result<bool> already_done(Connection& c, const MigrationStep& step) {
+  if (step.done_when == Done::never) return false;
+  std::string sql = step.done_when == Done::table_exists
+                        ? "SELECT COUNT(*) FROM information_schema.tables"
+                        : "SELECT COUNT(*) FROM information_schema.columns";
+  sql += " WHERE table_schema = DATABASE() AND table_name = ";
+  c.append_quoted(sql, step.table);
+  if (step.done_when != Done::table_exists) {
+    sql += " AND column_name = ";
+    c.append_quoted(sql, step.column);
+  }
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  const bool found = rows.value().next() && rows.value().int64(0) > 0;
+  return step.done_when == Done::column_gone ? !found : found;
+}
+
+}  // namespace
+
+namespace mysql {
+
+Result<int> read_schema_version(Connection& c) {
+  auto rows = c.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!rows.ok()) {
+    // No table yet: a database never migrated.
+    if (mysql::is_missing_table(c.last_error())) return 0;
+    return rows.error();
+  }
+  if (!rows.value().next()) return 0;
+  return static_cast<int>(rows.value().int64(0));
+}
+
+}  // namespace mysql
+
+int mysql_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+Result<std::pair<int, int>> migrate_mysql(const mysql::ConnectionConfig& config, int target_version) {
+  auto opened = Connection::open(config);
+  if (!opened.ok()) return opened.error();
+  Connection& c = *opened.value();
+  if (auto s = c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL "
+                      "PRIMARY KEY, applied_at BIGINT NOT NULL) ENGINE=InnoDB");
+      !s.ok()) {
+    return s.error();
+  }
+  // One migrator at a time, across processes.
+  auto locked = c.query("SELECT GET_LOCK('balanced.migrate', 60)");
+  if (!locked.ok()) return locked.error();
+  if (!locked.value().next() || locked.value().int64(0) != 1) {
+    return Error{Code::unavailable, "another process holds the migration lock"};
+  }
+  auto before = mysql::read_schema_version(c);
+  if (!before.ok()) return before.error();
+  int version = before.value();
+  if (target_version < version || target_version > mysql_schema_version()) {
+    return Error{Code::invalid_request, "cannot migrate from schema version " + std::to_string(version) +
+                                            " to " + std::to_string(target_version)};
+  }
+  for (; version < target_version; ++version) {
+    for (const MigrationStep& step : kMigrations[static_cast<size_t>(version)]) {
+      auto done = already_done(c, step);
+      if (!done.ok()) return done.error();
+      if (done.value()) continue;
+      if (auto s = c.exec(step.sql); !s.ok()) return s.error();
+    }
+    if (auto s = c.exec("INSERT INTO schema_migrations (version, applied_at) VALUES (" +
+                        std::to_string(version + 1) + ", UNIX_TIMESTAMP())");
+        !s.ok()) {
+      return s.error();
+    }
+  }
+  (void)c.exec("DO RELEASE_LOCK('balanced.migrate')");
+  return std::pair{before.value(), version};
+}
+
+}  // namespace balanced::storage

@@ -1,0 +1,165 @@
+#include "storage/sqlite/ledger_writer.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include "core/audit.h"
+#include "storage/rows.h"
+
+namespace balanced::storage::sqlite {
+namespace {
+
+// "?1, ?2, ..., ?n"
+std::string placeholders(int n) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) out += (i > 1 ? ", ?" : "?") + std::to_string(i);
+  return out;
+}
+
+int count_columns(const std::string& columns) {
+  return static_cast<int>(std::count(columns.begin(), columns.end(), ',')) + 1;
+}
+
+// One field's value into parameter `index`.
+void bind_field(Statement& s, int index, int64_t value) { s.bind(index, value); }
+void bind_field(Statement& s, int index, const std::string& value) { s.bind(index, value); }
+void bind_field(Statement& s, int index, core::TransactionType value) { s.bind(index, sql_text(value)); }
+void bind_field(Statement& s, int index, core::TransactionStatus value) { s.bind(index, sql_text(value)); }
+void bind_field(Statement& s, int index, Code value) {
+  if (const auto text = sql_text(value)) {
+    s.bind(index, *text);
+  } else {
+    s.bind_null(index);
+  }
+}
+
+}  // namespace
+
+Status LedgerWriter::open(const std::string& path, const ConnectionOptions& options) {
+  if (auto s = db_.open(path, SQLITE_OPEN_READWRITE, options); !s.ok()) return s;
+  const std::pair<Statement*, std::string> statements[] = {
+      {&begin_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&read_applied_, "SELECT value FROM meta WHERE name = 'applied_batch'"},
+      {&audit_head_, "SELECT hash FROM audit_log ORDER BY log_id DESC LIMIT 1"},
+      {&write_applied_, "UPDATE meta SET value = ?1 WHERE name = 'applied_batch'"},
+      {&insert_account_, "INSERT INTO accounts (" + account_columns() + ") VALUES (" +
+                             placeholders(count_columns(account_columns())) + ")"},
+      {&update_account_,
+       "UPDATE accounts SET balance = ?2, version = ?3, updated_at = ?4 "
+       "WHERE account_number = ?1"},
+      {&insert_transaction_, "INSERT INTO transactions (" + transaction_columns() + ") VALUES (" +
+                                 placeholders(count_columns(transaction_columns())) + ")"},
+      {&insert_audit_,
+       "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
+       "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+  };
+  for (const auto& [statement, sql] : statements) {
+    if (auto s = statement->prepare(db_, sql); !s.ok()) return s;
+  }
+  return {};
+}
+
+Result<int64_t> LedgerWriter::applied_batch() {
+  Use s(read_applied_);
+  const int rc = s->step();
+  if (rc != SQLITE_ROW) return s->error(rc, "read applied batch");
+  return s->int64(0);
+}
+
+Status LedgerWriter::materialize(BatchesView batches) {
+  {
+    Use begin(begin_);
+    if (const int rc = begin->step(); rc != SQLITE_DONE) return Status(begin->error(rc, "begin"));
+  }
+  Status status = write(batches);
+  if (status.ok()) {
+    Use commit(commit_);
+    const int rc = commit->step();
+    if (rc == SQLITE_DONE) return {};
+    status = Status(commit->error(rc, "commit"));
+  }
+  if (!sqlite3_get_autocommit(db_.get())) {
+    Use rollback(rollback_);
+    (void)rollback->step();
+  }
+  return status;
+}
+
+Status LedgerWriter::write(BatchesView batches) {
+  auto applied = applied_batch();
+  if (!applied.ok()) return applied.status();
+  int64_t last = applied.value();
+  // Each account is written once per chunk, in its final state: inserted whole when the
+  // chunk created it, otherwise its changing fields updated.
+  std::unordered_map<std::string, std::pair<const core::Account*, bool>> accounts;
+  for (const auto& [batch, effects] : batches) {
+    if (batch <= last) continue;  // applied already (recovery racing the materializer)
+    for (const auto& a : effects->created) accounts[a.number] = {&a, true};
+    for (const auto& a : effects->updated) {
+      auto& entry = accounts[a.number];
+      entry = {&a, entry.first != nullptr && entry.second};
+    }
+  }
+  for (const auto& [number, entry] : accounts) {
+    const core::Account& a = *entry.first;
+    Use s(entry.second ? insert_account_ : update_account_);
+    if (entry.second) {
+      int index = 1;
+      for_each_account_field(a, [&](std::string_view, const auto& value) { bind_field(*s, index++, value); });
+    } else {
+      s->bind(1, a.number);
+      s->bind(2, a.balance);
+      s->bind(3, a.version);
+      s->bind(4, a.updated_at_ms);
+    }
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write account"));
+  }
+  std::string head;
+  {
+    Use s(audit_head_);
+    const int rc = s->step();
+    if (rc == SQLITE_ROW) {
+      head = s->blob(0);
+    } else if (rc != SQLITE_DONE) {
+      return Status(s->error(rc, "read audit head"));
+    }
+  }
+  std::vector<core::AuditRecord> audit;
+  for (const auto& [batch, effects] : batches) {
+    if (batch <= last) continue;
+    for (const auto& t : effects->transactions) {
+      if (auto s = insert_transaction(t); !s.ok()) return s;
+    }
+    audit = effects->audit;
+    head = core::seal_audit(audit, effects->transactions, std::move(head));
+    for (const auto& r : audit) {
+      Use s(insert_audit_);
+      s->bind(1, r.log_id);
+      s->bind(2, r.operation_type);
+      s->bind(3, r.operator_name);
+      s->bind(4, r.operation_time_ms);
+      s->bind(5, r.detail);
+      s->bind_blob(6, r.prev_hash);
+      s->bind_blob(7, r.hash);
+      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert audit"));
+    }
+    last = batch;
+  }
+  Use s(write_applied_);
+  s->bind(1, last);
+  if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write watermark"));
+  return {};
+}
+
+Status LedgerWriter::insert_transaction(const core::Transaction& t) {
+  Use s(insert_transaction_);
+  int index = 1;
+  for_each_transaction_field(t, [&](std::string_view, const auto& value) { bind_field(*s, index++, value); });
+  if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert transaction"));
+  return {};
+}
+
+}  // namespace balanced::storage::sqlite

@@ -1,0 +1,40 @@
+// Writes committed batches into the ledger tables (DESIGN.md §3) and moves the
+// watermark (meta.applied_batch) in the same transaction. Used by the materializer
+// thread and by recovery at open; owns its own connection to the ledger file.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "core/codes.h"
+#include "core/ledger.h"
+#include "storage/sqlite/sqlite_db.h"
+
+namespace balanced::storage::sqlite {
+
+// Committed batches by number, in order.
+using BatchesView = std::span<const std::pair<int64_t, const core::BatchEffects*>>;
+
+class LedgerWriter {
+ public:
+  Status open(const std::string& path, const ConnectionOptions& options);
+  Connection& connection() { return db_; }
+
+  // The last batch written to the tables.
+  Result<int64_t> applied_batch();
+  // Applies, in one transaction, the batches above the watermark, and moves it. Each
+  // account is written once, in its final state; audit records are chained here.
+  Status materialize(BatchesView batches);
+
+ private:
+  Status write(BatchesView batches);
+  Status insert_transaction(const core::Transaction& t);
+
+  Connection db_;
+  Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;
+  Statement insert_account_, update_account_, insert_transaction_, insert_audit_;
+};
+
+}  // namespace balanced::storage::sqlite

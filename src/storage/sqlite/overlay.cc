@@ -1,0 +1,150 @@
+#include "storage/sqlite/overlay.h"
+
+#include <cassert>
+
+namespace balanced::storage::sqlite {
+
+Overlay::Overlay(size_t transactions_max) : transactions_max_(transactions_max) {
+  MutexLock lock(mutex_);
+  transactions_.reserve(transactions_max);
+}
+
+bool Overlay::wait_for_room(std::chrono::milliseconds wait_max) {
+  MutexLock lock(mutex_);
+  return lock.wait_for(changed_, wait_max,
+                       [&]() REQUIRES(mutex_) { return transaction_count_ < transactions_max_; });
+}
+
+void Overlay::publish(std::shared_ptr<const PendingBatch> batch) {
+  {
+    MutexLock lock(mutex_);
+    for (const auto& a : batch->effects.created) accounts_[a.number] = a;
+    for (const auto& a : batch->effects.updated) accounts_[a.number] = a;
+    for (const auto& t : batch->effects.transactions) transactions_[t.id] = &t;
+    transaction_count_ += batch->effects.transactions.size();
+    batches_.push_back(std::move(batch));
+  }
+  changed_.notify_all();
+}
+
+void Overlay::load_accounts(std::span<const std::string* const> numbers, core::LedgerState& state,
+                            std::vector<const std::string*>& missing) {
+  MutexLock lock(mutex_);
+  for (const std::string* number : numbers) {
+    if (auto it = accounts_.find(*number); it != accounts_.end()) {
+      state.accounts.emplace(*number, it->second);
+    } else {
+      missing.push_back(number);
+    }
+  }
+}
+
+void Overlay::load_transactions(std::span<const std::string> ids, core::LedgerState& state,
+                                std::vector<const std::string*>& missing) {
+  MutexLock lock(mutex_);
+  for (const auto& id : ids) {
+    if (auto it = transactions_.find(id); it != transactions_.end()) {
+      state.existing.emplace(id, *it->second);
+    } else {
+      missing.push_back(&id);
+    }
+  }
+}
+
+std::optional<core::Account> Overlay::account(std::string_view number) {
+  MutexLock lock(mutex_);
+  if (auto it = accounts_.find(std::string(number)); it != accounts_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::optional<core::Transaction> Overlay::transaction(std::string_view id) {
+  MutexLock lock(mutex_);
+  if (auto it = transactions_.find(id); it != transactions_.end()) return *it->second;
+  return std::nullopt;
+}
+
+void Overlay::history(std::string_view number, int64_t before, std::vector<core::Transaction>& out) {
+  MutexLock lock(mutex_);
+  for (const auto& batch : batches_) {
+    for (const auto& t : batch->effects.transactions) {
+      if (t.sequence < before && t.status == core::TransactionStatus::committed &&
+          (t.source == number || t.destination == number)) {
+        out.push_back(t);
+      }
+    }
+  }
+}
+
+PendingChunk Overlay::next_chunk(std::chrono::milliseconds grow_for, size_t transactions_max) {
+  PendingChunk chunk;
+  MutexLock lock(mutex_);
+  lock.wait(changed_, [&]() REQUIRES(mutex_) { return !batches_.empty() || stopping_; });
+  if (batches_.empty()) return chunk;  // stopping, and everything is materialized
+  // Let the chunk grow, unless stopping or the overlay is filling up.
+  lock.wait_for(changed_, grow_for, [&]() REQUIRES(mutex_) {
+    return stopping_ || transaction_count_ * 2 >= transactions_max_;
+  });
+  size_t transactions = 0;
+  for (const auto& batch : batches_) {
+    if (!chunk.empty() && transactions + batch->effects.transactions.size() > transactions_max) break;
+    transactions += batch->effects.transactions.size();
+    chunk.push_back(batch);
+  }
+  return chunk;
+}
+
+void Overlay::forget(const PendingChunk& chunk) {
+  for (const auto& batch : chunk) {
+    const auto& transactions = batch->effects.transactions;
+    for (size_t from = 0; from < transactions.size(); from += erase_slice_max) {
+      const size_t to = std::min(transactions.size(), from + erase_slice_max);
+      MutexLock slice(mutex_);
+      for (size_t i = from; i < to; ++i) transactions_.erase(transactions[i].id);
+      transaction_count_ -= to - from;
+    }
+  }
+  for (const auto& batch : chunk) {
+    MutexLock lock(mutex_);  // one batch per hold, for the same reason
+    error_.clear();
+    assert(batches_.front() == batch);
+    auto forget_account = [&](const core::Account& a) REQUIRES(mutex_) {
+      auto it = accounts_.find(a.number);
+      if (it != accounts_.end() && it->second.version <= a.version) accounts_.erase(it);
+    };
+    for (const auto& a : batch->effects.created) forget_account(a);
+    for (const auto& a : batch->effects.updated) forget_account(a);
+    batches_.pop_front();
+    materialized_batch_ = batch->batch;
+  }
+  changed_.notify_all();
+}
+
+void Overlay::set_error(std::string error) {
+  MutexLock lock(mutex_);
+  error_ = std::move(error);
+}
+
+std::string Overlay::error() {
+  MutexLock lock(mutex_);
+  return error_;
+}
+
+int64_t Overlay::materialized_batch() {
+  MutexLock lock(mutex_);
+  return materialized_batch_;
+}
+
+void Overlay::set_materialized_batch(int64_t batch) {
+  MutexLock lock(mutex_);
+  materialized_batch_ = batch;
+}
+
+void Overlay::stop() {
+  {
+    MutexLock lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+}
+
+}  // namespace balanced::storage::sqlite

@@ -1,0 +1,70 @@
+#include "storage/sqlite/readers.h"
+
+#include "storage/rows.h"
+
+namespace balanced::storage::sqlite {
+
+Status ReadConnection::prepare() {
+  if (auto s = begin.prepare(db, "BEGIN"); !s.ok()) return s;
+  if (auto s = commit.prepare(db, "COMMIT"); !s.ok()) return s;
+  const std::string history_sql =
+      "SELECT * FROM (SELECT " + transaction_columns() +
+      " FROM transactions WHERE source_account = ?1 AND sequence < ?2 AND status = "
+      "'committed' ORDER BY sequence DESC LIMIT ?3) UNION ALL SELECT * FROM (SELECT " +
+      transaction_columns() +
+      " FROM transactions WHERE destination_account = ?1 AND sequence < ?2 AND status = "
+      "'committed' ORDER BY sequence DESC LIMIT ?3) ORDER BY sequence DESC LIMIT ?3";
+  if (auto s = account.prepare(db, "SELECT " + account_columns() +
+                                       " FROM accounts WHERE account_number = ?1");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = transaction.prepare(db, "SELECT " + transaction_columns() +
+                                           " FROM transactions WHERE transaction_id = ?1");
+      !s.ok()) {
+    return s;
+  }
+  return history.prepare(db, history_sql);
+}
+
+void ReaderPool::configure(std::string path, ConnectionOptions options, size_t connections_max) {
+  path_ = std::move(path);
+  options_ = options;
+  connections_max_ = std::max<size_t>(1, connections_max);
+}
+
+Result<std::unique_ptr<ReadConnection>> ReaderPool::open() {
+  auto reader = std::make_unique<ReadConnection>();
+  Status status = reader->db.open(path_, SQLITE_OPEN_READONLY, options_);
+  if (status.ok()) status = reader->prepare();
+  if (!status.ok()) return status.error();
+  return reader;
+}
+
+Result<std::unique_ptr<ReadConnection>> ReaderPool::acquire() {
+  {
+    MutexLock lock(mutex_);
+    lock.wait(returned_, [&]() REQUIRES(mutex_) { return !idle_.empty() || open_ < connections_max_; });
+    if (!idle_.empty()) {
+      auto reader = std::move(idle_.back());
+      idle_.pop_back();
+      return reader;
+    }
+    ++open_;
+  }
+  auto reader = open();
+  if (!reader.ok()) {
+    MutexLock lock(mutex_);
+    --open_;
+    returned_.notify_one();
+  }
+  return reader;
+}
+
+void ReaderPool::release(std::unique_ptr<ReadConnection> reader) {
+  MutexLock lock(mutex_);
+  idle_.push_back(std::move(reader));
+  returned_.notify_one();
+}
+
+}  // namespace balanced::storage::sqlite

@@ -1,0 +1,97 @@
+#include "storage/sqlite/schema.h"
+
+#include <array>
+
+namespace balanced::storage::sqlite {
+namespace {
+
+// Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
+// entry that has shipped; append a new one.
+constexpr std::array<const char*, 1> kMigrations{
+    R"sql(
+CREATE TABLE accounts (
+  id INTEGER PRIMARY KEY,
+  account_number TEXT NOT NULL UNIQUE,
+  currency TEXT NOT NULL,
+  balance INTEGER NOT NULL,
+  overdraft_limit INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE transactions (
+  sequence INTEGER PRIMARY KEY,
+  transaction_id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  source_account TEXT NOT NULL,
+  destination_account TEXT NOT NULL,
+  amount INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reject_code TEXT,
+  source_balance_after INTEGER NOT NULL,
+  destination_balance_after INTEGER NOT NULL,
+  request_hash TEXT NOT NULL,
+  client_timestamp TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX transactions_by_source ON transactions (source_account, sequence);
+CREATE INDEX transactions_by_destination ON transactions (destination_account, sequence);
+CREATE TABLE audit_log (
+  log_id INTEGER PRIMARY KEY,
+  operation_type TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  operation_time INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL
+);
+CREATE TABLE meta (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (name, value) VALUES ('applied_batch', 0);
+)sql",
+};
+
+}  // namespace
+
+int schema_version_of_build() { return static_cast<int>(kMigrations.size()); }
+
+Result<int> schema_version(Connection& connection) {
+  Statement s;
+  if (auto status = s.prepare(connection, "PRAGMA user_version"); !status.ok()) {
+    return status.error();
+  }
+  const int rc = s.step();
+  if (rc != SQLITE_ROW) return s.error(rc, "read schema version");
+  return static_cast<int>(s.int64(0));
+}
+
+Result<std::pair<int, int>> run_migrations(Connection& connection) {
+  auto before = schema_version(connection);
+  if (!before.ok()) return before.error();
+  const int target = schema_version_of_build();
+  if (before.value() > target) {
+    return Error{Code::internal, "schema version " + std::to_string(before.value()) +
+                                     " is newer than this build's " + std::to_string(target)};
+  }
+  for (int version = before.value(); version < target; ++version) {
+    const std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[version] +
+                            "PRAGMA user_version = " + std::to_string(version + 1) + ";COMMIT;";
+    if (auto status = connection.exec(sql); !status.ok()) {
+      (void)connection.exec("ROLLBACK");
+      return status.error();
+    }
+  }
+  return std::pair{before.value(), target};
+}
+
+Status configure(Connection& connection, bool synchronous_full) {
+  std::string pragmas = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL;";
+  pragmas += synchronous_full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
+  pragmas += "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+  return connection.exec(pragmas);
+}
+
+}  // namespace balanced::storage::sqlite
