@@ -8,7 +8,6 @@
 #include "api/problems.h"
 #include "engine/stats.h"
 #include "http/tracing.h"
-#include "observe/access_log.h"
 #include "net/url.h"
 
 namespace balanced::api {
@@ -48,20 +47,6 @@ Response transfer_response(core::Outcome&& outcome) {
   return response;
 }
 
-// What the access log says of a request, read off it before it is handled.
-struct AccessContext {
-  explicit AccessContext(const Request& request)
-      : method(request.method),
-        path(request.path),
-        client_ip(request.peer_address),
-        user(core::is_valid_operator(request.header("X-Operator")) ? request.header("X-Operator")
-                                                                     : std::string_view()),
-        request_id(http::request_id_of(request)) {
-    http::traceparent_of(request, trace_id);
-  }
-  std::string method, path, client_ip, user, request_id, trace_id;
-};
-
 // Builds the response on the connection's thread (off the committer), and times the hop
 // there: the engine's `respond` stage.
 template <class Build>
@@ -98,36 +83,19 @@ Api::Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoin
     : engine_(engine),
       admin_(admin),
       options_(std::move(options)),
-      stats_(registry, "balanced_http", api_router()) {}
+      stats_(registry, "balanced_http", api_router()),
+      book_(stats_, {.service = "balanced", .dataset = "balanced.access", .access_log = options_.access_log}) {}
 
 void Api::handle(Request&& request, http::Respond respond) {
-  const auto started = std::chrono::steady_clock::now();
   const http::Router::Match match = api_router().match(request.method, request.path);
   const int route_id = match.route;
 
   // Every response passes here once: count it, time it, echo the request id, log it.
-  const std::string_view request_id = request.header("X-Request-Id");
-  std::shared_ptr<const AccessContext> access;
-  if (options_.access_log) access = std::make_shared<const AccessContext>(request);
-  respond.decorate(
-      [this, route_id, started, access,
-       request_id = request_id.size() <= 128 ? std::string(request_id) : std::string()](
-          Response& response) {
-        const auto elapsed = std::chrono::steady_clock::now() - started;
-        stats_.observe(route_id, response.status, std::chrono::duration<double>(elapsed).count());
-        if (!request_id.empty()) response.headers.emplace_back("X-Request-Id", request_id);
-        if (access) {
-          observe::log_access("balanced", "balanced.access",
-                              {.method = access->method,
-                               .path = access->path,
-                               .status = response.status,
-                               .duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(),
-                               .client_ip = access->client_ip,
-                               .user = access->user,
-                               .request_id = access->request_id,
-                               .trace_id = access->trace_id});
-        }
-      });
+  const std::string_view operator_name = request.header("X-Operator");
+  respond.decorate([this, record = book_.open(request, route_id,
+                                              core::is_valid_operator(operator_name) ? operator_name
+                                                                                     : std::string_view())](
+                       Response& response) { book_.close(record, response); });
 
   if (route_id < 0) {
     if (!match.allow.empty()) return respond(http::method_not_allowed(match.allow));

@@ -8,6 +8,7 @@
 #include "http/admin.h"
 #include "http/message.h"
 #include "contract/routes.h"
+#include "http/bookkeeping.h"
 #include "http/router.h"
 
 namespace balanced::api {
@@ -34,6 +35,10 @@ class Api final : public http::Handler {
       ApiOptions options);
   void handle(http::Request&& request, http::Respond respond) override;
   size_t body_bytes_max(std::string_view method, std::string_view target) const override;
+  // A head it could not read, a body too large: counted and logged like any answer.
+  void on_transport_error(http::Response& response, const http::Request& head) override {
+    book_.close_transport_error(head, response);
+  }
   // Readiness: storage reachable, schema current.
   Status ready();
 
@@ -56,6 +61,7 @@ class Api final : public http::Handler {
   http::AdminEndpoints& admin_;
   const ApiOptions options_;
   http::RouteStats stats_;
+  const http::Bookkeeping book_;
   std::atomic<uint64_t> next_link_{1};  // tells one atomic batch's transfers from another's
 };
 

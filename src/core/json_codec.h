@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/codes.h"
+#include "core/json_text.h"
 #include "core/types.h"
 
 namespace balanced::core {
@@ -49,16 +50,11 @@ struct TransferBatch {
 Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_view operator_name,
                                             const std::function<std::string()>& generate_id);
 
-// RFC 3339 UTC with milliseconds: 2026-11-23T20:30:51.123Z
-std::string format_time_ms(int64_t unix_ms);
-
 std::string encode_account(const Account& account);
 std::string encode_balance(const Account& account);
 std::string encode_transaction(const Transaction& transaction);
 // {"transactions":[...],"nextCursor":"..."|null}
 std::string encode_history(const std::vector<Transaction>& transactions,
                            std::optional<int64_t> next_cursor);
-// A JSON string literal, quotes included.
-std::string json_string(std::string_view text);
 
 }  // namespace balanced::core

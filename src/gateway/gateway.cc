@@ -3,14 +3,10 @@
 #include <chrono>
 
 #include "contract/routes.h"
-#include "core/json_codec.h"
 #include "http/tracing.h"
-#include "observe/access_log.h"
 
 namespace balanced::gateway {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view access_dataset = "balance_gateway.access";
 
@@ -24,21 +20,22 @@ GatewayStats::GatewayStats(observe::Registry& registry)
 struct Gateway::Context {
   http::Request request;
   http::Respond respond;
-  Clock::time_point started;
-  int route = -1;
-  std::string method;
-  std::string path;
+  http::RequestRecord record;
   std::string client_ip;
-  std::string request_id;
-  std::string trace_id;
   std::string traceparent;
-  std::string user;
   auth::Admission admission;
   std::vector<std::pair<std::string, std::string>> rate_headers;
 };
 
 Gateway::Gateway(GatewayOptions options, auth::Gate& gate, RateLimiter& limiter, GatewayStats& stats)
-    : options_(std::move(options)), gate_(gate), limiter_(limiter), stats_(stats) {}
+    : options_(std::move(options)),
+      gate_(gate),
+      limiter_(limiter),
+      stats_(stats),
+      book_(stats_.routes, {.service = "balance-gateway",
+                            .dataset = access_dataset,
+                            .access_log = options_.access_log,
+                            .assign_request_id = true}) {}
 
 size_t Gateway::body_bytes_max(std::string_view method, std::string_view target) const {
   const std::string_view path = target.substr(0, target.find('?'));
@@ -53,12 +50,14 @@ std::string Gateway::client_address(const http::Request& request) const {
 void Gateway::handle(http::Request&& request, http::Respond respond) {
   auto context = std::make_shared<Context>();
   context->respond = std::move(respond);
-  context->started = Clock::now();
-  context->method = request.method;
-  context->path = request.path;
-  context->request_id = http::request_id_of(request);
-  context->traceparent = http::traceparent_of(request, context->trace_id);
+  context->record = book_.open(request);
+  std::string trace_id;
+  context->traceparent = http::traceparent_of(request, trace_id);
   context->client_ip = client_address(request);
+  if (context->record.access) {  // the log names what the gateway forwards
+    context->record.access->client_ip = context->client_ip;
+    context->record.access->trace_id = trace_id;
+  }
   context->request = std::move(request);
   rate_limit(context, &Gateway::after_ip_limit, "ip:" + context->client_ip, options_.ip_rate);
 }
@@ -83,7 +82,7 @@ void Gateway::after_ip_limit(const std::shared_ptr<Context>& context, const Rate
 
   http::Request& request = context->request;
   const http::Router::Match match = contract::api_router().match(request.method, request.path);
-  context->route = match.route;
+  context->record.route = match.route;
   if (match.route < 0 && !match.allow.empty()) {
     return finish(context, http::method_not_allowed(match.allow));
   }
@@ -95,9 +94,12 @@ void Gateway::after_ip_limit(const std::shared_ptr<Context>& context, const Rate
     return finish(context, http::problem_response(http::problems::not_found, "no route for " + request.path));
   }
   context->admission = gate_.admit(request, match.route, match);
-  if (context->admission.principal) context->user = context->admission.principal->subject;
+  if (context->admission.principal && context->record.access) {
+    context->record.access->user = context->admission.principal->subject;
+  }
   if (context->admission.deny) return finish(context, std::move(*context->admission.deny));
-  rate_limit(context, &Gateway::after_principal_limit, "sub:" + context->user, options_.principal_rate);
+  const std::string subject = context->admission.principal ? context->admission.principal->subject : "";
+  rate_limit(context, &Gateway::after_principal_limit, "sub:" + subject, options_.principal_rate);
 }
 
 void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, const RateDecision& by_principal) {
@@ -117,7 +119,7 @@ void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, con
   forwarded_for += request.peer_address;
   request.set_header("X-Forwarded-For", std::move(forwarded_for));
   request.set_header("X-Forwarded-Proto", request.tls ? "https" : "http");
-  request.set_header("X-Request-Id", context->request_id);
+  request.set_header("X-Request-Id", context->record.request_id);
   request.set_header("traceparent", context->traceparent);
 
   const size_t worker = request.worker;
@@ -143,42 +145,12 @@ void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, con
 
 void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& response) {
   for (auto& header : context->rate_headers) response.headers.push_back(std::move(header));
-  response.set_header("X-Request-Id", context->request_id);
-  const auto elapsed = Clock::now() - context->started;
-  stats_.routes.observe(context->route, response.status, std::chrono::duration<double>(elapsed).count());
-  if (options_.access_log) {
-    observe::log_access("balance-gateway", access_dataset,
-                        {.method = context->method,
-                         .path = context->path,
-                         .status = response.status,
-                         .duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(),
-                         .client_ip = context->client_ip,
-                         .user = context->user,
-                         .request_id = context->request_id,
-                         .trace_id = context->trace_id});
-  }
+  book_.close(context->record, response);
   context->respond(std::move(response));
 }
 
 void Gateway::on_transport_error(http::Response& response, const http::Request& head) {
-  auto context = std::make_shared<Context>();
-  context->started = Clock::now();
-  context->method = head.method.empty() ? "-" : head.method;
-  context->path = head.target.substr(0, head.target.find('?'));
-  context->request_id = http::request_id_of(head);
-  http::traceparent_of(head, context->trace_id);
-  context->client_ip = head.peer_address;
-  response.set_header("X-Request-Id", context->request_id);
-  stats_.routes.observe(-1, response.status, 0);
-  if (options_.access_log) {
-    observe::log_access("balance-gateway", access_dataset,
-                        {.method = context->method,
-                         .path = context->path,
-                         .status = response.status,
-                         .client_ip = context->client_ip,
-                         .request_id = context->request_id,
-                         .trace_id = context->trace_id});
-  }
+  book_.close_transport_error(head, response);
 }
 
 }  // namespace balanced::gateway

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "http/bookkeeping.h"
 #include "auth/gate.h"
 #include "gateway/proxy.h"
 #include "gateway/rate_limit.h"
@@ -74,6 +75,7 @@ class Gateway final : public http::Handler {
   auth::Gate& gate_;
   RateLimiter& limiter_;
   GatewayStats& stats_;
+  const http::Bookkeeping book_;
   http::Server* server_ = nullptr;
   Proxy* proxy_ = nullptr;
 };

@@ -1,6 +1,6 @@
 #include "http/problem.h"
 
-#include "core/json_codec.h"
+#include "core/json_text.h"
 
 namespace balanced::http {
 

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "core/json_codec.h"
+#include "core/json_text.h"
 #include "observe/log.h"
 
 namespace balanced::observe {

@@ -5,7 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "core/json_codec.h"
+#include "core/json_text.h"
 
 namespace balanced::observe {
 namespace {
