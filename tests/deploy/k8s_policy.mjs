@@ -29,7 +29,7 @@
 //              (a password-named variable with a value, user:password@ in a URL, a PEM, a
 //              JWT); no env from secretKeyRef and no envFrom a Secret: secrets are files
 //   flags      every BALANCED_* / BALANCE_GATEWAY_* variable given to our binaries is one
-//              their flags read (apps/*/main.cc, src/flags/token_checks.cc,
+//              their flags read (apps/*/config.cc, apps/balancectl/main.cc, src/flags/token_checks.cc,
 //              src/flags/redis_flags.cc); the listeners match the container ports; the
 //              files named are mounted (secret files from Secret volumes, no subPath; CA
 //              files, a MySQL URL's tls-ca included, unless in the image's /etc/ssl/certs);
@@ -460,10 +460,10 @@ function selectorMatches(selector, labels) {
 function flagEnvironment(root) {
   const read = (file) => readFileSync(path.join(root, file), "utf8");
   const tokenSuffixes = [...read("src/flags/token_checks.cc").matchAll(/envname\(\s*env_prefix\s*\+\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]);
-  const balancedMain = read("apps/balanced/main.cc");
+  const balancedMain = read("apps/balanced/config.cc");
   const balanced = new Set([...balancedMain.matchAll(/envname\(\s*"([A-Z0-9_]+)"\s*\)/g)].map((m) => m[1]));
   if (/add_token_flags\([^)]*"BALANCED_"\s*\)/.test(balancedMain)) for (const s of tokenSuffixes) balanced.add(`BALANCED_${s}`);
-  const gatewayMain = read("apps/balance-gateway/main.cc");
+  const gatewayMain = read("apps/balance-gateway/config.cc");
   const prefix = (gatewayMain.match(/std::string\("([A-Z_]+)"\)\s*\+\s*flag/) || [])[1] || "BALANCE_GATEWAY_";
   const gateway = new Set([...gatewayMain.matchAll(/envname\(\s*env\(\s*"([A-Z0-9_]+)"\s*\)\s*\)/g)].map((m) => prefix + m[1]));
   if (/add_token_flags\([^)]*env\(\s*""\s*\)\s*\)/.test(gatewayMain)) for (const s of tokenSuffixes) gateway.add(prefix + s);

@@ -1,0 +1,142 @@
+#include "service.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "cache/stats.h"
+#include "flags/redis_flags.h"
+#include "net/url.h"
+#include "observe/log.h"
+
+namespace balanced::app {
+namespace {
+
+// Unique per process: names this replica as a lease holder.
+std::string lease_owner() {
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  std::random_device random;
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(random());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Service>> Service::start(Config config) {
+  std::unique_ptr<Service> service(new Service(std::move(config)));
+  if (auto s = service->open_store(); !s.ok()) return s.error();
+  if (auto s = service->open_cache(); !s.ok()) return s.error();
+  Service& self = *service;
+  self.engine_stats_.emplace(self.registry_);
+  self.engine_.emplace(*self.store_.store, *self.cache_.cache, self.clock_, &*self.engine_stats_,
+                       self.config_.engine);
+  self.start_singleton_job();
+  if (auto s = self.serve(); !s.ok()) return s.error();
+  return service;
+}
+
+Status Service::open_store() {
+  auto opened = storage::open_store(config_.store, &registry_);
+  if (!opened.ok()) return Status(opened.error().code, "cannot open the database: " + opened.error().detail);
+  store_ = std::move(opened.value());
+  if (!store_.shared) return {};
+  // A database that is down may come back (the store reconnects, /readyz says when);
+  // a schema older than this build will not, nor will refused credentials, database
+  // name or certificate (Code::internal), so refuse to serve on them.
+  const Status ping = store_.store->ping();
+  if (!ping.ok() && (ping.code() == Code::internal ||
+                     ping.detail().find("balancectl migrate") != std::string::npos)) {
+    return ping;
+  }
+  if (!ping.ok()) {
+    observe::log(observe::LogLevel::warn, "database not reachable yet", {{"error.message", ping.detail()}});
+  }
+  return {};
+}
+
+Status Service::open_cache() {
+  std::shared_ptr<redis::Client> redis;
+  if (cache::uses_redis(config_.cache)) {
+    auto client = flags::open_redis("cache", config_.cache.url, config_.cache_security,
+                                    config_.cache.redis_timeout_ms, registry_, "balanced");
+    if (!client.ok()) return Status(client.error());
+    redis = std::move(client.value());
+  }
+  auto opened = cache::open_cache(config_.cache, std::move(redis));
+  if (!opened.ok()) return Status(opened.error());
+  cache_ = std::move(opened.value());
+  cache::register_cache_metrics(registry_, *cache_.cache);
+  return {};
+}
+
+// A shared database's singleton job (MySQL audit sealing) runs on one replica at a time:
+// the holder of a Redis lease when there is a Redis, else every replica in turn under the
+// chain's row lock.
+void Service::start_singleton_job() {
+  if (!store_.singleton_job) return;
+  if (cache_.redis) {
+    lease_ = std::make_unique<jobs::RedisLease>(
+        *cache_.redis, jobs::RedisLeaseOptions{.owner = lease_owner(), .ttl_ms = config_.lease_ttl_ms});
+  } else {
+    lease_ = std::make_unique<jobs::EveryoneLeads>();
+  }
+  singleton_stats_.emplace(registry_);
+  singleton_ = std::make_unique<jobs::SingletonRunner>(*lease_, *store_.singleton_job, &*singleton_stats_,
+                                                       config_.singleton_interval_ms);
+}
+
+Status Service::serve() {
+  // /readyz and balanced_storage_up: the last ping's verdict, never a wait on the store.
+  health_.emplace(*store_.store, &registry_, storage::HealthOptions{});
+  admin_.emplace(registry_, [this] { return health_->status(); });
+  admin_listener_.emplace(*admin_);
+  if (!config_.admin_listen.empty()) {
+    if (auto status = admin_listener_->start(config_.admin_listen); !status.ok()) return status;
+  }
+  api_.emplace(*engine_, registry_, *admin_,
+               api::ApiOptions{.default_currency = config_.default_currency,
+                               .metrics_on_api_port = config_.admin_listen.empty(),
+                               .access_log = config_.access_log == "on"});
+  // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
+  http::Handler* handler = &*api_;
+  if (config_.token_flags.given()) {
+    auto checks = flags::open_token_checks(config_.token_flags, registry_, "balanced");
+    if (!checks.ok()) return Status(checks.error());
+    token_checks_.emplace(std::move(checks.value()));
+    guarded_.emplace(*api_, *token_checks_->gate);
+    handler = &*guarded_;
+  }
+  server_.emplace(config_.server, *handler);
+  if (auto status = server_->start(); !status.ok()) return status;
+  observe::log(observe::LogLevel::info, "balanced serving",
+               {{"listen", net::HostPort{config_.server.host, server_->port()}.text()},
+                {"admin_listen", config_.admin_listen.empty() ? "(api listener)" : config_.admin_listen},
+                {"db", storage::mysql::redact_url(config_.store.url)},
+                {"cache", config_.cache.url},
+                {"committers", std::to_string(store_.store->apply_concurrency())},
+                {"threads", std::to_string(config_.threads)},
+                {"token_checks", config_.token_flags.given() ? "on" : "off"}});
+  return {};
+}
+
+void Service::drain(int signal_number) {
+  observe::log(observe::LogLevel::info, "draining",
+               {{"signal", std::to_string(signal_number)}, {"drain_delay_ms", std::to_string(config_.drain_delay_ms)}});
+  admin_->set_draining();
+  // Readiness is off; the endpoint's removal takes a while to reach every kube-proxy and
+  // the gateways' health checks. Until then new connections still come, and are served.
+  std::this_thread::sleep_for(std::chrono::milliseconds(config_.drain_delay_ms));
+  server_->stop_accepting();
+  engine_->drain();
+  if (singleton_) singleton_->stop();
+  server_->shutdown(config_.drain_grace_ms);
+  cache_.cache->stop();  // answers reads still waiting on Redis before the server goes
+  admin_listener_->stop();
+  observe::log(observe::LogLevel::info, "stopped");
+}
+
+Service::~Service() = default;
+
+}  // namespace balanced::app
