@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "core/json_codec.h"
+#include "core/json_strict.h"
 
 namespace balanced::auth {
 namespace json = boost::json;
@@ -144,6 +145,7 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
             http::Problem{400, "invalid_request", "Invalid request"}, transfer.error().detail);
         return admission;
       }
+      admission.body_checked = true;
       if (!need_account(transfer.value().source)) return admission;
       admission.idempotent = transfer.value().id != kGenerated;
       break;
@@ -152,14 +154,17 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       if (!need_scope("transactions:write")) return admission;
       // Every item's source must be the principal's: one that is not (or is no string)
       // refuses the whole batch. Shape errors are balanced's to report, per item.
-      boost::system::error_code ec;
-      json::parse_options options;
-      options.max_depth = 8;
-      const json::value body = json::parse(request.body, ec, {}, options);
-      const json::value* transfers = !ec && body.is_object() ? body.as_object().if_contains("transfers") : nullptr;
+      // Read as balanced reads it (a repeated name is refused, never last-wins).
+      auto parsed = core::parse_strict_json(request.body);
+      if (!parsed.ok()) {
+        admission.deny = http::problem_response(http::problems::invalid_request, parsed.error().detail);
+        return admission;
+      }
+      admission.body_checked = true;
+      const json::value& body = parsed.value();
+      const json::value* transfers = body.is_object() ? body.as_object().if_contains("transfers") : nullptr;
       if (transfers == nullptr || !transfers->is_array()) {
-        admission.deny = http::problem_response(http::Problem{400, "invalid_request", "Invalid request"},
-                                                "transfers: must be an array");
+        admission.deny = http::problem_response(http::problems::invalid_request, "transfers: must be an array");
         return admission;
       }
       bool every_item_has_an_id = true;

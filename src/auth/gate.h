@@ -52,6 +52,7 @@ struct Admission {
   std::shared_ptr<const Principal> principal;  // set when the token is good (even if denied)
   bool check_answer = false;  // GET /transactions/{id}: pass the answer to check_answer()
   bool idempotent = false;    // a GET, or a transfer that carries its id: safe to retry
+  bool body_checked = false;  // the body was read as I-JSON already (core/json_strict.h)
 };
 
 class Gate {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/ledger.h"
+#include "core/json_strict.h"
 #include "core/json_text.h"
 #include "core/validate.h"
 
@@ -21,13 +22,10 @@ Error field_error(std::string_view field, std::string_view problem) {
 }
 
 Result<json::object> parse_object(std::string_view body) {
-  json::parse_options options;
-  options.max_depth = 8;
-  boost::system::error_code error;
-  json::value value = json::parse(body, error, {}, options);
-  if (error) return Error{Code::invalid_request, "body is not valid JSON: " + error.message()};
-  if (!value.is_object()) return Error{Code::invalid_request, "body must be a JSON object"};
-  return std::move(value.as_object());
+  auto value = parse_strict_json(body);
+  if (!value.ok()) return value.error();
+  if (!value.value().is_object()) return Error{Code::invalid_request, "body must be a JSON object"};
+  return std::move(value.value().as_object());
 }
 
 // A field that must be a string, if present. nullopt when absent or null.

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "contract/routes.h"
+#include "core/json_strict.h"
 #include "http/tracing.h"
 
 namespace balanced::gateway {
@@ -98,6 +99,13 @@ void Gateway::after_ip_limit(const std::shared_ptr<Context>& context, const Rate
     context->record.access->user = context->admission.principal->subject;
   }
   if (context->admission.deny) return finish(context, std::move(*context->admission.deny));
+  // A body balanced would refuse as not I-JSON never leaves the gateway either: what the
+  // gate authorized and what balanced applies are read from the same text the same way.
+  if (!request.body.empty() && !context->admission.body_checked) {
+    if (Status json = core::check_strict_json(request.body); !json.ok()) {
+      return finish(context, http::problem_response(http::problems::invalid_request, json.detail()));
+    }
+  }
   const std::string subject = context->admission.principal ? context->admission.principal->subject : "";
   rate_limit(context, &Gateway::after_principal_limit, "sub:" + subject, options_.principal_rate);
 }

@@ -32,6 +32,13 @@ using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 namespace {
 
+// How many Host header lines a request has.
+size_t count_hosts(const Request& request) {
+  return static_cast<size_t>(std::count_if(request.headers.begin(), request.headers.end(), [](const auto& header) {
+    return iequals(header.first, "Host");
+  }));
+}
+
 // What the sweeper and shutdown see of a session, whatever its stream.
 class SessionBase {
  public:
@@ -295,6 +302,12 @@ class Session : public SessionBase,
       return reply_and_close(problems::invalid_request, "malformed request target");
     }
     request.path = std::move(*path);
+    // RFC 9112 3.2: exactly one Host in HTTP/1.1, never two in any version.
+    if (const size_t hosts = count_hosts(request); hosts > 1 || (hosts == 0 && request.version == 11)) {
+      head_ = std::move(request);
+      return reply_and_close(problems::invalid_request,
+                             hosts > 1 ? "more than one Host header" : "an HTTP/1.1 request needs a Host header");
+    }
     if (question != std::string_view::npos) {
       request.query_valid = net::decode_form(target.substr(question + 1), request.query);
     }
@@ -302,6 +315,7 @@ class Session : public SessionBase,
     request.worker = worker_.index;
     version_ = request.version;
     keep_alive_ = parser_.keep_alive();
+    head_method_ = request.method == "HEAD";
     busy_ = true;
     ++exchange_;
     // The handler has its own bounds (the engine's queue, the gateway's upstream timeout).
@@ -353,6 +367,7 @@ class Session : public SessionBase,
   void reply_and_close(const Problem& problem, std::string detail) {
     keep_alive_ = false;
     version_ = 11;
+    head_method_ = head_.method == "HEAD";
     busy_ = true;
     Response response = problem_response(problem, detail);
     server_.handler.on_transport_error(response, head_);
@@ -367,7 +382,13 @@ class Session : public SessionBase,
     keep_alive_ = keep_alive_ && !server_.closing.load();
     head_out_.clear();
     encode_response_head(response, version_, keep_alive_, server_.options.server_header, head_out_);
-    body_out_ = std::move(response.body);
+    // An answer to HEAD ends at its headers (RFC 9112 6.3); its Content-Length still says
+    // what a GET's body would have been.
+    if (head_method_) {
+      body_out_.clear();
+    } else {
+      body_out_ = std::move(response.body);
+    }
     set_deadline(server_.options.body_timeout_ms);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head_out_), asio::buffer(body_out_)};
     if constexpr (std::is_same_v<Stream, Socket>) {
@@ -427,6 +448,7 @@ class Session : public SessionBase,
   size_t body_limit_ = 0;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool head_method_ = false;  // the request being answered is a HEAD
   bool busy_ = false;
   bool idle_ = false;        // waiting for a request's first byte
   // Answers written and followed by the next request without returning to the

@@ -86,8 +86,9 @@ class HttpClient {
     return true;
   }
 
-  // Reads one response; nullopt on timeout or a closed connection.
-  std::optional<HttpResponse> read_response() {
+  // Reads one response; nullopt on timeout or a closed connection. `to_head`: the
+  // answer to a HEAD, which ends at its headers whatever its Content-Length says.
+  std::optional<HttpResponse> read_response(bool to_head = false) {
     size_t header_end = std::string::npos;
     while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
       if (!fill()) return std::nullopt;
@@ -113,7 +114,7 @@ class HttpClient {
       }
       position = end + 2;
     }
-    const size_t length = std::stoul(response.header("content-length").empty()
+    const size_t length = to_head ? 0 : std::stoul(response.header("content-length").empty()
                                          ? "0"
                                          : response.header("content-length"));
     while (buffer_.size() < header_end + 4 + length) {

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "support/http_client.h"
@@ -282,6 +283,54 @@ TEST_F(GatewayTest, SpoofedIdentityHeadersUnlockNothing) {
   EXPECT_EQ(replaced->header("x-request-id").size(), 32u);
   EXPECT_FALSE(kept->header("ratelimit").empty());
   EXPECT_FALSE(kept->header("ratelimit-policy").empty());
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+// Requests balanced has counted for one route, from its /metrics (all status classes).
+double balanced_requests(uint16_t port, const std::string& route) {
+  HttpClient direct(port);
+  auto metrics = direct.request("GET", "/metrics");
+  double total = 0;
+  if (!metrics) return -1;
+  std::istringstream lines(metrics->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("balanced_http_requests_total{", 0) == 0 && line.find("route=\"" + route + "\"") != std::string::npos) {
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
+
+TEST_F(GatewayTest, ABodyThatIsNotIJsonStopsAtTheGateway) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  const std::string writer = token("alice", "transactions:write accounts:write", "alice");
+  const Headers auth{{"Authorization", "Bearer " + writer}};
+  const double batches = balanced_requests(balanced_->port(), "post_transaction_batch");
+  const double creates = balanced_requests(balanced_->port(), "create_account");
+  // Last-wins would have authorized alice's list and let balanced read another.
+  auto batch = client.request(
+      "POST", "/accounts/transactions/batch",
+      R"({"transfers":[{"sourceAccountNumber":"bob","destinationAccountNumber":"alice","amount":1}],)"
+      R"("transfers":[{"sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":1}]})",
+      auth);
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 400);
+  EXPECT_EQ(code_of(*batch), "invalid_request");
+  auto single = client.request(
+      "POST", "/accounts/transactions",
+      R"({"sourceAccountNumber":"bob","destinationAccountNumber":"alice","amount":1,"sourceAccountNumber":"alice"})", auth);
+  ASSERT_TRUE(single);
+  EXPECT_EQ(single->status, 400);
+  auto account = client.request("POST", "/accounts", R"({"accountNumber":"dave","accountNumber":"erin"})", auth);
+  ASSERT_TRUE(account);
+  EXPECT_EQ(account->status, 400);
+  EXPECT_EQ(code_of(*account), "invalid_request");
+  EXPECT_NE(account->body.find("repeated"), std::string::npos) << account->body;
+  // None of them reached the replica.
+  EXPECT_EQ(balanced_requests(balanced_->port(), "post_transaction_batch"), batches);
+  EXPECT_EQ(balanced_requests(balanced_->port(), "create_account"), creates);
   EXPECT_EQ(gateway.process().terminate(), 0);
 }
 

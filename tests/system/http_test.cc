@@ -211,6 +211,10 @@ TEST_F(HttpApi, MalformedBodiesAre400AndChangeNothing) {
       R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":null})",
       R"({"sourceAccountNumber":["bad-a"],"destinationAccountNumber":"bad-b","amount":1})",
       "{\"sourceAccountNumber\":\"bad-\xc3\x28\",\"destinationAccountNumber\":\"bad-b\",\"amount\":1}",
+      // I-JSON: a repeated name is refused, never read as its first or last value.
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":1,"amount":5})",
+      R"({"sourceAccountNumber":"bad-b","destinationAccountNumber":"bad-b","sourceAccountNumber":"bad-a","amount":1})",
+      R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":1,"timestamp":"\udc00"})",
   };
   std::string with_nul = R"({"sourceAccountNumber":"bad-a)";
   with_nul.push_back('\0');
@@ -226,8 +230,53 @@ TEST_F(HttpApi, MalformedBodiesAre400AndChangeNothing) {
                  "invalid_request");
   expect_problem(call("POST", "/accounts", R"({"initialBalance":5})"), 400, "invalid_request");
   expect_problem(call("POST", "/accounts?accountNumber=x&initialBalance=1.0"), 400, "invalid_request");
+  expect_problem(call("POST", "/accounts", R"({"accountNumber":"dup","accountNumber":"dup2","initialBalance":1})"),
+                 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/dup"), 404, "account_not_found");
+  const std::string one = R"({"sourceAccountNumber":"bad-a","destinationAccountNumber":"bad-b","amount":1})";
+  auto repeated = call("POST", "/accounts/transactions/batch",
+                       R"({"transfers":[)" + one + R"(],"transfers":[)" + one + "," + one + "]}");
+  expect_problem(repeated, 400, "invalid_request");
+  EXPECT_NE(repeated.body.find("repeated"), std::string::npos) << repeated.body;
   EXPECT_EQ(balance("bad-a"), 10);
   EXPECT_EQ(balance("bad-b"), 0);
+}
+
+TEST_F(HttpApi, AnAnswerToHeadEndsAtItsHeaders) {
+  // Pipelined: were the 405's body sent, the next answer would be read from it.
+  HttpClient raw(server_->port());
+  ASSERT_TRUE(raw.send_raw("HEAD /accounts HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "HEAD /no/such/route HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "GET /accounts/nobody HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto head = raw.read_response(/*to_head=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_NE(head->header("allow"), "");
+  EXPECT_NE(head->header("content-length"), "0");  // what a GET's body would have been
+  auto missing = raw.read_response(/*to_head=*/true);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto next = raw.read_response();
+  ASSERT_TRUE(next);
+  expect_problem(*next, 404, "account_not_found");
+}
+
+TEST_F(HttpApi, AnHttp11RequestNeedsExactlyOneHost) {
+  for (const char* request : {"GET /healthz HTTP/1.1\r\n\r\n",
+                              "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+                              "GET /healthz HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n"}) {
+    HttpClient raw(server_->port());
+    ASSERT_TRUE(raw.send_raw(request));
+    auto answer = raw.read_response();
+    ASSERT_TRUE(answer) << request;
+    expect_problem(*answer, 400, "invalid_request");
+    EXPECT_NE(answer->body.find("Host"), std::string::npos) << answer->body;
+  }
+  HttpClient old(server_->port());  // HTTP/1.0 may leave it out
+  ASSERT_TRUE(old.send_raw("GET /healthz HTTP/1.0\r\n\r\n"));
+  auto answer = old.read_response();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
 }
 
 TEST_F(HttpApi, OversizeBodyAndHeaders) {

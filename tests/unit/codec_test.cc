@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/json_codec.h"
+#include "core/json_strict.h"
 #include "net/url.h"
 #include "storage/sqlite/journal_codec.h"
 
@@ -85,7 +86,44 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5,"timestamp":{}})", "timestamp"},
         BadBody{R"({"transactionId":"","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"},
         BadBody{R"({"transactionId":"$deposit:a","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"},
-        BadBody{R"({"transactionId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"}));
+        BadBody{R"({"transactionId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sourceAccountNumber":"a","destinationAccountNumber":"b","amount":5})", "transactionId"},
+        // I-JSON (RFC 7493): a repeated member name, a lone surrogate, invalid UTF-8.
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1,"amount":100})", "body is not I-JSON"},
+        BadBody{R"({"sourceAccountNumber":"a","sourceAccountNumber":"c","destinationAccountNumber":"b","amount":1})", "body is not I-JSON"},
+        BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1,"timestamp":"\ud800"})", "body"},
+        BadBody{"{\"sourceAccountNumber\":\"a\",\"destinationAccountNumber\":\"b\",\"amount\":1,\"timestamp\":\"\xed\xa0\x80\"}", "body"}));
+
+TEST(StrictJson, RefusesRepeatedNamesAtAnyDepthOnly) {
+  EXPECT_TRUE(parse_strict_json(R"({"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]})").ok());
+  EXPECT_TRUE(check_strict_json(R"({"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]})").ok());
+  for (const char* text : {R"({"a":1,"a":1})", R"({"a":{"x":1,"y":2,"x":3}})", R"([{"k":1},{"k":1,"k":2}])",
+                           R"({"transfers":[{"a":1}],"transfers":[{"b":2}]})", R"({"a\u0062":1,"ab":2})"}) {
+    auto parsed = parse_strict_json(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_EQ(parsed.error().code, Code::invalid_request);
+    EXPECT_NE(parsed.error().detail.find("is repeated"), std::string::npos) << parsed.error().detail;
+    EXPECT_FALSE(check_strict_json(text).ok()) << text;
+  }
+  // A name split across the parser's internal buffers is still one name.
+  std::string long_name(5000, 'n');
+  EXPECT_FALSE(check_strict_json("{\"" + long_name + "\":1,\"" + long_name + "\":2}").ok());
+  EXPECT_TRUE(check_strict_json("{\"" + long_name + "\":1,\"" + long_name + "x\":2}").ok());
+}
+
+TEST(StrictJson, KeepsNumbersAndRefusesWhatIsNotOneValue) {
+  auto parsed = parse_strict_json(R"({"max":9223372036854775807,"min":-9223372036854775808,"u":18446744073709551615})");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed.value().as_object().at("max").as_int64(), INT64_MAX);
+  EXPECT_EQ(parsed.value().as_object().at("min").as_int64(), INT64_MIN);
+  EXPECT_EQ(parsed.value().as_object().at("u").as_uint64(), UINT64_MAX);
+  for (const char* text : {"", "{", "{} {}", "[1,]", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\\ud800\"}",
+                           "\"\xff\"", "[[[[[[[[[1]]]]]]]]]"}) {
+    EXPECT_FALSE(parse_strict_json(text).ok()) << text;
+    EXPECT_FALSE(check_strict_json(text).ok()) << text;
+  }
+  EXPECT_TRUE(parse_strict_json("{\"a\":\"\\ud83d\\ude00\"}").ok());  // a surrogate pair
+  EXPECT_TRUE(parse_strict_json("[[[[[[[[1]]]]]]]]").ok());                // depth 8
+}
 
 TEST(DecodeTransfer, AcceptsInt64Max) {
   auto t = transfer(R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":9223372036854775807})");
