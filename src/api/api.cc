@@ -106,8 +106,9 @@ void Api::handle(Request&& request, http::Respond respond) {
     return respond(problem_response(Code::invalid_request, "malformed query string"));
   }
   const auto route = static_cast<Route>(route_id);
-  const bool names_account =
-      route == Route::get_account || route == Route::get_balance || route == Route::get_history;
+  const bool names_account = route == Route::get_account || route == Route::get_balance ||
+                             route == Route::get_history || route == Route::post_deposit ||
+                             route == Route::post_withdrawal;
   if (names_account && !core::is_valid_account_number(match.param(0))) {
     return respond(problem_response(Code::invalid_request,
                                     "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
@@ -127,6 +128,10 @@ void Api::handle(Request&& request, http::Respond respond) {
       return respond(history(match.param(0), request));
     case Route::get_transaction:
       return respond(transaction(match.param(0)));
+    case Route::post_deposit:
+      return post_posting(core::TransactionType::deposit, match.param(0), request, std::move(respond));
+    case Route::post_withdrawal:
+      return post_posting(core::TransactionType::withdrawal, match.param(0), request, std::move(respond));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -181,6 +186,38 @@ void Api::post_transaction(Request& request, http::Respond respond) {
   const bool queued = engine_.submit(
       std::move(transfer.value()),
       [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+        respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {
+          return transfer_response(std::move(outcome));
+        });
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+void Api::post_posting(core::TransactionType type, std::string_view number, Request& request,
+                       http::Respond respond) {
+  const std::string generated = uuid_v7(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  auto posting = core::decode_posting(type, number, request.body,
+                                      core::TransferHeaders{std::string(request.header("Idempotency-Key")),
+                                                            std::string(request.header("X-Operator"))},
+                                      generated);
+  if (!posting.ok()) return respond(error_response(posting.error()));
+  std::string currency = posting.value().currency;
+  if (currency.empty()) {
+    // An account's currency is set at creation and never changes: any snapshot will do.
+    std::optional<core::Account> known;
+    if (auto hit = engine_.cached_account_at_once(number); hit && *hit) known = std::move(**hit);
+    if (!known) {
+      auto stored = engine_.stored_account(number);
+      if (!stored.ok()) return respond(error_response(stored.error()));
+      known = std::move(stored.value());
+    }
+    currency = known->currency;
+  }
+  core::set_posting_parties(posting.value(), currency);
+  const bool queued = engine_.submit(
+      std::move(posting.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
         respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {
           return transfer_response(std::move(outcome));
         });
@@ -300,6 +337,7 @@ Response account_response(const Result<core::Account>& found) {
 }  // namespace
 
 void Api::balance(std::string_view number, const Request& request, http::Respond respond) {
+  if (const std::string* as_of = query_value(request, "asOf")) return respond(balance_at(number, *as_of));
   if (const std::string* consistency = query_value(request, "consistency")) {
     if (*consistency == "strong") return respond(balance_response(engine_.stored_account(number)));
     if (*consistency != "cached") {
@@ -326,6 +364,18 @@ void Api::read_cached(std::string_view number, http::Respond respond,
                                   number = std::string(number)](std::optional<core::Account> hit) {
     respond.later([answer, hit = std::move(hit), number] { return answer(hit, number); });
   });
+}
+
+Response Api::balance_at(std::string_view number, std::string_view as_of) {
+  const auto at_ms = core::parse_rfc3339_ms(as_of);
+  if (!at_ms) {
+    return problem_response(Code::invalid_request, "asOf: must be an RFC 3339 date-time, e.g. 2026-12-06T23:40:00Z");
+  }
+  auto account = engine_.store().account(number);  // 404 when it does not exist now
+  if (!account.ok()) return error_response(account.error());
+  auto at = engine_.store().balance_at(number, *at_ms);
+  if (!at.ok()) return error_response(at.error());
+  return json_response(200, core::encode_balance_at(account.value(), at.value().balance, at.value().version, *at_ms));
 }
 
 Response Api::history(std::string_view number, const Request& request) {

@@ -46,6 +46,10 @@ class Api final : public http::Handler {
   void create_account(http::Request& request, http::Respond respond);
   void post_transaction(http::Request& request, http::Respond respond);
   void post_transaction_batch(http::Request& request, http::Respond respond);
+  // POST /accounts/{n}/deposits and /withdrawals. An omitted currency is the account's
+  // (which never changes), read before the posting is queued.
+  void post_posting(core::TransactionType type, std::string_view number, http::Request& request,
+                    http::Respond respond);
   // REQUIRES (balance, account, history): `number` is a valid account number; handle()
   // checks it once for every route that names an account.
   // Cached reads never hold this thread on a remote cache: the answer is built on it
@@ -55,6 +59,9 @@ class Api final : public http::Handler {
   void read_cached(std::string_view number, http::Respond respond,
                    http::Response (*encode)(const Result<core::Account>&));
   http::Response history(std::string_view number, const http::Request& request);
+  // GET /accounts/{n}/balance?asOf=: the balance and version at a past instant (commit
+  // time), from the store.
+  http::Response balance_at(std::string_view number, std::string_view as_of);
   http::Response transaction(std::string_view id);
 
   engine::Engine& engine_;

@@ -184,6 +184,24 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
     case Route::create_account:
       if (!need_scope("accounts:write")) return admission;
       break;
+    case Route::post_deposit:
+    case Route::post_withdrawal: {
+      // A deposit is a payment rail's to make, into any account; a withdrawal is the
+      // account holder's (DESIGN.md section 10).
+      const bool deposit = static_cast<Route>(route) == Route::post_deposit;
+      if (!need_scope(deposit ? "deposits:write" : "withdrawals:write")) return admission;
+      if (!deposit && !need_account(match.param(0))) return admission;
+      auto posting = core::decode_posting(
+          deposit ? core::TransactionType::deposit : core::TransactionType::withdrawal, match.param(0),
+          request.body, core::TransferHeaders{request.header("Idempotency-Key"), {}}, kGenerated);
+      if (!posting.ok()) {
+        admission.deny = http::problem_response(http::problems::invalid_request, posting.error().detail);
+        return admission;
+      }
+      admission.body_checked = true;
+      admission.idempotent = posting.value().id != kGenerated;
+      break;
+    }
     default:
       admission.deny = http::problem_response(http::problems::not_found, "no route for " + request.path);
       return admission;

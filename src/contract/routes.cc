@@ -16,6 +16,8 @@ http::Router make_router() {
   add(Route::get_balance, "GET", "/accounts/{number}/balance", "get_balance");
   add(Route::get_history, "GET", "/accounts/{number}/transactions", "get_history");
   add(Route::get_transaction, "GET", "/transactions/{id}", "get_transaction");
+  add(Route::post_deposit, "POST", "/accounts/{number}/deposits", "post_deposit");
+  add(Route::post_withdrawal, "POST", "/accounts/{number}/withdrawals", "post_withdrawal");
   add(Route::health, "GET", "/healthz", "health");
   add(Route::ready, "GET", "/readyz", "health");
   add(Route::metrics, "GET", "/metrics", "metrics");

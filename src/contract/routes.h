@@ -16,6 +16,8 @@ enum class Route : int {
   get_account,
   get_history,
   get_transaction,
+  post_deposit,
+  post_withdrawal,
   health,
   ready,
   metrics,

@@ -205,6 +205,125 @@ Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& h
   return transfer_from(object.value(), headers, generated_id);
 }
 
+namespace {
+
+// `metadata`, if present: an object of string values within the bounds of types.h, as
+// canonical JSON text (keys sorted). Empty when absent or null.
+Result<std::string> metadata_from(const json::object& o) {
+  const json::value* value = o.if_contains("metadata");
+  if (value == nullptr || value->is_null()) return std::string();
+  if (!value->is_object()) return field_error("metadata", "must be an object of string values");
+  const json::object& metadata = value->as_object();
+  if (metadata.size() > metadata_keys_max) {
+    return field_error("metadata", "has more than " + std::to_string(metadata_keys_max) + " keys");
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> entries;
+  for (const auto& entry : metadata) {
+    const std::string_view key(entry.key().data(), entry.key().size());
+    if (key.empty() || key.size() > metadata_key_bytes_max) {
+      return field_error("metadata", "a key must be 1-" + std::to_string(metadata_key_bytes_max) + " bytes");
+    }
+    if (!entry.value().is_string()) return field_error("metadata." + std::string(key), "must be a string");
+    const json::string& text = entry.value().as_string();
+    if (text.size() > metadata_value_bytes_max) {
+      return field_error("metadata." + std::string(key),
+                         "is longer than " + std::to_string(metadata_value_bytes_max) + " bytes");
+    }
+    entries.emplace_back(key, std::string_view(text.data(), text.size()));
+  }
+  std::sort(entries.begin(), entries.end());
+  std::string out = "{";
+  for (const auto& [key, text] : entries) {
+    if (out.size() > 1) out.push_back(',');
+    out += json_string(key);
+    out.push_back(':');
+    out += json_string(text);
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace
+
+Result<Transfer> decode_posting(TransactionType type, std::string_view account, std::string_view body,
+                                const TransferHeaders& headers, std::string_view generated_id) {
+  auto object = parse_object(body);
+  if (!object.ok()) return object.error();
+  const json::object& o = object.value();
+  if (auto s = check_account_number("accountNumber", account); !s.ok()) return s.error();
+  for (const char* other : {"sourceAccountNumber", "destinationAccountNumber"}) {
+    if (o.contains(other)) return field_error(other, "is not taken here: the account is the one in the path");
+  }
+  Transfer posting;
+  posting.type = type;
+  auto id = optional_string(o, "transactionId");
+  if (!id.ok()) return id.error();
+  if (id.value()) {
+    posting.id = std::move(*id.value());
+    if (!headers.idempotency_key.empty() && headers.idempotency_key != posting.id) {
+      return field_error("transactionId", "differs from the Idempotency-Key header");
+    }
+  } else if (!headers.idempotency_key.empty()) {
+    posting.id = std::string(headers.idempotency_key);
+  } else {
+    posting.id = std::string(generated_id);
+  }
+  if (!is_valid_transaction_id(posting.id)) {
+    return field_error("transactionId", "must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  auto amount = optional_integer(o, "amount");
+  if (!amount.ok()) return amount.error();
+  if (!amount.value()) return field_error("amount", "is required");
+  if (*amount.value() <= 0) return field_error("amount", "must be > 0");
+  posting.amount = *amount.value();
+  auto currency = optional_string(o, "currency");
+  if (!currency.ok()) return currency.error();
+  if (currency.value()) {
+    if (!is_valid_currency(*currency.value())) {
+      return field_error("currency", "must be three upper-case letters (ISO 4217)");
+    }
+    posting.currency = std::move(*currency.value());
+  }
+  auto reference = optional_string(o, "reference");
+  if (!reference.ok()) return reference.error();
+  if (reference.value()) {
+    if (reference.value()->empty() || reference.value()->size() > reference_bytes_max) {
+      return field_error("reference", "must be 1-" + std::to_string(reference_bytes_max) + " bytes");
+    }
+    posting.reference = std::move(*reference.value());
+  }
+  auto metadata = metadata_from(o);
+  if (!metadata.ok()) return metadata.error();
+  posting.metadata = std::move(metadata.value());
+  const json::value* timestamp = o.if_contains("timestamp");
+  if (timestamp != nullptr && !timestamp->is_null()) {
+    if (timestamp->is_string()) {
+      posting.client_timestamp = std::string(timestamp->as_string());
+    } else if (timestamp->is_int64()) {
+      posting.client_timestamp = std::to_string(timestamp->as_int64());
+    } else {
+      return field_error("timestamp", "must be a string or an integer");
+    }
+    if (!is_valid_client_timestamp(posting.client_timestamp)) {
+      return field_error("timestamp", "must be 1-64 printable ASCII characters");
+    }
+  }
+  if (!headers.operator_name.empty() && is_valid_operator(headers.operator_name)) {
+    posting.operator_name = std::string(headers.operator_name);
+  }
+  // The hash covers what the client sent; the issuer side is set once the currency is
+  // known (set_posting_parties).
+  posting.request_hash = posting_request_hash(type, account, posting);
+  const std::string client(account);
+  (type == TransactionType::deposit ? posting.destination : posting.source) = client;
+  return posting;
+}
+
+void set_posting_parties(Transfer& posting, std::string_view currency) {
+  posting.currency = std::string(currency);
+  (posting.type == TransactionType::deposit ? posting.source : posting.destination) = issuer_account_number(currency);
+}
+
 Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_view operator_name,
                                             const std::function<std::string()>& generate_id) {
   auto parsed = parse_object(body);
@@ -286,6 +405,20 @@ std::string encode_balance(const Account& account) {
   return out;
 }
 
+std::string encode_balance_at(const Account& account, int64_t balance, int64_t version, int64_t at_ms) {
+  std::string out;
+  JsonWriter json(out, account_room(account, 5));
+  json.raw('{');
+  json.member("accountNumber", account.number);
+  json.member("balance", balance);
+  json.member("currency", account.currency);
+  json.member("version", version);
+  json.time_member("asOf", at_ms);
+  json.raw('}');
+  json.finish();
+  return out;
+}
+
 std::string encode_transaction(const Transaction& t) {
   const std::string_view type = type_name(t.type);
   const std::string_view status = status_name(t.status);
@@ -296,7 +429,9 @@ std::string encode_transaction(const Transaction& t) {
                            JsonWriter::escaped_max(t.destination.size()) +
                            JsonWriter::escaped_max(t.currency.size()) +
                            JsonWriter::escaped_max(status.size()) + JsonWriter::escaped_max(reject.size()) +
-                           JsonWriter::escaped_max(t.client_timestamp.size()) + 13 * JsonWriter::field_max(24));
+                           JsonWriter::escaped_max(t.client_timestamp.size()) +
+                           JsonWriter::escaped_max(t.reference.size()) + t.metadata.size() +
+                           17 * JsonWriter::field_max(24));
   json.raw('{');
   json.member("transactionId", t.id);
   // The sequence is assigned at commit; audit details, written before, leave it out.
@@ -314,6 +449,11 @@ std::string encode_transaction(const Transaction& t) {
     json.member("destinationBalanceAfter", t.destination_balance_after);
   }
   if (!t.client_timestamp.empty()) json.member("timestamp", t.client_timestamp);
+  if (!t.reference.empty()) json.member("reference", t.reference);
+  if (!t.metadata.empty()) json.json_member("metadata", t.metadata);
+  // Rows written before versions were kept have none (0) to show.
+  if (t.source_version_after > 0) json.member("sourceVersionAfter", t.source_version_after);
+  if (t.destination_version_after > 0) json.member("destinationVersionAfter", t.destination_version_after);
   json.time_member("createdAt", t.created_at_ms);
   json.raw('}');
   json.finish();

@@ -34,6 +34,17 @@ Result<CreateAccount> decode_create_account(std::string_view body, const QueryPa
 Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,
                                  std::string_view generated_id);
 
+// POST /accounts/{account}/deposits (type deposit) and .../withdrawals (withdrawal):
+// {transactionId?, amount, currency?, reference?, metadata?, timestamp?}. The id as for a
+// transfer. The result names the account on its side (a deposit's destination, a
+// withdrawal's source) and carries the request hash of what was sent; the issuer's side
+// is left empty until set_posting_parties().
+Result<Transfer> decode_posting(TransactionType type, std::string_view account, std::string_view body,
+                                const TransferHeaders& headers, std::string_view generated_id);
+// Sets a decoded deposit's or withdrawal's currency (the one sent, or else the account's)
+// and its issuer side.
+void set_posting_parties(Transfer& posting, std::string_view currency);
+
 // POST /accounts/transactions/batch: {"transfers": [...], "atomic": bool}. The whole is an
 // error only when it is not such an object or holds no or too many transfers; each item
 // decodes on its own (its id: transactionId, else one from generate_id()).
@@ -52,6 +63,9 @@ Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_v
 
 std::string encode_account(const Account& account);
 std::string encode_balance(const Account& account);
+// GET /accounts/{n}/balance?asOf=: {accountNumber, balance, currency, version, asOf}, the
+// balance and version after the last change at or before `at_ms` (the instant echoed).
+std::string encode_balance_at(const Account& account, int64_t balance, int64_t version, int64_t at_ms);
 std::string encode_transaction(const Transaction& transaction);
 // {"transactions":[...],"nextCursor":"..."|null}
 std::string encode_history(const std::vector<Transaction>& transactions,

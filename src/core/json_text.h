@@ -86,6 +86,11 @@ class JsonWriter {
     this->name(name);
     text_.advance(std::to_chars(text_.cursor(), text_.cursor() + 20, value).ptr);
   }
+  // A member whose value is JSON text already (room: its size).
+  void json_member(std::string_view name, std::string_view json) {
+    this->name(name);
+    text_.raw(json);
+  }
   void time_member(std::string_view name, int64_t unix_ms) {
     this->name(name);
     text_.raw('"');

@@ -25,7 +25,15 @@ std::string deposit_transaction_id(std::string_view account_number) {
 }
 
 std::string_view type_name(TransactionType type) {
-  return type == TransactionType::deposit ? "deposit" : "transfer";
+  switch (type) {
+    case TransactionType::deposit:
+      return "deposit";
+    case TransactionType::withdrawal:
+      return "withdrawal";
+    case TransactionType::transfer:
+      break;
+  }
+  return "transfer";
 }
 
 std::string_view status_name(TransactionStatus status) {
@@ -35,6 +43,7 @@ std::string_view status_name(TransactionStatus status) {
 std::optional<TransactionType> type_from_name(std::string_view name) {
   if (name == "transfer") return TransactionType::transfer;
   if (name == "deposit") return TransactionType::deposit;
+  if (name == "withdrawal") return TransactionType::withdrawal;
   return std::nullopt;
 }
 
@@ -51,6 +60,18 @@ std::string transfer_request_hash(const Transfer& transfer) {
   canonical.append(transfer.destination).push_back('\n');
   canonical.append(std::to_string(transfer.amount)).push_back('\n');
   canonical.append(transfer.currency);
+  return to_hex(sha256(canonical));
+}
+
+std::string posting_request_hash(TransactionType type, std::string_view account, const Transfer& posting) {
+  // A field not sent is "-", one sent is a letter and its value: never the same text.
+  std::string canonical(type_name(type));
+  canonical.push_back('\n');
+  canonical.append(account).push_back('\n');
+  canonical.append(std::to_string(posting.amount)).push_back('\n');
+  canonical.append(posting.currency.empty() ? "-" : "c" + posting.currency).push_back('\n');
+  canonical.append(posting.reference.empty() ? "-" : "r" + posting.reference).push_back('\n');
+  canonical.append(posting.metadata.empty() ? "-" : "m" + posting.metadata);
   return to_hex(sha256(canonical));
 }
 
@@ -304,7 +325,9 @@ class BatchApplier {
                                              .status = TransactionStatus::committed,
                                              .source_balance_after = issuer_balance,
                                              .destination_balance_after = create.initial_balance,
-                                             .created_at_ms = now_ms_});
+                                             .created_at_ms = now_ms_,
+                                             .source_version_after = issuer->second.version,
+                                             .destination_version_after = stored.version});
     }
     // The account as created: later operations of the batch may change it.
     audit("account_create", create.operator_name, encode_account(stored), -1);
@@ -315,7 +338,7 @@ class BatchApplier {
 
   void reject(const Transfer& transfer, Code code, std::string detail, std::string currency) {
     int transaction_index = record(Transaction{.id = transfer.id,
-                                               .type = TransactionType::transfer,
+                                               .type = transfer.type,
                                                .source = transfer.source,
                                                .destination = transfer.destination,
                                                .amount = transfer.amount,
@@ -324,9 +347,11 @@ class BatchApplier {
                                                .reject_code = code,
                                                .request_hash = transfer.request_hash,
                                                .client_timestamp = transfer.client_timestamp,
-                                               .created_at_ms = now_ms_});
+                                               .created_at_ms = now_ms_,
+                                               .reference = transfer.reference,
+                                               .metadata = transfer.metadata});
     const Transaction& row = effects_.transactions[transaction_index];
-    audit("transfer_rejected", transfer.operator_name, {}, transaction_index);
+    audit(std::string(type_name(transfer.type)) + "_rejected", transfer.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = code, .detail = std::move(detail), .transaction = row},
                    transaction_index);
   }
@@ -355,11 +380,23 @@ class BatchApplier {
     }
     auto source = state_.accounts.find(transfer.source);
     auto destination = state_.accounts.find(transfer.destination);
-    if (source == state_.accounts.end() || destination == state_.accounts.end()) {
-      const std::string& missing =
-          source == state_.accounts.end() ? transfer.source : transfer.destination;
-      reject(transfer, Code::account_not_found, "account " + missing + " does not exist",
-             transfer.currency);
+    // A deposit's or withdrawal's client account is named first: its issuer exists
+    // whenever an account of that currency does.
+    const bool client_is_destination = transfer.type == TransactionType::deposit;
+    const auto client = client_is_destination ? destination : source;
+    const auto other = client_is_destination ? source : destination;
+    if (client == state_.accounts.end() || other == state_.accounts.end()) {
+      if (client != state_.accounts.end() && transfer.type != TransactionType::transfer) {
+        // No issuer of the currency named: the account holds another one.
+        reject(transfer, Code::currency_mismatch,
+               "account " + client->second.number + " holds " + client->second.currency + ", the " +
+                   std::string(type_name(transfer.type)) + " names " + transfer.currency,
+               transfer.currency);
+        return;
+      }
+      const bool client_missing = client == state_.accounts.end();
+      const std::string& missing = client_missing == client_is_destination ? transfer.destination : transfer.source;
+      reject(transfer, Code::account_not_found, "account " + missing + " does not exist", transfer.currency);
       return;
     }
     Account& from = source->second;
@@ -368,7 +405,9 @@ class BatchApplier {
         (!transfer.currency.empty() && transfer.currency != from.currency)) {
       reject(transfer, Code::currency_mismatch,
              "source holds " + from.currency + ", destination holds " + to.currency +
-                 (transfer.currency.empty() ? "" : ", the transfer names " + transfer.currency),
+                 (transfer.currency.empty() ? ""
+                                            : ", the " + std::string(type_name(transfer.type)) + " names " +
+                                                  transfer.currency),
              transfer.currency.empty() ? from.currency : transfer.currency);
       return;
     }
@@ -390,7 +429,7 @@ class BatchApplier {
     change(from, *from_after);
     change(to, *to_after);
     int transaction_index = record(Transaction{.id = transfer.id,
-                                               .type = TransactionType::transfer,
+                                               .type = transfer.type,
                                                .source = from.number,
                                                .destination = to.number,
                                                .amount = transfer.amount,
@@ -400,9 +439,13 @@ class BatchApplier {
                                                .destination_balance_after = *to_after,
                                                .request_hash = transfer.request_hash,
                                                .client_timestamp = transfer.client_timestamp,
-                                               .created_at_ms = now_ms_});
+                                               .created_at_ms = now_ms_,
+                                               .reference = transfer.reference,
+                                               .metadata = transfer.metadata,
+                                               .source_version_after = from.version,
+                                               .destination_version_after = to.version});
     const Transaction& row = effects_.transactions[transaction_index];
-    audit("transfer", transfer.operator_name, {}, transaction_index);
+    audit(type_name(transfer.type), transfer.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = Code::ok, .transaction = row}, transaction_index);
   }
 

@@ -18,6 +18,11 @@ inline constexpr size_t account_number_bytes_max = 64;
 inline constexpr size_t transaction_id_bytes_max = 64;
 inline constexpr size_t client_timestamp_bytes_max = 64;
 inline constexpr size_t operator_bytes_max = 64;
+inline constexpr size_t reference_bytes_max = 128;
+// Metadata: an object of string values (DESIGN.md section 10).
+inline constexpr size_t metadata_keys_max = 50;
+inline constexpr size_t metadata_key_bytes_max = 40;
+inline constexpr size_t metadata_value_bytes_max = 500;
 
 // Every currency has one issuer account that money enters the ledger from. Its number
 // starts with '$', which no client account number may contain, so the two never meet.
@@ -40,9 +45,11 @@ struct Account {
   bool operator==(const Account&) const = default;
 };
 
-enum class TransactionType { transfer, deposit };
+// deposit: money enters circulation from the currency's issuer account; withdrawal: it
+// leaves to it (DESIGN.md section 10).
+enum class TransactionType { transfer, deposit, withdrawal };
 enum class TransactionStatus { committed, rejected };
-inline constexpr TransactionType last_transaction_type = TransactionType::deposit;
+inline constexpr TransactionType last_transaction_type = TransactionType::withdrawal;
 inline constexpr TransactionStatus last_transaction_status = TransactionStatus::rejected;
 
 std::string_view type_name(TransactionType type);
@@ -65,6 +72,12 @@ struct Transaction {
   std::string request_hash;      // hex SHA-256 of the economic payload
   std::string client_timestamp;  // as the client sent it; may be empty
   int64_t created_at_ms = 0;
+  std::string reference{};  // the payment rail's id of a deposit or withdrawal; may be empty
+  std::string metadata{};   // a JSON object of string values, keys sorted; empty: none sent
+  // Each account's version after this transaction (a committed one); 0 on a rejection and
+  // on rows written before versions were kept.
+  int64_t source_version_after = 0;
+  int64_t destination_version_after = 0;
 
   bool operator==(const Transaction&) const = default;
 };
@@ -77,6 +90,8 @@ struct CreateAccount {
   std::string operator_name;
 };
 
+// A posting between two accounts of one currency: a transfer, or (type) a deposit or a
+// withdrawal, whose other side is the currency's issuer account.
 struct Transfer {
   std::string id;
   std::string source;
@@ -86,9 +101,12 @@ struct Transfer {
   std::string client_timestamp;
   std::string request_hash;  // filled by transfer_request_hash()
   std::string operator_name;
+  std::string reference{};  // deposits and withdrawals: 1-128 bytes, or empty when not sent
+  std::string metadata{};   // canonical JSON object (keys sorted), or empty when not sent
   // Non-zero: this transfer is linked with the neighbours carrying the same value (one
   // atomic batch, contiguous in the operations): all of them commit, or none does.
   uint64_t link = 0;
+  TransactionType type = TransactionType::transfer;
 };
 
 using Operation = std::variant<CreateAccount, Transfer>;
@@ -97,6 +115,10 @@ using Operation = std::variant<CreateAccount, Transfer>;
 // destination, amount and currency. The client timestamp is left out on purpose so a
 // retry that re-stamps its time still replays.
 std::string transfer_request_hash(const Transfer& transfer);
+// The same for a deposit to or a withdrawal from `account`, over every field the client
+// sent but its timestamp, as sent (an omitted currency, reference or metadata differs
+// from any given one), its type first: it never equals a transfer's.
+std::string posting_request_hash(TransactionType type, std::string_view account, const Transfer& posting);
 
 // What happened to one operation of a batch.
 struct Outcome {

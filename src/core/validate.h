@@ -19,5 +19,9 @@ bool is_valid_client_timestamp(std::string_view timestamp);
 bool is_valid_operator(std::string_view name);
 // A base-10 integer with an optional leading '-', no '+', no spaces, in int64 range.
 std::optional<int64_t> parse_int64(std::string_view text);
+// An RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), 't' and 'z'
+// accepted, a leap second refused) as Unix milliseconds, the fraction cut to
+// milliseconds; nullopt for anything else or a year outside 1970..9999.
+std::optional<int64_t> parse_rfc3339_ms(std::string_view text);
 
 }  // namespace balanced::core

@@ -18,7 +18,7 @@ void Verifier::add_account(const Account& account) {
 }
 
 void Verifier::post(const Transaction& t, const std::string& number, int64_t delta,
-                    int64_t balance_after) {
+                    int64_t balance_after, int64_t version_after) {
   auto it = accounts_.find(number);
   if (it == accounts_.end()) {
     problem("transaction " + t.id + " posts to unknown account " + number);
@@ -33,6 +33,12 @@ void Verifier::post(const Transaction& t, const std::string& number, int64_t del
   }
   replay.running = *running;
   ++replay.postings;
+  // Every change of an account is a posting so far, so its version after a transaction
+  // is the count of its postings up to it (0: a row from before versions were kept).
+  if (version_after != 0 && version_after != replay.postings) {
+    problem("account " + number + ": transaction " + t.id + " says version after " +
+            std::to_string(version_after) + ", replay gives " + std::to_string(replay.postings));
+  }
   if (replay.running != balance_after) {
     problem("account " + number + ": transaction " + t.id + " (sequence " +
             std::to_string(t.sequence) + ") says balance after " + std::to_string(balance_after) +
@@ -51,8 +57,8 @@ void Verifier::add_transaction(const Transaction& t) {
   }
   last_sequence_ = t.sequence;
   if (t.amount <= 0) problem("transaction " + t.id + " has amount " + std::to_string(t.amount));
-  post(t, t.source, -t.amount, t.source_balance_after);
-  post(t, t.destination, t.amount, t.destination_balance_after);
+  post(t, t.source, -t.amount, t.source_balance_after, t.source_version_after);
+  post(t, t.destination, t.amount, t.destination_balance_after, t.destination_version_after);
 }
 
 void Verifier::add_audit(const AuditRecord& record) {

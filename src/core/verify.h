@@ -48,7 +48,7 @@ class Verifier {
   };
   void problem(std::string text);
   void post(const Transaction& t, const std::string& number, int64_t delta,
-            int64_t balance_after);
+            int64_t balance_after, int64_t version_after);
 
   std::unordered_map<std::string, Replay> accounts_;
   std::string audit_head_;

@@ -1,5 +1,7 @@
 #include "storage/memory_store.h"
 
+#include <algorithm>
+
 #include "storage/batch.h"
 
 #include <chrono>
@@ -118,6 +120,27 @@ Result<HistoryPage> MemoryStore::history(std::string_view number,
     page.transactions.push_back(t);
   }
   return page;
+}
+
+// The twin walks the rows back from the newest: tests hold few.
+Result<BalanceAt> MemoryStore::balance_at(std::string_view number, int64_t at_ms) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  for (auto t = transactions_.rbegin(); t != transactions_.rend(); ++t) {
+    if (t->status != core::TransactionStatus::committed || t->created_at_ms > at_ms) continue;
+    if (t->source != number && t->destination != number) continue;
+    const bool source = t->source == number;
+    BalanceAt at{.balance = source ? t->source_balance_after : t->destination_balance_after,
+                 .version = source ? t->source_version_after : t->destination_version_after};
+    if (at.version == 0) {
+      at.version = std::count_if(t, transactions_.rend(), [&](const core::Transaction& earlier) {
+        return earlier.status == core::TransactionStatus::committed &&
+               (earlier.source == number || earlier.destination == number);
+      });
+    }
+    return at;
+  }
+  return BalanceAt{};
 }
 
 Status MemoryStore::ping() {

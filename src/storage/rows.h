@@ -4,7 +4,9 @@
 //
 // A field's value is one of five kinds: int64_t, std::string, core::TransactionType,
 // core::TransactionStatus, Code. SQL stores an enum by its name (sql_text), a reject
-// code of `ok` as NULL; the commit log stores an enum as its integer.
+// code of `ok` as NULL; the commit log stores an enum as its integer. A field added
+// after the first release says since which commit-log record format it is stored
+// (Column::since): older records are read without it.
 #pragma once
 
 #include <optional>
@@ -16,17 +18,24 @@
 
 namespace balanced::storage {
 
+// A stored field's column name, and the commit-log record format that first holds it.
+struct Column {
+  std::string_view name;
+  int since = 1;
+  constexpr operator std::string_view() const { return name; }  // NOLINT: a column is its name
+};
+
 // Calls field(column, member) for each stored field of an account, in column order.
 // A is core::Account or const core::Account.
 template <typename A, typename Field>
 void for_each_account_field(A& a, Field&& field) {
-  field("account_number", a.number);
-  field("currency", a.currency);
-  field("balance", a.balance);
-  field("overdraft_limit", a.overdraft_limit);
-  field("version", a.version);
-  field("created_at", a.created_at_ms);
-  field("updated_at", a.updated_at_ms);
+  field(Column{"account_number"}, a.number);
+  field(Column{"currency"}, a.currency);
+  field(Column{"balance"}, a.balance);
+  field(Column{"overdraft_limit"}, a.overdraft_limit);
+  field(Column{"version"}, a.version);
+  field(Column{"created_at"}, a.created_at_ms);
+  field(Column{"updated_at"}, a.updated_at_ms);
 }
 
 // The transaction column the database may assign (MySQL's AUTO_INCREMENT): the first.
@@ -35,20 +44,24 @@ inline constexpr std::string_view kSequenceColumn = "sequence";
 // The same for a transaction. T is core::Transaction or const core::Transaction.
 template <typename T, typename Field>
 void for_each_transaction_field(T& t, Field&& field) {
-  field(kSequenceColumn, t.sequence);
-  field("transaction_id", t.id);
-  field("type", t.type);
-  field("source_account", t.source);
-  field("destination_account", t.destination);
-  field("amount", t.amount);
-  field("currency", t.currency);
-  field("status", t.status);
-  field("reject_code", t.reject_code);
-  field("source_balance_after", t.source_balance_after);
-  field("destination_balance_after", t.destination_balance_after);
-  field("request_hash", t.request_hash);
-  field("client_timestamp", t.client_timestamp);
-  field("created_at", t.created_at_ms);
+  field(Column{kSequenceColumn}, t.sequence);
+  field(Column{"transaction_id"}, t.id);
+  field(Column{"type"}, t.type);
+  field(Column{"source_account"}, t.source);
+  field(Column{"destination_account"}, t.destination);
+  field(Column{"amount"}, t.amount);
+  field(Column{"currency"}, t.currency);
+  field(Column{"status"}, t.status);
+  field(Column{"reject_code"}, t.reject_code);
+  field(Column{"source_balance_after"}, t.source_balance_after);
+  field(Column{"destination_balance_after"}, t.destination_balance_after);
+  field(Column{"request_hash"}, t.request_hash);
+  field(Column{"client_timestamp"}, t.client_timestamp);
+  field(Column{"created_at"}, t.created_at_ms);
+  field(Column{"reference", 2}, t.reference);
+  field(Column{"metadata", 2}, t.metadata);
+  field(Column{"source_version_after", 2}, t.source_version_after);
+  field(Column{"destination_version_after", 2}, t.destination_version_after);
 }
 
 // An enum field as SQL stores it.

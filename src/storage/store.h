@@ -21,6 +21,13 @@ struct HistoryPage {
   std::optional<int64_t> next_cursor;           // sequence to pass as before_sequence
 };
 
+// An account's posted balance and version after its last change committed at or before
+// an instant (DESIGN.md section 10, "Point in time"); zeros before its first.
+struct BalanceAt {
+  int64_t balance = 0;
+  int64_t version = 0;
+};
+
 // Receives every row of a store, for reconciliation.
 class ScanVisitor {
  public:
@@ -71,6 +78,12 @@ class Store {
   // Committed transactions of an account, newest first, with sequence < before_sequence.
   virtual Result<HistoryPage> history(std::string_view number,
                                       std::optional<int64_t> before_sequence, size_t limit) = 0;
+
+  // The account's balance and version after the last committed transaction whose commit
+  // time (created_at) is at or before `at_ms`: one index probe per side, O(log n), from
+  // the balance-after and version-after columns (a row from before versions were kept
+  // has its version counted instead). Does not check that the account exists.
+  virtual Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) = 0;
 
   // OK when the store can serve (reachable, schema current).
   virtual Status ping() = 0;

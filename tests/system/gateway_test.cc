@@ -334,6 +334,37 @@ TEST_F(GatewayTest, ABodyThatIsNotIJsonStopsAtTheGateway) {
   EXPECT_EQ(gateway.process().terminate(), 0);
 }
 
+TEST_F(GatewayTest, DepositsGoToAnyAccountWithdrawalsOnlyFromTheTokensOwn) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  auto call = [&](const std::string& target, const std::string& bearer, const std::string& body) {
+    auto response = client.request("POST", target, body, {{"Authorization", "Bearer " + bearer}});
+    EXPECT_TRUE(response) << target;
+    return response.value_or(HttpResponse{});
+  };
+  const std::string rail = token("ach-rail", "deposits:write", "nobody");
+  const std::string alice = token("alice", "withdrawals:write", "alice");
+  const std::string writer = token("alice", "transactions:write", "alice");
+  HttpClient direct(balanced_->port());
+  auto bob_balance = [&direct] {
+    auto bob = direct.request("GET", "/accounts/bob/balance?consistency=strong");
+    return bob ? object_of(*bob)["balance"].as_int64() : -1;
+  };
+  const int64_t bob_before = bob_balance();
+  EXPECT_EQ(call("/accounts/bob/deposits", rail, R"({"transactionId":"gw-dep-1","amount":7})").status, 201);
+  EXPECT_EQ(call("/accounts/carol/deposits", rail, R"({"transactionId":"gw-dep-2","amount":7})").status, 201);
+  EXPECT_EQ(call("/accounts/alice/withdrawals", rail, R"({"transactionId":"gw-wd-0","amount":1})").status, 403);
+  EXPECT_EQ(call("/accounts/alice/withdrawals", alice, R"({"transactionId":"gw-wd-1","amount":1})").status, 201);
+  auto someone_elses = call("/accounts/bob/withdrawals", alice, R"({"transactionId":"gw-wd-2","amount":1})");
+  EXPECT_EQ(someone_elses.status, 403);
+  EXPECT_EQ(call("/accounts/alice/deposits", alice, R"({"transactionId":"gw-dep-3","amount":1})").status, 403);
+  EXPECT_EQ(call("/accounts/alice/deposits", writer, R"({"transactionId":"gw-dep-4","amount":1})").status, 403);
+  // Refused ones changed nothing: bob's balance moved by the deposit only.
+  EXPECT_EQ(bob_balance(), bob_before + 7);
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
 TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {
   const auto& d = dir_->path();
   // Its own JWKS file, so the rotation does not touch the suite's.

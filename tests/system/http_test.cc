@@ -242,6 +242,87 @@ TEST_F(HttpApi, MalformedBodiesAre400AndChangeNothing) {
   EXPECT_EQ(balance("bad-b"), 0);
 }
 
+TEST_F(HttpApi, DepositsAndWithdrawalsMoveMoneyInAndOutWithTheirReferences) {
+  create("dw-a", 0);
+  auto in = call("POST", "/accounts/dw-a/deposits",
+                 R"({"transactionId":"dep-1","amount":500,"reference":"ach-77","metadata":{"rail":"ach","batch":"9"}})");
+  ASSERT_EQ(in.status, 201) << in.body;
+  auto o = object(in);
+  EXPECT_EQ(o["type"], json::value("deposit"));
+  EXPECT_EQ(o["sourceAccountNumber"], json::value("$issuer:USD"));
+  EXPECT_EQ(o["destinationAccountNumber"], json::value("dw-a"));
+  EXPECT_EQ(o["reference"], json::value("ach-77"));
+  EXPECT_EQ(json::serialize(o["metadata"]), R"({"batch":"9","rail":"ach"})");  // keys sorted
+  EXPECT_EQ(o["destinationVersionAfter"], json::value(1));
+  EXPECT_EQ(in.header("location"), "/transactions/dep-1");
+  auto replay = call("POST", "/accounts/dw-a/deposits",
+                     R"({"amount":500,"metadata":{"batch":"9","rail":"ach"},"reference":"ach-77"})",
+                     {{"Idempotency-Key", "dep-1"}});
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.header("idempotent-replayed"), "true");
+  expect_problem(call("POST", "/accounts/dw-a/deposits", R"({"transactionId":"dep-1","amount":501,"reference":"ach-77"})"),
+                 409, "idempotency_conflict");
+  EXPECT_EQ(balance("dw-a"), 500);
+
+  auto out = call("POST", "/accounts/dw-a/withdrawals", R"({"transactionId":"wd-1","amount":200,"currency":"USD"})");
+  ASSERT_EQ(out.status, 201) << out.body;
+  EXPECT_EQ(object(out)["destinationAccountNumber"], json::value("$issuer:USD"));
+  EXPECT_EQ(balance("dw-a"), 300);
+  // Recorded and sticky, like every business rejection.
+  expect_problem(call("POST", "/accounts/dw-a/withdrawals", R"({"transactionId":"wd-2","amount":301})"), 422,
+                 "insufficient_funds");
+  auto rejected = call("GET", "/transactions/wd-2");
+  EXPECT_EQ(object(rejected)["status"], json::value("rejected")) << rejected.body;
+  expect_problem(call("POST", "/accounts/dw-a/withdrawals", R"({"transactionId":"wd-2","amount":301})"), 422,
+                 "insufficient_funds");
+  // The same id under another kind is another request.
+  expect_problem(call("POST", "/accounts/dw-a/withdrawals", R"({"transactionId":"dep-1","amount":500,"reference":"ach-77"})"),
+                 409, "idempotency_conflict");
+  expect_problem(call("POST", "/accounts/dw-a/deposits", R"({"transactionId":"x-eur","amount":5,"currency":"EUR"})"),
+                 422, "currency_mismatch");
+  expect_problem(call("POST", "/accounts/nobody/deposits", R"({"transactionId":"x-none","amount":5})"), 404,
+                 "account_not_found");
+  expect_problem(call("POST", "/accounts/nobody/deposits", R"({"transactionId":"x-none-usd","amount":5,"currency":"USD"})"),
+                 404, "account_not_found");
+  const std::string long_reference(129, 'r');
+  std::string many_keys = "{";
+  for (int i = 0; i < 51; ++i) many_keys += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":\"v\"";
+  many_keys += "}";
+  for (const std::string& body :
+       {std::string(R"({"transactionId":"bad-1","amount":0})"), std::string(R"({"transactionId":"bad-2"})"),
+        std::string(R"({"transactionId":"bad-3","amount":5,"reference":""})"),
+        R"({"transactionId":"bad-4","amount":5,"reference":")" + long_reference + R"("})",
+        std::string(R"({"transactionId":"bad-5","amount":5,"metadata":{"k":5}})"),
+        std::string(R"({"transactionId":"bad-6","amount":5,"metadata":["k"]})"),
+        R"({"transactionId":"bad-7","amount":5,"metadata":{")" + std::string(41, 'k') + R"(":"v"}})",
+        R"({"transactionId":"bad-8","amount":5,"metadata":{"k":")" + std::string(501, 'v') + R"("}})",
+        R"({"transactionId":"bad-9","amount":5,"metadata":)" + many_keys + "}",
+        std::string(R"({"transactionId":"bad-10","amount":5,"sourceAccountNumber":"$issuer:USD"})"),
+        std::string(R"({"transactionId":"bad-11","amount":5,"currency":"usd"})")}) {
+    expect_problem(call("POST", "/accounts/dw-a/deposits", body), 400, "invalid_request");
+  }
+  expect_problem(call("POST", "/accounts/bad%20name/withdrawals", R"({"amount":5})"), 400, "invalid_request");
+  expect_problem(call("GET", "/transactions/bad-1"), 404, "not_found");  // a 400 is never recorded
+  EXPECT_EQ(balance("dw-a"), 300);
+}
+
+TEST_F(HttpApi, ABalanceAtAPastInstant) {
+  create("pit-a", 50);
+  create("pit-b", 0);
+  ASSERT_EQ(transfer("pit-1", "pit-a", "pit-b", 20).status, 201);
+  auto before = call("GET", "/accounts/pit-a/balance?asOf=1970-01-01T00:00:00Z");
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_EQ(before.body,
+            R"({"accountNumber":"pit-a","balance":0,"currency":"USD","version":0,"asOf":"1970-01-01T00:00:00.000Z"})");
+  auto now = object(call("GET", "/accounts/pit-a/balance?asOf=9999-12-31T23:59:59%2B00:00"));
+  EXPECT_EQ(now["balance"], json::value(30));
+  EXPECT_EQ(now["version"], json::value(2));
+  EXPECT_EQ(now["asOf"], json::value("9999-12-31T23:59:59.000Z"));
+  expect_problem(call("GET", "/accounts/pit-a/balance?asOf=yesterday"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/pit-a/balance?asOf=2026-12-06T23:40:00"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/nobody/balance?asOf=2026-12-06T23:40:00Z"), 404, "account_not_found");
+}
+
 TEST_F(HttpApi, AnAnswerToHeadEndsAtItsHeaders) {
   // Pipelined: were the 405's body sent, the next answer would be read from it.
   HttpClient raw(server_->port());

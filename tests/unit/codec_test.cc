@@ -9,6 +9,7 @@
 
 #include "core/json_codec.h"
 #include "core/json_strict.h"
+#include "core/validate.h"
 #include "net/url.h"
 #include "storage/sqlite/journal_codec.h"
 
@@ -92,6 +93,23 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"sourceAccountNumber":"a","sourceAccountNumber":"c","destinationAccountNumber":"b","amount":1})", "body is not I-JSON"},
         BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1,"timestamp":"\ud800"})", "body"},
         BadBody{"{\"sourceAccountNumber\":\"a\",\"destinationAccountNumber\":\"b\",\"amount\":1,\"timestamp\":\"\xed\xa0\x80\"}", "body"}));
+
+TEST(Rfc3339, ParsedToUnixMillisecondsWithOffsetsAndFractions) {
+  EXPECT_EQ(parse_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_rfc3339_ms("2026-12-06T23:40:00Z"), 1796600400000);
+  EXPECT_EQ(parse_rfc3339_ms("2026-12-06t23:40:00.5z"), 1796600400500);
+  EXPECT_EQ(parse_rfc3339_ms("2026-12-06T23:40:00.123456789Z"), 1796600400123);
+  EXPECT_EQ(parse_rfc3339_ms("2026-12-07T01:40:00+02:00"), 1796600400000);
+  EXPECT_EQ(parse_rfc3339_ms("2026-12-06T20:10:00-03:30"), 1796600400000);
+  EXPECT_EQ(parse_rfc3339_ms("2024-02-29T00:00:00Z"), 1709164800000);
+  for (const char* bad : {"", "2026-12-06", "2026-12-06T23:40:00", "2026-12-06 23:40:00Z", "2026-13-06T23:40:00Z",
+                          "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-12-06T24:00:00Z",
+                          "2026-12-06T23:60:00Z", "2026-12-06T23:40:60Z", "2026-12-06T23:40:00.Z",
+                          "2026-12-06T23:40:00+0200", "2026-12-06T23:40:00+24:00", "1969-12-31T23:59:59Z",
+                          "2026-12-06T23:40:00Zjunk", "+026-12-06T23:40:00Z", "2026-12-06T23:40:00.1234567890Z"}) {
+    EXPECT_FALSE(parse_rfc3339_ms(bad)) << bad;
+  }
+}
 
 TEST(StrictJson, RefusesRepeatedNamesAtAnyDepthOnly) {
   EXPECT_TRUE(parse_strict_json(R"({"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}]})").ok());

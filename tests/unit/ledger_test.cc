@@ -27,6 +27,22 @@ Transfer move(std::string id, std::string from, std::string to, int64_t amount,
   return t;
 }
 
+// A deposit into, or a withdrawal from, `account`, decoded as the API decodes it.
+Transfer posting(TransactionType type, std::string id, std::string account, int64_t amount,
+                 std::string currency = "USD", std::string reference = "") {
+  Transfer p;
+  p.type = type;
+  p.id = std::move(id);
+  p.amount = amount;
+  p.reference = std::move(reference);
+  p.operator_name = "test";
+  p.request_hash = posting_request_hash(type, account, p);
+  (type == TransactionType::deposit ? p.destination : p.source) = account;
+  p.currency = currency;
+  (type == TransactionType::deposit ? p.source : p.destination) = issuer_account_number(currency);
+  return p;
+}
+
 // Applies batches the way a store does, keeping the state between them.
 class Ledger {
  public:
@@ -283,6 +299,94 @@ TEST(Ledger, RequiredAccountsAndIdsOfALargeBatchAreSortedAndUnique) {
   for (int i = 0; i < 1000; ++i) ids.push_back("t" + std::to_string(i));
   std::sort(ids.begin(), ids.end());
   EXPECT_EQ(transaction_ids(operations), ids);
+}
+
+TEST(Ledger, DepositsAndWithdrawalsMoveMoneyInAndOutOfCirculation) {
+  Ledger ledger;
+  ledger.apply({open("a", 0), open("b", 0, "USD", 50)});
+  auto in = ledger.apply_one(posting(TransactionType::deposit, "d1", "a", 300, "USD", "rail-1"));
+  ASSERT_EQ(in.code, Code::ok) << in.detail;
+  EXPECT_EQ(in.transaction->type, TransactionType::deposit);
+  EXPECT_EQ(in.transaction->source, "$issuer:USD");
+  EXPECT_EQ(in.transaction->destination, "a");
+  EXPECT_EQ(in.transaction->reference, "rail-1");
+  EXPECT_EQ(ledger.account("a").balance, 300);
+  EXPECT_EQ(ledger.account("$issuer:USD").balance, -300);
+  EXPECT_EQ(in.transaction->destination_version_after, ledger.account("a").version);
+  EXPECT_EQ(in.transaction->source_version_after, ledger.account("$issuer:USD").version);
+  auto out = ledger.apply_one(posting(TransactionType::withdrawal, "w1", "a", 120));
+  ASSERT_EQ(out.code, Code::ok) << out.detail;
+  EXPECT_EQ(out.transaction->source, "a");
+  EXPECT_EQ(out.transaction->destination, "$issuer:USD");
+  EXPECT_EQ(ledger.account("a").balance, 180);
+  EXPECT_EQ(ledger.account("$issuer:USD").balance, -180);
+  // A withdrawal checks what the account may spend: its balance down to -overdraftLimit.
+  auto too_much = ledger.apply_one(posting(TransactionType::withdrawal, "w2", "a", 181));
+  EXPECT_EQ(too_much.code, Code::insufficient_funds);
+  EXPECT_EQ(too_much.transaction->status, TransactionStatus::rejected);
+  EXPECT_EQ(ledger.apply_one(posting(TransactionType::withdrawal, "w3", "b", 50)).code, Code::ok);
+  EXPECT_EQ(ledger.account("b").balance, -50);
+  // Replays and conflicts, by id across kinds.
+  auto again = ledger.apply_one(posting(TransactionType::deposit, "d1", "a", 300, "USD", "rail-1"));
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(ledger.account("a").balance, 180);
+  EXPECT_EQ(ledger.apply_one(posting(TransactionType::deposit, "d1", "a", 300, "USD", "rail-2")).code,
+            Code::idempotency_conflict);
+  EXPECT_EQ(ledger.apply_one(posting(TransactionType::withdrawal, "d1", "a", 300, "USD", "rail-1")).code,
+            Code::idempotency_conflict);
+  EXPECT_EQ(ledger.apply_one(move("d1", "a", "b", 300)).code, Code::idempotency_conflict);
+  const auto report = ledger.verify();
+  EXPECT_TRUE(report.clean()) << report.problems.front();
+}
+
+TEST(Ledger, ADepositNamesItsAccountWhenItOrItsCurrencyIsWrong) {
+  Ledger ledger;
+  ledger.apply({open("usd", 10), open("eur", 10, "EUR")});
+  auto missing = ledger.apply_one(posting(TransactionType::deposit, "x1", "nobody", 5));
+  EXPECT_EQ(missing.code, Code::account_not_found);
+  EXPECT_NE(missing.detail.find("nobody"), std::string::npos) << missing.detail;
+  EXPECT_EQ(missing.transaction->status, TransactionStatus::rejected);  // recorded
+  auto unknown_currency = ledger.apply_one(posting(TransactionType::withdrawal, "x2", "usd", 5, "JPY"));
+  EXPECT_EQ(unknown_currency.code, Code::currency_mismatch) << unknown_currency.detail;
+  auto other_currency = ledger.apply_one(posting(TransactionType::deposit, "x3", "usd", 5, "EUR"));
+  EXPECT_EQ(other_currency.code, Code::currency_mismatch) << other_currency.detail;
+  EXPECT_EQ(ledger.account("usd").balance, 10);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(Ledger, ThePayloadHashTellsKindsAndOmittedFieldsApart) {
+  Transfer base;
+  base.amount = 5;
+  const std::string deposit = posting_request_hash(TransactionType::deposit, "a", base);
+  EXPECT_NE(deposit, posting_request_hash(TransactionType::withdrawal, "a", base));
+  EXPECT_NE(deposit, posting_request_hash(TransactionType::deposit, "b", base));
+  Transfer with_currency = base;
+  with_currency.currency = "USD";
+  EXPECT_NE(deposit, posting_request_hash(TransactionType::deposit, "a", with_currency));
+  Transfer with_metadata = base;
+  with_metadata.metadata = "{}";
+  EXPECT_NE(deposit, posting_request_hash(TransactionType::deposit, "a", with_metadata));
+  Transfer stamped = base;
+  stamped.client_timestamp = "2026-12-06T00:00:00Z";
+  EXPECT_EQ(deposit, posting_request_hash(TransactionType::deposit, "a", stamped));
+  // A transfer's hash is the first release's, so a retry across the upgrade replays.
+  Transfer transfer{"t", "a", "b", 5, "", "", "", ""};
+  EXPECT_EQ(transfer_request_hash(transfer), to_hex(sha256("a\nb\n5\n")));
+}
+
+TEST(Verify, DetectsAVersionAfterThatDisagreesWithTheReplay) {
+  Verifier verifier;
+  verifier.add_account(Account{.number = "$issuer:USD", .currency = "USD", .balance = -5,
+                               .overdraft_limit = issuer_overdraft_limit, .version = 1});
+  verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 5, .version = 1});
+  verifier.add_transaction(Transaction{.sequence = 1, .id = "d", .type = TransactionType::deposit,
+                                      .source = "$issuer:USD", .destination = "a", .amount = 5,
+                                      .currency = "USD", .source_balance_after = -5,
+                                      .destination_balance_after = 5, .source_version_after = 1,
+                                      .destination_version_after = 2});
+  const auto report = verifier.finish();
+  ASSERT_EQ(report.problem_count, 1);
+  EXPECT_NE(report.problems.front().find("version after 2"), std::string::npos) << report.problems.front();
 }
 
 TEST(Verify, DetectsTamperingWithTheAuditChain) {

@@ -190,6 +190,41 @@ Result<HistoryPage> MysqlStore::history(std::string_view number,
   return page;
 }
 
+Result<BalanceAt> MysqlStore::balance_at(std::string_view number, int64_t at_ms) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  // Each side's newest row at or before the instant, by its (account, status, created_at)
+  // index; the newer of the two.
+  std::string sql = "SELECT b, v, seq FROM (";
+  for (const char* side : {"source", "destination"}) {
+    if (std::string_view(side) == "destination") sql += " UNION ALL ";
+    sql += std::string("(SELECT ") + side + "_balance_after AS b, " + side + "_version_after AS v, sequence AS seq, "
+           "created_at AS at FROM transactions WHERE " + side + "_account = ";
+    c.append_quoted(sql, number);
+    sql += " AND status = 'committed' AND created_at <= " + std::to_string(at_ms) +
+           " ORDER BY created_at DESC, sequence DESC LIMIT 1)";
+  }
+  sql += ") AS latest ORDER BY at DESC, seq DESC LIMIT 1";
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  if (!rows.value().next()) return BalanceAt{};
+  BalanceAt at{.balance = rows.value().int64(0), .version = rows.value().int64(1)};
+  const int64_t sequence = rows.value().int64(2);
+  if (at.version != 0) return at;
+  // A row from before versions were kept: count the postings up to it.
+  std::string count = "SELECT (SELECT COUNT(*) FROM transactions WHERE source_account = ";
+  c.append_quoted(count, number);
+  count += " AND status = 'committed' AND sequence <= " + std::to_string(sequence) +
+           ") + (SELECT COUNT(*) FROM transactions WHERE destination_account = ";
+  c.append_quoted(count, number);
+  count += " AND status = 'committed' AND sequence <= " + std::to_string(sequence) + ")";
+  auto counted = c.query(count);
+  if (!counted.ok()) return counted.error();
+  at.version = counted.value().next() ? counted.value().int64(0) : 0;
+  return at;
+}
+
 Status MysqlStore::ping() {
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return Status(lease.error());

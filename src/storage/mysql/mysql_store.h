@@ -81,6 +81,7 @@ class MysqlStore final : public Store {
   Result<core::Transaction> transaction(std::string_view id) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
+  Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) override;
   // OK when the database answers and its schema is this build's version.
   Status ping() override;
   // Audit records are visited in chain order, sealed ones only, with log_id set to

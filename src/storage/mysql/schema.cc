@@ -15,7 +15,7 @@ namespace {
 // crashed halfway runs again from its first statement: each statement is re-runnable as
 // written, or says by `done_when` how to see that it already ran.
 struct MigrationStep {
-  enum class DoneWhen { never, table_exists, column_exists, column_gone };
+  enum class DoneWhen { never, table_exists, column_exists, column_gone, index_exists };
   MigrationStep(const char* statement, DoneWhen when = DoneWhen::never,  // NOLINT: a literal is a step
                 const char* in_table = nullptr, const char* column_name = nullptr)
       : sql(statement), done_when(when), table(in_table), column(column_name) {}
@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 2> kMigrations{{
+const std::array<std::vector<MigrationStep>, 3> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -119,17 +119,40 @@ const std::array<std::vector<MigrationStep>, 2> kMigrations{{
         "r.operation_time, r.detail, k.chain_seq, k.prev_hash, k.hash "
         "FROM audit_record r LEFT JOIN audit_link k ON k.log_id = r.log_id",
     },
+    {
+        // Version 3 (DESIGN.md section 10): deposits' and withdrawals' references and
+        // metadata, each account's version after a transaction (0 on older rows), and the
+        // indexes a balance at a point in time is found by.
+        // Columns added at the end: instant on MySQL 8 and MariaDB 10.3+.
+        {"ALTER TABLE transactions ADD COLUMN reference VARBINARY(128) NOT NULL DEFAULT ''",
+         Done::column_exists, "transactions", "reference"},
+        {"ALTER TABLE transactions ADD COLUMN metadata MEDIUMBLOB NULL", Done::column_exists, "transactions",
+         "metadata"},
+        {"ALTER TABLE transactions ADD COLUMN source_version_after BIGINT NOT NULL DEFAULT 0",
+         Done::column_exists, "transactions", "source_version_after"},
+        {"ALTER TABLE transactions ADD COLUMN destination_version_after BIGINT NOT NULL DEFAULT 0",
+         Done::column_exists, "transactions", "destination_version_after"},
+        // A balance at a point in time: one probe per side (MysqlStore::balance_at).
+        {"ALTER TABLE transactions ADD INDEX transactions_by_source_time (source_account, status, created_at)",
+         Done::index_exists, "transactions", "transactions_by_source_time"},
+        {"ALTER TABLE transactions ADD INDEX transactions_by_destination_time "
+         "(destination_account, status, created_at)",
+         Done::index_exists, "transactions", "transactions_by_destination_time"},
+    },
 }};
 
 // Whether `step` already ran (see MigrationStep).
 Result<bool> already_done(Connection& c, const MigrationStep& step) {
   if (step.done_when == Done::never) return false;
-  std::string sql = step.done_when == Done::table_exists
-                        ? "SELECT COUNT(*) FROM information_schema.tables"
-                        : "SELECT COUNT(*) FROM information_schema.columns";
+  std::string sql = step.done_when == Done::table_exists   ? "SELECT COUNT(*) FROM information_schema.tables"
+                    : step.done_when == Done::index_exists ? "SELECT COUNT(*) FROM information_schema.statistics"
+                                                           : "SELECT COUNT(*) FROM information_schema.columns";
   sql += " WHERE table_schema = DATABASE() AND table_name = ";
   c.append_quoted(sql, step.table);
-  if (step.done_when != Done::table_exists) {
+  if (step.done_when == Done::index_exists) {
+    sql += " AND index_name = ";
+    c.append_quoted(sql, step.column);
+  } else if (step.done_when != Done::table_exists) {
     sql += " AND column_name = ";
     c.append_quoted(sql, step.column);
   }

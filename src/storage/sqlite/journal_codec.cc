@@ -8,7 +8,11 @@
 namespace balanced::storage {
 namespace {
 
-constexpr int64_t kFormatVersion = 1;  // nothing has shipped yet: no older format to read
+// The record format written. 2 added the transaction fields of DESIGN.md section 10
+// (reference, metadata, the versions after); a log written by the first release holds
+// format 1 records, read without them (rows.h: Column::since).
+constexpr int64_t kFormatVersion = 2;
+constexpr int64_t kOldestFormatVersion = 1;
 constexpr uint64_t kItemsMax = 1'000'000;
 
 class Writer {
@@ -92,9 +96,11 @@ void put(Writer& w, const Record& record, Walk walk) {
   walk(record, [&](std::string_view, const auto& value) { w.field(value); });
 }
 template <typename Record, typename Walk>
-bool get(Reader& r, Record& record, Walk walk) {
+bool get(Reader& r, Record& record, Walk walk, int64_t format) {
   bool ok = true;
-  walk(record, [&](std::string_view, auto& value) { ok = ok && r.field(value); });
+  walk(record, [&](Column column, auto& value) {
+    if (column.since <= format) ok = ok && r.field(value);
+  });
   return ok;
 }
 constexpr auto kAccountFields = [](auto& a, auto&& f) { for_each_account_field(a, f); };
@@ -133,21 +139,21 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
   int64_t version = 0;
   size_t n = 0;
   const Error corrupt{Code::internal, "journal record is truncated or malformed"};
-  if (!r.i64(version) || version != kFormatVersion) return corrupt;
+  if (!r.i64(version) || version < kOldestFormatVersion || version > kFormatVersion) return corrupt;
   if (!r.count(n)) return corrupt;
   effects.created.resize(n);
   for (auto& a : effects.created) {
-    if (!get(r, a, kAccountFields)) return corrupt;
+    if (!get(r, a, kAccountFields, version)) return corrupt;
   }
   if (!r.count(n)) return corrupt;
   effects.updated.resize(n);
   for (auto& a : effects.updated) {
-    if (!get(r, a, kAccountFields)) return corrupt;
+    if (!get(r, a, kAccountFields, version)) return corrupt;
   }
   if (!r.count(n)) return corrupt;
   effects.transactions.resize(n);
   for (auto& t : effects.transactions) {
-    if (!get(r, t, kTransactionFields)) return corrupt;
+    if (!get(r, t, kTransactionFields, version)) return corrupt;
   }
   if (!r.count(n)) return corrupt;
   effects.audit.resize(n);

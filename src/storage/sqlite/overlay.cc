@@ -75,6 +75,20 @@ void Overlay::history(std::string_view number, int64_t before, std::vector<core:
   }
 }
 
+std::optional<core::Transaction> Overlay::latest_at(std::string_view number, int64_t at_ms) {
+  MutexLock lock(mutex_);
+  for (auto batch = batches_.rbegin(); batch != batches_.rend(); ++batch) {
+    const auto& transactions = (*batch)->effects.transactions;
+    for (auto t = transactions.rbegin(); t != transactions.rend(); ++t) {
+      if (t->status == core::TransactionStatus::committed && t->created_at_ms <= at_ms &&
+          (t->source == number || t->destination == number)) {
+        return *t;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 PendingChunk Overlay::next_chunk(std::chrono::milliseconds grow_for, size_t transactions_max) {
   PendingChunk chunk;
   MutexLock lock(mutex_);

@@ -53,6 +53,9 @@ class Overlay {
   // Readers'.
   std::optional<core::Account> account(std::string_view number);
   std::optional<core::Transaction> transaction(std::string_view id);
+  // The newest committed transaction of `number` created at or before `at_ms`, if one is
+  // pending.
+  std::optional<core::Transaction> latest_at(std::string_view number, int64_t at_ms);
   // The committed transactions of `number` with sequence < before, appended to `out`.
   void history(std::string_view number, int64_t before, std::vector<core::Transaction>& out);
 

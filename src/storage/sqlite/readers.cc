@@ -24,6 +24,25 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  if (auto s = balance_at.prepare(
+          db,
+          "SELECT b, v, seq FROM (SELECT * FROM (SELECT source_balance_after AS b, source_version_after AS v, "
+          "sequence AS seq, created_at AS at FROM transactions WHERE source_account = ?1 AND status = "
+          "'committed' AND created_at <= ?2 ORDER BY created_at DESC, sequence DESC LIMIT 1) UNION ALL "
+          "SELECT * FROM (SELECT destination_balance_after, destination_version_after, sequence, created_at "
+          "FROM transactions WHERE destination_account = ?1 AND status = 'committed' AND created_at <= ?2 "
+          "ORDER BY created_at DESC, sequence DESC LIMIT 1)) ORDER BY at DESC, seq DESC LIMIT 1");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = postings_through.prepare(
+          db,
+          "SELECT (SELECT COUNT(*) FROM transactions WHERE source_account = ?1 AND status = 'committed' "
+          "AND sequence <= ?2) + (SELECT COUNT(*) FROM transactions WHERE destination_account = ?1 AND "
+          "status = 'committed' AND sequence <= ?2)");
+      !s.ok()) {
+    return s;
+  }
   return history.prepare(db, history_sql);
 }
 

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 1> kMigrations{
+constexpr std::array<const char*, 2> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -51,6 +51,17 @@ CREATE TABLE meta (
   value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO meta (name, value) VALUES ('applied_batch', 0);
+)sql",
+    // Version 2 (DESIGN.md section 10): deposits' and withdrawals' references and
+    // metadata, each account's version after a transaction (0 on older rows), and the
+    // indexes a balance at a point in time is found by.
+    R"sql(
+ALTER TABLE transactions ADD COLUMN reference TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN source_version_after INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transactions ADD COLUMN destination_version_after INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX transactions_by_source_time ON transactions (source_account, status, created_at);
+CREATE INDEX transactions_by_destination_time ON transactions (destination_account, status, created_at);
 )sql",
 };
 

@@ -350,6 +350,38 @@ Result<HistoryPage> SqliteStore::history(std::string_view number,
   return page;
 }
 
+Result<BalanceAt> SqliteStore::balance_at(std::string_view number, int64_t at_ms) {
+  // Pending rows are newer than any in the file, and carry their versions.
+  if (auto pending = impl_->overlay.latest_at(number, at_ms)) {
+    const bool source = pending->source == number;
+    return BalanceAt{.balance = source ? pending->source_balance_after : pending->destination_balance_after,
+                     .version = source ? pending->source_version_after : pending->destination_version_after};
+  }
+  sqlite::Reader reader(impl_->readers);
+  if (!reader.ok()) return reader.error();
+  BalanceAt at;
+  int64_t sequence = 0;
+  {
+    Use s(reader->balance_at);
+    s->bind(1, number);
+    s->bind(2, at_ms);
+    const int rc = s->step();
+    if (rc == SQLITE_DONE) return at;
+    if (rc != SQLITE_ROW) return s->error(rc, "read balance at");
+    at = BalanceAt{.balance = s->int64(0), .version = s->int64(1)};
+    sequence = s->int64(2);
+  }
+  if (at.version == 0) {  // a row from before versions were kept: count the postings
+    Use s(reader->postings_through);
+    s->bind(1, number);
+    s->bind(2, sequence);
+    const int rc = s->step();
+    if (rc != SQLITE_ROW) return s->error(rc, "count postings");
+    at.version = s->int64(0);
+  }
+  return at;
+}
+
 Status SqliteStore::ping() {
   // Not ready: nothing can commit until balanced is restarted.
   if (impl_->log.broken()) return Status(Code::unavailable, "the commit log failed; restart balanced");

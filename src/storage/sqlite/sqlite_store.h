@@ -84,6 +84,7 @@ class SqliteStore final : public Store {
   Result<core::Transaction> transaction(std::string_view id) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
+  Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 

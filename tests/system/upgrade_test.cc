@@ -1,0 +1,138 @@
+// Issue 20, item 7: a ledger written by the previous release is upgraded in place by this
+// one, on SQLite and on MariaDB. The ledgers are fixtures made by that release's own
+// binaries (tests/fixtures/README.md says how): nothing here writes them with this build.
+//
+// Both hold the same history: accounts alice, bob, carol (USD, 1,000 each), eve (EUR, 50)
+// and zed (EUR, 0); transfers old-t1..3 (alice -> bob, 10, 20, 30), old-rejected (carol ->
+// bob, refused) and old-eur (eve -> zed, 20). The SQLite one was then stopped cleanly,
+// restarted with a long materialize interval, given old-t4..6 (bob -> carol, 40, 50, 60)
+// and account `late` (5), and killed -9: those live only in its commit log, in the
+// previous release's record format.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "support/http_client.h"
+#include "support/process.h"
+#include "support/servers.h"
+
+namespace balanced::testing {
+namespace {
+
+namespace json = boost::json;
+
+const std::filesystem::path kFixtures = std::filesystem::path(BALANCED_SOURCE_DIR) / "tests" / "fixtures";
+
+json::object object_of(const std::optional<HttpResponse>& response) {
+  if (!response) return {};
+  boost::system::error_code ec;
+  json::value value = json::parse(response->body, ec);
+  return !ec && value.is_object() ? value.as_object() : json::object{};
+}
+
+int64_t balance_of(HttpClient& client, const std::string& account) {
+  auto o = object_of(client.request("GET", "/accounts/" + account + "/balance?consistency=strong"));
+  return o.contains("balance") ? o["balance"].as_int64() : -1;
+}
+
+// What both fixtures hold, read through this build, then a deposit written by it.
+void expect_the_old_history_and_a_new_deposit(uint16_t port, bool with_commit_log_tail) {
+  HttpClient client(port);
+  EXPECT_EQ(balance_of(client, "alice"), 940);
+  EXPECT_EQ(balance_of(client, "bob"), with_commit_log_tail ? 910 : 1060);
+  EXPECT_EQ(balance_of(client, "carol"), with_commit_log_tail ? 1150 : 1000);
+  EXPECT_EQ(balance_of(client, "eve"), 30);
+  EXPECT_EQ(balance_of(client, "zed"), 20);
+  auto old = object_of(client.request("GET", "/transactions/old-t2"));
+  EXPECT_EQ(old["status"], json::value("committed"));
+  EXPECT_EQ(old["amount"], json::value(20));
+  EXPECT_EQ(old["timestamp"], json::value("2026-12-01T00:00:02Z"));
+  EXPECT_FALSE(old.contains("sourceVersionAfter"));  // not kept before this release
+  EXPECT_FALSE(old.contains("reference"));
+  auto refused = object_of(client.request("GET", "/transactions/old-rejected"));
+  EXPECT_EQ(refused["status"], json::value("rejected"));
+  EXPECT_EQ(refused["rejectCode"], json::value("insufficient_funds"));
+  if (with_commit_log_tail) {
+    auto tail = object_of(client.request("GET", "/transactions/old-t6"));
+    EXPECT_EQ(tail["status"], json::value("committed"));
+    EXPECT_EQ(balance_of(client, "late"), 5);
+  }
+  // A balance at an instant, from rows that kept no versions: the version is counted.
+  auto long_ago = object_of(client.request("GET", "/accounts/bob/balance?asOf=2000-01-01T00:00:00Z"));
+  EXPECT_EQ(long_ago["balance"], json::value(0));
+  EXPECT_EQ(long_ago["version"], json::value(0));
+  auto latest = object_of(client.request("GET", "/accounts/bob/balance?asOf=9999-01-01T00:00:00Z"));
+  EXPECT_EQ(latest["balance"], json::value(with_commit_log_tail ? 910 : 1060));
+  EXPECT_EQ(latest["version"], json::value(with_commit_log_tail ? 7 : 4));  // opened, 3 in (, 3 out)
+  // A retried transfer of the old release replays: its request hash is unchanged.
+  auto replay = client.request("POST", "/accounts/transactions",
+                               R"({"transactionId":"old-t1","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":10})");
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(replay->status, 200) << replay->body;
+  // This build writes next to the old rows.
+  auto deposit = client.request("POST", "/accounts/alice/deposits",
+                                R"({"transactionId":"new-dep","amount":60,"reference":"after-upgrade"})");
+  ASSERT_TRUE(deposit);
+  ASSERT_EQ(deposit->status, 201) << deposit->body;
+  auto o = object_of(deposit);
+  EXPECT_EQ(o["reference"], json::value("after-upgrade"));
+  // alice: opened (1), three transfers out (4), the deposit (5).
+  EXPECT_EQ(o["destinationVersionAfter"], json::value(5));
+  EXPECT_EQ(balance_of(client, "alice"), 1000);
+  auto history = object_of(client.request("GET", "/accounts/alice/transactions?limit=10"));
+  ASSERT_TRUE(history.contains("transactions"));
+  EXPECT_EQ(history["transactions"].as_array().size(), 5u);  // the opening deposit too
+}
+
+TEST(Upgrade, ASqliteLedgerOfThePreviousReleaseWithRecordsOnlyInItsCommitLog) {
+  TempDir dir;
+  auto [untar, output] = run_command(
+      {find_program("tar"), "xzf", (kFixtures / "sqlite-release-1.tar.gz").string(), "-C", dir.path().string()},
+      dir.path() / "tar.log");
+  ASSERT_EQ(untar, 0) << output;
+  BalancedServer server(dir.path());  // sqlite:DIR/ledger.db: migrated, then recovered
+  ASSERT_TRUE(server.start()) << server.log();
+  expect_the_old_history_and_a_new_deposit(server.port(), true);
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+  auto [code, report] = run_command({BALANCECTL_BINARY, "verify", "--db", server.db()}, dir.path() / "verify.log");
+  EXPECT_EQ(code, 0) << report;
+  EXPECT_NE(report.find("verify: clean"), std::string::npos) << report;
+  // Restarted on its own writes (format 2 records, schema 2): the same.
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  EXPECT_EQ(balance_of(client, "alice"), 1000);
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+}
+
+TEST(Upgrade, AMariaDbLedgerOfThePreviousReleaseIsMigratedInPlace) {
+  TempDir dir;
+  MariaDb mariadb(dir.path() / "mariadb");
+  ASSERT_TRUE(mariadb.start()) << mariadb.error();
+  ASSERT_TRUE(mariadb.create_database("ledger"));
+  auto [loaded, output] = run_command(
+      {"/bin/sh", "-c",
+       find_program("mariadb") + " --no-defaults -h127.0.0.1 -P" + std::to_string(mariadb.port()) + " -uroot ledger < " +
+           (kFixtures / "mysql-release-1.sql").string()},
+      dir.path() / "load.log");
+  ASSERT_EQ(loaded, 0) << output;
+  EXPECT_EQ(mariadb.value("SELECT MAX(version) FROM ledger.schema_migrations"), "2");
+  // The schema gate: this build refuses the old schema until it is migrated.
+  BalancedServer refused(dir.path(), {"--cache", "none"});
+  refused.set_db(mariadb.url("ledger"));
+  EXPECT_FALSE(refused.start());
+  auto [migrated, migrate_output] =
+      run_command({BALANCECTL_BINARY, "migrate", "--db", mariadb.url("ledger")}, dir.path() / "migrate.log");
+  ASSERT_EQ(migrated, 0) << migrate_output;
+  EXPECT_NE(migrate_output.find("2 -> 3"), std::string::npos) << migrate_output;
+  BalancedServer server(dir.path(), {"--cache", "none"});
+  server.set_db(mariadb.url("ledger"));
+  ASSERT_TRUE(server.start()) << server.log();
+  expect_the_old_history_and_a_new_deposit(server.port(), false);
+  auto [code, report] = verify_when_sealed(mariadb.url("ledger"), dir.path());
+  EXPECT_EQ(code, 0) << report;
+  EXPECT_NE(report.find("verify: clean"), std::string::npos) << report;
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+}
+
+}  // namespace
+}  // namespace balanced::testing
