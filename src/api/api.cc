@@ -34,6 +34,13 @@ const std::string* query_value(const Request& request, std::string_view name) {
   return nullptr;
 }
 
+// An account, with its version as the entity tag a PATCH may send back in If-Match.
+Response account_with_etag(const core::Account& account) {
+  Response response = json_response(200, core::encode_account(account));
+  response.headers.emplace_back("ETag", "\"" + std::to_string(account.version) + "\"");
+  return response;
+}
+
 Response transfer_response(core::Outcome&& outcome) {
   Response response;
   if (outcome.code == Code::ok) {
@@ -108,7 +115,7 @@ void Api::handle(Request&& request, http::Respond respond) {
   const auto route = static_cast<Route>(route_id);
   const bool names_account = route == Route::get_account || route == Route::get_balance ||
                              route == Route::get_history || route == Route::post_deposit ||
-                             route == Route::post_withdrawal;
+                             route == Route::post_withdrawal || route == Route::patch_account;
   if (names_account && !core::is_valid_account_number(match.param(0))) {
     return respond(problem_response(Code::invalid_request,
                                     "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
@@ -132,6 +139,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return post_posting(core::TransactionType::deposit, match.param(0), request, std::move(respond));
     case Route::post_withdrawal:
       return post_posting(core::TransactionType::withdrawal, match.param(0), request, std::move(respond));
+    case Route::patch_account:
+      return patch_account(match.param(0), request, std::move(respond));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -188,6 +197,25 @@ void Api::post_transaction(Request& request, http::Respond respond) {
       [respond, stats = engine_.stats()](core::Outcome&& outcome) {
         respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {
           return transfer_response(std::move(outcome));
+        });
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+void Api::patch_account(std::string_view number, Request& request, http::Respond respond) {
+  const std::string_view type = request.header("Content-Type");
+  const std::string_view media = type.substr(0, type.find(';'));
+  if (media != "application/json" && media != "application/merge-patch+json") {
+    return respond(problem_response(Code::invalid_request,
+                                    "Content-Type: must be application/json or application/merge-patch+json"));
+  }
+  auto patch = core::decode_patch_account(number, request.body, request.header("If-Match"), request.header("X-Operator"));
+  if (!patch.ok()) return respond(error_response(patch.error()));
+  const bool queued = engine_.submit(
+      std::move(patch.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+        respond_later(respond, stats, [outcome = std::move(outcome)]() {
+          if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
+          return account_with_etag(*outcome.account);
         });
       });
   if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
@@ -331,7 +359,7 @@ Response balance_response(const Result<core::Account>& found) {
 
 Response account_response(const Result<core::Account>& found) {
   if (!found.ok()) return error_response(found.error());
-  return json_response(200, core::encode_account(found.value()));
+  return account_with_etag(found.value());
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ class Api final : public http::Handler {
   void create_account(http::Request& request, http::Respond respond);
   void post_transaction(http::Request& request, http::Respond respond);
   void post_transaction_batch(http::Request& request, http::Respond respond);
+  // PATCH /accounts/{n}: limit, metadata, status (DESIGN.md section 10), through the
+  // committer; 200 with the account and its ETag.
+  void patch_account(std::string_view number, http::Request& request, http::Respond respond);
   // POST /accounts/{n}/deposits and /withdrawals. An omitted currency is the account's
   // (which never changes), read before the posting is queued.
   void post_posting(core::TransactionType type, std::string_view number, http::Request& request,

@@ -25,6 +25,12 @@ std::string_view title(Code code) {
     case Code::unauthorized: return "Unauthorized";
     case Code::forbidden: return "Forbidden";
     case Code::linked_failed: return "Another transfer of the atomic batch failed";
+    case Code::version_mismatch: return "The account has changed since that version";
+    case Code::account_frozen: return "Account frozen";
+    case Code::account_closed: return "Account closed";
+    case Code::account_not_empty: return "Account balance is not zero";
+    case Code::account_has_pending_holds: return "Account has pending holds";
+    case Code::invalid_state_transition: return "Status change not allowed";
   }
   return "Error";
 }
@@ -39,12 +45,18 @@ int status(Code code) {
     case Code::account_not_found: return 404;
     case Code::method_not_allowed: return 405;
     case Code::account_exists:
-    case Code::idempotency_conflict: return 409;
+    case Code::idempotency_conflict:
+    case Code::account_not_empty:
+    case Code::account_has_pending_holds:
+    case Code::invalid_state_transition: return 409;
+    case Code::version_mismatch: return 412;
     case Code::payload_too_large: return 413;
     case Code::insufficient_funds:
     case Code::currency_mismatch:
     case Code::same_account:
     case Code::balance_overflow:
+    case Code::account_frozen:
+    case Code::account_closed:
     case Code::linked_failed: return 422;
     case Code::rate_limited: return 429;
     case Code::headers_too_large: return 431;

@@ -184,6 +184,9 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
     case Route::create_account:
       if (!need_scope("accounts:write")) return admission;
       break;
+    case Route::patch_account:  // limits, metadata and states: an administrator's
+      if (!need_scope("accounts:admin")) return admission;
+      break;
     case Route::post_deposit:
     case Route::post_withdrawal: {
       // A deposit is a payment rail's to make, into any account; a withdrawal is the

@@ -22,7 +22,7 @@ Result<OpenedCache> open_cache(const CacheSettings& settings, std::shared_ptr<re
   if (redis == nullptr) return Error{Code::internal, "--cache names Redis, and no client was opened"};
   opened.redis = std::move(redis);
   opened.cache = std::make_unique<RedisCache>(
-      *opened.redis, RedisCacheOptions{.ttl_ms = settings.ttl_ms, .key_prefix = "balanced:account:"});
+      *opened.redis, RedisCacheOptions{.ttl_ms = settings.ttl_ms});
   return opened;
 }
 

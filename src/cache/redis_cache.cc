@@ -78,10 +78,14 @@ void RedisCache::stop_retrying() {
   if (retrier_.joinable()) retrier_.join();
 }
 
+// version|balance|overdraft_limit|currency|created_at|updated_at|type|status|
+// pending_debits|pending_credits|metadata: metadata last, as it may hold '|'.
 std::string RedisCache::encode(const core::Account& a) {
   return std::to_string(a.version) + "|" + std::to_string(a.balance) + "|" +
          std::to_string(a.overdraft_limit) + "|" + a.currency + "|" +
-         std::to_string(a.created_at_ms) + "|" + std::to_string(a.updated_at_ms);
+         std::to_string(a.created_at_ms) + "|" + std::to_string(a.updated_at_ms) + "|" +
+         std::string(core::account_type_name(a.type)) + "|" + std::string(core::account_status_name(a.status)) +
+         "|" + std::to_string(a.pending_debits) + "|" + std::to_string(a.pending_credits) + "|" + a.metadata;
 }
 
 std::optional<core::Account> RedisCache::decode(std::string_view number, std::string_view value) {
@@ -91,13 +95,33 @@ std::optional<core::Account> RedisCache::decode(std::string_view number, std::st
       !parse_field(value, a.overdraft_limit)) {
     return std::nullopt;
   }
-  const size_t bar = value.find('|');
-  if (bar == std::string_view::npos) return std::nullopt;
-  a.currency = std::string(value.substr(0, bar));
-  value = value.substr(bar + 1);
+  auto text_field = [&value]() -> std::optional<std::string_view> {
+    const size_t bar = value.find('|');
+    if (bar == std::string_view::npos) return std::nullopt;
+    const std::string_view field = value.substr(0, bar);
+    value = value.substr(bar + 1);
+    return field;
+  };
+  const auto currency = text_field();
+  if (!currency) return std::nullopt;
+  a.currency = std::string(*currency);
   if (!parse_field(value, a.created_at_ms) || !parse_field(value, a.updated_at_ms)) {
     return std::nullopt;
   }
+  const auto type = text_field();
+  const auto status = text_field();
+  if (!type || !status) return std::nullopt;
+  const auto parsed_type = core::account_type_from_name(*type);
+  const auto parsed_status = core::account_status_from_name(*status);
+  if (!parsed_type || !parsed_status || !parse_field(value, a.pending_debits)) return std::nullopt;
+  a.type = *parsed_type;
+  a.status = *parsed_status;
+  // pending_credits, then the rest is the metadata.
+  const size_t bar = value.find('|');
+  if (bar == std::string_view::npos) return std::nullopt;
+  std::string_view credits = value.substr(0, bar);
+  if (!parse_field(credits, a.pending_credits)) return std::nullopt;
+  a.metadata = std::string(value.substr(bar + 1));
   return a;
 }
 

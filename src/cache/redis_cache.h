@@ -33,7 +33,9 @@ namespace balanced::cache {
 
 struct RedisCacheOptions {
   int64_t ttl_ms = 3'600'000;
-  std::string key_prefix = "balanced:account:";
+  // v2: entries with the account fields of DESIGN.md section 10 (the first release's
+  // entries, under balanced:account:, are never read: they expire by their TTL).
+  std::string key_prefix = "balanced:account:v2:";
   redis::PipelineOptions pipeline;  // the bounds of the asynchronous calls' queue
   // How often the unsettled accounts' snapshots are written again.
   int64_t retry_interval_ms = 1000;

@@ -18,6 +18,7 @@ http::Router make_router() {
   add(Route::get_transaction, "GET", "/transactions/{id}", "get_transaction");
   add(Route::post_deposit, "POST", "/accounts/{number}/deposits", "post_deposit");
   add(Route::post_withdrawal, "POST", "/accounts/{number}/withdrawals", "post_withdrawal");
+  add(Route::patch_account, "PATCH", "/accounts/{number}", "patch_account");
   add(Route::health, "GET", "/healthz", "health");
   add(Route::ready, "GET", "/readyz", "health");
   add(Route::metrics, "GET", "/metrics", "metrics");

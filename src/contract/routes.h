@@ -18,6 +18,7 @@ enum class Route : int {
   get_transaction,
   post_deposit,
   post_withdrawal,
+  patch_account,
   health,
   ready,
   metrics,

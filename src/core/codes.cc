@@ -31,6 +31,12 @@ constexpr std::array kNames{
     CodeName{Code::unauthorized, "unauthorized"},
     CodeName{Code::forbidden, "forbidden"},
     CodeName{Code::linked_failed, "linked_failed"},
+    CodeName{Code::version_mismatch, "version_mismatch"},
+    CodeName{Code::account_frozen, "account_frozen"},
+    CodeName{Code::account_closed, "account_closed"},
+    CodeName{Code::account_not_empty, "account_not_empty"},
+    CodeName{Code::account_has_pending_holds, "account_has_pending_holds"},
+    CodeName{Code::invalid_state_transition, "invalid_state_transition"},
 };
 
 }  // namespace

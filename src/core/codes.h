@@ -34,9 +34,16 @@ enum class Code {
   unauthorized,          // 401
   forbidden,             // 403
   linked_failed,         // 422: another transfer of the same atomic batch failed
+  // Appended, never inserted: the commit log stores a rejection's code as its number.
+  version_mismatch,          // 412: If-Match names a version the account has moved on from
+  account_frozen,            // 422: a debit from a frozen account
+  account_closed,            // 422: a posting that touches a closed account
+  account_not_empty,         // 409: closing an account whose balance is not 0
+  account_has_pending_holds, // 409: closing an account with pending amounts
+  invalid_state_transition,  // 409: a status change the state machine does not allow
 };
 // The last code, for tables indexed by Code.
-inline constexpr Code last_code = Code::linked_failed;
+inline constexpr Code last_code = Code::invalid_state_transition;
 
 // The machine-readable name used in problem+json `code` and in the database.
 std::string_view code_name(Code code);

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <limits>
+#include <map>
 
 #include "core/ledger.h"
 #include "core/json_strict.h"
@@ -63,7 +65,11 @@ struct CreateFields {
   std::optional<std::string> currency;
   std::optional<int64_t> initial_balance;
   std::optional<int64_t> overdraft_limit;
+  std::optional<std::string> type;
+  std::string metadata;  // canonical, or empty
 };
+
+Result<std::string> metadata_from(const json::object& o, bool nulls_delete = false);
 
 Result<CreateFields> create_fields_from_body(std::string_view body) {
   auto object = parse_object(body);
@@ -77,8 +83,12 @@ Result<CreateFields> create_fields_from_body(std::string_view body) {
   if (!initial.ok()) return initial.error();
   auto overdraft = optional_integer(object.value(), "overdraftLimit");
   if (!overdraft.ok()) return overdraft.error();
+  auto type = optional_string(object.value(), "type");
+  if (!type.ok()) return type.error();
+  auto metadata = metadata_from(object.value());
+  if (!metadata.ok()) return metadata.error();
   return CreateFields{std::move(number.value()), std::move(currency.value()), initial.value(),
-                      overdraft.value()};
+                      overdraft.value(), std::move(type.value()), std::move(metadata.value())};
 }
 
 Result<CreateFields> create_fields_from_query(const QueryParams& query) {
@@ -88,6 +98,8 @@ Result<CreateFields> create_fields_from_query(const QueryParams& query) {
       fields.number = value;
     } else if (name == "currency") {
       fields.currency = value;
+    } else if (name == "type") {
+      fields.type = value;
     } else if (name == "initialBalance" || name == "overdraftLimit") {
       auto number = parse_int64(value);
       if (!number) return field_error(name, "must be an integer number of minor units");
@@ -119,8 +131,71 @@ Result<CreateAccount> decode_create_account(std::string_view body, const QueryPa
   if (create.initial_balance < 0) return field_error("initialBalance", "must be >= 0");
   create.overdraft_limit = f.overdraft_limit.value_or(0);
   if (create.overdraft_limit < 0) return field_error("overdraftLimit", "must be >= 0");
+  if (f.type) {
+    auto type = account_type_from_name(*f.type);
+    if (!type) return field_error("type", "must be checking, savings or credit");
+    create.type = *type;
+  }
+  if (create.type == AccountType::savings && create.overdraft_limit != 0) {
+    return field_error("overdraftLimit", "must be 0 for a savings account");
+  }
+  create.metadata = std::move(f.metadata);
   create.operator_name = std::string(operator_name);
   return create;
+}
+
+Result<PatchAccount> decode_patch_account(std::string_view number, std::string_view body, std::string_view if_match,
+                                          std::string_view operator_name) {
+  auto object = parse_object(body);
+  if (!object.ok()) return object.error();
+  const json::object& o = object.value();
+  for (const auto& entry : o) {
+    const std::string_view key(entry.key().data(), entry.key().size());
+    if (key != "overdraftLimit" && key != "metadata" && key != "status" && key != "reason") {
+      return field_error(key, "cannot be changed (overdraftLimit, metadata, status with reason can)");
+    }
+  }
+  PatchAccount patch;
+  patch.number = std::string(number);
+  auto limit = optional_integer(o, "overdraftLimit");
+  if (!limit.ok()) return limit.error();
+  if (limit.value() && *limit.value() < 0) return field_error("overdraftLimit", "must be >= 0");
+  patch.overdraft_limit = limit.value();
+  if (const json::value* metadata = o.if_contains("metadata"); metadata != nullptr) {
+    if (!metadata->is_object()) return field_error("metadata", "must be an object (a null value deletes a key)");
+    auto canonical = metadata_from(o, /*nulls_delete=*/true);
+    if (!canonical.ok()) return canonical.error();
+    patch.metadata_patch = std::move(canonical.value());
+  }
+  auto status = optional_string(o, "status");
+  if (!status.ok()) return status.error();
+  if (status.value()) {
+    auto parsed = account_status_from_name(*status.value());
+    if (!parsed) return field_error("status", "must be active, frozen or closed");
+    patch.status = *parsed;
+  }
+  auto reason = optional_string(o, "reason");
+  if (!reason.ok()) return reason.error();
+  if (reason.value()) {
+    if (reason.value()->size() > reason_bytes_max) {
+      return field_error("reason", "is longer than " + std::to_string(reason_bytes_max) + " bytes");
+    }
+    patch.reason = std::move(*reason.value());
+  }
+  if (!if_match.empty()) {
+    // An entity tag, as ETag gives it: "<version>" (a weak W/ prefix is taken too).
+    std::string_view tag = if_match;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag.size() < 3 || tag.front() != '"' || tag.back() != '"') {
+      return field_error("If-Match", "must be an entity tag, \"<version>\"");
+    }
+    auto version = parse_int64(tag.substr(1, tag.size() - 2));
+    if (!version || *version < 0) return field_error("If-Match", "must name a version, \"<version>\"");
+    patch.expected_version = *version;
+  }
+  if (!is_valid_operator(operator_name)) operator_name = {};
+  patch.operator_name = std::string(operator_name);
+  return patch;
 }
 
 namespace {
@@ -209,7 +284,7 @@ namespace {
 
 // `metadata`, if present: an object of string values within the bounds of types.h, as
 // canonical JSON text (keys sorted). Empty when absent or null.
-Result<std::string> metadata_from(const json::object& o) {
+Result<std::string> metadata_from(const json::object& o, bool nulls_delete) {
   const json::value* value = o.if_contains("metadata");
   if (value == nullptr || value->is_null()) return std::string();
   if (!value->is_object()) return field_error("metadata", "must be an object of string values");
@@ -218,10 +293,15 @@ Result<std::string> metadata_from(const json::object& o) {
     return field_error("metadata", "has more than " + std::to_string(metadata_keys_max) + " keys");
   }
   std::vector<std::pair<std::string_view, std::string_view>> entries;
+  std::vector<std::string_view> deleted;  // a merge patch's nulls
   for (const auto& entry : metadata) {
     const std::string_view key(entry.key().data(), entry.key().size());
     if (key.empty() || key.size() > metadata_key_bytes_max) {
       return field_error("metadata", "a key must be 1-" + std::to_string(metadata_key_bytes_max) + " bytes");
+    }
+    if (nulls_delete && entry.value().is_null()) {
+      deleted.emplace_back(key);
+      continue;
     }
     if (!entry.value().is_string()) return field_error("metadata." + std::string(key), "must be a string");
     const json::string& text = entry.value().as_string();
@@ -232,8 +312,47 @@ Result<std::string> metadata_from(const json::object& o) {
     entries.emplace_back(key, std::string_view(text.data(), text.size()));
   }
   std::sort(entries.begin(), entries.end());
+  std::sort(deleted.begin(), deleted.end());
+  // Canonical: keys sorted, the deletions (null) after the values.
   std::string out = "{";
   for (const auto& [key, text] : entries) {
+    if (out.size() > 1) out.push_back(',');
+    out += json_string(key);
+    out.push_back(':');
+    out += json_string(text);
+  }
+  for (const auto& key : deleted) {
+    if (out.size() > 1) out.push_back(',');
+    out += json_string(key);
+    out += ":null";
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> merge_metadata(std::string_view current, std::string_view patch) {
+  std::map<std::string, std::string, std::less<>> merged;
+  for (std::string_view text : {current, patch}) {
+    if (text.empty()) continue;
+    auto parsed = parse_strict_json(text);
+    if (!parsed.ok() || !parsed.value().is_object()) return Error{Code::internal, "stored metadata is not an object"};
+    for (const auto& entry : parsed.value().as_object()) {
+      std::string key(entry.key().data(), entry.key().size());
+      if (entry.value().is_null()) {
+        merged.erase(key);
+      } else if (entry.value().is_string()) {
+        merged[key] = std::string(entry.value().as_string());
+      }
+    }
+  }
+  if (merged.size() > metadata_keys_max) {
+    return Error{Code::invalid_request, "metadata: would hold more than " + std::to_string(metadata_keys_max) + " keys"};
+  }
+  if (merged.empty()) return std::string();
+  std::string out = "{";
+  for (const auto& [key, text] : merged) {
     if (out.size() > 1) out.push_back(',');
     out += json_string(key);
     out.push_back(':');
@@ -242,8 +361,6 @@ Result<std::string> metadata_from(const json::object& o) {
   out.push_back('}');
   return out;
 }
-
-}  // namespace
 
 Result<Transfer> decode_posting(TransactionType type, std::string_view account, std::string_view body,
                                 const TransferHeaders& headers, std::string_view generated_id) {
@@ -375,15 +492,33 @@ size_t account_room(const Account& account, size_t fields) {
 
 }  // namespace
 
+namespace {
+
+// available() as a JSON number: clamped to int64 (an issuer's, or a limit near 2^63).
+int64_t available_shown(const Account& account) {
+  const __int128 value = available(account);
+  if (value > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
+  if (value < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(value);
+}
+
+}  // namespace
+
 std::string encode_account(const Account& account) {
   std::string out;
-  JsonWriter json(out, account_room(account, 7));
+  JsonWriter json(out, account_room(account, 12) + account.metadata.size());
   json.raw('{');
   json.member("accountNumber", account.number);
+  json.member("type", account_type_name(account.type));
+  json.member("status", account_status_name(account.status));
   json.member("currency", account.currency);
   json.member("balance", account.balance);
+  json.member("available", available_shown(account));
+  json.member("pendingDebits", account.pending_debits);
+  json.member("pendingCredits", account.pending_credits);
   json.member("overdraftLimit", account.overdraft_limit);
   json.member("version", account.version);
+  if (!account.metadata.empty()) json.json_member("metadata", account.metadata);
   json.time_member("createdAt", account.created_at_ms);
   json.time_member("updatedAt", account.updated_at_ms);
   json.raw('}');
@@ -393,12 +528,16 @@ std::string encode_account(const Account& account) {
 
 std::string encode_balance(const Account& account) {
   std::string out;
-  JsonWriter json(out, account_room(account, 5));
+  JsonWriter json(out, account_room(account, 9));
   json.raw('{');
   json.member("accountNumber", account.number);
   json.member("balance", account.balance);
+  json.member("available", available_shown(account));
+  json.member("pendingDebits", account.pending_debits);
+  json.member("pendingCredits", account.pending_credits);
   json.member("currency", account.currency);
   json.member("version", account.version);
+  json.member("status", account_status_name(account.status));
   json.time_member("asOf", account.updated_at_ms);
   json.raw('}');
   json.finish();

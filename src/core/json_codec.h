@@ -29,6 +29,15 @@ Result<CreateAccount> decode_create_account(std::string_view body, const QueryPa
                                             std::string_view default_currency,
                                             std::string_view operator_name);
 
+// PATCH /accounts/{number}: any of overdraftLimit, metadata (a merge patch: a null value
+// deletes the key), status, reason; anything else is 400 naming it. `if_match`: the
+// If-Match header, "<version>" (empty: none).
+Result<PatchAccount> decode_patch_account(std::string_view number, std::string_view body, std::string_view if_match,
+                                          std::string_view operator_name);
+// `current` metadata with a merge patch applied (both canonical; see decode_patch_account):
+// canonical again, empty when no key is left; invalid_request past metadata_keys_max.
+Result<std::string> merge_metadata(std::string_view current, std::string_view patch);
+
 // POST /accounts/transactions. The id comes from transactionId, else the
 // Idempotency-Key header (both present must agree), else generated_id.
 Result<Transfer> decode_transfer(std::string_view body, const TransferHeaders& headers,

@@ -36,6 +36,48 @@ std::string_view type_name(TransactionType type) {
   return "transfer";
 }
 
+std::string_view account_type_name(AccountType type) {
+  switch (type) {
+    case AccountType::savings:
+      return "savings";
+    case AccountType::credit:
+      return "credit";
+    case AccountType::checking:
+      break;
+  }
+  return "checking";
+}
+
+std::string_view account_status_name(AccountStatus status) {
+  switch (status) {
+    case AccountStatus::frozen:
+      return "frozen";
+    case AccountStatus::closed:
+      return "closed";
+    case AccountStatus::active:
+      break;
+  }
+  return "active";
+}
+
+std::optional<AccountType> account_type_from_name(std::string_view name) {
+  for (AccountType type : {AccountType::checking, AccountType::savings, AccountType::credit}) {
+    if (account_type_name(type) == name) return type;
+  }
+  return std::nullopt;
+}
+
+std::optional<AccountStatus> account_status_from_name(std::string_view name) {
+  for (AccountStatus status : {AccountStatus::active, AccountStatus::frozen, AccountStatus::closed}) {
+    if (account_status_name(status) == name) return status;
+  }
+  return std::nullopt;
+}
+
+__int128 available(const Account& account) {
+  return static_cast<__int128>(account.balance) - account.pending_debits + account.overdraft_limit;
+}
+
 std::string_view status_name(TransactionStatus status) {
   return status == TransactionStatus::rejected ? "rejected" : "committed";
 }
@@ -102,6 +144,8 @@ std::vector<std::string> required_accounts(std::span<const Operation> operations
     if (const auto* create = std::get_if<CreateAccount>(&operation)) {
       seen.insert(create->number);
       seen.insert(issuers[issuer++]);
+    } else if (const auto* patch = std::get_if<PatchAccount>(&operation)) {
+      seen.insert(patch->number);
     } else {
       const auto& transfer = std::get<Transfer>(operation);
       seen.insert(transfer.source);
@@ -125,9 +169,9 @@ std::vector<std::string> transaction_ids(std::span<const Operation> operations) 
   for (const auto& operation : operations) {
     if (std::holds_alternative<CreateAccount>(operation)) {
       ids.push_back(deposits[deposit++]);
-    } else {
-      ids.push_back(std::get<Transfer>(operation).id);
-    }
+    } else if (const auto* transfer = std::get_if<Transfer>(&operation)) {
+      ids.push_back(transfer->id);
+    }  // a PATCH has no id: it is idempotent by what it asks for
   }
   return sorted_unique(ids);
 }
@@ -149,6 +193,8 @@ class BatchApplier {
   void apply(const Operation& operation) {
     if (const auto* create = std::get_if<CreateAccount>(&operation)) {
       apply_create(*create);
+    } else if (const auto* patch = std::get_if<PatchAccount>(&operation)) {
+      apply_patch(*patch);
     } else {
       apply_transfer(std::get<Transfer>(operation));
     }
@@ -264,6 +310,10 @@ class BatchApplier {
   }
 
   void apply_create(const CreateAccount& create) {
+    if (create.type == AccountType::savings && create.overdraft_limit != 0) {
+      finish_outcome(Outcome{.code = Code::invalid_request, .detail = "overdraftLimit: a savings account's is 0"}, -1);
+      return;
+    }
     if (state_.accounts.contains(create.number)) {
       finish_outcome(Outcome{.code = Code::account_exists,
                              .detail = "account " + create.number + " already exists"},
@@ -307,7 +357,9 @@ class BatchApplier {
                     .overdraft_limit = create.overdraft_limit,
                     .version = 0,
                     .created_at_ms = now_ms_,
-                    .updated_at_ms = now_ms_};
+                    .updated_at_ms = now_ms_,
+                    .type = create.type,
+                    .metadata = create.metadata};
     auto& stored = state_.accounts.emplace(create.number, std::move(account)).first->second;
     created_.insert(create.number);
     touched_.insert(create.number);
@@ -334,6 +386,78 @@ class BatchApplier {
     Outcome outcome{.code = Code::ok, .account = stored};
     if (transaction_index >= 0) outcome.transaction = effects_.transactions[transaction_index];
     finish_outcome(std::move(outcome), transaction_index);
+  }
+
+  // PATCH /accounts/{n}: every change checked first, then all applied as one new version
+  // with one audit record; a PATCH that changes nothing changes nothing (no version, no
+  // record), so a retried one is harmless. Not a transaction row: it has no id.
+  void apply_patch(const PatchAccount& patch) {
+    auto refuse = [&](Code code, std::string detail) {
+      finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
+    };
+    auto found = state_.accounts.find(patch.number);
+    if (found == state_.accounts.end() || is_issuer_account(patch.number)) {
+      return refuse(Code::account_not_found, "account " + patch.number + " does not exist");
+    }
+    Account& account = found->second;
+    if (patch.expected_version && *patch.expected_version != account.version) {
+      return refuse(Code::version_mismatch, "account " + account.number + " is at version " +
+                                                std::to_string(account.version) + ", not " +
+                                                std::to_string(*patch.expected_version));
+    }
+    Account changed = account;
+    std::string changes;  // the audit record's {"field":{"from":...,"to":...}} members
+    auto note = [&changes](std::string_view field, const std::string& from, const std::string& to) {
+      changes += (changes.empty() ? "\"" : ",\"") + std::string(field) + "\":{\"from\":" + from + ",\"to\":" + to + "}";
+    };
+    if (patch.overdraft_limit && *patch.overdraft_limit != account.overdraft_limit) {
+      if (account.type == AccountType::savings) {
+        return refuse(Code::invalid_request, "overdraftLimit: a savings account's is 0");
+      }
+      changed.overdraft_limit = *patch.overdraft_limit;
+      note("overdraftLimit", std::to_string(account.overdraft_limit), std::to_string(changed.overdraft_limit));
+    }
+    if (patch.metadata_patch) {
+      auto merged = merge_metadata(account.metadata, *patch.metadata_patch);
+      if (!merged.ok()) return refuse(merged.error().code, merged.error().detail);
+      if (merged.value() != account.metadata) {
+        changed.metadata = std::move(merged.value());
+        note("metadata", account.metadata.empty() ? "null" : account.metadata,
+             changed.metadata.empty() ? "null" : changed.metadata);
+      }
+    }
+    if (patch.status && *patch.status != account.status) {
+      if (account.status == AccountStatus::closed) {
+        return refuse(Code::invalid_state_transition, "account " + account.number + " is closed: that is final");
+      }
+      if (*patch.status == AccountStatus::closed) {
+        if (account.balance != 0) {
+          return refuse(Code::account_not_empty, "account " + account.number + " holds " +
+                                                     std::to_string(account.balance) + "; move it out first");
+        }
+        if (account.pending_debits != 0 || account.pending_credits != 0) {
+          return refuse(Code::account_has_pending_holds, "account " + account.number + " has pending holds");
+        }
+      }
+      changed.status = *patch.status;
+      note("status", json_string(account_status_name(account.status)), json_string(account_status_name(changed.status)));
+    }
+    if (changes.empty()) {  // nothing to change: the same answer, no new version
+      finish_outcome(Outcome{.code = Code::ok, .account = account}, -1);
+      return;
+    }
+    if (account.status == AccountStatus::closed) {
+      return refuse(Code::invalid_state_transition, "account " + account.number + " is closed: that is final");
+    }
+    changed.version += 1;
+    changed.updated_at_ms = now_ms_;
+    account = std::move(changed);
+    touched_.insert(account.number);
+    audit("account_update", patch.operator_name,
+          "{\"accountNumber\":" + json_string(account.number) + ",\"version\":" + std::to_string(account.version) +
+              ",\"changes\":{" + changes + "},\"reason\":" + json_string(patch.reason) + "}",
+          -1);
+    finish_outcome(Outcome{.code = Code::ok, .account = account}, -1);
   }
 
   void reject(const Transfer& transfer, Code code, std::string detail, std::string currency) {
@@ -418,10 +542,22 @@ class BatchApplier {
              from.currency);
       return;
     }
-    // -overdraft_limit cannot overflow: the limit is >= 0.
-    if (*from_after < -from.overdraft_limit) {
+    for (const Account* party : {&from, &to}) {
+      if (party->status == AccountStatus::closed) {
+        reject(transfer, Code::account_closed, "account " + party->number + " is closed", from.currency);
+        return;
+      }
+    }
+    if (from.status == AccountStatus::frozen) {
+      reject(transfer, Code::account_frozen, "account " + from.number + " is frozen: it takes credits only",
+             from.currency);
+      return;
+    }
+    // Every debit checks what the account may spend (pending credits never count).
+    if (transfer.amount > available(from)) {
       reject(transfer, Code::insufficient_funds,
              "account " + from.number + " has " + std::to_string(from.balance) +
+                 (from.pending_debits > 0 ? ", " + std::to_string(from.pending_debits) + " of it held," : "") +
                  " and may go down to " + std::to_string(-from.overdraft_limit),
              from.currency);
       return;

@@ -23,6 +23,7 @@ inline constexpr size_t reference_bytes_max = 128;
 inline constexpr size_t metadata_keys_max = 50;
 inline constexpr size_t metadata_key_bytes_max = 40;
 inline constexpr size_t metadata_value_bytes_max = 500;
+inline constexpr size_t reason_bytes_max = 500;  // a PATCH's reason, for the audit record
 
 // Every currency has one issuer account that money enters the ledger from. Its number
 // starts with '$', which no client account number may contain, so the two never meet.
@@ -33,17 +34,38 @@ inline constexpr int64_t issuer_overdraft_limit = std::numeric_limits<int64_t>::
 std::string issuer_account_number(std::string_view currency);
 bool is_issuer_account(std::string_view number);
 
+// DESIGN.md section 10. checking: the default; savings: never overdrawn (its limit
+// stays 0); credit: the overdraft limit is the credit line. Set at creation only.
+enum class AccountType { checking, savings, credit };
+// active <-> frozen -> closed, and active -> closed. Frozen: credits only. Closed: final.
+enum class AccountStatus { active, frozen, closed };
+inline constexpr AccountType last_account_type = AccountType::credit;
+inline constexpr AccountStatus last_account_status = AccountStatus::closed;
+std::string_view account_type_name(AccountType type);
+std::string_view account_status_name(AccountStatus status);
+std::optional<AccountType> account_type_from_name(std::string_view name);
+std::optional<AccountStatus> account_status_from_name(std::string_view name);
+
 struct Account {
   std::string number;
   std::string currency;
   int64_t balance = 0;
   int64_t overdraft_limit = 0;  // the balance may go down to -overdraft_limit
-  int64_t version = 0;          // number of postings applied; grows by one per change
+  int64_t version = 0;          // grows by one with each change of the row
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  AccountType type = AccountType::checking;
+  AccountStatus status = AccountStatus::active;
+  int64_t pending_debits = 0;   // held out of the account (holds from it)
+  int64_t pending_credits = 0;  // promised to it (holds to it); never spendable
+  std::string metadata{};       // a JSON object of string values, keys sorted; empty: none
 
   bool operator==(const Account&) const = default;
 };
+
+// What a debit of the account may take: balance - pendingDebits + overdraftLimit, in
+// 128 bits (each term is an int64).
+__int128 available(const Account& account);
 
 // deposit: money enters circulation from the currency's issuer account; withdrawal: it
 // leaves to it (DESIGN.md section 10).
@@ -88,6 +110,20 @@ struct CreateAccount {
   int64_t initial_balance = 0;
   int64_t overdraft_limit = 0;
   std::string operator_name;
+  AccountType type = AccountType::checking;
+  std::string metadata{};  // canonical JSON object, or empty
+};
+
+// PATCH /accounts/{n} (DESIGN.md section 10): each field set is a change asked for.
+struct PatchAccount {
+  std::string number;
+  std::optional<int64_t> overdraft_limit;
+  // A JSON merge patch of string values (null deletes the key), canonical; nullopt: none.
+  std::optional<std::string> metadata_patch;
+  std::optional<AccountStatus> status;
+  std::string reason;                      // for the audit record; may be empty
+  std::optional<int64_t> expected_version;  // If-Match
+  std::string operator_name;
 };
 
 // A posting between two accounts of one currency: a transfer, or (type) a deposit or a
@@ -109,7 +145,7 @@ struct Transfer {
   TransactionType type = TransactionType::transfer;
 };
 
-using Operation = std::variant<CreateAccount, Transfer>;
+using Operation = std::variant<CreateAccount, Transfer, PatchAccount>;
 
 // Hex SHA-256 of the fields that make two requests "the same request": source,
 // destination, amount and currency. The client timestamp is left out on purpose so a

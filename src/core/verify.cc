@@ -1,5 +1,8 @@
 #include "core/verify.h"
 
+#include <algorithm>
+#include <boost/json.hpp>
+
 #include "core/audit.h"
 #include "core/money.h"
 
@@ -12,7 +15,7 @@ void Verifier::problem(std::string text) {
 
 void Verifier::add_account(const Account& account) {
   ++report_.accounts;
-  if (!accounts_.emplace(account.number, Replay{.account = account}).second) {
+  if (!accounts_.emplace(account.number, Replay{.account = account, .limit_max = account.overdraft_limit}).second) {
     problem("account " + account.number + " appears twice");
   }
 }
@@ -33,11 +36,16 @@ void Verifier::post(const Transaction& t, const std::string& number, int64_t del
   }
   replay.running = *running;
   ++replay.postings;
-  // Every change of an account is a posting so far, so its version after a transaction
-  // is the count of its postings up to it (0: a row from before versions were kept).
-  if (version_after != 0 && version_after != replay.postings) {
-    problem("account " + number + ": transaction " + t.id + " says version after " +
-            std::to_string(version_after) + ", replay gives " + std::to_string(replay.postings));
+  // An account's version counts its postings and its other changes (account_update
+  // records), so along its transactions the version after grows, and never falls below
+  // the postings so far (0: a row from before versions were kept).
+  if (version_after != 0) {
+    if (version_after <= replay.last_version_after || version_after < replay.postings) {
+      problem("account " + number + ": transaction " + t.id + " says version after " +
+              std::to_string(version_after) + ", after " + std::to_string(replay.last_version_after) +
+              " and " + std::to_string(replay.postings) + " postings");
+    }
+    replay.last_version_after = version_after;
   }
   if (replay.running != balance_after) {
     problem("account " + number + ": transaction " + t.id + " (sequence " +
@@ -76,6 +84,28 @@ void Verifier::add_audit(const AuditRecord& record) {
     problem("audit record " + std::to_string(record.log_id) + ": hash does not match its content");
   }
   audit_head_ = record.hash;
+  if (record.operation_type == "account_update") {
+    boost::system::error_code ec;
+    const boost::json::value detail = boost::json::parse(record.detail, ec);
+    const boost::json::value* number = !ec && detail.is_object() ? detail.as_object().if_contains("accountNumber") : nullptr;
+    auto it = number != nullptr && number->is_string() ? accounts_.find(std::string(number->as_string())) : accounts_.end();
+    if (it == accounts_.end()) {
+      problem("audit record " + std::to_string(record.log_id) + ": an account_update of no known account");
+    } else {
+      ++it->second.updates;
+      // A limit lowered below the debt keeps the balance: the floor is the largest limit
+      // the account has had (each debit was checked against the one then in force).
+      const boost::json::value* changes = detail.as_object().if_contains("changes");
+      const boost::json::value* limit = changes != nullptr && changes->is_object()
+                                            ? changes->as_object().if_contains("overdraftLimit")
+                                            : nullptr;
+      const boost::json::value* from =
+          limit != nullptr && limit->is_object() ? limit->as_object().if_contains("from") : nullptr;
+      if (from != nullptr && from->is_int64()) {
+        it->second.limit_max = std::max(it->second.limit_max, from->as_int64());
+      }
+    }
+  }
 }
 
 VerifyReport Verifier::finish() {
@@ -87,14 +117,17 @@ VerifyReport Verifier::finish() {
       problem("account " + number + ": balance " + std::to_string(a.balance) +
               " but its postings sum to " + std::to_string(replay.running));
     }
-    if (replay.postings != a.version) {
+    // Every change audited: the version is the postings plus the recorded updates.
+    const int64_t counted = replay.postings + replay.updates;
+    if ((audit_complete_ ? counted != a.version : counted > a.version) || replay.last_version_after > a.version) {
       problem("account " + number + ": version " + std::to_string(a.version) + " but " +
-              std::to_string(replay.postings) + " postings");
+              std::to_string(replay.postings) + " postings and " + std::to_string(replay.updates) +
+              " audited changes");
     }
     // Issuers have no floor: their balance is minus the money they issued.
-    if (!is_issuer_account(number) && (a.overdraft_limit < 0 || a.balance < -a.overdraft_limit)) {
+    if (!is_issuer_account(number) && (a.overdraft_limit < 0 || a.balance < -replay.limit_max)) {
       problem("account " + number + ": balance " + std::to_string(a.balance) +
-              " is below its limit -" + std::to_string(a.overdraft_limit));
+              " is below every limit it had, the largest -" + std::to_string(replay.limit_max));
     }
     sums[a.currency] += a.balance;
   }

@@ -305,11 +305,10 @@ void Engine::commit(std::vector<Pending>& batch) {
     metrics_->commit_seconds.Observe(seconds);
     metrics_->batch_operations.Observe(static_cast<double>(operations.size()));
     for (size_t i = 0; i < outcomes.size(); ++i) {
-      const bool is_transfer = std::holds_alternative<core::Transfer>(operations[i]);
       if (outcomes[i].replayed) {
         metrics_->replays.Increment();
       } else {
-        metrics_->outcome(is_transfer, outcomes[i].code).Increment();
+        metrics_->outcome(operations[i].index(), outcomes[i].code).Increment();
       }
     }
   }

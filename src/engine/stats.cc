@@ -40,10 +40,11 @@ EngineStats::EngineStats(observe::Registry& registry)
   }
   auto& family = registry.counters("balanced_operations_total",
                                    "Operations the engine decided, by kind and outcome code");
-  for (size_t kind = 0; kind < 2; ++kind) {
+  static constexpr std::array<const char*, kinds> kKinds{"create_account", "transfer", "patch_account"};
+  for (size_t kind = 0; kind < kinds; ++kind) {
     for (size_t code = 0; code < codes; ++code) {
       outcomes_[kind][code] =
-          &family.Add({{"kind", kind == 1 ? "transfer" : "create_account"},
+          &family.Add({{"kind", kKinds[kind]},
                        {"outcome", std::string(code_name(static_cast<Code>(code)))}});
     }
   }

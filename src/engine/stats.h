@@ -30,15 +30,17 @@ struct EngineStats {
   prometheus::Counter& commits_found_on_retry;
   prometheus::Counter& overloaded;
   prometheus::Counter& deadline_expired;
-  // Operations by kind and outcome code (ok, insufficient_funds, ...).
-  prometheus::Counter& outcome(bool is_transfer, Code code) {
-    return *outcomes_[is_transfer ? 1 : 0][static_cast<size_t>(code)];
+  // Operations by kind (the core::Operation alternative: create_account, transfer (a
+  // deposit or withdrawal too), patch_account) and outcome code (ok, insufficient_funds, ...).
+  static constexpr size_t kinds = 3;
+  prometheus::Counter& outcome(size_t kind, Code code) {
+    return *outcomes_[kind < kinds ? kind : 0][static_cast<size_t>(code)];
   }
   prometheus::Histogram& stage(Stage stage) { return *stages_[static_cast<size_t>(stage)]; }
 
  private:
   static constexpr size_t codes = static_cast<size_t>(last_code) + 1;
-  std::array<std::array<prometheus::Counter*, codes>, 2> outcomes_{};
+  std::array<std::array<prometheus::Counter*, codes>, kinds> outcomes_{};
   std::array<prometheus::Histogram*, stage_count> stages_{};
 };
 

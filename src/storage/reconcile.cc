@@ -9,6 +9,7 @@ class VerifyVisitor final : public ScanVisitor {
   void account(const core::Account& a) override { verifier.add_account(a); }
   void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
   void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
+  void audit_incomplete(int64_t) override { verifier.set_audit_incomplete(); }
   core::Verifier verifier;
 };
 

@@ -2,8 +2,8 @@
 // §3). Every backend's column lists, inserts and row reads, and the SQLite commit log's
 // records, walk these two lists, so a new field is added here and nowhere else.
 //
-// A field's value is one of five kinds: int64_t, std::string, core::TransactionType,
-// core::TransactionStatus, Code. SQL stores an enum by its name (sql_text), a reject
+// A field's value is one of seven kinds: int64_t, std::string, core::AccountType,
+// core::AccountStatus, core::TransactionType, core::TransactionStatus, Code. SQL stores an enum by its name (sql_text), a reject
 // code of `ok` as NULL; the commit log stores an enum as its integer. A field added
 // after the first release says since which commit-log record format it is stored
 // (Column::since): older records are read without it.
@@ -22,6 +22,7 @@ namespace balanced::storage {
 struct Column {
   std::string_view name;
   int since = 1;
+  bool fixed = false;  // set when the row is inserted, never updated
   constexpr operator std::string_view() const { return name; }  // NOLINT: a column is its name
 };
 
@@ -29,13 +30,18 @@ struct Column {
 // A is core::Account or const core::Account.
 template <typename A, typename Field>
 void for_each_account_field(A& a, Field&& field) {
-  field(Column{"account_number"}, a.number);
-  field(Column{"currency"}, a.currency);
+  field(Column{"account_number", 1, true}, a.number);
+  field(Column{"currency", 1, true}, a.currency);
   field(Column{"balance"}, a.balance);
   field(Column{"overdraft_limit"}, a.overdraft_limit);
   field(Column{"version"}, a.version);
-  field(Column{"created_at"}, a.created_at_ms);
+  field(Column{"created_at", 1, true}, a.created_at_ms);
   field(Column{"updated_at"}, a.updated_at_ms);
+  field(Column{"type", 3, true}, a.type);
+  field(Column{"status", 3}, a.status);
+  field(Column{"pending_debits", 3}, a.pending_debits);
+  field(Column{"pending_credits", 3}, a.pending_credits);
+  field(Column{"metadata", 3}, a.metadata);
 }
 
 // The transaction column the database may assign (MySQL's AUTO_INCREMENT): the first.
@@ -65,6 +71,8 @@ void for_each_transaction_field(T& t, Field&& field) {
 }
 
 // An enum field as SQL stores it.
+inline std::string_view sql_text(core::AccountType type) { return core::account_type_name(type); }
+inline std::string_view sql_text(core::AccountStatus status) { return core::account_status_name(status); }
 inline std::string_view sql_text(core::TransactionType type) { return core::type_name(type); }
 inline std::string_view sql_text(core::TransactionStatus status) { return core::status_name(status); }
 inline std::optional<std::string_view> sql_text(Code reject) {  // nullopt: NULL
@@ -97,6 +105,21 @@ inline const std::string& transaction_columns() {
       [](auto& t, auto&& f) { for_each_transaction_field(t, f); }, true);
   return columns;
 }
+// The account columns an update rewrites (every one but the fixed), each as
+// `column = <assign(column)>`, joined with ", ": SQLite's excluded.column, MySQL's
+// VALUES(column).
+template <typename Assign>
+std::string account_updates(Assign assign) {
+  core::Account account;
+  std::string out;
+  for_each_account_field(account, [&](Column column, auto&) {
+    if (column.fixed) return;
+    if (!out.empty()) out += ", ";
+    out += std::string(column.name) + " = " + assign(column.name);
+  });
+  return out;
+}
+
 // Without `sequence`, for a database that assigns it.
 inline const std::string& transaction_columns_but_sequence() {
   static const std::string columns = rows_detail::join_columns<core::Transaction>(
@@ -113,6 +136,14 @@ void read_column(const Row& r, int column, int64_t& value) {
 template <typename Row>
 void read_column(const Row& r, int column, std::string& value) {
   value = r.text(column);
+}
+template <typename Row>
+void read_column(const Row& r, int column, core::AccountType& value) {
+  value = core::account_type_from_name(r.text(column)).value_or(core::AccountType::checking);
+}
+template <typename Row>
+void read_column(const Row& r, int column, core::AccountStatus& value) {
+  value = core::account_status_from_name(r.text(column)).value_or(core::AccountStatus::active);
 }
 template <typename Row>
 void read_column(const Row& r, int column, core::TransactionType& value) {

@@ -35,6 +35,9 @@ class ScanVisitor {
   virtual void account(const core::Account& account) = 0;
   virtual void transaction(const core::Transaction& transaction) = 0;  // committed, in order
   virtual void audit(const core::AuditRecord& record) = 0;             // in log order
+  // Called before audit() when the snapshot holds records not yet chained (and so not
+  // visited): `unsealed` of them.
+  virtual void audit_incomplete(int64_t unsealed) { (void)unsealed; }
 };
 
 // Seconds from `start` to now, on the steady clock.

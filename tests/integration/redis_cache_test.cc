@@ -105,7 +105,7 @@ TEST_F(SingleRedis, ReadsWhatWasWrittenWithATtl) {
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->balance, 100);
   EXPECT_EQ(got->version, 3);
-  const int64_t ttl = std::stoll(server_.cli({"PTTL", "balanced:account:alice"}).second);
+  const int64_t ttl = std::stoll(server_.cli({"PTTL", "balanced:account:v2:alice"}).second);
   EXPECT_GT(ttl, 50'000);
   EXPECT_LE(ttl, 60'000);
   EXPECT_EQ(cache.stats().hits, 1u);
@@ -188,7 +188,7 @@ TEST_F(SingleRedis, AFailedWriteIsRetriedAndTheOlderEntryIsNotReadMeanwhile) {
   answered.get_future().wait();
   EXPECT_GE(cache.stats().errors, 1u);
   EXPECT_EQ(cache.stats().unsettled, 1u);
-  const std::string key = "balanced:account:a";
+  const std::string key = "balanced:account:v2:a";
   auto held = admin.run(key, {"GET", key});
   ASSERT_TRUE(held.ok());
   EXPECT_TRUE(held.value().text.starts_with("1|")) << "Redis still holds the older entry";
@@ -423,7 +423,7 @@ TEST_P(Cluster, KeysSpreadOverEveryMasterAndReadBack) {
 TEST_P(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
   Client client(cluster_options());
   RedisCache cache(client, RedisCacheOptions{});
-  const std::string key = "balanced:account:moving";
+  const std::string key = "balanced:account:v2:moving";
   const uint16_t slot = redis::key_slot(key);
   cache.put_if_newer(account("moving", 1, 10));
   const size_t from = slot_owners()[slot];
@@ -439,7 +439,7 @@ TEST_P(Cluster, FollowsAskDuringAndMovedAfterASlotMigration) {
   // the same slot (a hash tag shares it) and write it: it must land on the target.
   cache.put_if_newer(account("moving", 2, 20));  // exists on the source: served there
   EXPECT_EQ(cache.get("moving")->version, 2);
-  RedisCache tagged(client, RedisCacheOptions{.key_prefix = "{balanced:account:moving}:"});
+  RedisCache tagged(client, RedisCacheOptions{.key_prefix = "{balanced:account:v2:moving}:"});
   tagged.put_if_newer(account("new", 1, 1));
   EXPECT_EQ(std::stoll(target.cli({"CLUSTER", "COUNTKEYSINSLOT", s}).second), 1);
 
@@ -471,7 +471,7 @@ TEST_P(Cluster, AStalledMasterHoldsOnlyItsOwnKeysInThePipeline) {
   std::vector<std::string> on_node(cluster().size());
   for (int i = 0; i < 1000; ++i) {
     const std::string number = "n" + std::to_string(i);
-    const size_t owner = owners[redis::key_slot("balanced:account:" + number)];
+    const size_t owner = owners[redis::key_slot("balanced:account:v2:" + number)];
     if (owner < cluster().size() && on_node[owner].empty()) on_node[owner] = number;
   }
   for (size_t node = 0; node < cluster().size(); ++node) {
@@ -521,7 +521,7 @@ TEST_P(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
   int hits = 0;
   int misses = 0;
   for (int i = 0; i < 120; ++i) {
-    const std::string key = "balanced:account:k" + std::to_string(i);
+    const std::string key = "balanced:account:v2:k" + std::to_string(i);
     const bool on_dead = owners[redis::key_slot(key)] == 2;
     auto got = cache.get("k" + std::to_string(i));
     if (on_dead) {
@@ -538,7 +538,7 @@ TEST_P(Cluster, AKilledMasterCostsOnlyItsOwnKeys) {
   for (auto& a : accounts) a.version = 2;
   cache.put_many_if_newer(accounts);
   for (int i = 0; i < 120; ++i) {
-    const std::string key = "balanced:account:k" + std::to_string(i);
+    const std::string key = "balanced:account:v2:k" + std::to_string(i);
     if (owners[redis::key_slot(key)] != 2) EXPECT_EQ(cache.get("k" + std::to_string(i))->version, 2);
   }
 }
@@ -560,7 +560,7 @@ TEST(ClusterWithReplicas, AKilledMasterIsReplacedByItsReplicaAndTheClientFollows
   cache.put_many_if_newer(accounts);
 
   // The master serving "r0" and its replica, from CLUSTER NODES: id addr flags master ... slots
-  const uint16_t slot = redis::key_slot("balanced:account:r0");
+  const uint16_t slot = redis::key_slot("balanced:account:v2:r0");
   std::string master_id, master_address, replica_address;
   std::map<std::string, std::string> replica_of;  // master id -> its replica's address
   std::istringstream lines(cluster.node(0).cli({"CLUSTER", "NODES"}).second);

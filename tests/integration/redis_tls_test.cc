@@ -66,7 +66,7 @@ TEST_F(SecureRedis, TheCacheWorksOverTlsWithAnAclUserByAddressAndByName) {
     EXPECT_EQ(counters.auth_failures + counters.tls_failures + counters.network_failures, 0u);
   }
   // The entry is really in the server, read with redis-cli over TLS.
-  EXPECT_NE(server_->cli({"GET", "balanced:account:alice-localhost"}).second.find("100"), std::string::npos);
+  EXPECT_NE(server_->cli({"GET", "balanced:account:v2:alice-localhost"}).second.find("100"), std::string::npos);
 }
 
 TEST_F(SecureRedis, CredentialsInTheUrlWorkAndTheFlagsWinOverThem) {

@@ -209,6 +209,36 @@ TYPED_TEST(StoreContract, EveryFieldOfADepositAndAWithdrawalIsKeptAcrossReopen) 
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
+TYPED_TEST(StoreContract, AnAccountsTypeStatusLimitAndMetadataAreKept) {
+  CreateAccount credit = open("cr", 0);
+  credit.type = core::AccountType::credit;
+  credit.overdraft_limit = 300;
+  credit.metadata = R"({"owner":"ann"})";
+  this->apply({credit, open("other", 0)});
+  core::PatchAccount p;
+  p.number = "cr";
+  p.status = core::AccountStatus::frozen;
+  p.metadata_patch = R"({"owner":null,"tier":"x|y"})";
+  p.reason = "review";
+  p.operator_name = "admin";
+  auto patched = this->apply({p});
+  ASSERT_EQ(patched[0].code, Code::ok) << patched[0].detail;
+  this->settle();
+  this->reopen();
+  auto stored = this->store().account("cr");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored.value(), *patched[0].account);
+  EXPECT_EQ(stored.value().type, core::AccountType::credit);
+  EXPECT_EQ(stored.value().status, core::AccountStatus::frozen);
+  EXPECT_EQ(stored.value().overdraft_limit, 300);
+  EXPECT_EQ(stored.value().metadata, R"({"tier":"x|y"})");
+  EXPECT_EQ(stored.value().version, 1);
+  // Frozen after the reopen too: a debit is refused.
+  EXPECT_EQ(this->apply({transfer("cr-1", "cr", "other", 5)})[0].code, Code::account_frozen);
+  const auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
 TYPED_TEST(StoreContract, ABalanceAtAnInstantIsTheOneAfterTheLastChangeBeforeIt) {
   const int64_t opened_at = this->now_ms_ + 1000;
   this->apply({open("a", 100), open("b", 0)});                    // at opened_at

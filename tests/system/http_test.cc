@@ -306,6 +306,49 @@ TEST_F(HttpApi, DepositsAndWithdrawalsMoveMoneyInAndOutWithTheirReferences) {
   EXPECT_EQ(balance("dw-a"), 300);
 }
 
+TEST_F(HttpApi, AccountTypesMetadataAndAPatchWithIfMatch) {
+  auto savings = call("POST", "/accounts", R"({"accountNumber":"pa-s","type":"savings","metadata":{"owner":"ann"}})");
+  ASSERT_EQ(savings.status, 201) << savings.body;
+  EXPECT_EQ(object(savings)["type"], json::value("savings"));
+  EXPECT_EQ(json::serialize(object(savings)["metadata"]), R"({"owner":"ann"})");
+  expect_problem(call("POST", "/accounts", R"({"accountNumber":"pa-x","type":"savings","overdraftLimit":5})"), 400,
+                 "invalid_request");
+  expect_problem(call("POST", "/accounts", R"({"accountNumber":"pa-y","type":"gold"})"), 400, "invalid_request");
+  create("pa-c", 100);
+  auto got = call("GET", "/accounts/pa-c");
+  EXPECT_EQ(got.header("etag"), "\"1\"");
+  EXPECT_EQ(object(got)["status"], json::value("active"));
+  EXPECT_EQ(object(got)["available"], json::value(100));
+  const std::map<std::string, std::string> merge{{"Content-Type", "application/merge-patch+json"}};
+  auto limited = call("PATCH", "/accounts/pa-c", R"({"overdraftLimit":50,"metadata":{"tier":"gold"}})", merge);
+  ASSERT_EQ(limited.status, 200) << limited.body;
+  EXPECT_EQ(limited.header("etag"), "\"2\"");
+  EXPECT_EQ(object(limited)["available"], json::value(150));
+  EXPECT_EQ(object(call("GET", "/accounts/pa-c/balance"))["available"], json::value(150));
+  // The same PATCH again: a harmless 200, no new version.
+  auto again = call("PATCH", "/accounts/pa-c", R"({"overdraftLimit":50,"metadata":{"tier":"gold"}})", merge);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.header("etag"), "\"2\"");
+  auto stale = call("PATCH", "/accounts/pa-c", R"({"status":"frozen","reason":"review"})",
+                    {{"Content-Type", "application/json"}, {"If-Match", "\"1\""}});
+  expect_problem(stale, 412, "version_mismatch");
+  auto frozen = call("PATCH", "/accounts/pa-c", R"({"status":"frozen","reason":"review"})",
+                     {{"Content-Type", "application/json"}, {"If-Match", "\"2\""}});
+  ASSERT_EQ(frozen.status, 200) << frozen.body;
+  expect_problem(transfer("pa-t1", "pa-c", "pa-s", 10), 422, "account_frozen");
+  EXPECT_EQ(transfer("pa-t2", "pa-s", "pa-c", 0).status, 400);
+  expect_problem(call("PATCH", "/accounts/pa-c", R"({"status":"closed"})", merge), 409, "account_not_empty");
+  expect_problem(call("PATCH", "/accounts/pa-c", R"({"balance":5})", merge), 400, "invalid_request");
+  expect_problem(call("PATCH", "/accounts/pa-c", R"({"status":"gone"})", merge), 400, "invalid_request");
+  expect_problem(call("PATCH", "/accounts/pa-c", R"({"overdraftLimit":5})", {{"Content-Type", "text/plain"}}), 400,
+                 "invalid_request");
+  expect_problem(call("PATCH", "/accounts/pa-c", R"({"overdraftLimit":5})",
+                      {{"Content-Type", "application/json"}, {"If-Match", "3"}}),
+                 400, "invalid_request");
+  expect_problem(call("PATCH", "/accounts/nobody", R"({"overdraftLimit":5})", merge), 404, "account_not_found");
+  EXPECT_EQ(balance("pa-c"), 100);
+}
+
 TEST_F(HttpApi, ABalanceAtAPastInstant) {
   create("pit-a", 50);
   create("pit-b", 0);

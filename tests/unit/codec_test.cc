@@ -200,11 +200,26 @@ TEST(Codec, EncodersWriteEveryFieldExactly) {
   const Account a{.number = "acc-1", .currency = "USD", .balance = -250, .overdraft_limit = 500,
                   .version = 7, .created_at_ms = 1'764'892'800'000, .updated_at_ms = 1'764'892'800'123};
   EXPECT_EQ(encode_account(a),
-            R"({"accountNumber":"acc-1","currency":"USD","balance":-250,"overdraftLimit":500,)"
+            R"({"accountNumber":"acc-1","type":"checking","status":"active","currency":"USD","balance":-250,)"
+            R"("available":250,"pendingDebits":0,"pendingCredits":0,"overdraftLimit":500,)"
             R"("version":7,"createdAt":"2025-12-05T00:00:00.000Z","updatedAt":"2025-12-05T00:00:00.123Z"})");
   EXPECT_EQ(encode_balance(a),
-            R"({"accountNumber":"acc-1","balance":-250,"currency":"USD","version":7,)"
-            R"("asOf":"2025-12-05T00:00:00.123Z"})");
+            R"({"accountNumber":"acc-1","balance":-250,"available":250,"pendingDebits":0,"pendingCredits":0,)"
+            R"("currency":"USD","version":7,"status":"active","asOf":"2025-12-05T00:00:00.123Z"})");
+  Account frozen = a;
+  frozen.type = AccountType::credit;
+  frozen.status = AccountStatus::frozen;
+  frozen.pending_debits = 100;
+  frozen.pending_credits = 30;
+  frozen.metadata = R"({"k":"v"})";
+  EXPECT_EQ(encode_account(frozen),
+            R"({"accountNumber":"acc-1","type":"credit","status":"frozen","currency":"USD","balance":-250,)"
+            R"("available":150,"pendingDebits":100,"pendingCredits":30,"overdraftLimit":500,)"
+            R"("version":7,"metadata":{"k":"v"},"createdAt":"2025-12-05T00:00:00.000Z",)"
+            R"("updatedAt":"2025-12-05T00:00:00.123Z"})");
+  // A credit line near 2^63 on a positive balance: available beyond int64, shown clamped.
+  const Account wide{.number = "w", .currency = "USD", .balance = 5, .overdraft_limit = issuer_overdraft_limit};
+  EXPECT_NE(encode_balance(wide).find(R"("available":9223372036854775807)"), std::string::npos);
   const Transaction committed{.sequence = 42, .id = "t-1", .type = TransactionType::transfer,
                               .source = "a", .destination = "b", .amount = 99, .currency = "EUR",
                               .status = TransactionStatus::committed, .source_balance_after = 1,

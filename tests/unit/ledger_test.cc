@@ -374,6 +374,108 @@ TEST(Ledger, ThePayloadHashTellsKindsAndOmittedFieldsApart) {
   EXPECT_EQ(transfer_request_hash(transfer), to_hex(sha256("a\nb\n5\n")));
 }
 
+PatchAccount patch(std::string number) {
+  PatchAccount p;
+  p.number = std::move(number);
+  p.operator_name = "admin";
+  return p;
+}
+
+TEST(Ledger, APatchChangesLimitMetadataAndStatusAsOneAuditedVersion) {
+  Ledger ledger;
+  ledger.apply({open("a", 100), open("b", 0)});
+  auto p = patch("a");
+  p.overdraft_limit = 50;
+  p.metadata_patch = R"({"owner":"ann","tier":"gold"})";
+  p.reason = "credit review";
+  auto changed = ledger.apply_one(p);
+  ASSERT_EQ(changed.code, Code::ok) << changed.detail;
+  EXPECT_EQ(changed.account->version, 2);
+  EXPECT_EQ(changed.account->overdraft_limit, 50);
+  EXPECT_EQ(changed.account->metadata, R"({"owner":"ann","tier":"gold"})");
+  EXPECT_EQ(ledger.audit().back().operation_type, "account_update");
+  EXPECT_NE(ledger.audit().back().detail.find(R"("overdraftLimit":{"from":0,"to":50})"), std::string::npos)
+      << ledger.audit().back().detail;
+  // The same PATCH again changes nothing: no version, no record.
+  const size_t records = ledger.audit().size();
+  auto again = ledger.apply_one(p);
+  EXPECT_EQ(again.code, Code::ok);
+  EXPECT_EQ(again.account->version, 2);
+  EXPECT_EQ(ledger.audit().size(), records);
+  // A merge patch: null deletes a key.
+  auto merge = patch("a");
+  merge.metadata_patch = R"({"tier":null})";
+  EXPECT_EQ(ledger.apply_one(merge).account->metadata, R"({"owner":"ann"})");
+  // If-Match.
+  auto stale = patch("a");
+  stale.overdraft_limit = 0;
+  stale.expected_version = 2;
+  EXPECT_EQ(ledger.apply_one(stale).code, Code::version_mismatch);
+  stale.expected_version = 3;
+  EXPECT_EQ(ledger.apply_one(stale).code, Code::ok);
+  EXPECT_EQ(ledger.apply_one(patch("nobody")).code, Code::account_not_found);
+  EXPECT_EQ(ledger.apply_one(patch("$issuer:USD")).code, Code::account_not_found);
+  const auto report = ledger.verify();
+  EXPECT_TRUE(report.clean()) << report.problems.front();
+}
+
+TEST(Ledger, FrozenTakesCreditsOnlyAndClosedIsFinal) {
+  Ledger ledger;
+  ledger.apply({open("a", 100), open("b", 100)});
+  auto freeze = patch("a");
+  freeze.status = AccountStatus::frozen;
+  ASSERT_EQ(ledger.apply_one(freeze).code, Code::ok);
+  auto out = ledger.apply_one(move("f1", "a", "b", 10));
+  EXPECT_EQ(out.code, Code::account_frozen);
+  EXPECT_EQ(out.transaction->status, TransactionStatus::rejected);  // recorded
+  EXPECT_EQ(ledger.apply_one(posting(TransactionType::withdrawal, "f2", "a", 10)).code, Code::account_frozen);
+  EXPECT_EQ(ledger.apply_one(move("f3", "b", "a", 10)).code, Code::ok);  // credits go in
+  EXPECT_EQ(ledger.apply_one(posting(TransactionType::deposit, "f4", "a", 5)).code, Code::ok);
+  auto close = patch("a");
+  close.status = AccountStatus::closed;
+  EXPECT_EQ(ledger.apply_one(close).code, Code::account_not_empty);
+  auto thaw = patch("a");
+  thaw.status = AccountStatus::active;
+  ASSERT_EQ(ledger.apply_one(thaw).code, Code::ok);
+  ASSERT_EQ(ledger.apply_one(posting(TransactionType::withdrawal, "f5", "a", 115)).code, Code::ok);
+  ASSERT_EQ(ledger.apply_one(close).code, Code::ok);
+  EXPECT_EQ(ledger.apply_one(move("f6", "b", "a", 1)).code, Code::account_closed);
+  EXPECT_EQ(ledger.apply_one(posting(TransactionType::deposit, "f7", "a", 1)).code, Code::account_closed);
+  EXPECT_EQ(ledger.apply_one(thaw).code, Code::invalid_state_transition);
+  EXPECT_EQ(ledger.apply_one(close).code, Code::ok);  // closing it again changes nothing
+  auto limit = patch("a");
+  limit.overdraft_limit = 10;
+  EXPECT_EQ(ledger.apply_one(limit).code, Code::invalid_state_transition);
+  const auto report = ledger.verify();
+  EXPECT_TRUE(report.clean()) << report.problems.front();
+}
+
+TEST(Ledger, ASavingsAccountIsNeverOverdrawnAndALoweredLimitKeepsTheDebt) {
+  Ledger ledger;
+  CreateAccount savings = open("s", 10);
+  savings.type = AccountType::savings;
+  CreateAccount overdrawn = savings;
+  overdrawn.number = "s2";
+  overdrawn.overdraft_limit = 5;
+  auto refused = ledger.apply({savings, overdrawn, open("c", 0, "USD", 100)});
+  EXPECT_EQ(refused[0].code, Code::ok);
+  EXPECT_EQ(refused[1].code, Code::invalid_request);
+  auto limit = patch("s");
+  limit.overdraft_limit = 1;
+  EXPECT_EQ(ledger.apply_one(limit).code, Code::invalid_request);
+  ASSERT_EQ(ledger.apply_one(move("c1", "c", "s", 80)).code, Code::ok);  // c at -80
+  auto lower = patch("c");
+  lower.overdraft_limit = 20;
+  ASSERT_EQ(ledger.apply_one(lower).code, Code::ok);
+  EXPECT_EQ(ledger.account("c").balance, -80);  // the debt stays; available is negative
+  EXPECT_LT(available(ledger.account("c")), 0);
+  EXPECT_EQ(ledger.apply_one(move("c2", "c", "s", 1)).code, Code::insufficient_funds);
+  EXPECT_EQ(ledger.apply_one(move("c3", "s", "c", 1)).code, Code::ok);  // credits accepted
+  // verify: the debt was within the limit in force when it was made.
+  const auto report = ledger.verify();
+  EXPECT_TRUE(report.clean()) << report.problems.front();
+}
+
 TEST(Verify, DetectsAVersionAfterThatDisagreesWithTheReplay) {
   Verifier verifier;
   verifier.add_account(Account{.number = "$issuer:USD", .currency = "USD", .balance = -5,
@@ -386,7 +488,7 @@ TEST(Verify, DetectsAVersionAfterThatDisagreesWithTheReplay) {
                                       .destination_version_after = 2});
   const auto report = verifier.finish();
   ASSERT_EQ(report.problem_count, 1);
-  EXPECT_NE(report.problems.front().find("version after 2"), std::string::npos) << report.problems.front();
+  EXPECT_NE(report.problems.front().find("account a: version 1"), std::string::npos) << report.problems.front();
 }
 
 TEST(Verify, DetectsTamperingWithTheAuditChain) {

@@ -16,6 +16,10 @@ constexpr const char* kAuditBarrierShared = "SELECT id FROM audit_barrier WHERE 
 // One field's value as SQL text.
 void append_field(Connection&, std::string& sql, int64_t value) { append_int(sql, value); }
 void append_field(Connection& c, std::string& sql, const std::string& value) { c.append_quoted(sql, value); }
+void append_field(Connection& c, std::string& sql, core::AccountType value) { c.append_quoted(sql, sql_text(value)); }
+void append_field(Connection& c, std::string& sql, core::AccountStatus value) {
+  c.append_quoted(sql, sql_text(value));
+}
 void append_field(Connection& c, std::string& sql, core::TransactionType value) {
   c.append_quoted(sql, sql_text(value));
 }
@@ -142,15 +146,16 @@ void BatchWriter::append_account_rows(const std::vector<core::Account>& accounts
   }
 }
 
-// Every changed account gets its final balance and version in one multi-row statement:
+// Every changed account gets its final state in one multi-row statement:
 // an upsert whose rows all exist (the batch holds their locks), so each only updates.
 // (One VALUES list parses and plans once; a derived table of N SELECTs, N times.)
 void BatchWriter::add_update_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {
+  static const std::string updates =
+      account_updates([](std::string_view column) { return "VALUES(" + std::string(column) + ")"; });
   (void)for_each_chunk(accounts.size(), rows_max_, [&](size_t start, size_t end) -> Status {
     std::string sql = "INSERT INTO accounts (" + account_columns() + ") VALUES ";
     append_account_rows(accounts, start, end, sql);
-    sql += " ON DUPLICATE KEY UPDATE balance = VALUES(balance), version = VALUES(version), "
-           "updated_at = VALUES(updated_at)";
+    sql += " ON DUPLICATE KEY UPDATE " + updates;
     steps.push_back(Step{std::move(sql), Step::Kind::update_accounts, start, end});
     return {};
   });

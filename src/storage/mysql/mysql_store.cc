@@ -247,6 +247,15 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
                             [&](const Rows& r) { visitor.transaction(read_transaction(r)); });
   }
   if (status.ok()) {
+    // In the same snapshot: records written but not chained are not visited below.
+    auto unsealed = mysql::AuditSealer::unsealed(c);
+    if (!unsealed.ok()) {
+      status = Status(unsealed.error());
+    } else if (unsealed.value() > 0) {
+      visitor.audit_incomplete(unsealed.value());
+    }
+  }
+  if (status.ok()) {
     status = c.for_each_row(
         // From the links: a linked record that was deleted reads as empty, and its hash
         // no longer matches.

@@ -9,9 +9,10 @@ namespace balanced::storage {
 namespace {
 
 // The record format written. 2 added the transaction fields of DESIGN.md section 10
-// (reference, metadata, the versions after); a log written by the first release holds
-// format 1 records, read without them (rows.h: Column::since).
-constexpr int64_t kFormatVersion = 2;
+// (reference, metadata, the versions after), 3 the accounts' (type, status, pending
+// amounts, metadata). Older records are read without the fields they lack (rows.h:
+// Column::since): a log written by an earlier release recovers.
+constexpr int64_t kFormatVersion = 3;
 constexpr int64_t kOldestFormatVersion = 1;
 constexpr uint64_t kItemsMax = 1'000'000;
 
@@ -44,6 +45,8 @@ class Writer {
 constexpr core::TransactionType last_of(core::TransactionType) { return core::last_transaction_type; }
 constexpr core::TransactionStatus last_of(core::TransactionStatus) { return core::last_transaction_status; }
 constexpr Code last_of(Code) { return last_code; }
+constexpr core::AccountType last_of(core::AccountType) { return core::last_account_type; }
+constexpr core::AccountStatus last_of(core::AccountStatus) { return core::last_account_status; }
 
 class Reader {
  public:

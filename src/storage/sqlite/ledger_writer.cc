@@ -24,6 +24,8 @@ int count_columns(const std::string& columns) {
 // One field's value into parameter `index`.
 void bind_field(Statement& s, int index, int64_t value) { s.bind(index, value); }
 void bind_field(Statement& s, int index, const std::string& value) { s.bind(index, value); }
+void bind_field(Statement& s, int index, core::AccountType value) { s.bind(index, sql_text(value)); }
+void bind_field(Statement& s, int index, core::AccountStatus value) { s.bind(index, sql_text(value)); }
 void bind_field(Statement& s, int index, core::TransactionType value) { s.bind(index, sql_text(value)); }
 void bind_field(Statement& s, int index, core::TransactionStatus value) { s.bind(index, sql_text(value)); }
 void bind_field(Statement& s, int index, Code value) {
@@ -45,11 +47,11 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       {&read_applied_, "SELECT value FROM meta WHERE name = 'applied_batch'"},
       {&audit_head_, "SELECT hash FROM audit_log ORDER BY log_id DESC LIMIT 1"},
       {&write_applied_, "UPDATE meta SET value = ?1 WHERE name = 'applied_batch'"},
-      {&insert_account_, "INSERT INTO accounts (" + account_columns() + ") VALUES (" +
-                             placeholders(count_columns(account_columns())) + ")"},
-      {&update_account_,
-       "UPDATE accounts SET balance = ?2, version = ?3, updated_at = ?4 "
-       "WHERE account_number = ?1"},
+      // One statement inserts a new account and rewrites a changed one.
+      {&write_account_, "INSERT INTO accounts (" + account_columns() + ") VALUES (" +
+                            placeholders(count_columns(account_columns())) +
+                            ") ON CONFLICT (account_number) DO UPDATE SET " +
+                            account_updates([](std::string_view column) { return "excluded." + std::string(column); })},
       {&insert_transaction_, "INSERT INTO transactions (" + transaction_columns() + ") VALUES (" +
                                  placeholders(count_columns(transaction_columns())) + ")"},
       {&insert_audit_,
@@ -92,29 +94,17 @@ Status LedgerWriter::write(BatchesView batches) {
   auto applied = applied_batch();
   if (!applied.ok()) return applied.status();
   int64_t last = applied.value();
-  // Each account is written once per chunk, in its final state: inserted whole when the
-  // chunk created it, otherwise its changing fields updated.
-  std::unordered_map<std::string, std::pair<const core::Account*, bool>> accounts;
+  // Each account is written once per chunk, in its final state.
+  std::unordered_map<std::string, const core::Account*> accounts;
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;  // applied already (recovery racing the materializer)
-    for (const auto& a : effects->created) accounts[a.number] = {&a, true};
-    for (const auto& a : effects->updated) {
-      auto& entry = accounts[a.number];
-      entry = {&a, entry.first != nullptr && entry.second};
-    }
+    for (const auto& a : effects->created) accounts[a.number] = &a;
+    for (const auto& a : effects->updated) accounts[a.number] = &a;
   }
-  for (const auto& [number, entry] : accounts) {
-    const core::Account& a = *entry.first;
-    Use s(entry.second ? insert_account_ : update_account_);
-    if (entry.second) {
-      int index = 1;
-      for_each_account_field(a, [&](std::string_view, const auto& value) { bind_field(*s, index++, value); });
-    } else {
-      s->bind(1, a.number);
-      s->bind(2, a.balance);
-      s->bind(3, a.version);
-      s->bind(4, a.updated_at_ms);
-    }
+  for (const auto& [number, account] : accounts) {
+    Use s(write_account_);
+    int index = 1;
+    for_each_account_field(*account, [&](std::string_view, const auto& value) { bind_field(*s, index++, value); });
     if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write account"));
   }
   std::string head;

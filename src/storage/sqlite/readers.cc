@@ -24,14 +24,21 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  // The bound: the last sequence stamped at or before the instant (created_at grows
+  // with the sequence: SqliteStore::apply never stamps a batch earlier than the last).
   if (auto s = balance_at.prepare(
           db,
           "SELECT b, v, seq FROM (SELECT * FROM (SELECT source_balance_after AS b, source_version_after AS v, "
-          "sequence AS seq, created_at AS at FROM transactions WHERE source_account = ?1 AND status = "
-          "'committed' AND created_at <= ?2 ORDER BY created_at DESC, sequence DESC LIMIT 1) UNION ALL "
-          "SELECT * FROM (SELECT destination_balance_after, destination_version_after, sequence, created_at "
-          "FROM transactions WHERE destination_account = ?1 AND status = 'committed' AND created_at <= ?2 "
-          "ORDER BY created_at DESC, sequence DESC LIMIT 1)) ORDER BY at DESC, seq DESC LIMIT 1");
+          "sequence AS seq FROM transactions WHERE source_account = ?1 AND sequence <= ?3 AND status = "
+          "'committed' ORDER BY sequence DESC LIMIT 1) UNION ALL SELECT * FROM (SELECT "
+          "destination_balance_after, destination_version_after, sequence FROM transactions WHERE "
+          "destination_account = ?1 AND sequence <= ?3 AND status = 'committed' ORDER BY sequence DESC "
+          "LIMIT 1)) ORDER BY seq DESC LIMIT 1");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = sequence_at.prepare(
+          db, "SELECT sequence FROM transactions WHERE created_at <= ?1 ORDER BY created_at DESC, sequence DESC LIMIT 1");
       !s.ok()) {
     return s;
   }

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 2> kMigrations{
+constexpr std::array<const char*, 3> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -62,6 +62,23 @@ ALTER TABLE transactions ADD COLUMN source_version_after INTEGER NOT NULL DEFAUL
 ALTER TABLE transactions ADD COLUMN destination_version_after INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX transactions_by_source_time ON transactions (source_account, status, created_at);
 CREATE INDEX transactions_by_destination_time ON transactions (destination_account, status, created_at);
+)sql",
+    // Version 3 (DESIGN.md section 10): accounts' type, status, pending amounts and
+    // metadata. And one index for a balance at a point in time instead of version 2's
+    // two: one writer stamps created_at in sequence order, never going back
+    // (SqliteStore::apply), so an index on it alone (appended to at its right edge,
+    // nearly free to keep) bounds the sequence and the (account, sequence) indexes do the
+    // rest; the two per-account time indexes cost a fifth more CPU per durable transfer
+    // (docs/BENCHMARKS.md).
+    R"sql(
+ALTER TABLE accounts ADD COLUMN type TEXT NOT NULL DEFAULT 'checking';
+ALTER TABLE accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE accounts ADD COLUMN pending_debits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN pending_credits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS transactions_by_source_time;
+DROP INDEX IF EXISTS transactions_by_destination_time;
+CREATE INDEX transactions_by_time ON transactions (created_at);
 )sql",
 };
 

@@ -62,6 +62,7 @@ struct SqliteStore::Impl {
   int64_t next_batch = 1;
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
+  int64_t last_created_at_ms = 0;  // the latest commit time stamped
   // The latest state of recently used accounts. This process is the only writer of the
   // files (see file_lock), so an entry here is always the newest; a miss falls back to the
   // overlay, then the ledger file. Bounded by committer_accounts_max.
@@ -206,6 +207,7 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
   impl->next_batch = recovered.value().next_batch;
   impl->next_sequence = recovered.value().next_sequence;
   impl->next_log_id = recovered.value().next_log_id;
+  impl->last_created_at_ms = recovered.value().last_created_at_ms;
   // From here on the log is checkpointed off the materializer's thread.
   if (auto s = impl->checkpointer.start(options.path, writer_options, options.materializer_nice);
       !s.ok()) {
@@ -249,6 +251,10 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   const bool room = impl.overlay.wait_for_room(std::chrono::milliseconds(impl.options.backpressure_wait_ms_max));
   timings.backpressure_seconds = seconds_since(waited_from);
   if (!room) return Error{Code::unavailable, "the ledger materializer is behind"};
+  // Commit times never go back, whatever the wall clock does: a balance at an instant
+  // finds its sequence by them (balance_at).
+  now_ms = std::max(now_ms, impl.last_created_at_ms);
+  impl.last_created_at_ms = now_ms;
   const int64_t sequence_before = impl.next_sequence;
   const int64_t log_id_before = impl.next_log_id;
   SqliteBatch batch(impl);
@@ -362,9 +368,17 @@ Result<BalanceAt> SqliteStore::balance_at(std::string_view number, int64_t at_ms
   BalanceAt at;
   int64_t sequence = 0;
   {
+    Use s(reader->sequence_at);
+    s->bind(1, at_ms);
+    const int rc = s->step();
+    if (rc == SQLITE_DONE) return at;  // nothing committed by then
+    if (rc != SQLITE_ROW) return s->error(rc, "read sequence at");
+    sequence = s->int64(0);
+  }
+  {
     Use s(reader->balance_at);
     s->bind(1, number);
-    s->bind(2, at_ms);
+    s->bind(3, sequence);
     const int rc = s->step();
     if (rc == SQLITE_DONE) return at;
     if (rc != SQLITE_ROW) return s->error(rc, "read balance at");
