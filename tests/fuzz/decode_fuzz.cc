@@ -1,6 +1,7 @@
-// libFuzzer target: request decoding, the journal record decoder, the cached-account
-// decoder and the --db / --cache URL parsers must never crash, whatever the bytes;
-// whatever decodes must be valid.
+// libFuzzer target: request decoding (transfers, batches, accounts, deposits and
+// withdrawals, PATCH), the strict JSON parser, RFC 3339 instants, the journal record
+// decoder, the cached-account decoder and the --db / --cache URL parsers must never crash,
+// whatever the bytes; whatever decodes must be valid.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -8,6 +9,7 @@
 #include "redis/client.h"
 #include "cache/redis_cache.h"
 #include "core/json_codec.h"
+#include "core/json_strict.h"
 #include "core/validate.h"
 #include "net/url.h"
 #include "storage/mysql/mysql_db.h"
@@ -35,6 +37,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         __builtin_trap();
       }
     }
+  }
+  for (auto type : {core::TransactionType::deposit, core::TransactionType::withdrawal}) {
+    if (auto posting = core::decode_posting(type, "acct", input, core::TransferHeaders{"", ""}, "fuzz-id");
+        posting.ok()) {
+      const auto& p = posting.value();
+      if (p.amount <= 0 || p.type != type || !core::is_valid_transaction_id(p.id) ||
+          p.reference.size() > core::reference_bytes_max || p.request_hash.size() != 64) {
+        __builtin_trap();
+      }
+    }
+  }
+  if (auto patch = core::decode_patch_account("acct", input, input.substr(0, 12), ""); patch.ok()) {
+    const auto& p = patch.value();
+    if ((p.overdraft_limit && *p.overdraft_limit < 0) || (p.expected_version && *p.expected_version < 0)) {
+      __builtin_trap();
+    }
+    // A merge patch decoded is canonical JSON: merging it into nothing never fails to parse.
+    if (p.metadata_patch) {
+      auto merged = core::merge_metadata("", *p.metadata_patch);
+      if (!merged.ok() && merged.error().code != Code::invalid_request) __builtin_trap();
+    }
+  }
+  // The strict parser and its checking twin agree on every input.
+  if (core::parse_strict_json(input).ok() != core::check_strict_json(input).ok()) __builtin_trap();
+  // An instant in 0000..9999 UTC prints and reads back the same (an offset may move a
+  // 9999-12-31 instant into year 10000, which the format cannot show).
+  if (auto ms = core::parse_rfc3339_ms(input); ms && *ms >= 0 && *ms < 253'402'300'800'000) {
+    if (core::parse_rfc3339_ms(core::format_time_ms(*ms)) != ms) __builtin_trap();
   }
   (void)storage::decode_journal_record(input);
   std::vector<std::pair<std::string, std::string>> form;
