@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
+#include <random>
 #include <limits>
 #include <thread>
 
@@ -584,6 +587,197 @@ TEST(LinkedTransfers, AdjacentGroupsStayApart) {
   EXPECT_EQ(outcomes[1].code, Code::insufficient_funds);
   EXPECT_EQ(outcomes[2].code, Code::ok);
   EXPECT_EQ(ledger.account("b").balance, 6);
+}
+
+}  // namespace
+}  // namespace balanced::core
+
+namespace balanced::core {
+namespace {
+
+// Property test: random sequences of account creations, transfers, deposits, withdrawals,
+// limit and status changes and replays, applied in random batches, against a model a
+// few lines long; after every batch every balance, version and status agrees with the
+// model and verify() is clean (conservation, postings, audit chain, versions).
+class Model {
+ public:
+  struct Entry {
+    std::string currency;
+    int64_t balance = 0;
+    int64_t limit = 0;
+    AccountStatus status = AccountStatus::active;
+    int64_t version = 0;
+  };
+  std::map<std::string, Entry> accounts;
+  std::map<std::string, std::pair<std::string, Code>> decided;  // id -> (payload hash, code)
+
+  Code posting(const Transfer& t, const std::string& client) {
+    if (auto it = decided.find(t.id); it != decided.end()) {
+      return it->second.first == t.request_hash ? it->second.second : Code::idempotency_conflict;
+    }
+    const Code code = decide(t, client);
+    decided.emplace(t.id, std::make_pair(t.request_hash, code));
+    if (code == Code::ok) {
+      post_to(t.source, -t.amount);
+      post_to(t.destination, t.amount);
+    }
+    return code;
+  }
+  // An account opened: its currency's issuer exists from then on.
+  void open_account(const std::string& number, const std::string& currency, int64_t limit, int64_t initial) {
+    accounts[number] = Entry{.currency = currency, .limit = limit};
+    accounts.emplace(issuer_account_number(currency), Entry{.currency = currency, .limit = issuer_overdraft_limit});
+    if (initial > 0) {
+      post_to(issuer_account_number(currency), -initial);
+      post_to(number, initial);
+    }
+  }
+  void post_to(const std::string& number, int64_t delta) {
+    Entry& entry = accounts.at(number);
+    entry.balance += delta;
+    entry.version += 1;
+  }
+
+ private:
+  Code decide(const Transfer& t, const std::string& client) {
+    if (t.source == t.destination) return Code::same_account;
+    auto source = accounts.find(t.source);
+    auto destination = accounts.find(t.destination);
+    const bool client_found = accounts.contains(client);
+    if (source == accounts.end() || destination == accounts.end()) {
+      return t.type != TransactionType::transfer && client_found ? Code::currency_mismatch : Code::account_not_found;
+    }
+    if (source->second.currency != destination->second.currency ||
+        (!t.currency.empty() && t.currency != source->second.currency)) {
+      return Code::currency_mismatch;
+    }
+    if (source->second.status == AccountStatus::closed || destination->second.status == AccountStatus::closed) {
+      return Code::account_closed;
+    }
+    if (source->second.status == AccountStatus::frozen) return Code::account_frozen;
+    if (t.amount > source->second.balance + source->second.limit) return Code::insufficient_funds;
+    return Code::ok;
+  }
+};
+
+TEST(LedgerProperties, RandomOperationsAgreeWithAModelAndVerifyAfterEveryBatch) {
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937 random(seed);
+    auto pick = [&](int n) { return static_cast<int>(random() % static_cast<uint32_t>(n)); };
+    Ledger ledger;
+    Model model;
+    const std::vector<std::string> names{"a", "b", "c", "d", "e", "f"};
+    std::vector<Transfer> sent;  // for replays
+    int ids = 0;
+    for (int round = 0; round < 60; ++round) {
+      std::vector<Operation> batch;
+      std::vector<std::function<void(const Outcome&)>> checks;
+      const int size = 1 + pick(6);
+      for (int k = 0; k < size; ++k) {
+        const std::string number = names[static_cast<size_t>(pick(static_cast<int>(names.size())))];
+        const std::string other = names[static_cast<size_t>(pick(static_cast<int>(names.size())))];
+        const std::string currency = number < "d" ? "USD" : "EUR";
+        switch (pick(8)) {
+          case 0: {  // open (an existing one is refused)
+            CreateAccount create = open(number, pick(3) * 100, currency, pick(2) * 50);
+            const bool exists = model.accounts.contains(number);
+            if (!exists) model.open_account(number, currency, create.overdraft_limit, create.initial_balance);
+            batch.push_back(create);
+            checks.push_back([exists](const Outcome& o) { EXPECT_EQ(o.code, exists ? Code::account_exists : Code::ok); });
+            break;
+          }
+          case 1:
+          case 2: {  // transfer
+            Transfer t = move("t" + std::to_string(++ids), number, other, 1 + pick(120));
+            const Code expected = model.posting(t, t.source);
+            sent.push_back(t);
+            batch.push_back(t);
+            checks.push_back([expected, id = t.id](const Outcome& o) { EXPECT_EQ(o.code, expected) << id << " " << o.detail; });
+            break;
+          }
+          case 3: {  // deposit or withdrawal
+            const auto type = pick(2) ? TransactionType::deposit : TransactionType::withdrawal;
+            Transfer p = posting(type, "p" + std::to_string(++ids), number, 1 + pick(150), pick(5) ? currency : "JPY");
+            const Code expected = model.posting(p, number);
+            sent.push_back(p);
+            batch.push_back(p);
+            checks.push_back([expected, id = p.id](const Outcome& o) { EXPECT_EQ(o.code, expected) << id << " " << o.detail; });
+            break;
+          }
+          case 4: {  // replay an earlier one, or the same id with another amount
+            if (sent.empty()) break;
+            Transfer t = sent[static_cast<size_t>(pick(static_cast<int>(sent.size())))];
+            if (pick(3) == 0) {
+              t.amount += 1;
+              t.request_hash = t.type == TransactionType::transfer
+                                   ? transfer_request_hash(t)
+                                   : posting_request_hash(t.type, t.type == TransactionType::deposit ? t.destination : t.source, t);
+            }
+            const Code expected = model.posting(t, t.type == TransactionType::deposit ? t.destination : t.source);
+            batch.push_back(t);
+            checks.push_back([expected, id = t.id](const Outcome& o) { EXPECT_EQ(o.code, expected) << "replay " << id; });
+            break;
+          }
+          case 5: {  // a limit change
+            PatchAccount p = patch(number);
+            p.overdraft_limit = pick(3) * 40;
+            auto it = model.accounts.find(number);
+            Code expected = Code::ok;
+            if (it == model.accounts.end()) {
+              expected = Code::account_not_found;
+            } else if (*p.overdraft_limit != it->second.limit) {
+              if (it->second.status == AccountStatus::closed) {
+                expected = Code::invalid_state_transition;
+              } else {
+                it->second.limit = *p.overdraft_limit;
+                it->second.version += 1;
+              }
+            }
+            batch.push_back(p);
+            checks.push_back([expected](const Outcome& o) { EXPECT_EQ(o.code, expected) << o.detail; });
+            break;
+          }
+          default: {  // a status change
+            PatchAccount p = patch(number);
+            const AccountStatus to = static_cast<AccountStatus>(pick(3));
+            p.status = to;
+            auto it = model.accounts.find(number);
+            Code expected = Code::ok;
+            if (it == model.accounts.end()) {
+              expected = Code::account_not_found;
+            } else if (to != it->second.status) {
+              if (it->second.status == AccountStatus::closed) {
+                expected = Code::invalid_state_transition;
+              } else if (to == AccountStatus::closed && it->second.balance != 0) {
+                expected = Code::account_not_empty;
+              } else {
+                it->second.status = to;
+                it->second.version += 1;
+              }
+            }
+            batch.push_back(p);
+            checks.push_back([expected](const Outcome& o) { EXPECT_EQ(o.code, expected) << o.detail; });
+            break;
+          }
+        }
+      }
+      if (batch.empty()) continue;
+      const auto outcomes = ledger.apply(batch);
+      ASSERT_EQ(outcomes.size(), checks.size());
+      for (size_t i = 0; i < outcomes.size(); ++i) checks[i](outcomes[i]);
+      for (const auto& [number, entry] : model.accounts) {
+        const Account& account = ledger.account(number);
+        ASSERT_EQ(account.balance, entry.balance) << "seed " << seed << " round " << round << " " << number;
+        ASSERT_EQ(account.version, entry.version) << "seed " << seed << " round " << round << " " << number;
+        if (!is_issuer_account(number)) {
+          ASSERT_EQ(account.status, entry.status) << number;
+          ASSERT_EQ(account.overdraft_limit, entry.limit) << number;
+        }
+      }
+      const auto report = ledger.verify();
+      ASSERT_TRUE(report.clean()) << "seed " << seed << " round " << round << ": " << report.problems.front();
+    }
+  }
 }
 
 }  // namespace
