@@ -314,10 +314,14 @@ class BatchApplier {
       finish_outcome(Outcome{.code = Code::invalid_request, .detail = "overdraftLimit: a savings account's is 0"}, -1);
       return;
     }
-    if (state_.accounts.contains(create.number)) {
-      finish_outcome(Outcome{.code = Code::account_exists,
-                             .detail = "account " + create.number + " already exists"},
-                     -1);
+    if (auto existing = state_.accounts.find(create.number); existing != state_.accounts.end()) {
+      // The account and its opening deposit ride along: a retry after a lost COMMIT tells
+      // its own creation from another's by them (engine::Engine::claim_own_commits).
+      Outcome exists{.code = Code::account_exists,
+                     .detail = "account " + create.number + " already exists",
+                     .account = existing->second};
+      if (const Transaction* deposit = earlier(deposit_transaction_id(create.number))) exists.transaction = *deposit;
+      finish_outcome(std::move(exists), -1);
       return;
     }
     const std::string issuer_number = issuer_account_number(create.currency);

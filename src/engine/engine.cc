@@ -216,7 +216,7 @@ Result<core::BatchEffects> Engine::apply_with_retries(
   bool in_doubt = false;
   for (int attempt = 1;; ++attempt) {
     auto effects = store_.apply(operations, now_ms, timings);
-    if (effects.ok() && in_doubt) claim_own_commits(effects.value(), now_ms);
+    if (effects.ok() && in_doubt) claim_own_commits(effects.value(), operations, now_ms);
     if (effects.ok() || effects.error().code != Code::unavailable ||
         attempt >= options_.commit_attempts_max) {
       return effects;
@@ -230,10 +230,30 @@ Result<core::BatchEffects> Engine::apply_with_retries(
   }
 }
 
-void Engine::claim_own_commits(core::BatchEffects& effects, int64_t now_ms) {
-  for (core::Outcome& outcome : effects.outcomes) {
+void Engine::claim_own_commits(core::BatchEffects& effects, std::span<const core::Operation> operations,
+                               int64_t now_ms) {
+  for (size_t i = 0; i < effects.outcomes.size() && i < operations.size(); ++i) {
+    core::Outcome& outcome = effects.outcomes[i];
     if (outcome.replayed && outcome.transaction && outcome.transaction->created_at_ms == now_ms) {
       outcome.replayed = false;
+      if (metrics_) metrics_->commits_found_on_retry.Increment();
+      continue;
+    }
+    // An account this very attempt's time created, as this operation asks: the lost
+    // COMMIT's, answered as created (an identical creation in the same millisecond by
+    // another request is answered so too, which is harmless: it is the same account).
+    const auto* create = std::get_if<core::CreateAccount>(&operations[i]);
+    if (create == nullptr || outcome.code != Code::account_exists || !outcome.account) continue;
+    const core::Account& account = *outcome.account;
+    const bool deposit_matches =
+        create->initial_balance == 0 ? !outcome.transaction
+                                     : outcome.transaction && outcome.transaction->amount == create->initial_balance &&
+                                           outcome.transaction->created_at_ms == now_ms;
+    if (account.created_at_ms == now_ms && account.currency == create->currency &&
+        account.overdraft_limit == create->overdraft_limit && account.type == create->type &&
+        account.metadata == create->metadata && deposit_matches) {
+      outcome.code = Code::ok;
+      outcome.detail.clear();
       if (metrics_) metrics_->commits_found_on_retry.Increment();
     }
   }

@@ -113,7 +113,7 @@ class Engine {
                                                 storage::ApplyTimings& timings);
   // After a retry of a batch whose earlier attempt's fate was unknown: the outcomes that
   // attempt committed (replays stamped `now_ms`) become first answers (201, `committed`).
-  void claim_own_commits(core::BatchEffects& effects, int64_t now_ms);
+  void claim_own_commits(core::BatchEffects& effects, std::span<const core::Operation> operations, int64_t now_ms);
   // Answers a committed batch once `published` is in the cache (so that a client that
   // got its answer reads its own write there), without holding the committer meanwhile.
   void publish_then_complete(std::vector<Pending>& batch, std::vector<core::Outcome>&& outcomes,

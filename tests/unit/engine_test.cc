@@ -141,6 +141,27 @@ TEST(Engine, ACommitWhoseAnswerWasLostIsAnsweredAsAFirstAttempt) {
   EXPECT_TRUE(again.replayed);
 }
 
+// The same for an account: its creation, committed but unanswered, retried, is 201 with
+// the account, not 409 account_exists; an account that existed before stays a 409.
+TEST(Engine, AnAccountCreatedByALostCommitIsAnsweredCreated) {
+  Fixture f;
+  f.run(core::CreateAccount{"old", "USD", 0, 0, ""});
+  f.clock.advance(5);
+  f.store.lose_next_commit_answers(1);
+  std::promise<std::vector<core::Outcome>> promise;
+  ASSERT_TRUE(f.engine->submit_group({core::CreateAccount{"new", "USD", 25, 0, ""}, core::CreateAccount{"old", "USD", 0, 0, ""}},
+                                     [&](std::vector<core::Outcome>&& o) { promise.set_value(std::move(o)); }));
+  auto outcomes = promise.get_future().get();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0].code, Code::ok) << outcomes[0].detail;
+  ASSERT_TRUE(outcomes[0].account);
+  EXPECT_EQ(outcomes[0].account->balance, 25);
+  EXPECT_EQ(outcomes[1].code, Code::account_exists);
+  EXPECT_EQ(f.store.account("new").value().balance, 25);  // created once
+  // Asked again later, by anyone: it exists.
+  EXPECT_EQ(f.run(core::CreateAccount{"new", "USD", 25, 0, ""}).code, Code::account_exists);
+}
+
 // DESIGN.md section 12: with --storage-deadline-ms, a request is answered 503 once the
 // deadline passes, while the store still holds its batch; what a commit attempt took may
 // still commit (its fate was "unknown"), what still waited in the queue never does.
