@@ -139,7 +139,8 @@ Result<CreateAccount> decode_create_account(std::string_view body, const QueryPa
   if (create.type == AccountType::savings && create.overdraft_limit != 0) {
     return field_error("overdraftLimit", "must be 0 for a savings account");
   }
-  create.metadata = std::move(f.metadata);
+  // An empty object is no metadata: the same as none, as a merge patch leaves it.
+  create.metadata = f.metadata == "{}" ? std::string() : std::move(f.metadata);
   create.operator_name = std::string(operator_name);
   return create;
 }

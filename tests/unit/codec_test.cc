@@ -94,6 +94,23 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"sourceAccountNumber":"a","destinationAccountNumber":"b","amount":1,"timestamp":"\ud800"})", "body"},
         BadBody{"{\"sourceAccountNumber\":\"a\",\"destinationAccountNumber\":\"b\",\"amount\":1,\"timestamp\":\"\xed\xa0\x80\"}", "body"}));
 
+TEST(DecodeCreateAccount, TypeAndMetadata) {
+  auto credit = decode_create_account(R"({"accountNumber":"c","type":"credit","overdraftLimit":9,"metadata":{"b":"2","a":"1"}})",
+                                      {}, "USD", "");
+  ASSERT_TRUE(credit.ok());
+  EXPECT_EQ(credit.value().type, AccountType::credit);
+  EXPECT_EQ(credit.value().metadata, R"({"a":"1","b":"2"})");
+  // An empty object is no metadata, as a merge patch that empties it leaves none.
+  auto empty = decode_create_account(R"({"accountNumber":"c","metadata":{}})", {}, "USD", "");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty.value().metadata, "");
+  EXPECT_EQ(merge_metadata(R"({"a":"1"})", R"({"a":null})").value(), "");
+  EXPECT_FALSE(decode_create_account(R"({"accountNumber":"c","type":"savings","overdraftLimit":1})", {}, "USD", "").ok());
+  auto query = decode_create_account("", {{"accountNumber", "q"}, {"type", "savings"}}, "USD", "");
+  ASSERT_TRUE(query.ok());
+  EXPECT_EQ(query.value().type, AccountType::savings);
+}
+
 TEST(Rfc3339, ParsedToUnixMillisecondsWithOffsetsAndFractions) {
   EXPECT_EQ(parse_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(parse_rfc3339_ms("2026-12-06T23:40:00Z"), 1796600400000);
