@@ -10,6 +10,8 @@
 --   transfer  POST /accounts/transactions from a<i> to a<(i+1) % N>, amount 1, with
 --             transactionId ID_PREFIX<thread>-<counter> (unique if ID_PREFIX is unique
 --             per run of wrk)
+--   deposit, withdrawal
+--             POST /accounts/a<i>/deposits (or /withdrawals), amount 1, ids as above
 -- The random sequence has a fixed seed per wrk thread, so every target gets the same
 -- principals in the same order.
 --
@@ -34,8 +36,8 @@ function init(args)
   -- wrk passes the URL as args[0], then what follows "--".
   local path, prefix = args[1], args[3] or "wrk-"
   mode = args[2]
-  assert(path and (mode == "read" or mode == "transfer"),
-    "usage: wrk ... -s gateway.lua URL -- TOKENS|none:N read|transfer [ID_PREFIX]")
+  assert(path and (mode == "read" or mode == "transfer" or mode == "deposit" or mode == "withdrawal"),
+    "usage: wrk ... -s gateway.lua URL -- TOKENS|none:N read|transfer|deposit|withdrawal [ID_PREFIX]")
   local tokens = {}
   local anonymous = path:match("^none:(%d+)$")
   if anonymous then
@@ -53,10 +55,16 @@ function init(args)
     local auth = anonymous and "" or "Authorization: Bearer " .. tokens[i] .. "\r\n"
     reads[i] = "GET /accounts/" .. account .. "/balance HTTP/1.1\r\nHost: " .. host .. "\r\n"
       .. auth .. "\r\n"
-    heads[i] = "POST /accounts/transactions HTTP/1.1\r\nHost: " .. host .. "\r\n" .. auth
-      .. "Content-Type: application/json\r\nContent-Length: "
-    tails[i] = '","sourceAccountNumber":"' .. account .. '","destinationAccountNumber":"a'
-      .. (i % n) .. '","amount":1}'
+    if mode == "deposit" or mode == "withdrawal" then
+      heads[i] = "POST /accounts/" .. account .. "/" .. mode .. "s HTTP/1.1\r\nHost: " .. host .. "\r\n"
+        .. auth .. "Content-Type: application/json\r\nContent-Length: "
+      tails[i] = '","amount":1}'
+    else
+      heads[i] = "POST /accounts/transactions HTTP/1.1\r\nHost: " .. host .. "\r\n" .. auth
+        .. "Content-Type: application/json\r\nContent-Length: "
+      tails[i] = '","sourceAccountNumber":"' .. account .. '","destinationAccountNumber":"a'
+        .. (i % n) .. '","amount":1}'
+    end
   end
   id_head = '{"transactionId":"' .. prefix .. id .. "-"
   math.randomseed(1 + id)

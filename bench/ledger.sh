@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The ledger operations of DESIGN.md section 10 next to a transfer, on one balanced, with
+# the same load: issue 20 asks for deposits (and, once built, refunds) at transfer speed.
+#
+# One balanced on a fresh SQLite file (synchronous=FULL), accounts a0..a999. Legs
+# (bench/wrk/gateway.lua, wrk -t1 -cCONNECTIONS, SECONDS each, a random account per
+# request, unique ids): durable transfer, deposit, withdrawal, in that order, `rounds`
+# times over, so that drift falls on all alike. Per leg: requests/s, p50, p99, p99.9, max
+# and CPU per operation of the process (/proc). Then each kind's mean over the rounds
+# against the transfer's, and `balancectl verify`.
+#
+# Usage: bench/ledger.sh [seconds, default 10] [connections, default 64] [rounds, default 3]
+# Holds and refunds join when they exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+connections=${2:-64}
+rounds=${3:-3}
+accounts=1000
+workers=${WORKERS:-2}
+build=${BUILD_DIR:-build}
+work=$(mktemp -d /tmp/balanced-ledger-bench-XXXXXX)
+pids=()
+source bench/lib.sh
+trap cleanup EXIT
+for program in balanced balancectl; do
+  [[ -x $build/$program ]] || { echo "no $build/$program: build it first (make build)" >&2; exit 1; }
+done
+hz=$(getconf CLK_TCK)
+
+machine_line
+echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $rounds rounds, $accounts accounts; balanced --threads $workers"
+echo
+
+port=$(free_port)
+"$build/balanced" --listen "127.0.0.1:$port" --db "sqlite:$work/ledger.db" --log-level warn --threads "$workers" \
+  > "$work/balanced.log" 2>&1 & pids+=($!)
+pid=$!
+wait_port "$port"
+create_accounts "$port" "$accounts" 100000000000
+
+leg() {  # mode round
+  local out="$work/$1-$2.txt" t0 t1 line requests cpu
+  t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/wrk/gateway.lua \
+    "http://127.0.0.1:$port" -- "none:$accounts" "$1" "$1-$2-" > "$out"
+  t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  line=$(result "$out")
+  [[ -n $line ]] || { echo "wrk gave no result for $1:" >&2; cat "$out" >&2; exit 1; }
+  requests=$(field "$line" requests)
+  cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
+  printf '  %-11s %s  cpu/op %sus\n' "$1:" "${line% requests=*}" "$cpu"
+  echo "$1 $2 $(field "$line" rps) $cpu $(field "$line" p99_ms) $(field "$line" non2xx)" >> "$work/results.txt"
+}
+
+# Warm-up, not reported.
+for mode in transfer deposit withdrawal; do
+  wrk -t1 -c"$connections" -d2s -s bench/wrk/gateway.lua "http://127.0.0.1:$port" -- "none:$accounts" "$mode" "warm-$mode-" > /dev/null
+done
+for round in $(seq "$rounds"); do
+  echo "round $round:"
+  for mode in transfer deposit withdrawal; do leg "$mode" "$round"; done
+done
+
+echo
+echo "each kind against the transfer (means over $rounds rounds):"
+# results.txt: mode round rps cpu_us p99_ms non2xx
+awk '{ rps[$1] += $3; cpu[$1] += $4; p99[$1] += $5; bad += $6; n[$1]++ }
+END {
+  for (m in rps) { rps[m] /= n[m]; cpu[m] /= n[m]; p99[m] /= n[m] }
+  printf "  transfer:    %.0f/s, CPU %.1f us, p99 %.2f ms\n", rps["transfer"], cpu["transfer"], p99["transfer"]
+  split("deposit withdrawal", kinds, " ")
+  for (k = 1; k <= 2; k++) {
+    m = kinds[k]
+    printf "  %-12s %.0f/s (%.2fx the transfer), CPU %.1f us (%.2fx), p99 %.2f ms (%.2fx)\n", m ":", rps[m], rps[m] / rps["transfer"],
+      cpu[m], cpu[m] / cpu["transfer"], p99[m], p99[m] / p99["transfer"]
+  }
+  printf "  non-2xx answers in all legs: %d\n", bad
+}' "$work/results.txt"
+
+kill -TERM "$pid"; wait "$pid" || true
+"$build/balancectl" verify --db "sqlite:$work/ledger.db" | tail -1 | sed "s/^/after the run: /"
