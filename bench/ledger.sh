@@ -26,7 +26,6 @@ trap cleanup EXIT
 for program in balanced balancectl; do
   [[ -x $build/$program ]] || { echo "no $build/$program: build it first (make build)" >&2; exit 1; }
 done
-hz=$(getconf CLK_TCK)
 
 machine_line
 echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $rounds rounds, $accounts accounts; balanced --threads $workers"
@@ -41,14 +40,14 @@ create_accounts "$port" "$accounts" 100000000000
 
 leg() {  # mode round
   local out="$work/$1-$2.txt" t0 t1 line requests cpu
-  t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  t0=$(cpu_ticks "$pid")
   wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/wrk/gateway.lua \
     "http://127.0.0.1:$port" -- "none:$accounts" "$1" "$1-$2-" > "$out"
-  t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  t1=$(cpu_ticks "$pid")
   line=$(result "$out")
   [[ -n $line ]] || { echo "wrk gave no result for $1:" >&2; cat "$out" >&2; exit 1; }
   requests=$(field "$line" requests)
-  cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
+  cpu=$(per_request_us $((t1 - t0)) "$requests")
   printf '  %-11s %s  cpu/op %sus\n' "$1:" "${line% requests=*}" "$cpu"
   echo "$1 $2 $(field "$line" rps) $cpu $(field "$line" p99_ms) $(field "$line" non2xx)" >> "$work/results.txt"
 }

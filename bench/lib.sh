@@ -32,6 +32,21 @@ with concurrent.futures.ThreadPoolExecutor(clients) as pool:
     list(pool.map(create, range(clients)))
 EOF
 }
+# CPU ticks (user + system) of a process so far, and ticks spread over requests in µs.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+per_request_us() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }'; }
+# start_nginx WORKERS: nginx answering a fixed JSON body (bench/nginx.conf.in) in
+# $work/nginx; sets nginx_port and nginx_pid.
+start_nginx() {
+  nginx_port=$(free_port)
+  mkdir -p "$work/nginx"
+  sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" -e "s|@WORKERS@|$1|g" \
+    bench/nginx.conf.in > "$work/nginx/nginx.conf"
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" > /dev/null 2>&1 & pids+=($!)
+  nginx_pid=$!
+  wait_port "$nginx_port"
+}
 # CPU seconds (user + system) a process has used so far.
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 # start_mariadb: a durable MariaDB (innodb_flush_log_at_trx_commit=1, the default) on a

@@ -34,21 +34,13 @@ trap cleanup EXIT
 for program in "$build/balanced" "$build/balancectl" "$previous"; do
   [[ -x $program ]] || { echo "no $program: build it first" >&2; exit 1; }
 done
-hz=$(getconf CLK_TCK)
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 machine_line
 echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1))"
 echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $pairs pairs, $accounts accounts; $workers nginx workers, $workers balanced threads"
 echo
 
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" -e "s|@WORKERS@|$workers|g" \
-  bench/nginx.conf.in > "$work/nginx/nginx.conf"
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" > /dev/null 2>&1 & pids+=($!)
-nginx_pid=$!
-wait_port "$nginx_port"
+start_nginx "$workers"
 
 declare -A port pid
 port[nginx]=$nginx_port
@@ -69,10 +61,10 @@ start previous "$previous"
 process_ticks() {  # target: CPU ticks of the process (nginx: its workers)
   if [[ $1 == nginx ]]; then
     local total=0 child
-    for child in $(pgrep -P "${pid[nginx]}"); do total=$((total + $(ticks "$child"))); done
+    for child in $(pgrep -P "${pid[nginx]}"); do total=$((total + $(cpu_ticks "$child"))); done
     echo "$total"
   else
-    ticks "${pid[$1]}"
+    cpu_ticks "${pid[$1]}"
   fi
 }
 leg() {  # target pair
@@ -85,7 +77,7 @@ leg() {  # target pair
   [[ -n $line ]] || { echo "wrk gave no result against $1:" >&2; cat "$out" >&2; exit 1; }
   requests=$(field "$line" requests)
   local cpu
-  cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }')
+  cpu=$(per_request_us $((t1 - t0)) "$requests")
   printf '  %-9s %s  cpu/transfer %sus\n' "$1:" "${line% requests=*}" "$cpu"
   echo "$2 $1 $(field "$line" rps) $cpu $(field "$line" p99_ms) $(field "$line" non2xx)" >> "$work/results.txt"
 }

@@ -39,8 +39,6 @@ trap cleanup EXIT
 for program in balanced balancectl; do
   [[ -x $build/$program ]] || { echo "no $build/$program: build it first (make build)" >&2; exit 1; }
 done
-hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }    # utime + stime of a process
 user_ticks() { awk '{ print $14 }' "/proc/$1/stat"; }          # utime alone
 thread_ticks() {  # pid name: utime + stime of the process's thread called `name`
   local task
@@ -49,20 +47,13 @@ thread_ticks() {  # pid name: utime + stime of the process's thread called `name
   done
   echo 0
 }
-per_request_us() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", t * 1e6 / hz / (n ? n : 1) }'; }
 
 machine_line
 echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
 echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $accounts accounts, a random account per request; $workers nginx workers, $workers balanced threads"
 echo
 
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-sed -e "s|@DIR@|$work/nginx|g" -e "s|@PORT@|$nginx_port|g" -e "s|@WORKERS@|$workers|g" \
-  bench/nginx.conf.in > "$work/nginx/nginx.conf"
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" > /dev/null 2>&1 & pids+=($!)
-nginx_pid=$!
-wait_port "$nginx_port"
+start_nginx "$workers"
 
 start_balanced() {  # name [flags...]: starts balanced on its own file, creates the accounts
   local name=$1 port; shift

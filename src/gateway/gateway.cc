@@ -51,14 +51,12 @@ std::string Gateway::client_address(const http::Request& request) const {
 void Gateway::handle(http::Request&& request, http::Respond respond) {
   auto context = std::make_shared<Context>();
   context->respond = std::move(respond);
-  context->record = book_.open(request);
+  // The log names the trace the gateway forwards, and the client it believes.
   std::string trace_id;
   context->traceparent = http::traceparent_of(request, trace_id);
+  context->record = book_.open(request, -1, {}, trace_id);
   context->client_ip = client_address(request);
-  if (context->record.access) {  // the log names what the gateway forwards
-    context->record.access->client_ip = context->client_ip;
-    context->record.access->trace_id = trace_id;
-  }
+  if (context->record.access) context->record.access->client_ip = context->client_ip;
   context->request = std::move(request);
   rate_limit(context, &Gateway::after_ip_limit, "ip:" + context->client_ip, options_.ip_rate);
 }

@@ -5,7 +5,8 @@
 
 namespace balanced::http {
 
-RequestRecord Bookkeeping::open(const Request& request, int route, std::string_view user) const {
+RequestRecord Bookkeeping::open(const Request& request, int route, std::string_view user,
+                                std::string_view trace_id) const {
   RequestRecord record{.started = std::chrono::steady_clock::now(), .route = route};
   if (options_.assign_request_id) {
     record.request_id = request_id_of(request);
@@ -21,7 +22,11 @@ RequestRecord Bookkeeping::open(const Request& request, int route, std::string_v
     access.client_ip = request.peer_address;
     access.user = user;
     access.request_id = options_.assign_request_id ? record.request_id : request_id_of(request);
-    traceparent_of(request, access.trace_id);
+    if (trace_id.empty()) {
+      traceparent_of(request, access.trace_id);
+    } else {
+      access.trace_id = trace_id;
+    }
   }
   return record;
 }

@@ -44,8 +44,10 @@ class Bookkeeping {
   Bookkeeping(RouteStats& routes, Options options) : routes_(routes), options_(options) {}
 
   // Starts the record of `request`, now. `user`: who asks, for the log; the route may
-  // be set later.
-  RequestRecord open(const Request& request, int route = -1, std::string_view user = {}) const;
+  // be set later. `trace_id`: the one the caller forwards (the gateway), else the
+  // request's traceparent is read (a new id when it has none).
+  RequestRecord open(const Request& request, int route = -1, std::string_view user = {},
+                     std::string_view trace_id = {}) const;
   // Once per answer: counts and times it, echoes the request id, logs it.
   void close(const RequestRecord& record, Response& response) const;
   // For an answer the transport wrote itself (a head it could not read, a body too
