@@ -50,9 +50,17 @@ void add_flags(CLI::App& app, Config& config) {
       ->envname("BALANCED_REDIS_TIMEOUT_MS")
       ->check(CLI::Range(10, 10'000));
   app.add_option("--singleton-interval-ms", config.singleton_interval_ms,
-                 "how often the lease holder runs the singleton job (MySQL audit sealing)")
+                 "how often the lease holder runs the singleton jobs (hold expiry; MySQL audit sealing)")
       ->envname("BALANCED_SINGLETON_INTERVAL_MS")
       ->check(CLI::Range(10, 600'000));
+  app.add_option("--hold-expiry-s", config.hold_expiry_s,
+                 "a hold's life when POST /holds names no expiresInSeconds")
+      ->envname("BALANCED_HOLD_EXPIRY_S")
+      ->check(CLI::Range(int64_t{1}, core::hold_expiry_s_max));
+  app.add_option("--hold-expiry-batch-max", config.hold_expiry_batch_max,
+                 "overdue holds the sweeper expires per run at most")
+      ->envname("BALANCED_HOLD_EXPIRY_BATCH_MAX")
+      ->check(CLI::Range(1, 100'000));
   app.add_option("--lease-ttl-ms", config.lease_ttl_ms, "lifetime of the singleton lease in Redis")
       ->envname("BALANCED_LEASE_TTL_MS")
       ->check(CLI::Range(100, 600'000));

@@ -10,6 +10,7 @@
 
 #include "cache/open.h"
 #include "core/codes.h"
+#include "core/types.h"
 #include "engine/engine.h"
 #include "flags/token_checks.h"
 #include "http/server.h"
@@ -38,6 +39,8 @@ struct Config {
   int64_t read_timeout_ms = 30000;
   int64_t singleton_interval_ms = 1000;
   int64_t lease_ttl_ms = 10'000;
+  int64_t hold_expiry_s = core::hold_expiry_s_default;
+  size_t hold_expiry_batch_max = 1000;
 };
 
 void add_flags(CLI::App& app, Config& config);

@@ -71,19 +71,22 @@ Status Service::open_cache() {
   return {};
 }
 
-// A shared database's singleton job (MySQL audit sealing) runs on one replica at a time:
-// the holder of a Redis lease when there is a Redis, else every replica in turn under the
-// chain's row lock.
+// The singleton jobs (hold expiry; on MySQL audit sealing too) run on one replica at a
+// time: the holder of a Redis lease when there is a Redis, else every replica in turn
+// (the chain's row lock serializes the sealing; the committer expires a hold once).
 void Service::start_singleton_job() {
-  if (!store_.singleton_job) return;
-  if (cache_.redis) {
+  hold_expiry_.emplace(*engine_, clock_, registry_,
+                       jobs::HoldExpiryOptions{.batch_max = config_.hold_expiry_batch_max});
+  singleton_jobs_.add(*hold_expiry_);
+  if (store_.singleton_job) singleton_jobs_.add(*store_.singleton_job);
+  if (cache_.redis && store_.shared) {
     lease_ = std::make_unique<jobs::RedisLease>(
         *cache_.redis, jobs::RedisLeaseOptions{.owner = lease_owner(), .ttl_ms = config_.lease_ttl_ms});
   } else {
     lease_ = std::make_unique<jobs::EveryoneLeads>();
   }
   singleton_stats_.emplace(registry_);
-  singleton_ = std::make_unique<jobs::SingletonRunner>(*lease_, *store_.singleton_job, &*singleton_stats_,
+  singleton_ = std::make_unique<jobs::SingletonRunner>(*lease_, singleton_jobs_, &*singleton_stats_,
                                                        config_.singleton_interval_ms);
 }
 
@@ -98,7 +101,8 @@ Status Service::serve() {
   api_.emplace(*engine_, registry_, *admin_,
                api::ApiOptions{.default_currency = config_.default_currency,
                                .metrics_on_api_port = config_.admin_listen.empty(),
-                               .access_log = config_.access_log == "on"});
+                               .access_log = config_.access_log == "on",
+                               .hold_expiry_s = config_.hold_expiry_s});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
   http::Handler* handler = &*api_;
   if (config_.token_flags.given()) {

@@ -17,6 +17,7 @@
 #include "flags/token_checks.h"
 #include "http/admin.h"
 #include "http/server.h"
+#include "jobs/hold_expiry.h"
 #include "jobs/singleton.h"
 #include "observe/registry.h"
 #include "service/runtime.h"
@@ -55,6 +56,8 @@ class Service {
   engine::SystemClock clock_;
   std::optional<engine::Engine> engine_;
   std::unique_ptr<jobs::Lease> lease_;
+  std::optional<jobs::HoldExpiry> hold_expiry_;
+  jobs::JobList singleton_jobs_;
   std::optional<jobs::SingletonStats> singleton_stats_;
   std::unique_ptr<jobs::SingletonRunner> singleton_;
   std::optional<storage::StorageHealth> health_;

@@ -13,6 +13,7 @@
 namespace balanced::api {
 namespace {
 
+using contract::acting_for_header;
 using contract::api_router;
 using contract::Route;
 using http::Request;
@@ -52,6 +53,70 @@ Response transfer_response(core::Outcome&& outcome) {
   }
   if (outcome.replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
   return response;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The hold an operation left, as its answer (201 new, 200 replayed).
+Response hold_response(core::Outcome&& outcome) {
+  Response response;
+  if (outcome.code == Code::ok && outcome.hold) {
+    response = json_response(outcome.replayed ? 200 : 201, core::encode_hold(*outcome.hold, now_ms()));
+    response.headers.emplace_back("Location", "/holds/" + outcome.hold->id);
+  } else {
+    response = problem_response(outcome.code == Code::ok ? Code::internal : outcome.code, outcome.detail);
+  }
+  if (outcome.replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
+  return response;
+}
+
+// X-Acting-For as the gateway set it: nullopt (any account) when absent.
+core::ActingFor acting_for(const Request& request) {
+  if (!request.has_header(acting_for_header)) return std::nullopt;
+  std::vector<std::string> accounts;
+  std::string_view rest = request.header(acting_for_header);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    std::string_view one = rest.substr(0, comma);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (!one.empty()) accounts.emplace_back(one);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return accounts;
+}
+
+core::TransferHeaders transfer_headers(const Request& request) {
+  return core::TransferHeaders{request.header("Idempotency-Key"), request.header("X-Operator")};
+}
+
+// A page asked for by ?limit= (1 to storage::history_limit_max) and ?cursor= (a
+// nextCursor of an earlier page).
+struct PageAsked {
+  size_t limit = 0;
+  std::optional<int64_t> cursor;
+};
+Result<PageAsked> page_asked(const Request& request, size_t default_limit) {
+  PageAsked asked{.limit = default_limit};
+  if (const std::string* text = query_value(request, "limit")) {
+    auto parsed = core::parse_int64(*text);
+    if (!parsed || *parsed < 1 || *parsed > static_cast<int64_t>(storage::history_limit_max)) {
+      return Error{Code::invalid_request,
+                   "limit: must be an integer from 1 to " + std::to_string(storage::history_limit_max)};
+    }
+    asked.limit = static_cast<size_t>(*parsed);
+  }
+  if (const std::string* text = query_value(request, "cursor")) {
+    auto parsed = core::parse_int64(*text);
+    if (!parsed || *parsed < 1) {
+      return Error{Code::invalid_request, "cursor: must be a nextCursor value from an earlier page"};
+    }
+    asked.cursor = *parsed;
+  }
+  return asked;
 }
 
 // Builds the response on the connection's thread (off the committer), and times the hop
@@ -115,7 +180,8 @@ void Api::handle(Request&& request, http::Respond respond) {
   const auto route = static_cast<Route>(route_id);
   const bool names_account = route == Route::get_account || route == Route::get_balance ||
                              route == Route::get_history || route == Route::post_deposit ||
-                             route == Route::post_withdrawal || route == Route::patch_account;
+                             route == Route::post_withdrawal || route == Route::patch_account ||
+                             route == Route::get_account_holds;
   if (names_account && !core::is_valid_account_number(match.param(0))) {
     return respond(problem_response(Code::invalid_request,
                                     "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
@@ -141,6 +207,18 @@ void Api::handle(Request&& request, http::Respond respond) {
       return post_posting(core::TransactionType::withdrawal, match.param(0), request, std::move(respond));
     case Route::patch_account:
       return patch_account(match.param(0), request, std::move(respond));
+    case Route::post_hold:
+      return post_hold(request, std::move(respond));
+    case Route::get_hold:
+      return respond(hold(match.param(0)));
+    case Route::capture_hold:
+      return settle_hold(core::TransactionType::capture, match.param(0), request, std::move(respond));
+    case Route::void_hold:
+      return settle_hold(core::TransactionType::void_, match.param(0), request, std::move(respond));
+    case Route::get_account_holds:
+      return respond(account_holds(match.param(0), request));
+    case Route::post_refund:
+      return post_refund(match.param(0), request, std::move(respond));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -251,6 +329,82 @@ void Api::post_posting(core::TransactionType type, std::string_view number, Requ
         });
       });
   if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+void Api::post_hold(Request& request, http::Respond respond) {
+  auto hold = core::decode_hold(request.body, transfer_headers(request), uuid_v7(now_ms()));
+  if (!hold.ok()) return respond(error_response(hold.error()));
+  // Defaulted after the hash: an omitted expiry is the same request whatever the flag.
+  if (hold.value().expires_in_s == 0) hold.value().expires_in_s = options_.hold_expiry_s;
+  const bool queued = engine_.submit(std::move(hold.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+    respond_later(respond, stats, [outcome = std::move(outcome)]() mutable { return hold_response(std::move(outcome)); });
+  });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+void Api::settle_hold(core::TransactionType type, std::string_view hold_id, Request& request, http::Respond respond) {
+  auto settle = core::decode_settle(type, hold_id, request.body, transfer_headers(request), uuid_v7(now_ms()));
+  if (!settle.ok()) return respond(error_response(settle.error()));
+  settle.value().acting_for = acting_for(request);
+  const bool queued =
+      engine_.submit(std::move(settle.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+        respond_later(respond, stats,
+                      [outcome = std::move(outcome)]() mutable { return hold_response(std::move(outcome)); });
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+void Api::post_refund(std::string_view original_id, Request& request, http::Respond respond) {
+  auto refund = core::decode_refund(original_id, request.body, transfer_headers(request), uuid_v7(now_ms()));
+  if (!refund.ok()) return respond(error_response(refund.error()));
+  refund.value().acting_for = acting_for(request);
+  const bool queued =
+      engine_.submit(std::move(refund.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
+        respond_later(respond, stats,
+                      [outcome = std::move(outcome)]() mutable { return transfer_response(std::move(outcome)); });
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
+
+Response Api::hold(std::string_view id) {
+  if (!core::is_valid_transaction_id(id)) {
+    return problem_response(Code::invalid_request, "holdId: must be 1-64 characters of [A-Za-z0-9._:-]");
+  }
+  auto found = engine_.store().transaction(id);
+  if (!found.ok() && found.error().code != Code::not_found) return error_response(found.error());
+  if (!found.ok() || found.value().type != core::TransactionType::hold) {
+    return problem_response(Code::hold_not_found, "hold " + std::string(id) + " does not exist");
+  }
+  return json_response(200, core::encode_hold(found.value(), now_ms()));
+}
+
+Response Api::account_holds(std::string_view number, const Request& request) {
+  auto asked = page_asked(request, holds_limit_default);
+  if (!asked.ok()) return error_response(asked.error());
+  const size_t limit = asked.value().limit;
+  std::string_view status;
+  if (const std::string* text = query_value(request, "status")) {
+    const auto known = core::hold_status_from_name(*text);
+    if (!known || *known == core::HoldStatus::none) {
+      return problem_response(Code::invalid_request, "status: must be pending, captured, voided or expired");
+    }
+    status = *text;
+  }
+  auto exists = engine_.store().account(number);
+  if (!exists.ok()) return error_response(exists.error());
+  const int64_t now = now_ms();
+  std::vector<core::Transaction> kept;
+  std::optional<int64_t> next = asked.value().cursor;
+  for (size_t pages = 0; pages < holds_pages_scanned_max && kept.size() < limit; ++pages) {
+    auto page = engine_.store().holds(number, next, limit - kept.size());
+    if (!page.ok()) return error_response(page.error());
+    for (auto& hold : page.value().transactions) {
+      if (status.empty() || core::shown_hold_status(hold, now) == status) kept.push_back(std::move(hold));
+    }
+    next = page.value().next_cursor;
+    if (!next) break;
+  }
+  return json_response(200, core::encode_holds(kept, next, now));
 }
 
 size_t Api::body_bytes_max(std::string_view method, std::string_view target) const {
@@ -407,38 +561,21 @@ Response Api::balance_at(std::string_view number, std::string_view as_of) {
 }
 
 Response Api::history(std::string_view number, const Request& request) {
-  size_t limit = history_limit_default;
-  if (const std::string* text = query_value(request, "limit")) {
-    auto parsed = core::parse_int64(*text);
-    if (!parsed || *parsed < 1 || *parsed > static_cast<int64_t>(storage::history_limit_max)) {
-      return problem_response(Code::invalid_request,
-                              "limit: must be an integer from 1 to " +
-                                  std::to_string(storage::history_limit_max));
-    }
-    limit = static_cast<size_t>(*parsed);
-  }
-  std::optional<int64_t> cursor;
-  if (const std::string* text = query_value(request, "cursor")) {
-    auto parsed = core::parse_int64(*text);
-    if (!parsed || *parsed < 1) {
-      return problem_response(Code::invalid_request,
-                              "cursor: must be a nextCursor value from an earlier page");
-    }
-    cursor = *parsed;
-  }
-  auto page = engine_.store().history(number, cursor, limit);
+  auto asked = page_asked(request, history_limit_default);
+  if (!asked.ok()) return error_response(asked.error());
+  auto page = engine_.store().history(number, asked.value().cursor, asked.value().limit);
   if (!page.ok()) return error_response(page.error());
   return json_response(200, core::encode_history(page.value().transactions, page.value().next_cursor));
 }
 
 Response Api::transaction(std::string_view id) {
-  if (!core::is_valid_transaction_id(id) && !id.starts_with("$deposit:")) {
+  if (!core::is_valid_transaction_id(id) && !id.starts_with("$deposit:") && !id.starts_with("$expire:")) {
     return problem_response(Code::invalid_request,
                             "transactionId: must be 1-64 characters of [A-Za-z0-9._:-]");
   }
   auto found = engine_.store().transaction(id);
   if (!found.ok()) return error_response(found.error());
-  return json_response(200, core::encode_transaction(found.value()));
+  return json_response(200, core::encode_transaction(found.value(), core::TransactionView::current));
 }
 
 Status Api::ready() { return engine_.store().ping(); }

@@ -14,6 +14,11 @@
 namespace balanced::api {
 
 inline constexpr size_t history_limit_default = 50;
+inline constexpr size_t holds_limit_default = 100;
+// GET /accounts/{n}/holds?status=: pages of the store read for one answer at most; a
+// page that filtered out more holds than it kept ends early with a nextCursor.
+inline constexpr size_t holds_pages_scanned_max = 10;
+
 // POST /accounts/transactions/batch takes a larger body than the other routes: 8,190
 // transfers of up to ~250 bytes each.
 inline constexpr size_t batch_body_bytes_max = 2 * 1024 * 1024;
@@ -26,6 +31,8 @@ struct ApiOptions {
   // One ECS access-log line per request (event.dataset "balanced.access"), carrying the
   // X-Request-Id and traceparent trace id the gateway sent, so they match its own line.
   bool access_log = false;
+  // A hold's life when POST /holds names none (--hold-expiry-s).
+  int64_t hold_expiry_s = core::hold_expiry_s_default;
 };
 
 class Api final : public http::Handler {
@@ -53,6 +60,14 @@ class Api final : public http::Handler {
   // (which never changes), read before the posting is queued.
   void post_posting(core::TransactionType type, std::string_view number, http::Request& request,
                     http::Respond respond);
+  // POST /holds, /holds/{id}/capture and /void (DESIGN.md section 10): answered with the
+  // hold as it stands after the operation.
+  void post_hold(http::Request& request, http::Respond respond);
+  void settle_hold(core::TransactionType type, std::string_view hold_id, http::Request& request,
+                   http::Respond respond);
+  void post_refund(std::string_view original_id, http::Request& request, http::Respond respond);
+  http::Response hold(std::string_view id);
+  http::Response account_holds(std::string_view number, const http::Request& request);
   // REQUIRES (balance, account, history): `number` is a valid account number; handle()
   // checks it once for every route that names an account.
   // Cached reads never hold this thread on a remote cache: the answer is built on it

@@ -31,6 +31,11 @@ std::string_view title(Code code) {
     case Code::account_not_empty: return "Account balance is not zero";
     case Code::account_has_pending_holds: return "Account has pending holds";
     case Code::invalid_state_transition: return "Status change not allowed";
+    case Code::hold_not_found: return "Hold not found";
+    case Code::hold_not_pending: return "Hold is no longer pending";
+    case Code::exceeds_hold_amount: return "Capture exceeds the hold";
+    case Code::not_refundable: return "Transaction not refundable";
+    case Code::exceeds_refundable_amount: return "Refund exceeds what is left to refund";
   }
   return "Error";
 }
@@ -42,13 +47,15 @@ int status(Code code) {
     case Code::unauthorized: return 401;
     case Code::forbidden: return 403;
     case Code::not_found:
-    case Code::account_not_found: return 404;
+    case Code::account_not_found:
+    case Code::hold_not_found: return 404;
     case Code::method_not_allowed: return 405;
     case Code::account_exists:
     case Code::idempotency_conflict:
     case Code::account_not_empty:
     case Code::account_has_pending_holds:
-    case Code::invalid_state_transition: return 409;
+    case Code::invalid_state_transition:
+    case Code::hold_not_pending: return 409;
     case Code::version_mismatch: return 412;
     case Code::payload_too_large: return 413;
     case Code::insufficient_funds:
@@ -57,6 +64,9 @@ int status(Code code) {
     case Code::balance_overflow:
     case Code::account_frozen:
     case Code::account_closed:
+    case Code::exceeds_hold_amount:
+    case Code::not_refundable:
+    case Code::exceeds_refundable_amount:
     case Code::linked_failed: return 422;
     case Code::rate_limited: return 429;
     case Code::headers_too_large: return 431;

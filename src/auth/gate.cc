@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "core/json_codec.h"
+#include "core/validate.h"
 #include "core/json_strict.h"
 
 namespace balanced::auth {
@@ -23,7 +24,8 @@ constexpr std::string_view kGenerated = "gate-no-id-0b9e4c1d";
 
 bool is_identity_header(std::string_view name) {
   return starts_with_ignoring_case(name, "X-Auth-") || starts_with_ignoring_case(name, "X-User") ||
-         http::iequals(name, "X-Forwarded-User") || http::iequals(name, "X-Operator");
+         http::iequals(name, "X-Forwarded-User") || http::iequals(name, "X-Operator") ||
+         http::iequals(name, contract::acting_for_header);
 }
 
 GateStats::GateStats(observe::Registry& registry, const std::string& prefix)
@@ -203,6 +205,64 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       }
       admission.body_checked = true;
       admission.idempotent = posting.value().id != kGenerated;
+      break;
+    }
+    case Route::post_hold: {  // as a transfer: the payer's to make
+      if (!need_scope("transactions:write")) return admission;
+      auto hold = core::decode_hold(request.body, core::TransferHeaders{request.header("Idempotency-Key"), {}},
+                                    kGenerated);
+      if (!hold.ok()) {
+        admission.deny = http::problem_response(http::problems::invalid_request, hold.error().detail);
+        return admission;
+      }
+      admission.body_checked = true;
+      if (!need_account(hold.value().source)) return admission;
+      admission.idempotent = hold.value().id != kGenerated;
+      break;
+    }
+    case Route::get_hold:  // its parties are known from the answer only
+      if (!need_scope("balances:read")) return admission;
+      admission.check_answer = !admin;
+      admission.idempotent = true;
+      break;
+    case Route::get_account_holds:
+      if (!need_scope("balances:read") || !need_account(match.param(0))) return admission;
+      admission.idempotent = true;
+      break;
+    case Route::capture_hold:
+    case Route::void_hold:
+    case Route::post_refund: {
+      // The payee's (a hold's destination, a refunded transaction's): known from the
+      // stored row only, so balanced's committer checks it against the accounts named
+      // here, before anything changes.
+      if (!need_scope("transactions:write")) return admission;
+      const auto route_kind = static_cast<Route>(route);
+      const core::TransferHeaders headers{request.header("Idempotency-Key"), {}};
+      Result<std::string> id = std::string();
+      if (route_kind == Route::post_refund) {
+        auto refund = core::decode_refund(match.param(0), request.body, headers, kGenerated);
+        id = refund.ok() ? Result<std::string>(refund.value().id) : Result<std::string>(refund.error());
+      } else {
+        auto settle = core::decode_settle(route_kind == Route::capture_hold ? core::TransactionType::capture
+                                                                            : core::TransactionType::void_,
+                                          match.param(0), request.body, headers, kGenerated);
+        id = settle.ok() ? Result<std::string>(settle.value().id) : Result<std::string>(settle.error());
+      }
+      if (!id.ok()) {
+        admission.deny = http::problem_response(http::problems::invalid_request, id.error().detail);
+        return admission;
+      }
+      admission.body_checked = true;
+      admission.idempotent = id.value() != kGenerated;
+      if (!admin) {
+        std::string accounts;
+        for (const auto& account : principal.accounts) {
+          if (!core::is_valid_account_number(account)) continue;  // never a comma in the list
+          if (!accounts.empty()) accounts.push_back(',');
+          accounts += account;
+        }
+        request.set_header(std::string(contract::acting_for_header), std::move(accounts));
+      }
       break;
     }
     default:

@@ -19,6 +19,12 @@ http::Router make_router() {
   add(Route::post_deposit, "POST", "/accounts/{number}/deposits", "post_deposit");
   add(Route::post_withdrawal, "POST", "/accounts/{number}/withdrawals", "post_withdrawal");
   add(Route::patch_account, "PATCH", "/accounts/{number}", "patch_account");
+  add(Route::post_hold, "POST", "/holds", "post_hold");
+  add(Route::get_hold, "GET", "/holds/{id}", "get_hold");
+  add(Route::capture_hold, "POST", "/holds/{id}/capture", "capture_hold");
+  add(Route::void_hold, "POST", "/holds/{id}/void", "void_hold");
+  add(Route::get_account_holds, "GET", "/accounts/{number}/holds", "get_account_holds");
+  add(Route::post_refund, "POST", "/transactions/{id}/refunds", "post_refund");
   add(Route::health, "GET", "/healthz", "health");
   add(Route::ready, "GET", "/readyz", "health");
   add(Route::metrics, "GET", "/metrics", "metrics");

@@ -19,11 +19,22 @@ enum class Route : int {
   post_deposit,
   post_withdrawal,
   patch_account,
+  post_hold,
+  get_hold,
+  capture_hold,
+  void_hold,
+  get_account_holds,
+  post_refund,
   health,
   ready,
   metrics,
 };
 
 const http::Router& api_router();
+
+// The header the gate names the accounts a caller acts for in (comma-separated; absent for
+// an admin): balanced's committer checks a capture's, void's or refund's stored parties
+// against it (DESIGN.md section 10). The gate strips it from every client request.
+inline constexpr std::string_view acting_for_header = "X-Acting-For";
 
 }  // namespace balanced::contract

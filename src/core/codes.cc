@@ -37,6 +37,11 @@ constexpr std::array kNames{
     CodeName{Code::account_not_empty, "account_not_empty"},
     CodeName{Code::account_has_pending_holds, "account_has_pending_holds"},
     CodeName{Code::invalid_state_transition, "invalid_state_transition"},
+    CodeName{Code::hold_not_found, "hold_not_found"},
+    CodeName{Code::hold_not_pending, "hold_not_pending"},
+    CodeName{Code::exceeds_hold_amount, "exceeds_hold_amount"},
+    CodeName{Code::not_refundable, "not_refundable"},
+    CodeName{Code::exceeds_refundable_amount, "exceeds_refundable_amount"},
 };
 
 }  // namespace

@@ -41,9 +41,14 @@ enum class Code {
   account_not_empty,         // 409: closing an account whose balance is not 0
   account_has_pending_holds, // 409: closing an account with pending amounts
   invalid_state_transition,  // 409: a status change the state machine does not allow
+  hold_not_found,            // 404: no hold with that id
+  hold_not_pending,          // 409: the hold was captured, voided, expired or rejected
+  exceeds_hold_amount,       // 422: a capture of more than the hold
+  not_refundable,            // 422: a refund of what is not a committed transfer or capture
+  exceeds_refundable_amount, // 422: refunds beyond the original's amount
 };
 // The last code, for tables indexed by Code.
-inline constexpr Code last_code = Code::invalid_state_transition;
+inline constexpr Code last_code = Code::exceeds_refundable_amount;
 
 // The machine-readable name used in problem+json `code` and in the database.
 std::string_view code_name(Code code);

@@ -201,25 +201,61 @@ Result<PatchAccount> decode_patch_account(std::string_view number, std::string_v
 
 namespace {
 
-Result<Transfer> transfer_from(const json::object& o, const TransferHeaders& headers,
-                               std::string_view generated_id) {
-  Transfer transfer;
-
-  auto id = optional_string(o, "transactionId");
-  if (!id.ok()) return id.error();
-  if (id.value()) {
-    transfer.id = std::move(*id.value());
-    if (!headers.idempotency_key.empty() && headers.idempotency_key != transfer.id) {
-      return field_error("transactionId", "differs from the Idempotency-Key header");
+// The operation's id: the body's `field`, else the Idempotency-Key header (both present
+// must agree), else `generated_id`.
+Result<std::string> id_from(const json::object& o, std::string_view field, const TransferHeaders& headers,
+                            std::string_view generated_id) {
+  auto sent = optional_string(o, field);
+  if (!sent.ok()) return sent.error();
+  std::string id;
+  if (sent.value()) {
+    id = std::move(*sent.value());
+    if (!headers.idempotency_key.empty() && headers.idempotency_key != id) {
+      return field_error(field, "differs from the Idempotency-Key header");
     }
   } else if (!headers.idempotency_key.empty()) {
-    transfer.id = std::string(headers.idempotency_key);
+    id = std::string(headers.idempotency_key);
   } else {
-    transfer.id = std::string(generated_id);
+    id = std::string(generated_id);
   }
-  if (!is_valid_transaction_id(transfer.id)) {
-    return field_error("transactionId", "must be 1-64 characters of [A-Za-z0-9._:-]");
+  if (!is_valid_transaction_id(id)) return field_error(field, "must be 1-64 characters of [A-Za-z0-9._:-]");
+  return id;
+}
+
+// `timestamp`, if sent: a string or an integer, kept as text.
+Status client_timestamp_from(const json::object& o, std::string& out) {
+  const json::value* timestamp = o.if_contains("timestamp");
+  if (timestamp == nullptr || timestamp->is_null()) return {};
+  if (timestamp->is_string()) {
+    out = std::string(timestamp->as_string());
+  } else if (timestamp->is_int64()) {
+    out = std::to_string(timestamp->as_int64());
+  } else {
+    return Status(field_error("timestamp", "must be a string or an integer"));
   }
+  if (!is_valid_client_timestamp(out)) return Status(field_error("timestamp", "must be 1-64 printable ASCII characters"));
+  return {};
+}
+
+// `amount`: an integer > 0; required or not.
+Result<std::optional<int64_t>> positive_amount(const json::object& o, bool required) {
+  auto amount = optional_integer(o, "amount");
+  if (!amount.ok()) return amount.error();
+  if (!amount.value()) {
+    if (required) return field_error("amount", "is required");
+    return std::optional<int64_t>();
+  }
+  if (*amount.value() <= 0) return field_error("amount", "must be > 0");
+  return amount.value();
+}
+
+Result<Transfer> transfer_from(const json::object& o, const TransferHeaders& headers,
+                               std::string_view generated_id, std::string_view id_field = "transactionId") {
+  Transfer transfer;
+
+  auto id = id_from(o, id_field, headers, generated_id);
+  if (!id.ok()) return id.error();
+  transfer.id = std::move(id.value());
 
   auto source = optional_string(o, "sourceAccountNumber");
   if (!source.ok()) return source.error();
@@ -237,10 +273,8 @@ Result<Transfer> transfer_from(const json::object& o, const TransferHeaders& hea
     return s.error();
   }
 
-  auto amount = optional_integer(o, "amount");
+  auto amount = positive_amount(o, true);
   if (!amount.ok()) return amount.error();
-  if (!amount.value()) return field_error("amount", "is required");
-  if (*amount.value() <= 0) return field_error("amount", "must be > 0");
   transfer.amount = *amount.value();
 
   auto currency = optional_string(o, "currency");
@@ -252,19 +286,7 @@ Result<Transfer> transfer_from(const json::object& o, const TransferHeaders& hea
     transfer.currency = std::move(*currency.value());
   }
 
-  const json::value* timestamp = o.if_contains("timestamp");
-  if (timestamp != nullptr && !timestamp->is_null()) {
-    if (timestamp->is_string()) {
-      transfer.client_timestamp = std::string(timestamp->as_string());
-    } else if (timestamp->is_int64()) {
-      transfer.client_timestamp = std::to_string(timestamp->as_int64());
-    } else {
-      return field_error("timestamp", "must be a string or an integer");
-    }
-    if (!is_valid_client_timestamp(transfer.client_timestamp)) {
-      return field_error("timestamp", "must be 1-64 printable ASCII characters");
-    }
-  }
+  if (auto s = client_timestamp_from(o, transfer.client_timestamp); !s.ok()) return s.error();
   if (!headers.operator_name.empty() && is_valid_operator(headers.operator_name)) {
     transfer.operator_name = std::string(headers.operator_name);
   }
@@ -374,25 +396,11 @@ Result<Transfer> decode_posting(TransactionType type, std::string_view account, 
   }
   Transfer posting;
   posting.type = type;
-  auto id = optional_string(o, "transactionId");
+  auto id = id_from(o, "transactionId", headers, generated_id);
   if (!id.ok()) return id.error();
-  if (id.value()) {
-    posting.id = std::move(*id.value());
-    if (!headers.idempotency_key.empty() && headers.idempotency_key != posting.id) {
-      return field_error("transactionId", "differs from the Idempotency-Key header");
-    }
-  } else if (!headers.idempotency_key.empty()) {
-    posting.id = std::string(headers.idempotency_key);
-  } else {
-    posting.id = std::string(generated_id);
-  }
-  if (!is_valid_transaction_id(posting.id)) {
-    return field_error("transactionId", "must be 1-64 characters of [A-Za-z0-9._:-]");
-  }
-  auto amount = optional_integer(o, "amount");
+  posting.id = std::move(id.value());
+  auto amount = positive_amount(o, true);
   if (!amount.ok()) return amount.error();
-  if (!amount.value()) return field_error("amount", "is required");
-  if (*amount.value() <= 0) return field_error("amount", "must be > 0");
   posting.amount = *amount.value();
   auto currency = optional_string(o, "currency");
   if (!currency.ok()) return currency.error();
@@ -413,19 +421,7 @@ Result<Transfer> decode_posting(TransactionType type, std::string_view account, 
   auto metadata = metadata_from(o);
   if (!metadata.ok()) return metadata.error();
   posting.metadata = std::move(metadata.value());
-  const json::value* timestamp = o.if_contains("timestamp");
-  if (timestamp != nullptr && !timestamp->is_null()) {
-    if (timestamp->is_string()) {
-      posting.client_timestamp = std::string(timestamp->as_string());
-    } else if (timestamp->is_int64()) {
-      posting.client_timestamp = std::to_string(timestamp->as_int64());
-    } else {
-      return field_error("timestamp", "must be a string or an integer");
-    }
-    if (!is_valid_client_timestamp(posting.client_timestamp)) {
-      return field_error("timestamp", "must be 1-64 printable ASCII characters");
-    }
-  }
+  if (auto s = client_timestamp_from(o, posting.client_timestamp); !s.ok()) return s.error();
   if (!headers.operator_name.empty() && is_valid_operator(headers.operator_name)) {
     posting.operator_name = std::string(headers.operator_name);
   }
@@ -440,6 +436,87 @@ Result<Transfer> decode_posting(TransactionType type, std::string_view account, 
 void set_posting_parties(Transfer& posting, std::string_view currency) {
   posting.currency = std::string(currency);
   (posting.type == TransactionType::deposit ? posting.source : posting.destination) = issuer_account_number(currency);
+}
+
+Result<Transfer> decode_hold(std::string_view body, const TransferHeaders& headers, std::string_view generated_id) {
+  auto object = parse_object(body);
+  if (!object.ok()) return object.error();
+  const json::object& o = object.value();
+  auto hold = transfer_from(o, headers, generated_id, "holdId");
+  if (!hold.ok()) return hold.error();
+  Transfer& h = hold.value();
+  h.type = TransactionType::hold;
+  auto expires = optional_integer(o, "expiresInSeconds");
+  if (!expires.ok()) return expires.error();
+  if (expires.value()) {
+    if (*expires.value() < 1 || *expires.value() > hold_expiry_s_max) {
+      return field_error("expiresInSeconds", "must be 1 to " + std::to_string(hold_expiry_s_max));
+    }
+    h.expires_in_s = *expires.value();
+  }
+  auto metadata = metadata_from(o);
+  if (!metadata.ok()) return metadata.error();
+  h.metadata = std::move(metadata.value());
+  h.request_hash = hold_request_hash(h);
+  return hold;
+}
+
+Result<SettleHold> decode_settle(TransactionType type, std::string_view hold_id, std::string_view body,
+                                 const TransferHeaders& headers, std::string_view generated_id) {
+  if (!is_valid_transaction_id(hold_id)) return field_error("holdId", "must be 1-64 characters of [A-Za-z0-9._:-]");
+  auto object = parse_object(body.empty() ? std::string_view("{}") : body);
+  if (!object.ok()) return object.error();
+  const json::object& o = object.value();
+  const bool capture = type == TransactionType::capture;
+  SettleHold settle{.type = type, .hold_id = std::string(hold_id)};
+  auto id = id_from(o, capture ? "captureId" : "voidId", headers, generated_id);
+  if (!id.ok()) return id.error();
+  settle.id = std::move(id.value());
+  if (capture) {
+    auto amount = positive_amount(o, false);
+    if (!amount.ok()) return amount.error();
+    settle.amount = amount.value();
+  } else if (o.contains("amount")) {
+    return field_error("amount", "a void releases the whole hold");
+  }
+  if (auto s = client_timestamp_from(o, settle.client_timestamp); !s.ok()) return s.error();
+  if (!headers.operator_name.empty() && is_valid_operator(headers.operator_name)) {
+    settle.operator_name = std::string(headers.operator_name);
+  }
+  settle.request_hash = settle_request_hash(settle);
+  return settle;
+}
+
+Result<Refund> decode_refund(std::string_view original_id, std::string_view body, const TransferHeaders& headers,
+                             std::string_view generated_id) {
+  if (!is_valid_transaction_id(original_id)) return field_error("id", "must be 1-64 characters of [A-Za-z0-9._:-]");
+  auto object = parse_object(body.empty() ? std::string_view("{}") : body);
+  if (!object.ok()) return object.error();
+  const json::object& o = object.value();
+  Refund refund{.original_id = std::string(original_id)};
+  auto id = id_from(o, "refundId", headers, generated_id);
+  if (!id.ok()) return id.error();
+  refund.id = std::move(id.value());
+  auto amount = positive_amount(o, false);
+  if (!amount.ok()) return amount.error();
+  refund.amount = amount.value();
+  auto reason = optional_string(o, "reason");
+  if (!reason.ok()) return reason.error();
+  if (reason.value()) {
+    if (reason.value()->empty() || reason.value()->size() > reason_bytes_max) {
+      return field_error("reason", "must be 1-" + std::to_string(reason_bytes_max) + " bytes");
+    }
+    refund.reason = std::move(*reason.value());
+  }
+  auto metadata = metadata_from(o);
+  if (!metadata.ok()) return metadata.error();
+  refund.metadata = std::move(metadata.value());
+  if (auto s = client_timestamp_from(o, refund.client_timestamp); !s.ok()) return s.error();
+  if (!headers.operator_name.empty() && is_valid_operator(headers.operator_name)) {
+    refund.operator_name = std::string(headers.operator_name);
+  }
+  refund.request_hash = refund_request_hash(refund);
+  return refund;
 }
 
 Result<TransferBatch> decode_transfer_batch(std::string_view body, std::string_view operator_name,
@@ -559,7 +636,7 @@ std::string encode_balance_at(const Account& account, int64_t balance, int64_t v
   return out;
 }
 
-std::string encode_transaction(const Transaction& t) {
+std::string encode_transaction(const Transaction& t, TransactionView view) {
   const std::string_view type = type_name(t.type);
   const std::string_view status = status_name(t.status);
   const std::string_view reject = code_name(t.reject_code);
@@ -571,7 +648,8 @@ std::string encode_transaction(const Transaction& t) {
                            JsonWriter::escaped_max(status.size()) + JsonWriter::escaped_max(reject.size()) +
                            JsonWriter::escaped_max(t.client_timestamp.size()) +
                            JsonWriter::escaped_max(t.reference.size()) + t.metadata.size() +
-                           17 * JsonWriter::field_max(24));
+                           JsonWriter::escaped_max(t.hold_id.size()) + JsonWriter::escaped_max(t.refund_of.size()) +
+                           JsonWriter::escaped_max(t.reason.size()) + 24 * JsonWriter::field_max(24));
   json.raw('{');
   json.member("transactionId", t.id);
   // The sequence is assigned at commit; audit details, written before, leave it out.
@@ -594,9 +672,66 @@ std::string encode_transaction(const Transaction& t) {
   // Rows written before versions were kept have none (0) to show.
   if (t.source_version_after > 0) json.member("sourceVersionAfter", t.source_version_after);
   if (t.destination_version_after > 0) json.member("destinationVersionAfter", t.destination_version_after);
+  if (!t.hold_id.empty()) json.member("holdId", t.hold_id);
+  if (!t.refund_of.empty()) json.member("refundOf", t.refund_of);
+  if (!t.reason.empty()) json.member("reason", t.reason);
+  if (t.expires_at_ms > 0) json.time_member("expiresAt", t.expires_at_ms);
+  // State changes after the row is written: never in the audit record's copy.
+  if (view == TransactionView::current && is_refundable(t)) json.member("refundedAmount", t.settled_amount);
   json.time_member("createdAt", t.created_at_ms);
   json.raw('}');
   json.finish();
+  return out;
+}
+
+bool is_refundable(const Transaction& t) {
+  return t.status == TransactionStatus::committed &&
+         (t.type == TransactionType::transfer || t.type == TransactionType::capture);
+}
+
+std::string_view shown_hold_status(const Transaction& hold, int64_t now_ms) {
+  if (hold.status == TransactionStatus::rejected) return "rejected";
+  if (hold.hold_status == HoldStatus::pending && now_ms >= hold.expires_at_ms) return "expired";
+  return hold_status_name(hold.hold_status);
+}
+
+std::string encode_hold(const Transaction& hold, int64_t now_ms) {
+  const std::string_view status = shown_hold_status(hold, now_ms);
+  std::string out;
+  JsonWriter json(out, 2 + JsonWriter::escaped_max(hold.id.size()) + JsonWriter::escaped_max(hold.source.size()) +
+                           JsonWriter::escaped_max(hold.destination.size()) +
+                           JsonWriter::escaped_max(hold.currency.size()) +
+                           JsonWriter::escaped_max(hold.settled_by.size()) +
+                           JsonWriter::escaped_max(hold.client_timestamp.size()) + hold.metadata.size() +
+                           14 * JsonWriter::field_max(26));
+  json.raw('{');
+  json.member("holdId", hold.id);
+  json.member("status", status);
+  json.member("sourceAccountNumber", hold.source);
+  json.member("destinationAccountNumber", hold.destination);
+  json.member("amount", hold.amount);
+  if (!hold.currency.empty()) json.member("currency", hold.currency);
+  json.member("capturedAmount", hold.hold_status == HoldStatus::captured ? hold.settled_amount : 0);
+  if (hold.status == TransactionStatus::rejected) json.member("code", code_name(hold.reject_code));
+  if (!hold.settled_by.empty()) json.member("settledBy", hold.settled_by);
+  if (!hold.client_timestamp.empty()) json.member("timestamp", hold.client_timestamp);
+  if (!hold.metadata.empty()) json.json_member("metadata", hold.metadata);
+  json.time_member("createdAt", hold.created_at_ms);
+  if (hold.expires_at_ms > 0) json.time_member("expiresAt", hold.expires_at_ms);
+  json.raw('}');
+  json.finish();
+  return out;
+}
+
+std::string encode_holds(const std::vector<Transaction>& holds, std::optional<int64_t> next_cursor, int64_t now_ms) {
+  std::string out = "{\"holds\":[";
+  for (size_t i = 0; i < holds.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(encode_hold(holds[i], now_ms));
+  }
+  out.append("],\"nextCursor\":");
+  out.append(next_cursor ? json_string(std::to_string(*next_cursor)) : "null");
+  out.push_back('}');
   return out;
 }
 

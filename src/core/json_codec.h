@@ -54,6 +54,16 @@ Result<Transfer> decode_posting(TransactionType type, std::string_view account, 
 // and its issuer side.
 void set_posting_parties(Transfer& posting, std::string_view currency);
 
+// POST /holds: a transfer's fields with holdId for transactionId, and expiresInSeconds?
+// (1 to hold_expiry_s_max; 0 in the result when not sent) and metadata?.
+Result<Transfer> decode_hold(std::string_view body, const TransferHeaders& headers, std::string_view generated_id);
+// POST /holds/{id}/capture (type capture: {captureId, amount?}) and /void (void_: {voidId}).
+Result<SettleHold> decode_settle(TransactionType type, std::string_view hold_id, std::string_view body,
+                                 const TransferHeaders& headers, std::string_view generated_id);
+// POST /transactions/{id}/refunds: {refundId, amount?, reason?, metadata?}.
+Result<Refund> decode_refund(std::string_view original_id, std::string_view body, const TransferHeaders& headers,
+                             std::string_view generated_id);
+
 // POST /accounts/transactions/batch: {"transfers": [...], "atomic": bool}. The whole is an
 // error only when it is not such an object or holds no or too many transfers; each item
 // decodes on its own (its id: transactionId, else one from generate_id()).
@@ -75,7 +85,17 @@ std::string encode_balance(const Account& account);
 // GET /accounts/{n}/balance?asOf=: {accountNumber, balance, currency, version, asOf}, the
 // balance and version after the last change at or before `at_ms` (the instant echoed).
 std::string encode_balance_at(const Account& account, int64_t balance, int64_t version, int64_t at_ms);
-std::string encode_transaction(const Transaction& transaction);
+// `record`: the row as written (answers of POSTs, audit details); `current`: with its state
+// as it stands (GET /transactions/{id}: refundedAmount).
+enum class TransactionView { record, current };
+std::string encode_transaction(const Transaction& transaction, TransactionView view = TransactionView::record);
+// A committed transfer or capture: what a refund may give back.
+bool is_refundable(const Transaction& transaction);
+// A hold row as DESIGN.md section 10's hold: pending shows as expired from expiresAt on.
+std::string_view shown_hold_status(const Transaction& hold, int64_t now_ms);
+std::string encode_hold(const Transaction& hold, int64_t now_ms);
+// {"holds":[...],"nextCursor":"..."|null}
+std::string encode_holds(const std::vector<Transaction>& holds, std::optional<int64_t> next_cursor, int64_t now_ms);
 // {"transactions":[...],"nextCursor":"..."|null}
 std::string encode_history(const std::vector<Transaction>& transactions,
                            std::optional<int64_t> next_cursor);

@@ -24,16 +24,56 @@ std::string deposit_transaction_id(std::string_view account_number) {
   return "$deposit:" + std::string(account_number);
 }
 
+std::string expire_transaction_id(std::string_view hold_id) { return "$expire:" + std::string(hold_id); }
+
+bool may_act_for(const ActingFor& acting_for, std::string_view account) {
+  return !acting_for || std::find(acting_for->begin(), acting_for->end(), account) != acting_for->end();
+}
+
 std::string_view type_name(TransactionType type) {
   switch (type) {
     case TransactionType::deposit:
       return "deposit";
     case TransactionType::withdrawal:
       return "withdrawal";
+    case TransactionType::hold:
+      return "hold";
+    case TransactionType::capture:
+      return "capture";
+    case TransactionType::void_:
+      return "void";
+    case TransactionType::expire:
+      return "expire";
+    case TransactionType::refund:
+      return "refund";
     case TransactionType::transfer:
       break;
   }
   return "transfer";
+}
+
+std::string_view hold_status_name(HoldStatus status) {
+  switch (status) {
+    case HoldStatus::pending:
+      return "pending";
+    case HoldStatus::captured:
+      return "captured";
+    case HoldStatus::voided:
+      return "voided";
+    case HoldStatus::expired:
+      return "expired";
+    case HoldStatus::none:
+      break;
+  }
+  return "";
+}
+
+std::optional<HoldStatus> hold_status_from_name(std::string_view name) {
+  for (HoldStatus status : {HoldStatus::none, HoldStatus::pending, HoldStatus::captured, HoldStatus::voided,
+                            HoldStatus::expired}) {
+    if (hold_status_name(status) == name) return status;
+  }
+  return std::nullopt;
 }
 
 std::string_view account_type_name(AccountType type) {
@@ -83,9 +123,10 @@ std::string_view status_name(TransactionStatus status) {
 }
 
 std::optional<TransactionType> type_from_name(std::string_view name) {
-  if (name == "transfer") return TransactionType::transfer;
-  if (name == "deposit") return TransactionType::deposit;
-  if (name == "withdrawal") return TransactionType::withdrawal;
+  for (int i = 0; i <= static_cast<int>(last_transaction_type); ++i) {
+    const auto type = static_cast<TransactionType>(i);
+    if (type_name(type) == name) return type;
+  }
   return std::nullopt;
 }
 
@@ -119,6 +160,52 @@ std::string posting_request_hash(TransactionType type, std::string_view account,
 
 namespace {
 
+// One field of a request hash: "-" when not sent, else a letter and the value, so an
+// omitted field never hashes as any sent one.
+void append_sent(std::string& canonical, char letter, std::string_view value, bool sent) {
+  canonical.push_back('\n');
+  if (!sent) {
+    canonical.push_back('-');
+    return;
+  }
+  canonical.push_back(letter);
+  canonical.append(value);
+}
+
+}  // namespace
+
+std::string hold_request_hash(const Transfer& hold) {
+  std::string canonical(type_name(TransactionType::hold));
+  canonical.push_back('\n');
+  canonical.append(hold.source).push_back('\n');
+  canonical.append(hold.destination).push_back('\n');
+  canonical.append(std::to_string(hold.amount));
+  append_sent(canonical, 'c', hold.currency, !hold.currency.empty());
+  append_sent(canonical, 'e', std::to_string(hold.expires_in_s), hold.expires_in_s > 0);
+  append_sent(canonical, 'm', hold.metadata, !hold.metadata.empty());
+  return to_hex(sha256(canonical));
+}
+
+std::string settle_request_hash(const SettleHold& settle) {
+  std::string canonical(type_name(settle.type));
+  canonical.push_back('\n');
+  canonical.append(settle.hold_id);
+  append_sent(canonical, 'a', settle.amount ? std::to_string(*settle.amount) : "", settle.amount.has_value());
+  return to_hex(sha256(canonical));
+}
+
+std::string refund_request_hash(const Refund& refund) {
+  std::string canonical(type_name(TransactionType::refund));
+  canonical.push_back('\n');
+  canonical.append(refund.original_id);
+  append_sent(canonical, 'a', refund.amount ? std::to_string(*refund.amount) : "", refund.amount.has_value());
+  append_sent(canonical, 'r', refund.reason, !refund.reason.empty());
+  append_sent(canonical, 'm', refund.metadata, !refund.metadata.empty());
+  return to_hex(sha256(canonical));
+}
+
+namespace {
+
 // `names` sorted and unique, as strings. Views are sorted rather than strings: a swap
 // moves 16 bytes, not a string, and a batch of 4,000 transfers names 8,000 accounts.
 std::vector<std::string> sorted_unique(std::vector<std::string_view>& names) {
@@ -130,6 +217,10 @@ std::vector<std::string> sorted_unique(std::vector<std::string_view>& names) {
 }  // namespace
 
 std::vector<std::string> required_accounts(std::span<const Operation> operations) {
+  return required_accounts(operations, LedgerState{});
+}
+
+std::vector<std::string> required_accounts(std::span<const Operation> operations, const LedgerState& loaded) {
   std::vector<std::string> issuers;  // made here; the views below may point into them
   for (const auto& operation : operations) {
     if (const auto* create = std::get_if<CreateAccount>(&operation)) {
@@ -146,14 +237,36 @@ std::vector<std::string> required_accounts(std::span<const Operation> operations
       seen.insert(issuers[issuer++]);
     } else if (const auto* patch = std::get_if<PatchAccount>(&operation)) {
       seen.insert(patch->number);
+    } else if (const auto* transfer = std::get_if<Transfer>(&operation)) {
+      seen.insert(transfer->source);
+      seen.insert(transfer->destination);
     } else {
-      const auto& transfer = std::get<Transfer>(operation);
-      seen.insert(transfer.source);
-      seen.insert(transfer.destination);
+      // A capture, void, expire or refund moves money between the parties of the stored
+      // row it names: known once that row is loaded.
+      const std::string& referenced = referenced_id(operation);
+      if (auto row = loaded.existing.find(referenced); row != loaded.existing.end()) {
+        seen.insert(row->second.source);
+        seen.insert(row->second.destination);
+      }
     }
   }
   std::vector<std::string_view> numbers(seen.begin(), seen.end());
   return sorted_unique(numbers);
+}
+
+const std::string& referenced_id(const Operation& operation) {
+  static const std::string none;
+  if (const auto* settle = std::get_if<SettleHold>(&operation)) return settle->hold_id;
+  if (const auto* refund = std::get_if<Refund>(&operation)) return refund->original_id;
+  return none;
+}
+
+std::vector<std::string> referenced_transactions(std::span<const Operation> operations) {
+  std::vector<std::string_view> ids;
+  for (const auto& operation : operations) {
+    if (const std::string& id = referenced_id(operation); !id.empty()) ids.push_back(id);
+  }
+  return sorted_unique(ids);
 }
 
 std::vector<std::string> transaction_ids(std::span<const Operation> operations) {
@@ -171,6 +284,12 @@ std::vector<std::string> transaction_ids(std::span<const Operation> operations) 
       ids.push_back(deposits[deposit++]);
     } else if (const auto* transfer = std::get_if<Transfer>(&operation)) {
       ids.push_back(transfer->id);
+    } else if (const auto* settle = std::get_if<SettleHold>(&operation)) {
+      ids.push_back(settle->id);
+      ids.push_back(settle->hold_id);
+    } else if (const auto* refund = std::get_if<Refund>(&operation)) {
+      ids.push_back(refund->id);
+      ids.push_back(refund->original_id);
     }  // a PATCH has no id: it is idempotent by what it asks for
   }
   return sorted_unique(ids);
@@ -195,6 +314,10 @@ class BatchApplier {
       apply_create(*create);
     } else if (const auto* patch = std::get_if<PatchAccount>(&operation)) {
       apply_patch(*patch);
+    } else if (const auto* settle = std::get_if<SettleHold>(&operation)) {
+      apply_settle(*settle);
+    } else if (const auto* refund = std::get_if<Refund>(&operation)) {
+      apply_refund(*refund);
     } else {
       apply_transfer(std::get<Transfer>(operation));
     }
@@ -296,6 +419,43 @@ class BatchApplier {
     account.version += 1;
     account.updated_at_ms = now_ms_;
     touched_.insert(account.number);
+  }
+
+  // A new state of an earlier row (a hold ended, a transfer refunded). A row of this batch
+  // is written in its final state; a stored one is rewritten (effects.transaction_updates).
+  void update_earlier(const Transaction& row) {
+    if (auto in_batch = batch_ids_.find(row.id); in_batch != batch_ids_.end()) {
+      effects_.transactions[in_batch->second] = row;
+      return;
+    }
+    state_.existing.insert_or_assign(row.id, row);
+    if (auto known = updated_rows_.find(row.id); known != updated_rows_.end()) {
+      effects_.transaction_updates[known->second] = row;
+      return;
+    }
+    updated_rows_.emplace(row.id, effects_.transaction_updates.size());
+    effects_.transaction_updates.push_back(row);
+  }
+
+  // The checks every debit of `from` to `to` passes, in order; the refusal, if any.
+  std::optional<std::pair<Code, std::string>> refuse_debit(const Account& from, const Account& to, int64_t amount,
+                                                           bool check_available) {
+    for (const Account* party : {&from, &to}) {
+      if (party->status == AccountStatus::closed) {
+        return std::pair(Code::account_closed, "account " + party->number + " is closed");
+      }
+    }
+    if (from.status == AccountStatus::frozen) {
+      return std::pair(Code::account_frozen, "account " + from.number + " is frozen: it takes credits only");
+    }
+    // Every debit checks what the account may spend (pending credits never count).
+    if (check_available && amount > available(from)) {
+      return std::pair(Code::insufficient_funds,
+                       "account " + from.number + " has " + std::to_string(from.balance) +
+                           (from.pending_debits > 0 ? ", " + std::to_string(from.pending_debits) + " of it held," : "") +
+                           " and may go down to " + std::to_string(-from.overdraft_limit));
+    }
+    return std::nullopt;
   }
 
   // The transaction with this id recorded earlier, in a committed batch or this one.
@@ -480,25 +640,226 @@ class BatchApplier {
                                                .metadata = transfer.metadata});
     const Transaction& row = effects_.transactions[transaction_index];
     audit(std::string(type_name(transfer.type)) + "_rejected", transfer.operator_name, {}, transaction_index);
-    finish_outcome(Outcome{.code = code, .detail = std::move(detail), .transaction = row},
+    Outcome outcome{.code = code, .detail = std::move(detail), .transaction = row};
+    if (transfer.type == TransactionType::hold) outcome.hold = row;
+    finish_outcome(std::move(outcome), transaction_index);
+  }
+
+  // Records `row` (status, code and time set here) as refused, with its audit record.
+  void reject_row(Transaction row, Code code, std::string detail, const std::string& operator_name,
+                  std::optional<Transaction> hold = std::nullopt) {
+    row.status = TransactionStatus::rejected;
+    row.reject_code = code;
+    row.created_at_ms = now_ms_;
+    const std::string operation_type = std::string(type_name(row.type)) + "_rejected";
+    const int transaction_index = record(std::move(row));
+    audit(operation_type, operator_name, {}, transaction_index);
+    finish_outcome(Outcome{.code = code,
+                           .detail = std::move(detail),
+                           .transaction = effects_.transactions[transaction_index],
+                           .hold = std::move(hold)},
+                   transaction_index);
+  }
+
+  // A replay of the operation that wrote `before` (same id): its first answer, or a
+  // conflict when the request differs.
+  void replay(const Transaction& before, const std::string& request_hash, std::optional<Transaction> hold = std::nullopt) {
+    if (before.request_hash != request_hash) {
+      finish_outcome(Outcome{.code = Code::idempotency_conflict,
+                             .detail = "transaction " + before.id + " was already used for a different request"},
+                     -1);
+      return;
+    }
+    Outcome outcome{.code = before.status == TransactionStatus::committed ? Code::ok : before.reject_code,
+                    .replayed = true,
+                    .transaction = before,
+                    .hold = std::move(hold)};
+    if (outcome.code != Code::ok) outcome.detail = "rejected earlier: " + std::string(code_name(outcome.code));
+    finish_outcome(std::move(outcome), -1);
+  }
+
+  // POST /holds/{id}/capture, /void and the sweeper's expire: ends a pending hold once.
+  void apply_settle(const SettleHold& settle) {
+    const Transaction* held = earlier(settle.hold_id);
+    const bool is_hold = held != nullptr && held->type == TransactionType::hold;
+    if (const Transaction* before = earlier(settle.id)) {
+      if (settle.type == TransactionType::expire) {  // expired already: nothing to do
+        finish_outcome(Outcome{.code = Code::ok, .replayed = true, .transaction = *before,
+                               .hold = is_hold ? std::optional(*held) : std::nullopt},
+                       -1);
+        return;
+      }
+      replay(*before, settle.request_hash, is_hold ? std::optional(*held) : std::nullopt);
+      return;
+    }
+    auto refuse = [&](Code code, std::string detail) {
+      finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
+    };
+    // Unknown, or someone else's: refused before anything is recorded.
+    if (!is_hold) return refuse(Code::hold_not_found, "hold " + settle.hold_id + " does not exist");
+    const Transaction hold = *held;
+    if (!may_act_for(settle.acting_for, hold.destination)) {
+      return refuse(Code::forbidden, "the token does not act for account " + hold.destination +
+                                         ", the destination of hold " + hold.id);
+    }
+    const bool expire = settle.type == TransactionType::expire;
+    const bool capture = settle.type == TransactionType::capture;
+    Transaction row{.id = settle.id,
+                    .type = settle.type,
+                    .source = hold.source,
+                    .destination = hold.destination,
+                    .amount = capture ? settle.amount.value_or(hold.amount) : hold.amount,
+                    .currency = hold.currency,
+                    .request_hash = settle.request_hash,
+                    .client_timestamp = settle.client_timestamp,
+                    .created_at_ms = now_ms_,
+                    .hold_id = hold.id};
+    std::string not_pending;
+    if (hold.status != TransactionStatus::committed) {
+      not_pending = "hold " + hold.id + " was rejected: " + std::string(code_name(hold.reject_code));
+    } else if (hold.hold_status != HoldStatus::pending) {
+      not_pending = "hold " + hold.id + " is " + std::string(hold_status_name(hold.hold_status));
+    } else if (!expire && now_ms_ >= hold.expires_at_ms) {
+      not_pending = "hold " + hold.id + " is expired";
+    } else if (expire && now_ms_ < hold.expires_at_ms) {
+      return refuse(Code::hold_not_pending, "hold " + hold.id + " is not due to expire yet");
+    }
+    if (!not_pending.empty()) {
+      // The sweeper's expire is never a client's request: nothing to record.
+      if (expire) return refuse(Code::hold_not_pending, std::move(not_pending));
+      return reject_row(std::move(row), Code::hold_not_pending, std::move(not_pending), settle.operator_name, hold);
+    }
+    if (capture && row.amount > hold.amount) {
+      return reject_row(std::move(row), Code::exceeds_hold_amount,
+                        "the hold is " + std::to_string(hold.amount) + "; a capture may take at most that",
+                        settle.operator_name, hold);
+    }
+    auto source = state_.accounts.find(hold.source);
+    auto destination = state_.accounts.find(hold.destination);
+    if (source == state_.accounts.end() || destination == state_.accounts.end()) {
+      return refuse(Code::internal, "the parties of hold " + hold.id + " are missing");
+    }
+    Account& from = source->second;
+    Account& to = destination->second;
+    int64_t from_balance = from.balance;
+    int64_t to_balance = to.balance;
+    if (capture) {
+      // The money was reserved: only the accounts' states are checked again.
+      if (auto refusal = refuse_debit(from, to, row.amount, false)) {
+        return reject_row(std::move(row), refusal->first, std::move(refusal->second), settle.operator_name, hold);
+      }
+      auto from_after = checked_sub(from.balance, row.amount);
+      auto to_after = checked_add(to.balance, row.amount);
+      if (!from_after || !to_after) {
+        return reject_row(std::move(row), Code::balance_overflow, "the capture would overflow a balance",
+                          settle.operator_name, hold);
+      }
+      from_balance = *from_after;
+      to_balance = *to_after;
+    }
+    from.pending_debits -= hold.amount;
+    to.pending_credits -= hold.amount;
+    change(from, from_balance);
+    change(to, to_balance);
+    row.status = TransactionStatus::committed;
+    row.source_balance_after = from.balance;
+    row.destination_balance_after = to.balance;
+    row.source_version_after = from.version;
+    row.destination_version_after = to.version;
+    Transaction ended = hold;
+    ended.hold_status = capture ? HoldStatus::captured : expire ? HoldStatus::expired : HoldStatus::voided;
+    ended.settled_amount = capture ? row.amount : 0;
+    ended.settled_by = row.id;
+    update_earlier(ended);
+    const int transaction_index = record(std::move(row));
+    audit(type_name(settle.type), settle.operator_name.empty() && expire ? "sweeper" : settle.operator_name, {},
+          transaction_index);
+    finish_outcome(Outcome{.code = Code::ok, .transaction = effects_.transactions[transaction_index], .hold = ended},
+                   transaction_index);
+  }
+
+  // POST /transactions/{id}/refunds: money of a committed transfer or capture given back,
+  // never more in all than it moved (Stripe's partial refunds).
+  void apply_refund(const Refund& refund) {
+    if (const Transaction* before = earlier(refund.id)) return replay(*before, refund.request_hash);
+    auto refuse = [&](Code code, std::string detail) {
+      finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
+    };
+    const Transaction* found = earlier(refund.original_id);
+    if (found == nullptr) return refuse(Code::not_found, "transaction " + refund.original_id + " does not exist");
+    const Transaction original = *found;
+    if (!may_act_for(refund.acting_for, original.destination)) {
+      return refuse(Code::forbidden, "the token does not act for account " + original.destination +
+                                         ", the destination of transaction " + original.id);
+    }
+    Transaction row{.id = refund.id,
+                    .type = TransactionType::refund,
+                    .source = original.destination,
+                    .destination = original.source,
+                    .amount = refund.amount.value_or(0),
+                    .currency = original.currency,
+                    .request_hash = refund.request_hash,
+                    .client_timestamp = refund.client_timestamp,
+                    .created_at_ms = now_ms_,
+                    .metadata = refund.metadata,
+                    .refund_of = original.id,
+                    .reason = refund.reason};
+    const bool refundable = original.status == TransactionStatus::committed &&
+                            (original.type == TransactionType::transfer || original.type == TransactionType::capture);
+    if (!refundable) {
+      return reject_row(std::move(row), Code::not_refundable,
+                        "transaction " + original.id + " is a " +
+                            (original.status == TransactionStatus::committed ? std::string(type_name(original.type))
+                                                                             : "rejected " + std::string(type_name(original.type))) +
+                            "; only a committed transfer or capture is refundable",
+                        refund.operator_name);
+    }
+    const int64_t remainder = original.amount - original.settled_amount;
+    row.amount = refund.amount.value_or(remainder);
+    if (row.amount <= 0 || row.amount > remainder) {
+      return reject_row(std::move(row), Code::exceeds_refundable_amount,
+                        remainder == 0 ? "transaction " + original.id + " is refunded in full"
+                                       : std::to_string(remainder) + " of transaction " + original.id +
+                                             " is left to refund",
+                        refund.operator_name);
+    }
+    auto source = state_.accounts.find(row.source);
+    auto destination = state_.accounts.find(row.destination);
+    if (source == state_.accounts.end() || destination == state_.accounts.end()) {
+      return refuse(Code::internal, "the parties of transaction " + original.id + " are missing");
+    }
+    Account& from = source->second;
+    Account& to = destination->second;
+    if (auto refusal = refuse_debit(from, to, row.amount, true)) {
+      return reject_row(std::move(row), refusal->first, std::move(refusal->second), refund.operator_name);
+    }
+    auto from_after = checked_sub(from.balance, row.amount);
+    auto to_after = checked_add(to.balance, row.amount);
+    if (!from_after || !to_after) {
+      return reject_row(std::move(row), Code::balance_overflow, "the refund would overflow a balance",
+                        refund.operator_name);
+    }
+    change(from, *from_after);
+    change(to, *to_after);
+    row.status = TransactionStatus::committed;
+    row.source_balance_after = from.balance;
+    row.destination_balance_after = to.balance;
+    row.source_version_after = from.version;
+    row.destination_version_after = to.version;
+    Transaction refunded = original;
+    refunded.settled_amount += row.amount;
+    update_earlier(refunded);
+    const int transaction_index = record(std::move(row));
+    audit("refund", refund.operator_name, {}, transaction_index);
+    finish_outcome(Outcome{.code = Code::ok, .transaction = effects_.transactions[transaction_index]},
                    transaction_index);
   }
 
   void apply_transfer(const Transfer& transfer) {
     if (const Transaction* before = earlier(transfer.id)) {
-      if (before->request_hash != transfer.request_hash) {
-        finish_outcome(Outcome{.code = Code::idempotency_conflict,
-                               .detail = "transaction " + transfer.id +
-                                         " was already used for a different request"},
-                       -1);
-        return;
-      }
-      Outcome replay{.code = before->status == TransactionStatus::committed ? Code::ok
-                                                                            : before->reject_code,
-                     .replayed = true,
-                     .transaction = *before};
-      if (replay.code != Code::ok) replay.detail = "rejected earlier: " + std::string(code_name(replay.code));
-      finish_outcome(std::move(replay), -1);
+      // A hold's replay answers the hold as it stands now.
+      replay(*before, transfer.request_hash,
+             transfer.type == TransactionType::hold ? std::optional(*before) : std::nullopt);
       return;
     }
     if (transfer.source == transfer.destination) {
@@ -539,31 +900,21 @@ class BatchApplier {
              transfer.currency.empty() ? from.currency : transfer.currency);
       return;
     }
-    auto from_after = checked_sub(from.balance, transfer.amount);
-    auto to_after = checked_add(to.balance, transfer.amount);
+    const bool hold = transfer.type == TransactionType::hold;
+    // A hold moves the pending amounts; anything else the balances.
+    auto from_after = hold ? checked_add(from.pending_debits, transfer.amount) : checked_sub(from.balance, transfer.amount);
+    auto to_after = hold ? checked_add(to.pending_credits, transfer.amount) : checked_add(to.balance, transfer.amount);
     if (!from_after || !to_after) {
-      reject(transfer, Code::balance_overflow, "the transfer would overflow a balance",
-             from.currency);
+      reject(transfer, Code::balance_overflow,
+             "the " + std::string(type_name(transfer.type)) + " would overflow a balance", from.currency);
       return;
     }
-    for (const Account* party : {&from, &to}) {
-      if (party->status == AccountStatus::closed) {
-        reject(transfer, Code::account_closed, "account " + party->number + " is closed", from.currency);
-        return;
-      }
-    }
-    if (from.status == AccountStatus::frozen) {
-      reject(transfer, Code::account_frozen, "account " + from.number + " is frozen: it takes credits only",
-             from.currency);
+    if (auto refusal = refuse_debit(from, to, transfer.amount, true)) {
+      reject(transfer, refusal->first, std::move(refusal->second), from.currency);
       return;
     }
-    // Every debit checks what the account may spend (pending credits never count).
-    if (transfer.amount > available(from)) {
-      reject(transfer, Code::insufficient_funds,
-             "account " + from.number + " has " + std::to_string(from.balance) +
-                 (from.pending_debits > 0 ? ", " + std::to_string(from.pending_debits) + " of it held," : "") +
-                 " and may go down to " + std::to_string(-from.overdraft_limit),
-             from.currency);
+    if (hold) {
+      apply_hold(transfer, from, to);
       return;
     }
     change(from, *from_after);
@@ -589,12 +940,42 @@ class BatchApplier {
     finish_outcome(Outcome{.code = Code::ok, .transaction = row}, transaction_index);
   }
 
+  // A hold that passed every check of a debit: its amount pending on both sides.
+  void apply_hold(const Transfer& hold, Account& from, Account& to) {
+    from.pending_debits += hold.amount;
+    to.pending_credits += hold.amount;
+    change(from, from.balance);
+    change(to, to.balance);
+    const int64_t expires_in_s = hold.expires_in_s > 0 ? hold.expires_in_s : hold_expiry_s_default;
+    const int transaction_index = record(Transaction{.id = hold.id,
+                                                     .type = TransactionType::hold,
+                                                     .source = from.number,
+                                                     .destination = to.number,
+                                                     .amount = hold.amount,
+                                                     .currency = from.currency,
+                                                     .status = TransactionStatus::committed,
+                                                     .source_balance_after = from.balance,
+                                                     .destination_balance_after = to.balance,
+                                                     .request_hash = hold.request_hash,
+                                                     .client_timestamp = hold.client_timestamp,
+                                                     .created_at_ms = now_ms_,
+                                                     .metadata = hold.metadata,
+                                                     .source_version_after = from.version,
+                                                     .destination_version_after = to.version,
+                                                     .expires_at_ms = now_ms_ + expires_in_s * 1000,
+                                                     .hold_status = HoldStatus::pending});
+    const Transaction& row = effects_.transactions[transaction_index];
+    audit("hold", hold.operator_name, {}, transaction_index);
+    finish_outcome(Outcome{.code = Code::ok, .transaction = row, .hold = row}, transaction_index);
+  }
+
   LedgerState& state_;
   const int64_t now_ms_;
   BatchEffects effects_;
   std::set<std::string> touched_;
   std::set<std::string> created_;
   std::unordered_map<std::string, size_t> batch_ids_;
+  std::unordered_map<std::string, size_t> updated_rows_;  // id -> index in transaction_updates
 };
 
 }  // namespace

@@ -35,6 +35,9 @@ struct BatchEffects {
   std::vector<int> outcome_transaction;
   std::vector<Account> created;  // accounts to insert (final state)
   std::vector<Account> updated;  // earlier accounts that changed (final state)
+  // Earlier transactions whose state changed (a hold ended, a transfer refunded): the
+  // whole row in its final state; only the state fields (rows.h) differ from the stored.
+  std::vector<Transaction> transaction_updates;
   // One record per account created and per transaction recorded, not yet sealed: a
   // transfer's detail is rendered, and every record chained, by seal_audit(), which the
   // store calls when it writes the audit log (off the commit path, in commit order).
@@ -44,7 +47,17 @@ struct BatchEffects {
 // Account numbers the batch reads or writes, sorted and unique: the order in which a
 // store must lock them so that concurrent batches cannot deadlock.
 std::vector<std::string> required_accounts(std::span<const Operation> operations);
-// Transaction ids (client and deposit ids) the batch may collide with, sorted and unique.
+// The same once the stored rows the batch refers to (referenced_transactions()) are in
+// `loaded`: a capture, void, expire or refund also names the parties of its hold or
+// original.
+std::vector<std::string> required_accounts(std::span<const Operation> operations, const LedgerState& loaded);
+// The stored transaction an operation refers to (a hold's, a refund's original), or "".
+const std::string& referenced_id(const Operation& operation);
+// Those ids, sorted and unique. Their rows' state may change under a concurrent batch
+// until the accounts they name are locked: a multi-writer store loads them again then.
+std::vector<std::string> referenced_transactions(std::span<const Operation> operations);
+// Transaction ids the batch may collide with (client and deposit ids) or refers to (holds,
+// refunds' originals), sorted and unique.
 std::vector<std::string> transaction_ids(std::span<const Operation> operations);
 // The id of the deposit that opens an account with an initial balance. It starts with
 // '$' so no client id can take it.

@@ -23,7 +23,10 @@ inline constexpr size_t reference_bytes_max = 128;
 inline constexpr size_t metadata_keys_max = 50;
 inline constexpr size_t metadata_key_bytes_max = 40;
 inline constexpr size_t metadata_value_bytes_max = 500;
-inline constexpr size_t reason_bytes_max = 500;  // a PATCH's reason, for the audit record
+inline constexpr size_t reason_bytes_max = 500;  // a PATCH's or a refund's reason
+// A hold's life (DESIGN.md section 10): expiresInSeconds 1 to 30 days.
+inline constexpr int64_t hold_expiry_s_max = 2'592'000;
+inline constexpr int64_t hold_expiry_s_default = 604'800;
 
 // Every currency has one issuer account that money enters the ledger from. Its number
 // starts with '$', which no client account number may contain, so the two never meet.
@@ -68,10 +71,21 @@ struct Account {
 __int128 available(const Account& account);
 
 // deposit: money enters circulation from the currency's issuer account; withdrawal: it
-// leaves to it (DESIGN.md section 10).
-enum class TransactionType { transfer, deposit, withdrawal };
+// leaves to it. hold: money of the source reserved for the destination, ended by one
+// capture (moves some or all of it), void or expire (release it). refund: money of a
+// transfer or capture given back (DESIGN.md section 10). Appended, never inserted: the
+// commit log stores a type as its number.
+enum class TransactionType { transfer, deposit, withdrawal, hold, capture, void_, expire, refund };
 enum class TransactionStatus { committed, rejected };
-inline constexpr TransactionType last_transaction_type = TransactionType::withdrawal;
+inline constexpr TransactionType last_transaction_type = TransactionType::refund;
+// Where a committed hold is: pending until its capture, void or expire is recorded.
+// `none` on every row that is not a committed hold.
+enum class HoldStatus { none, pending, captured, voided, expired };
+inline constexpr HoldStatus last_hold_status = HoldStatus::expired;
+std::string_view hold_status_name(HoldStatus status);  // "" for none
+std::optional<HoldStatus> hold_status_from_name(std::string_view name);
+// The id of the row that expires a hold: one per hold, as the id namespace is one.
+std::string expire_transaction_id(std::string_view hold_id);
 inline constexpr TransactionStatus last_transaction_status = TransactionStatus::rejected;
 
 std::string_view type_name(TransactionType type);
@@ -100,6 +114,16 @@ struct Transaction {
   // on rows written before versions were kept.
   int64_t source_version_after = 0;
   int64_t destination_version_after = 0;
+  std::string hold_id{};    // capture, void, expire: the hold they end
+  std::string refund_of{};  // refund: the transaction it gives back
+  std::string reason{};     // refund: why, as the client sent it; may be empty
+  int64_t expires_at_ms = 0;  // a committed hold: from then on it is expired
+  // The row's state, the only fields that change after it is written. A hold: its status,
+  // the amount captured and the id of the row that ended it. A transfer or capture: the
+  // amount refunded so far (settled_amount).
+  HoldStatus hold_status = HoldStatus::none;
+  int64_t settled_amount = 0;
+  std::string settled_by{};
 
   bool operator==(const Transaction&) const = default;
 };
@@ -126,8 +150,8 @@ struct PatchAccount {
   std::string operator_name;
 };
 
-// A posting between two accounts of one currency: a transfer, or (type) a deposit or a
-// withdrawal, whose other side is the currency's issuer account.
+// A posting between two accounts of one currency: a transfer, a deposit or a withdrawal
+// (whose other side is the currency's issuer account), or a hold (type).
 struct Transfer {
   std::string id;
   std::string source;
@@ -143,9 +167,40 @@ struct Transfer {
   // atomic batch, contiguous in the operations): all of them commit, or none does.
   uint64_t link = 0;
   TransactionType type = TransactionType::transfer;
+  int64_t expires_in_s = 0;  // a hold: its life from the commit (> 0 once defaulted)
 };
 
-using Operation = std::variant<CreateAccount, Transfer, PatchAccount>;
+// The accounts a caller acts for, as the gateway verified them (X-Acting-For); nullopt:
+// any (an admin, or no gateway in front). Checked against stored parties by the committer.
+using ActingFor = std::optional<std::vector<std::string>>;
+bool may_act_for(const ActingFor& acting_for, std::string_view account);
+
+// POST /holds/{id}/capture (type capture), /void (void_), and the sweeper's expire.
+struct SettleHold {
+  TransactionType type = TransactionType::capture;
+  std::string id;  // captureId or voidId; an expire's is expire_transaction_id(hold_id)
+  std::string hold_id;
+  std::optional<int64_t> amount;  // a capture's; nullopt: all of the hold
+  std::string request_hash;       // filled by settle_request_hash()
+  std::string client_timestamp;
+  std::string operator_name;
+  ActingFor acting_for;  // the hold's destination must be among them
+};
+
+// POST /transactions/{id}/refunds.
+struct Refund {
+  std::string id;
+  std::string original_id;
+  std::optional<int64_t> amount;  // nullopt: what is left to refund
+  std::string reason;
+  std::string metadata;  // canonical JSON object, or empty
+  std::string request_hash;
+  std::string client_timestamp;
+  std::string operator_name;
+  ActingFor acting_for;  // the original's destination must be among them
+};
+
+using Operation = std::variant<CreateAccount, Transfer, PatchAccount, SettleHold, Refund>;
 
 // Hex SHA-256 of the fields that make two requests "the same request": source,
 // destination, amount and currency. The client timestamp is left out on purpose so a
@@ -155,6 +210,12 @@ std::string transfer_request_hash(const Transfer& transfer);
 // sent but its timestamp, as sent (an omitted currency, reference or metadata differs
 // from any given one), its type first: it never equals a transfer's.
 std::string posting_request_hash(TransactionType type, std::string_view account, const Transfer& posting);
+// A hold's: its type first, then every field sent but the timestamp (an omitted currency,
+// expiry or metadata differs from any given one).
+std::string hold_request_hash(const Transfer& hold);
+// A capture's or void's: type, hold and amount as sent.
+std::string settle_request_hash(const SettleHold& settle);
+std::string refund_request_hash(const Refund& refund);
 
 // What happened to one operation of a batch.
 struct Outcome {
@@ -165,6 +226,9 @@ struct Outcome {
   // created account, its deposit if it had an initial balance.
   std::optional<Transaction> transaction;
   std::optional<Account> account;  // the created account
+  // A hold operation's hold row as it stands after the operation (POST /holds, capture,
+  // void, expire answer the hold).
+  std::optional<Transaction> hold;
 };
 
 struct AuditRecord {

@@ -65,8 +65,63 @@ void Verifier::add_transaction(const Transaction& t) {
   }
   last_sequence_ = t.sequence;
   if (t.amount <= 0) problem("transaction " + t.id + " has amount " + std::to_string(t.amount));
-  post(t, t.source, -t.amount, t.source_balance_after, t.source_version_after);
-  post(t, t.destination, t.amount, t.destination_balance_after, t.destination_version_after);
+  // A hold, void or expire moves pending amounts only: its balances after stay put.
+  const bool moves = t.type != TransactionType::hold && t.type != TransactionType::void_ &&
+                     t.type != TransactionType::expire;
+  const int64_t delta = moves ? t.amount : 0;
+  post(t, t.source, -delta, t.source_balance_after, t.source_version_after);
+  post(t, t.destination, delta, t.destination_balance_after, t.destination_version_after);
+  hold_transaction(t);
+  if ((t.type == TransactionType::transfer || t.type == TransactionType::capture) && t.settled_amount != 0) {
+    refunded_.emplace(t.id, RefundReplay{.amount = t.amount, .settled = t.settled_amount});
+  }
+  if (t.type == TransactionType::refund) {
+    auto original = refunded_.find(t.refund_of);
+    if (original == refunded_.end()) {
+      problem("refund " + t.id + " gives back " + t.refund_of + ", which is not stored as refunded");
+    } else if ((original->second.refunded += t.amount) > original->second.amount) {
+      problem("transaction " + t.refund_of + " is refunded beyond its amount by " + t.id);
+    }
+  }
+}
+
+void Verifier::hold_transaction(const Transaction& t) {
+  auto pending = [&](const std::string& number, int64_t Replay::*field, int64_t delta) {
+    if (auto it = accounts_.find(number); it != accounts_.end()) it->second.*field += delta;
+  };
+  if (t.type == TransactionType::hold) {
+    if (t.hold_status == HoldStatus::none) problem("hold " + t.id + " has no hold status");
+    pending(t.source, &Replay::pending_debits, t.amount);
+    pending(t.destination, &Replay::pending_credits, t.amount);
+    holds_.emplace(t.id, HoldReplay{.hold = t});
+    return;
+  }
+  if (t.type != TransactionType::capture && t.type != TransactionType::void_ && t.type != TransactionType::expire) {
+    return;
+  }
+  auto it = holds_.find(t.hold_id);
+  if (it == holds_.end()) {
+    problem(std::string(type_name(t.type)) + " " + t.id + " ends hold " + t.hold_id + ", never placed");
+    return;
+  }
+  HoldReplay& replay = it->second;
+  if (!replay.ended_by.empty()) {
+    problem("hold " + t.hold_id + " ended twice: by " + replay.ended_by + " and by " + t.id);
+    return;
+  }
+  replay.ended_by = t.id;
+  pending(replay.hold.source, &Replay::pending_debits, -replay.hold.amount);
+  pending(replay.hold.destination, &Replay::pending_credits, -replay.hold.amount);
+  const HoldStatus ended = t.type == TransactionType::capture ? HoldStatus::captured
+                           : t.type == TransactionType::void_ ? HoldStatus::voided
+                                                              : HoldStatus::expired;
+  if (replay.hold.hold_status != ended || replay.hold.settled_by != t.id) {
+    problem("hold " + t.hold_id + " says " + std::string(hold_status_name(replay.hold.hold_status)) + " by " +
+            replay.hold.settled_by + ", but " + t.id + " is a " + std::string(type_name(t.type)));
+  }
+  if (t.type == TransactionType::capture && (t.amount > replay.hold.amount || replay.hold.settled_amount != t.amount)) {
+    problem("capture " + t.id + " of " + std::to_string(t.amount) + " does not match hold " + t.hold_id);
+  }
 }
 
 void Verifier::add_audit(const AuditRecord& record) {
@@ -111,6 +166,7 @@ void Verifier::add_audit(const AuditRecord& record) {
 VerifyReport Verifier::finish() {
   // 128-bit sums: a currency's balances may add up through int64 overflow to 0.
   std::map<std::string, __int128> sums;
+  std::map<std::string, __int128> pending_sums;
   for (const auto& [number, replay] : accounts_) {
     const Account& a = replay.account;
     if (!replay.overflowed && replay.running != a.balance) {
@@ -130,6 +186,27 @@ VerifyReport Verifier::finish() {
               " is below every limit it had, the largest -" + std::to_string(replay.limit_max));
     }
     sums[a.currency] += a.balance;
+    if (replay.pending_debits != a.pending_debits || replay.pending_credits != a.pending_credits) {
+      problem("account " + number + ": pending " + std::to_string(a.pending_debits) + " out, " +
+              std::to_string(a.pending_credits) + " in, but its pending holds sum to " +
+              std::to_string(replay.pending_debits) + " and " + std::to_string(replay.pending_credits));
+    }
+    pending_sums[a.currency] += static_cast<__int128>(a.pending_debits) - a.pending_credits;
+  }
+  for (const auto& [currency, sum] : pending_sums) {
+    if (sum != 0) problem("currency " + currency + ": pending debits and pending credits differ");
+  }
+  for (const auto& [id, replay] : holds_) {
+    if (replay.ended_by.empty() && replay.hold.hold_status != HoldStatus::pending) {
+      problem("hold " + id + " says " + std::string(hold_status_name(replay.hold.hold_status)) +
+              " but nothing ended it");
+    }
+  }
+  for (const auto& [id, replay] : refunded_) {
+    if (replay.refunded != replay.settled) {
+      problem("transaction " + id + " says " + std::to_string(replay.settled) + " refunded, its refunds sum to " +
+              std::to_string(replay.refunded));
+    }
   }
   for (const auto& [currency, sum] : sums) {
     if (sum != 0) {

@@ -6,7 +6,12 @@
 //   3. no balance is below -overdraft_limit;
 //   4. every posting's balance-after equals the running balance (the chain replays);
 //   5. every audit record's hash is SHA-256(prev_hash || record), prev_hash the hash
-//      before it.
+//      before it;
+//   6. every account's pending debits and credits are the sums of its pending holds, and
+//      per currency pending debits equal pending credits;
+//   7. no hold ended twice, each ended one says how, and no ended hold shows pending;
+//   8. no transaction refunded beyond its amount, and its refunded amount is its refunds'
+//      sum.
 #pragma once
 
 #include <cstdint>
@@ -50,13 +55,28 @@ class Verifier {
     int64_t updates = 0;             // account_update audit records (limit, metadata, status)
     int64_t limit_max = 0;           // the largest overdraft limit it has had
     int64_t last_version_after = 0;  // on its latest transaction that kept one
+    int64_t pending_debits = 0;      // of its holds not yet ended
+    int64_t pending_credits = 0;
     bool overflowed = false;
   };
+  struct HoldReplay {
+    Transaction hold;
+    std::string ended_by;  // the capture, void or expire seen; empty while pending
+  };
+  struct RefundReplay {
+    int64_t amount = 0;    // the original's
+    int64_t settled = 0;   // its refunded amount as stored
+    int64_t refunded = 0;  // its refunds' sum, replayed
+  };
+  void hold_transaction(const Transaction& t);
   void problem(std::string text);
   void post(const Transaction& t, const std::string& number, int64_t delta,
             int64_t balance_after, int64_t version_after);
 
   std::unordered_map<std::string, Replay> accounts_;
+  std::unordered_map<std::string, HoldReplay> holds_;
+  // Only the transactions stored as refunded (settled_amount > 0): few.
+  std::unordered_map<std::string, RefundReplay> refunded_;
   std::string audit_head_;
   int64_t last_sequence_ = 0;
   int64_t last_log_id_ = 0;

@@ -328,7 +328,7 @@ void Engine::commit(std::vector<Pending>& batch) {
       if (outcomes[i].replayed) {
         metrics_->replays.Increment();
       } else {
-        metrics_->outcome(operations[i].index(), outcomes[i].code).Increment();
+        metrics_->outcome(EngineStats::operation_kind(operations[i]), outcomes[i].code).Increment();
       }
     }
   }

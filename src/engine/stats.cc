@@ -40,14 +40,25 @@ EngineStats::EngineStats(observe::Registry& registry)
   }
   auto& family = registry.counters("balanced_operations_total",
                                    "Operations the engine decided, by kind and outcome code");
-  static constexpr std::array<const char*, kinds> kKinds{"create_account", "transfer", "patch_account"};
   for (size_t kind = 0; kind < kinds; ++kind) {
+    const std::string name = kind == 0   ? "create_account"
+                             : kind == 1 ? "patch_account"
+                                         : std::string(core::type_name(static_cast<core::TransactionType>(kind - 2)));
     for (size_t code = 0; code < codes; ++code) {
       outcomes_[kind][code] =
-          &family.Add({{"kind", kKinds[kind]},
+          &family.Add({{"kind", name},
                        {"outcome", std::string(code_name(static_cast<Code>(code)))}});
     }
   }
+}
+
+size_t EngineStats::operation_kind(const core::Operation& operation) {
+  if (std::holds_alternative<core::CreateAccount>(operation)) return 0;
+  if (std::holds_alternative<core::PatchAccount>(operation)) return 1;
+  core::TransactionType type = core::TransactionType::refund;
+  if (const auto* transfer = std::get_if<core::Transfer>(&operation)) type = transfer->type;
+  if (const auto* settle = std::get_if<core::SettleHold>(&operation)) type = settle->type;
+  return 2 + static_cast<size_t>(type);
 }
 
 }  // namespace balanced::engine

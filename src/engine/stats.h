@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/codes.h"
+#include "core/types.h"
 #include "observe/registry.h"
 
 namespace balanced::engine {
@@ -30,9 +31,10 @@ struct EngineStats {
   prometheus::Counter& commits_found_on_retry;
   prometheus::Counter& overloaded;
   prometheus::Counter& deadline_expired;
-  // Operations by kind (the core::Operation alternative: create_account, transfer (a
-  // deposit or withdrawal too), patch_account) and outcome code (ok, insufficient_funds, ...).
-  static constexpr size_t kinds = 3;
+  // Operations by kind (operation_kind(): create_account, patch_account, or the type of
+  // the transaction it asks for) and outcome code (ok, insufficient_funds, ...).
+  static constexpr size_t kinds = 2 + static_cast<size_t>(core::last_transaction_type) + 1;
+  static size_t operation_kind(const core::Operation& operation);
   prometheus::Counter& outcome(size_t kind, Code code) {
     return *outcomes_[kind < kinds ? kind : 0][static_cast<size_t>(code)];
   }

@@ -19,6 +19,11 @@ class BatchTransaction {
                                core::LedgerState& state) = 0;
   virtual Status load_transactions(std::span<const std::string> ids,
                                    core::LedgerState& state) = 0;
+  // Loads the stored rows the batch refers to (core::referenced_transactions): always
+  // read, also by a backend whose load_transactions() may leave its ids to a unique key.
+  virtual Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) {
+    return load_transactions(ids, state);
+  }
   // Writes the effects, assigning transaction sequences and audit log ids. The audit
   // records are sealed (core::seal_audit) when they reach the audit log, in commit order.
   virtual Status write(core::BatchEffects& effects) = 0;

@@ -26,7 +26,7 @@ class MemoryStore::Transaction final : public BatchTransaction {
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override {
     for (const auto& id : ids) {
       if (auto it = store_.by_id_.find(id); it != store_.by_id_.end()) {
-        state.existing.emplace(id, store_.transactions_[it->second]);
+        state.existing.insert_or_assign(id, store_.transactions_[it->second]);
       }
     }
     return {};
@@ -39,6 +39,9 @@ class MemoryStore::Transaction final : public BatchTransaction {
       transaction.sequence = static_cast<int64_t>(store_.transactions_.size()) + 1;
       store_.by_id_.emplace(transaction.id, store_.transactions_.size());
       store_.transactions_.push_back(transaction);
+    }
+    for (const auto& updated : effects.transaction_updates) {
+      store_.transactions_.at(store_.by_id_.at(updated.id)) = updated;
     }
     core::seal_audit(effects.audit, effects.transactions,
                      store_.audit_.empty() ? std::string() : store_.audit_.back().hash);
@@ -141,6 +144,38 @@ Result<BalanceAt> MemoryStore::balance_at(std::string_view number, int64_t at_ms
     return at;
   }
   return BalanceAt{};
+}
+
+Result<HistoryPage> MemoryStore::holds(std::string_view number, std::optional<int64_t> before_sequence,
+                                       size_t limit) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  HistoryPage page;
+  for (auto t = transactions_.rbegin(); t != transactions_.rend(); ++t) {
+    if (before_sequence && t->sequence >= *before_sequence) continue;
+    if (t->type != core::TransactionType::hold || t->status != core::TransactionStatus::committed) continue;
+    if (t->source != number && t->destination != number) continue;
+    if (page.transactions.size() == limit) {
+      page.next_cursor = page.transactions.back().sequence;
+      break;
+    }
+    page.transactions.push_back(*t);
+  }
+  return page;
+}
+
+Result<std::vector<std::string>> MemoryStore::overdue_holds(int64_t now_ms, size_t limit) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  std::vector<const core::Transaction*> overdue;
+  for (const auto& t : transactions_) {
+    if (t.hold_status == core::HoldStatus::pending && t.expires_at_ms <= now_ms) overdue.push_back(&t);
+  }
+  std::stable_sort(overdue.begin(), overdue.end(),
+                   [](const auto* a, const auto* b) { return a->expires_at_ms < b->expires_at_ms; });
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < overdue.size() && i < limit; ++i) ids.push_back(overdue[i]->id);
+  return ids;
 }
 
 Status MemoryStore::ping() {

@@ -19,6 +19,9 @@ class MemoryStore final : public Store {
   Result<core::Account> account(std::string_view number) override;
   Result<core::Transaction> transaction(std::string_view id) override;
   Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) override;
+  Result<HistoryPage> holds(std::string_view number, std::optional<int64_t> before_sequence,
+                            size_t limit) override;
+  Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
   Status ping() override;

@@ -2,9 +2,10 @@
 // §3). Every backend's column lists, inserts and row reads, and the SQLite commit log's
 // records, walk these two lists, so a new field is added here and nowhere else.
 //
-// A field's value is one of seven kinds: int64_t, std::string, core::AccountType,
-// core::AccountStatus, core::TransactionType, core::TransactionStatus, Code. SQL stores an enum by its name (sql_text), a reject
-// code of `ok` as NULL; the commit log stores an enum as its integer. A field added
+// A field's value is one of eight kinds: int64_t, std::string, core::AccountType,
+// core::AccountStatus, core::TransactionType, core::TransactionStatus, core::HoldStatus,
+// Code. SQL stores an enum by its name (sql_text), a reject code of `ok` and a hold status
+// of `none` as NULL; the commit log stores an enum as its integer. A field added
 // after the first release says since which commit-log record format it is stored
 // (Column::since): older records are read without it.
 #pragma once
@@ -23,6 +24,9 @@ struct Column {
   std::string_view name;
   int since = 1;
   bool fixed = false;  // set when the row is inserted, never updated
+  // A transaction's state: the only columns of its row that change after the insert (a
+  // hold ended, a transfer refunded).
+  bool state = false;
   constexpr operator std::string_view() const { return name; }  // NOLINT: a column is its name
 };
 
@@ -68,6 +72,27 @@ void for_each_transaction_field(T& t, Field&& field) {
   field(Column{"metadata", 2}, t.metadata);
   field(Column{"source_version_after", 2}, t.source_version_after);
   field(Column{"destination_version_after", 2}, t.destination_version_after);
+  field(Column{"hold_id", 4}, t.hold_id);
+  field(Column{"refund_of", 4}, t.refund_of);
+  field(Column{"reason", 4}, t.reason);
+  field(Column{"expires_at", 4}, t.expires_at_ms);
+  field(Column{"hold_status", 4, false, true}, t.hold_status);
+  field(Column{"settled_amount", 4, false, true}, t.settled_amount);
+  field(Column{"settled_by", 4, false, true}, t.settled_by);
+}
+
+// The state columns of a transaction, each as `column = <assign(column)>`, joined with
+// ", " (an update of an earlier row).
+template <typename Assign>
+std::string transaction_state_updates(Assign assign) {
+  core::Transaction transaction;
+  std::string out;
+  for_each_transaction_field(transaction, [&](Column column, auto&) {
+    if (!column.state) return;
+    if (!out.empty()) out += ", ";
+    out += std::string(column.name) + " = " + assign(column.name);
+  });
+  return out;
 }
 
 // An enum field as SQL stores it.
@@ -75,6 +100,10 @@ inline std::string_view sql_text(core::AccountType type) { return core::account_
 inline std::string_view sql_text(core::AccountStatus status) { return core::account_status_name(status); }
 inline std::string_view sql_text(core::TransactionType type) { return core::type_name(type); }
 inline std::string_view sql_text(core::TransactionStatus status) { return core::status_name(status); }
+inline std::optional<std::string_view> sql_text(core::HoldStatus status) {  // nullopt: NULL
+  if (status == core::HoldStatus::none) return std::nullopt;
+  return core::hold_status_name(status);
+}
 inline std::optional<std::string_view> sql_text(Code reject) {  // nullopt: NULL
   if (reject == Code::ok) return std::nullopt;
   return code_name(reject);
@@ -152,6 +181,10 @@ void read_column(const Row& r, int column, core::TransactionType& value) {
 template <typename Row>
 void read_column(const Row& r, int column, core::TransactionStatus& value) {
   value = core::status_from_name(r.text(column)).value_or(core::TransactionStatus::rejected);
+}
+template <typename Row>
+void read_column(const Row& r, int column, core::HoldStatus& value) {
+  value = core::hold_status_from_name(r.text(column)).value_or(core::HoldStatus::none);
 }
 template <typename Row>
 void read_column(const Row& r, int column, Code& value) {

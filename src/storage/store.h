@@ -21,6 +21,10 @@ struct HistoryPage {
   std::optional<int64_t> next_cursor;           // sequence to pass as before_sequence
 };
 
+// A page of at most `limit` from `rows` (read with limit + 1, from one or more places):
+// newest first, each sequence once, and the cursor when more remain.
+HistoryPage page_of(std::vector<core::Transaction> rows, size_t limit);
+
 // An account's posted balance and version after its last change committed at or before
 // an instant (DESIGN.md section 10, "Point in time"); zeros before its first.
 struct BalanceAt {
@@ -87,6 +91,16 @@ class Store {
   // the balance-after and version-after columns (a row from before versions were kept
   // has its version counted instead). Does not check that the account exists.
   virtual Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) = 0;
+
+  // Committed holds of an account (as source or destination), newest first, with
+  // sequence < before_sequence, each in its newest state. Does not check that the
+  // account exists.
+  virtual Result<HistoryPage> holds(std::string_view number, std::optional<int64_t> before_sequence,
+                                    size_t limit) = 0;
+  // Ids of holds still pending whose expires_at <= now_ms, the oldest expiry first, at
+  // most `limit` (the sweeper's). A hold ended a moment ago may still be listed (the
+  // committer decides: an expire of a hold no longer pending changes nothing).
+  virtual Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) = 0;
 
   // OK when the store can serve (reachable, schema current).
   virtual Status ping() = 0;

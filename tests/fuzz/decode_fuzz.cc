@@ -1,5 +1,5 @@
 // libFuzzer target: request decoding (transfers, batches, accounts, deposits and
-// withdrawals, PATCH), the strict JSON parser, RFC 3339 instants, the journal record
+// withdrawals, PATCH, holds, captures, voids, refunds), the strict JSON parser, RFC 3339 instants, the journal record
 // decoder, the cached-account decoder and the --db / --cache URL parsers must never crash,
 // whatever the bytes; whatever decodes must be valid.
 #include <cstddef>
@@ -23,6 +23,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& t = transfer.value();
     if (t.amount <= 0 || !core::is_valid_account_number(t.source) ||
         !core::is_valid_account_number(t.destination) || !core::is_valid_transaction_id(t.id)) {
+      __builtin_trap();
+    }
+  }
+  if (auto hold = core::decode_hold(input, core::TransferHeaders{"", ""}, "fuzz-id"); hold.ok()) {
+    const auto& h = hold.value();
+    if (h.amount <= 0 || h.type != core::TransactionType::hold || h.expires_in_s < 0 ||
+        h.expires_in_s > core::hold_expiry_s_max || !core::is_valid_transaction_id(h.id) ||
+        h.request_hash != core::hold_request_hash(h)) {
+      __builtin_trap();
+    }
+  }
+  for (auto type : {core::TransactionType::capture, core::TransactionType::void_}) {
+    if (auto settle = core::decode_settle(type, input.substr(0, 16), input, core::TransferHeaders{"", ""}, "fuzz-id");
+        settle.ok()) {
+      const auto& h = settle.value();
+      if ((h.amount && *h.amount <= 0) || (type == core::TransactionType::void_ && h.amount) ||
+          !core::is_valid_transaction_id(h.hold_id) || !core::is_valid_transaction_id(h.id)) {
+        __builtin_trap();
+      }
+    }
+  }
+  if (auto refund = core::decode_refund("orig-1", input, core::TransferHeaders{"", ""}, "fuzz-id"); refund.ok()) {
+    const auto& r = refund.value();
+    if ((r.amount && *r.amount <= 0) || r.reason.size() > core::reason_bytes_max || !core::is_valid_transaction_id(r.id)) {
       __builtin_trap();
     }
   }

@@ -32,6 +32,28 @@ CreateAccount open(std::string number, int64_t initial) {
   return CreateAccount{std::move(number), "USD", initial, 0, "test"};
 }
 
+Transfer hold(std::string id, std::string from, std::string to, int64_t amount, int64_t expires_in_s = 3600) {
+  Transfer h = transfer(std::move(id), std::move(from), std::move(to), amount);
+  h.type = core::TransactionType::hold;
+  h.expires_in_s = expires_in_s;
+  h.request_hash = core::hold_request_hash(h);
+  return h;
+}
+
+core::SettleHold settle(core::TransactionType type, std::string id, std::string hold_id,
+                        std::optional<int64_t> amount = std::nullopt) {
+  core::SettleHold s{.type = type, .id = std::move(id), .hold_id = std::move(hold_id), .amount = amount};
+  if (type == core::TransactionType::expire) s.id = core::expire_transaction_id(s.hold_id);
+  s.request_hash = core::settle_request_hash(s);
+  return s;
+}
+
+core::Refund refund(std::string id, std::string original, std::optional<int64_t> amount = std::nullopt) {
+  core::Refund r{.id = std::move(id), .original_id = std::move(original), .amount = amount};
+  r.request_hash = core::refund_request_hash(r);
+  return r;
+}
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -259,6 +281,71 @@ TYPED_TEST(StoreContract, ABalanceAtAnInstantIsTheOneAfterTheLastChangeBeforeIt)
   EXPECT_EQ(at("a", opened_at + 2000), std::make_pair(85L, 3L));  // the refusal changed nothing
   EXPECT_EQ(at("b", opened_at + 60'000), std::make_pair(15L, 2L));
   EXPECT_EQ(at("nobody", opened_at + 60'000), std::make_pair(0L, 0L));
+}
+
+TYPED_TEST(StoreContract, HoldsCapturesVoidsExpiriesAndRefundsAreKeptAcrossReopen) {
+  using core::HoldStatus;
+  using core::TransactionType;
+  this->apply({open("alice", 1000), open("shop", 0)});
+  // A hold, and one placed and voided in one batch.
+  auto placed = this->apply({hold("h1", "alice", "shop", 100), hold("h2", "alice", "shop", 50),
+                             settle(TransactionType::void_, "v2", "h2"), hold("h3", "alice", "shop", 30, 1)});
+  ASSERT_EQ(placed[0].code, Code::ok) << placed[0].detail;
+  ASSERT_EQ(placed[2].code, Code::ok) << placed[2].detail;
+  EXPECT_EQ(placed[2].hold->hold_status, HoldStatus::voided);
+  this->settle();
+  this->reopen();
+  auto alice = this->store().account("alice");
+  ASSERT_TRUE(alice.ok());
+  EXPECT_EQ(alice.value().pending_debits, 130);  // h1 and h3 pending, h2 released
+  EXPECT_EQ(alice.value().balance, 1000);
+  EXPECT_EQ(this->store().account("shop").value().pending_credits, 130);
+  // h3 lives 1 s: the next batch (1 s later) is at its expiresAt, so a capture is refused.
+  auto later = this->apply({settle(TransactionType::capture, "c1", "h1", 60),
+                            settle(TransactionType::capture, "c3", "h3")});
+  ASSERT_EQ(later[0].code, Code::ok) << later[0].detail;
+  EXPECT_EQ(later[1].code, Code::hold_not_pending);
+  auto overdue = this->store().overdue_holds(this->now_ms_, 10);
+  this->settle();
+  if (overdue.value().empty()) overdue = this->store().overdue_holds(this->now_ms_, 10);  // materialized now
+  ASSERT_TRUE(overdue.ok());
+  EXPECT_EQ(overdue.value(), std::vector<std::string>{"h3"});
+  auto expired = this->apply({settle(TransactionType::expire, "", "h3"), settle(TransactionType::expire, "", "h3")});
+  EXPECT_EQ(expired[0].code, Code::ok) << expired[0].detail;
+  EXPECT_TRUE(expired[1].replayed);  // once
+  auto refunds = this->apply({refund("r1", "c1", 20), refund("r2", "c1"), refund("r3", "c1", 1),
+                              refund("r4", "h1")});
+  EXPECT_EQ(refunds[0].code, Code::ok) << refunds[0].detail;
+  EXPECT_EQ(refunds[1].code, Code::ok) << refunds[1].detail;
+  EXPECT_EQ(refunds[1].transaction->amount, 40);  // the remainder
+  EXPECT_EQ(refunds[2].code, Code::exceeds_refundable_amount);
+  EXPECT_EQ(refunds[3].code, Code::not_refundable);
+  this->settle();
+  this->reopen();
+  auto h1 = this->store().transaction("h1");
+  ASSERT_TRUE(h1.ok());
+  EXPECT_EQ(h1.value().hold_status, HoldStatus::captured);
+  EXPECT_EQ(h1.value().settled_amount, 60);
+  EXPECT_EQ(h1.value().settled_by, "c1");
+  EXPECT_EQ(this->store().transaction("h2").value().hold_status, HoldStatus::voided);
+  EXPECT_EQ(this->store().transaction("h3").value().hold_status, HoldStatus::expired);
+  EXPECT_EQ(this->store().transaction("c1").value().settled_amount, 60);
+  EXPECT_EQ(this->store().transaction("r2").value().refund_of, "c1");
+  alice = this->store().account("alice");
+  EXPECT_EQ(alice.value().pending_debits, 0);
+  EXPECT_EQ(alice.value().balance, 1000);  // 60 captured, 60 refunded
+  auto holds = this->store().holds("alice", std::nullopt, 2);
+  ASSERT_TRUE(holds.ok());
+  ASSERT_EQ(holds.value().transactions.size(), 2u);
+  EXPECT_EQ(holds.value().transactions[0].id, "h3");  // newest first
+  ASSERT_TRUE(holds.value().next_cursor);
+  auto rest = this->store().holds("shop", holds.value().next_cursor, 10);
+  ASSERT_EQ(rest.value().transactions.size(), 1u);
+  EXPECT_EQ(rest.value().transactions[0].id, "h1");
+  EXPECT_EQ(rest.value().transactions[0].hold_status, HoldStatus::captured);
+  EXPECT_TRUE(this->store().overdue_holds(this->now_ms_ + 10'000'000, 10).value().empty());
+  const auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
@@ -556,6 +643,50 @@ TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
   auto report = verify(*first_);
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
   EXPECT_EQ(report.transactions, committed.load() + 5);  // and the five deposits
+}
+
+// Two replicas race to end the same holds (captures on one, voids and expiries on the
+// other) and to refund one transfer: each hold ends once, whoever wins, and the refunds
+// never pass the transfer's amount (the parties' row locks order them).
+TEST_F(MysqlStoreTest, ReplicasRacingToEndHoldsAndRefundEndEachOnce) {
+  ASSERT_NO_FATAL_FAILURE(open_replicas("hold_race", "hr", 2));
+  std::vector<Operation> holds;
+  for (int i = 0; i < 40; ++i) holds.push_back(hold("h" + std::to_string(i), "hr0", "hr1", 10, i % 4 == 0 ? 1 : 3600));
+  holds.push_back(transfer("paid", "hr1", "hr0", 100));
+  auto placed = first_->apply(holds, 1000);
+  ASSERT_TRUE(placed.ok());
+  std::atomic<int> ended{0};
+  std::atomic<int> refunded{0};
+  auto run = [&](MysqlStore& store, int side) {
+    for (int i = 0; i < 40; ++i) {
+      const std::string h = "h" + std::to_string(i);
+      std::vector<Operation> batch;
+      if (side == 0) batch.push_back(settle(core::TransactionType::capture, "c" + h, h, 4));
+      if (side == 1) batch.push_back(settle(i % 4 == 0 ? core::TransactionType::expire : core::TransactionType::void_,
+                                            "v" + h, h));
+      batch.push_back(refund("r" + std::to_string(side) + "-" + std::to_string(i), "paid", 2));
+      for (int attempt = 0; attempt < 20; ++attempt) {
+        // 3 s after the holds: the 1 s ones are due (the expire), the others not.
+        auto effects = store.apply(batch, 4000);
+        if (effects.ok()) {
+          if (effects.value().outcomes[0].code == Code::ok && !effects.value().outcomes[0].replayed) ++ended;
+          if (effects.value().outcomes[1].code == Code::ok) ++refunded;
+          break;
+        }
+        ASSERT_EQ(effects.error().code, Code::unavailable) << effects.error().detail;
+      }
+    }
+  };
+  std::thread one([&] { run(*first_, 0); });
+  std::thread other([&] { run(*second_, 1); });
+  one.join();
+  other.join();
+  EXPECT_EQ(ended.load(), 40);     // every hold once: a capture, a void or an expiry
+  EXPECT_EQ(refunded.load(), 50);  // 80 refunds of 2 for a transfer of 100
+  EXPECT_EQ(first_->transaction("paid").value().settled_amount, 100);
+  EXPECT_EQ(first_->account("hr0").value().pending_debits, 0);
+  auto report = verify(*first_);
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
 TEST_F(MysqlStoreTest, AStaleFencingTokenCannotSeal) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -291,6 +292,186 @@ TEST(Backpressure, FullQueueAnswers503OverloadedAtOnce) {
   }
   EXPECT_GT(overloaded, 0);
   EXPECT_EQ(unexpected, 0);
+  EXPECT_EQ(server.process().terminate(), 0);
+  expect_verify_clean(server.db(), dir.path());
+}
+
+}  // namespace
+}  // namespace balanced::testing
+
+namespace balanced::testing {
+namespace {
+
+// POSTs from `threads` clients at once, `count` each: body(thread, i) to target(thread, i).
+// Returns each request's status (0: no answer, the server was killed meanwhile).
+std::vector<std::vector<int>> race(uint16_t port, int threads, int count,
+                                   const std::function<std::string(int, int)>& target,
+                                   const std::function<std::string(int, int)>& body) {
+  std::vector<std::vector<int>> statuses(static_cast<size_t>(threads), std::vector<int>(static_cast<size_t>(count)));
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back([&, t] {
+      HttpClient client(port, 5000);
+      for (int i = 0; i < count; ++i) {
+        auto r = client.request("POST", target(t, i), body(t, i), {{"Content-Type", "application/json"}});
+        statuses[static_cast<size_t>(t)][static_cast<size_t>(i)] = r ? r->status : 0;
+        if (!r) break;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  return statuses;
+}
+
+json::object get(uint16_t port, const std::string& target) {
+  HttpClient client(port);
+  auto r = client.request("GET", target);
+  return r ? object(r->body) : json::object{};
+}
+
+// k holds on one balance; captures, voids and the sweeper's expiries racing for the same
+// holds; partial refunds racing for one transfer; a kill -9 in the middle of each race.
+// Every hold ends at most once, as the answer acknowledged said; refunds never exceed the
+// transfer; pending amounts are the pending holds'; verify is clean.
+TEST(Durability, HoldsAndRefundsRacingAcrossAKillNineEndOnce) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--singleton-interval-ms", "100"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient setup(server.port());
+  for (const auto& [number, initial] : std::vector<std::pair<std::string, int>>{{"payer", 1000}, {"shop", 0}}) {
+    ASSERT_EQ(setup.request("POST", "/accounts",
+                            "{\"accountNumber\":\"" + number + "\",\"initialBalance\":" + std::to_string(initial) + "}")
+                  ->status,
+              201);
+  }
+  // 1. 160 holds of 10 on a balance of 1,000: exactly 100 placed, whatever the order.
+  const auto hold_id = [](int t, int i) { return "h" + std::to_string(t) + "-" + std::to_string(i); };
+  auto placed = race(server.port(), 8, 20, [](int, int) { return std::string("/holds"); }, [&](int t, int i) {
+    // One in ten lives 1 s, for the sweeper.
+    return "{\"holdId\":\"" + hold_id(t, i) +
+           "\",\"sourceAccountNumber\":\"payer\",\"destinationAccountNumber\":\"shop\",\"amount\":10" +
+           (i % 10 == 0 ? ",\"expiresInSeconds\":1" : "") + "}";
+  });
+  std::vector<std::string> holds;
+  int refused = 0;
+  for (int t = 0; t < 8; ++t) {
+    for (int i = 0; i < 20; ++i) {
+      const int status = placed[static_cast<size_t>(t)][static_cast<size_t>(i)];
+      ASSERT_TRUE(status == 201 || status == 422) << status;
+      if (status == 201) holds.push_back(hold_id(t, i));
+      refused += status == 422;
+    }
+  }
+  const auto placed_at = std::chrono::steady_clock::now();
+  EXPECT_EQ(holds.size(), 100u);
+  EXPECT_EQ(refused, 60);
+  EXPECT_EQ(get(server.port(), "/accounts/payer/balance")["available"], json::value(0));
+
+  // 2. For every hold a capture and a void race (two clients each side); killed -9 once
+  // a third of the answers are in.
+  std::atomic<int> answered{0};
+  std::vector<std::vector<int>> settled;
+  std::thread settling([&] {
+    settled = race(server.port(), 4, static_cast<int>(holds.size()),
+                   [&](int t, int i) {
+                     answered.fetch_add(1);
+                     return "/holds/" + holds[static_cast<size_t>(i)] + (t % 2 ? "/void" : "/capture");
+                   },
+                   [&](int t, int i) {
+                     const std::string& h = holds[static_cast<size_t>(i)];
+                     return t % 2 ? "{\"voidId\":\"v-" + h + "\"}" : "{\"captureId\":\"c-" + h + "\",\"amount\":7}";
+                   });
+  });
+  while (answered.load() < static_cast<int>(holds.size()) * 4 / 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server.process().kill_hard();
+  settling.join();
+  ASSERT_TRUE(server.start()) << server.log();
+  // Each hold: its acknowledged winner is what it says; never both won.
+  HttpClient client(server.port());
+  int captured = 0;
+  for (size_t i = 0; i < holds.size(); ++i) {
+    bool capture_won = false, void_won = false;
+    for (int t = 0; t < 4; ++t) {
+      const int status = settled[static_cast<size_t>(t)][i];
+      EXPECT_TRUE(status == 0 || status == 201 || status == 200 || status == 409) << status;
+      if (status == 201 || status == 200) (t % 2 ? void_won : capture_won) = true;
+    }
+    EXPECT_FALSE(capture_won && void_won) << holds[i];
+    auto h = get(server.port(), "/holds/" + holds[i]);
+    const json::value status = h["status"];
+    if (capture_won) EXPECT_EQ(status, json::value("captured")) << holds[i];
+    if (void_won) EXPECT_EQ(status, json::value("voided")) << holds[i];
+    if (status == json::value("captured")) {
+      ++captured;
+      EXPECT_EQ(h["settledBy"], json::value("c-" + holds[i]));
+    }
+  }
+  // Every overdue hold expires after the restart (the sweeper, every 100 ms here): then
+  // the payer's pending debits are the holds still pending, 10 each.
+  std::this_thread::sleep_until(placed_at + std::chrono::milliseconds(1100));
+  const auto still_pending = [&] {
+    int64_t sum = 0;
+    for (const auto& h : holds) sum += get(server.port(), "/holds/" + h)["status"] == json::value("pending") ? 10 : 0;
+    return sum;
+  };
+  int64_t expected_pending = still_pending();
+  for (int i = 0; i < 100 && get(server.port(), "/accounts/payer/balance")["pendingDebits"].as_int64() != expected_pending; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    expected_pending = still_pending();
+  }
+  EXPECT_EQ(get(server.port(), "/accounts/payer/balance")["pendingDebits"].as_int64(), expected_pending);
+  int expired = 0;
+  for (const auto& h : holds) {
+    auto one = get(server.port(), "/holds/" + h);
+    if (one["status"] == json::value("expired")) {
+      ++expired;
+      EXPECT_EQ(one["settledBy"], json::value("$expire:" + h)) << h;  // recorded, not only shown
+    }
+  }
+  EXPECT_GT(expired, 0);
+  EXPECT_EQ(get(server.port(), "/accounts/shop/balance")["balance"].as_int64(), 7 * captured);
+
+  // 3. 160 refunds of 1 race for one transfer of 100; killed -9 midway, then retried.
+  ASSERT_EQ(client.request("POST", "/accounts/shop/deposits", R"({"transactionId":"float","amount":1000})")->status, 201);
+  ASSERT_EQ(client.request("POST", "/accounts/transactions",
+                           R"({"transactionId":"paid","sourceAccountNumber":"shop","destinationAccountNumber":"payer","amount":100})")
+                ->status,
+            201);
+  const auto refund_id = [](int t, int i) { return "r" + std::to_string(t) + "-" + std::to_string(i); };
+  std::atomic<int> refunds_sent{0};
+  std::vector<std::vector<int>> refunded;
+  std::thread refunding([&] {
+    refunded = race(server.port(), 8, 20,
+                    [&](int, int) {
+                      refunds_sent.fetch_add(1);
+                      return std::string("/transactions/paid/refunds");
+                    },
+                    [&](int t, int i) { return "{\"refundId\":\"" + refund_id(t, i) + "\",\"amount\":1}"; });
+  });
+  while (refunds_sent.load() < 60) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server.process().kill_hard();
+  refunding.join();
+  ASSERT_TRUE(server.start()) << server.log();
+  // Retry every refund whose answer was lost, as a client would: same id, same body.
+  for (int t = 0; t < 8; ++t) {
+    for (int i = 0; i < 20; ++i) {
+      int& status = refunded[static_cast<size_t>(t)][static_cast<size_t>(i)];
+      if (status != 0) continue;
+      auto again = HttpClient(server.port()).request("POST", "/transactions/paid/refunds",
+                                                     "{\"refundId\":\"" + refund_id(t, i) + "\",\"amount\":1}");
+      ASSERT_TRUE(again);
+      status = again->status;
+    }
+  }
+  int refunds = 0;
+  for (const auto& thread : refunded) {
+    for (const int status : thread) {
+      EXPECT_TRUE(status == 200 || status == 201 || status == 422) << status;
+      refunds += status == 200 || status == 201;
+    }
+  }
+  EXPECT_EQ(refunds, 100);  // every unit once, never more
+  EXPECT_EQ(get(server.port(), "/transactions/paid")["refundedAmount"], json::value(100));
   EXPECT_EQ(server.process().terminate(), 0);
   expect_verify_clean(server.db(), dir.path());
 }

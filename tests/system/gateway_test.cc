@@ -373,6 +373,52 @@ TEST_F(GatewayTest, DepositsGoToAnyAccountWithdrawalsOnlyFromTheTokensOwn) {
   EXPECT_EQ(gateway.process().terminate(), 0);
 }
 
+TEST_F(GatewayTest, HoldsAreSettledAndTransactionsRefundedByTheirPayeeOnly) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  auto call = [&](const std::string& method, const std::string& target, const std::string& bearer,
+                  const std::string& body, Headers extra = {}) {
+    extra["Authorization"] = "Bearer " + bearer;
+    auto response = client.request(method, target, body, extra);
+    EXPECT_TRUE(response) << target;
+    return response.value_or(HttpResponse{});
+  };
+  const std::string payer = token("alice", "transactions:write balances:read", "alice");
+  const std::string payee = token("bob", "transactions:write balances:read", "bob");
+  const std::string stranger = token("carol", "transactions:write balances:read", "carol");
+  const std::string admin = token("ops", "admin", "nobody");
+  const std::string hold = R"({"holdId":"gw-h1","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":5})";
+  EXPECT_EQ(call("POST", "/holds", payee, hold).status, 403);  // not the payer's to place
+  ASSERT_EQ(call("POST", "/holds", payer, hold).status, 201);
+  EXPECT_EQ(call("GET", "/holds/gw-h1", payer, "").status, 200);
+  EXPECT_EQ(call("GET", "/holds/gw-h1", stranger, "").status, 403);
+  EXPECT_EQ(call("GET", "/accounts/bob/holds", payee, "").status, 200);
+  EXPECT_EQ(call("GET", "/accounts/bob/holds", payer, "").status, 403);
+  // The payer cannot capture, even naming the payee in the header balanced trusts: the
+  // gateway strips it and sets its own.
+  auto own = call("POST", "/holds/gw-h1/capture", payer, R"({"captureId":"gw-c0"})", {{"X-Acting-For", "bob"}});
+  EXPECT_EQ(own.status, 403) << own.body;
+  EXPECT_EQ(call("POST", "/holds/gw-h1/void", stranger, R"({"voidId":"gw-v0"})").status, 403);
+  EXPECT_EQ(call("POST", "/holds/gw-none/capture", payee, R"({"captureId":"gw-c9"})").status, 404);
+  HttpClient direct(balanced_->port());
+  auto status = [&direct] { return object_of(*direct.request("GET", "/holds/gw-h1"))["status"]; };
+  EXPECT_EQ(status(), json::value("pending"));  // nothing changed
+  auto captured = call("POST", "/holds/gw-h1/capture", payee, R"({"captureId":"gw-c1","amount":3})");
+  ASSERT_EQ(captured.status, 201) << captured.body;
+  EXPECT_EQ(status(), json::value("captured"));
+  // Refunds: the payee's (the original's destination), or an administrator's.
+  EXPECT_EQ(call("POST", "/transactions/gw-c1/refunds", payer, R"({"refundId":"gw-r0"})").status, 403);
+  EXPECT_EQ(call("POST", "/transactions/gw-c1/refunds", payee, R"({"refundId":"gw-r1","amount":1})").status, 201);
+  EXPECT_EQ(call("POST", "/transactions/gw-c1/refunds", admin, R"({"refundId":"gw-r2","amount":1})").status, 201);
+  EXPECT_EQ(call("POST", "/transactions/gw-none/refunds", payee, R"({"refundId":"gw-r3"})").status, 404);
+  EXPECT_EQ(call("POST", "/transactions/gw-c1/refunds", token("bob", "balances:read", "bob"), R"({"refundId":"gw-r4"})")
+                .status,
+            403);
+  EXPECT_EQ(object_of(*direct.request("GET", "/transactions/gw-c1"))["refundedAmount"], json::value(2));
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
 TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {
   const auto& d = dir_->path();
   // Its own JWKS file, so the rotation does not touch the suite's.

@@ -2,6 +2,9 @@
 // error code, and what a hostile or broken client can send.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <boost/json.hpp>
 
 #include "support/http_client.h"
@@ -347,6 +350,174 @@ TEST_F(HttpApi, AccountTypesMetadataAndAPatchWithIfMatch) {
                  400, "invalid_request");
   expect_problem(call("PATCH", "/accounts/nobody", R"({"overdraftLimit":5})", merge), 404, "account_not_found");
   EXPECT_EQ(balance("pa-c"), 100);
+}
+
+TEST_F(HttpApi, AHoldIsCapturedOrVoidedOnceAndEveryCodeOfHolds) {
+  create("hd-payer", 1000);
+  create("hd-shop", 0);
+  auto placed = call("POST", "/holds",
+                     R"({"holdId":"hd-1","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":300,"metadata":{"order":"7"}})");
+  ASSERT_EQ(placed.status, 201) << placed.body;
+  auto h = object(placed);
+  EXPECT_EQ(h["status"], json::value("pending"));
+  EXPECT_EQ(h["capturedAmount"], json::value(0));
+  EXPECT_TRUE(h.contains("expiresAt"));
+  EXPECT_EQ(placed.header("location"), "/holds/hd-1");
+  auto payer = object(call("GET", "/accounts/hd-payer/balance"));
+  EXPECT_EQ(payer["balance"], json::value(1000));
+  EXPECT_EQ(payer["pendingDebits"], json::value(300));
+  EXPECT_EQ(payer["available"], json::value(700));
+  EXPECT_EQ(object(call("GET", "/accounts/hd-shop/balance"))["pendingCredits"], json::value(300));
+  // A replay answers the hold; another payload under its id is a conflict; the hold's
+  // amount is not spendable.
+  auto replay = call("POST", "/holds",
+                     R"({"holdId":"hd-1","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":300,"metadata":{"order":"7"}})");
+  EXPECT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.header("idempotent-replayed"), "true");
+  expect_problem(call("POST", "/holds",
+                      R"({"holdId":"hd-1","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":301})"),
+                 409, "idempotency_conflict");
+  expect_problem(transfer("hd-t1", "hd-payer", "hd-shop", 701), 422, "insufficient_funds");
+  // Refused at creation: shown as rejected with its code, and never pending.
+  expect_problem(call("POST", "/holds",
+                      R"({"holdId":"hd-big","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":701})"),
+                 422, "insufficient_funds");
+  auto big = object(call("GET", "/holds/hd-big"));
+  EXPECT_EQ(big["status"], json::value("rejected"));
+  EXPECT_EQ(big["code"], json::value("insufficient_funds"));
+  expect_problem(call("POST", "/holds/hd-big/capture", R"({"captureId":"hd-big-c"})"), 409, "hold_not_pending");
+  // Malformed: 400, nothing changes.
+  expect_problem(call("POST", "/holds", R"({"holdId":"hd-x","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":1,"expiresInSeconds":0})"),
+                 400, "invalid_request");
+  expect_problem(call("POST", "/holds", R"({"holdId":"hd-x","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":1,"expiresInSeconds":2592001})"),
+                 400, "invalid_request");
+  expect_problem(call("POST", "/holds/hd-1/void", R"({"voidId":"hd-v","amount":5})"), 400, "invalid_request");
+  expect_problem(call("POST", "/holds/hd-1/capture", R"({"captureId":"hd-c","amount":0})"), 400, "invalid_request");
+  expect_problem(call("POST", "/holds/no-such-hold/capture", R"({"captureId":"hd-c0"})"), 404, "hold_not_found");
+  expect_problem(call("GET", "/holds/no-such-hold"), 404, "hold_not_found");
+  expect_problem(call("GET", "/holds/hd-t1"), 404, "hold_not_found");  // a transaction, not a hold
+  // Someone who does not act for the hold's destination: 403, and the hold stays pending.
+  expect_problem(call("POST", "/holds/hd-1/capture", R"({"captureId":"hd-c1"})", {{"X-Acting-For", "hd-payer"}}),
+                 403, "forbidden");
+  // More than held: 422, recorded under its id, the hold still pending.
+  expect_problem(call("POST", "/holds/hd-1/capture", R"({"captureId":"hd-c2","amount":301})"), 422,
+                 "exceeds_hold_amount");
+  EXPECT_EQ(object(call("GET", "/holds/hd-1"))["status"], json::value("pending"));
+  auto captured = call("POST", "/holds/hd-1/capture", R"({"captureId":"hd-c3","amount":120})",
+                       {{"X-Acting-For", "hd-other,hd-shop"}});
+  ASSERT_EQ(captured.status, 201) << captured.body;
+  h = object(captured);
+  EXPECT_EQ(h["status"], json::value("captured"));
+  EXPECT_EQ(h["capturedAmount"], json::value(120));
+  EXPECT_EQ(h["settledBy"], json::value("hd-c3"));
+  EXPECT_EQ(balance("hd-payer"), 880);
+  EXPECT_EQ(balance("hd-shop"), 120);
+  payer = object(call("GET", "/accounts/hd-payer/balance"));
+  EXPECT_EQ(payer["pendingDebits"], json::value(0));  // the rest released
+  EXPECT_EQ(call("POST", "/holds/hd-1/capture", R"({"captureId":"hd-c3","amount":120})").header("idempotent-replayed"),
+            "true");
+  expect_problem(call("POST", "/holds/hd-1/capture", R"({"captureId":"hd-c4"})"), 409, "hold_not_pending");
+  expect_problem(call("POST", "/holds/hd-1/void", R"({"voidId":"hd-v1"})"), 409, "hold_not_pending");
+  auto capture_row = object(call("GET", "/transactions/hd-c3"));
+  EXPECT_EQ(capture_row["type"], json::value("capture"));
+  EXPECT_EQ(capture_row["holdId"], json::value("hd-1"));
+  // A void releases it all; a frozen payer may still be released.
+  ASSERT_EQ(call("POST", "/holds",
+                 R"({"holdId":"hd-2","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":80})")
+                .status,
+            201);
+  ASSERT_EQ(call("PATCH", "/accounts/hd-payer", R"({"status":"frozen"})", {{"Content-Type", "application/json"}}).status,
+            200);
+  expect_problem(call("POST", "/holds",
+                      R"({"holdId":"hd-3","sourceAccountNumber":"hd-payer","destinationAccountNumber":"hd-shop","amount":1})"),
+                 422, "account_frozen");
+  expect_problem(call("PATCH", "/accounts/hd-shop", R"({"status":"closed"})", {{"Content-Type", "application/json"}}),
+                 409, "account_not_empty");
+  auto voided = call("POST", "/holds/hd-2/void", R"({"voidId":"hd-v2"})");
+  ASSERT_EQ(voided.status, 201) << voided.body;
+  EXPECT_EQ(object(voided)["status"], json::value("voided"));
+  EXPECT_EQ(object(call("GET", "/accounts/hd-payer/balance"))["pendingDebits"], json::value(0));
+  auto pending = object(call("GET", "/accounts/hd-payer/holds?status=pending"));
+  EXPECT_TRUE(pending["holds"].as_array().empty()) << json::serialize(pending);
+  auto all = object(call("GET", "/accounts/hd-shop/holds?limit=1"));
+  ASSERT_EQ(all["holds"].as_array().size(), 1u);
+  EXPECT_EQ(all["holds"].as_array()[0].as_object().at("holdId"), json::value("hd-2"));
+  ASSERT_TRUE(all["nextCursor"].is_string());
+  auto next = object(call("GET", "/accounts/hd-shop/holds?limit=5&cursor=" + std::string(all["nextCursor"].as_string())));
+  ASSERT_EQ(next["holds"].as_array().size(), 1u);
+  EXPECT_EQ(next["holds"].as_array()[0].as_object().at("holdId"), json::value("hd-1"));
+  expect_problem(call("GET", "/accounts/hd-shop/holds?status=open"), 400, "invalid_request");
+  expect_problem(call("GET", "/accounts/nobody/holds"), 404, "account_not_found");
+}
+
+TEST_F(HttpApi, AnOverdueHoldIsExpiredOnceByTheSweeper) {
+  create("ex-payer", 100);
+  create("ex-shop", 0);
+  ASSERT_EQ(call("POST", "/holds",
+                 R"({"holdId":"ex-1","sourceAccountNumber":"ex-payer","destinationAccountNumber":"ex-shop","amount":40,"expiresInSeconds":1})")
+                .status,
+            201);
+  // From expiresAt on it shows expired and refuses capture, swept or not.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(object(call("GET", "/holds/ex-1"))["status"], json::value("expired"));
+  auto refused = call("POST", "/holds/ex-1/capture", R"({"captureId":"ex-c"})");
+  expect_problem(refused, 409, "hold_not_pending");
+  EXPECT_NE(refused.body.find("expired"), std::string::npos) << refused.body;
+  // The sweeper (every --singleton-interval-ms, 1 s by default) releases it.
+  json::object payer;
+  for (int i = 0; i < 100; ++i) {
+    payer = object(call("GET", "/accounts/ex-payer/balance"));
+    if (payer["pendingDebits"] == json::value(0)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(payer["pendingDebits"], json::value(0));
+  EXPECT_EQ(payer["balance"], json::value(100));
+  auto expire = object(call("GET", "/transactions/$expire:ex-1"));
+  EXPECT_EQ(expire["type"], json::value("expire"));
+  EXPECT_EQ(expire["holdId"], json::value("ex-1"));
+  EXPECT_EQ(object(call("GET", "/holds/ex-1"))["settledBy"], json::value("$expire:ex-1"));
+}
+
+TEST_F(HttpApi, RefundsGiveBackPartOrAllOfATransferNeverMore) {
+  create("rf-buyer", 500);
+  create("rf-shop", 0);
+  ASSERT_EQ(transfer("rf-t1", "rf-buyer", "rf-shop", 200).status, 201);
+  auto first = call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r1","amount":50,"reason":"damaged","metadata":{"ticket":"9"}})");
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto r = object(first);
+  EXPECT_EQ(r["type"], json::value("refund"));
+  EXPECT_EQ(r["refundOf"], json::value("rf-t1"));
+  EXPECT_EQ(r["reason"], json::value("damaged"));
+  EXPECT_EQ(r["sourceAccountNumber"], json::value("rf-shop"));
+  EXPECT_EQ(r["destinationAccountNumber"], json::value("rf-buyer"));
+  EXPECT_EQ(first.header("location"), "/transactions/rf-r1");
+  EXPECT_EQ(call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r1","amount":50,"reason":"damaged","metadata":{"ticket":"9"}})")
+                .status,
+            200);
+  expect_problem(call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r1","amount":51})"), 409,
+                 "idempotency_conflict");
+  auto over = call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r2","amount":151})");
+  expect_problem(over, 422, "exceeds_refundable_amount");
+  EXPECT_NE(over.body.find("150"), std::string::npos) << over.body;  // the remainder named
+  expect_problem(call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r3"})", {{"X-Acting-For", "rf-buyer"}}),
+                 403, "forbidden");
+  // The shop spent the money: the refund needs its available.
+  ASSERT_EQ(transfer("rf-t2", "rf-shop", "rf-buyer", 140).status, 201);
+  expect_problem(call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r4"})"), 422, "insufficient_funds");
+  ASSERT_EQ(transfer("rf-t3", "rf-buyer", "rf-shop", 140).status, 201);
+  auto rest = call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r5"})");
+  ASSERT_EQ(rest.status, 201) << rest.body;
+  EXPECT_EQ(object(rest)["amount"], json::value(150));  // the remainder by default
+  EXPECT_EQ(object(call("GET", "/transactions/rf-t1"))["refundedAmount"], json::value(200));
+  EXPECT_EQ(object(call("GET", "/transactions/rf-t3"))["refundedAmount"], json::value(0));
+  expect_problem(call("POST", "/transactions/rf-t1/refunds", R"({"refundId":"rf-r6"})"), 422,
+                 "exceeds_refundable_amount");
+  expect_problem(call("POST", "/transactions/rf-r1/refunds", R"({"refundId":"rf-r7"})"), 422, "not_refundable");
+  expect_problem(call("POST", "/transactions/rf-r4/refunds", R"({"refundId":"rf-r8"})"), 422, "not_refundable");
+  expect_problem(call("POST", "/transactions/rf-none/refunds", R"({"refundId":"rf-r9"})"), 404, "not_found");
+  expect_problem(call("POST", "/transactions/rf-t3/refunds", R"({"refundId":"rf-r10","reason":""})"), 400,
+                 "invalid_request");
+  EXPECT_EQ(balance("rf-buyer"), 500 - 200 + 50 + 140 - 140 + 150);
 }
 
 TEST_F(HttpApi, ABalanceAtAPastInstant) {

@@ -51,13 +51,14 @@ class Ledger {
  public:
   std::vector<Outcome> apply(std::vector<Operation> operations) {
     LedgerState state;
-    for (const auto& number : required_accounts(operations)) {
-      if (auto it = accounts_.find(number); it != accounts_.end()) state.accounts.emplace(number, it->second);
-    }
     for (const auto& id : transaction_ids(operations)) {
       if (auto it = transactions_.find(id); it != transactions_.end()) state.existing.emplace(id, it->second);
     }
-    BatchEffects effects = apply_batch(operations, state, ++now_);
+    for (const auto& number : required_accounts(operations, state)) {
+      if (auto it = accounts_.find(number); it != accounts_.end()) state.accounts.emplace(number, it->second);
+    }
+    now_ += step_ms_;
+    BatchEffects effects = apply_batch(operations, state, now_);
     for (const auto& a : effects.created) {
       EXPECT_FALSE(accounts_.contains(a.number));
       accounts_[a.number] = a;
@@ -67,6 +68,12 @@ class Ledger {
       t.sequence = ++sequence_;
       transactions_[t.id] = t;
       if (t.status == TransactionStatus::committed) committed_.push_back(t);
+    }
+    for (const auto& t : effects.transaction_updates) {
+      transactions_[t.id] = t;
+      for (auto& row : committed_) {
+        if (row.id == t.id) row = t;
+      }
     }
     attach_sequences(effects);
     audit_head_ = seal_audit(effects.audit, effects.transactions, audit_head_);
@@ -78,6 +85,10 @@ class Ledger {
   }
   Outcome apply_one(Operation operation) { return apply({std::move(operation)}).at(0); }
   const Account& account(const std::string& number) { return accounts_.at(number); }
+  const Transaction& transaction(const std::string& id) { return transactions_.at(id); }
+  // Each batch commits this long after the one before.
+  void set_step_ms(int64_t step_ms) { step_ms_ = step_ms; }
+  int64_t next_commit_ms() const { return now_ + step_ms_; }
 
   VerifyReport verify() {
     Verifier verifier;
@@ -95,6 +106,7 @@ class Ledger {
   std::vector<AuditRecord> audit_;
   std::string audit_head_;
   int64_t now_ = 1'700'000'000'000;
+  int64_t step_ms_ = 1;
   int64_t sequence_ = 0;
 };
 
@@ -607,9 +619,129 @@ class Model {
     int64_t limit = 0;
     AccountStatus status = AccountStatus::active;
     int64_t version = 0;
+    int64_t pending_debits = 0;
+    int64_t pending_credits = 0;
+  };
+  // A hold placed (or refused: `placed` false), and a transfer or capture one may refund.
+  struct HoldEntry {
+    std::string source, destination;
+    int64_t amount = 0;
+    int64_t expires_at = 0;
+    bool placed = false;
+    HoldStatus status = HoldStatus::pending;
+  };
+  struct Refundable {
+    std::string source, destination;
+    int64_t amount = 0;
+    int64_t refunded = 0;
   };
   std::map<std::string, Entry> accounts;
   std::map<std::string, std::pair<std::string, Code>> decided;  // id -> (payload hash, code)
+  std::map<std::string, HoldEntry> holds;
+  std::map<std::string, Refundable> refundables;
+  std::map<std::string, bool> rows;  // every recorded id -> committed
+
+  // A hold placed at `now`.
+  Code hold(const Transfer& t, int64_t now) {
+    if (auto it = decided.find(t.id); it != decided.end()) {
+      return it->second.first == t.request_hash ? it->second.second : Code::idempotency_conflict;
+    }
+    const Code code = decide(t, t.source);
+    decided.emplace(t.id, std::make_pair(t.request_hash, code));
+    holds[t.id] = HoldEntry{.source = t.source, .destination = t.destination, .amount = t.amount,
+                            .expires_at = now + t.expires_in_s * 1000, .placed = code == Code::ok};
+    if (code == Code::ok) {
+      hold_amounts(holds[t.id], t.amount);
+    }
+    return code;
+  }
+
+  // A capture (amount), void or expire of hold `hold_id` committed at `now`.
+  Code settle(const SettleHold& s, int64_t now) {
+    const bool expire = s.type == TransactionType::expire;
+    if (auto it = decided.find(s.id); it != decided.end()) {
+      if (expire) return Code::ok;
+      return it->second.first == s.request_hash ? it->second.second : Code::idempotency_conflict;
+    }
+    auto it = holds.find(s.hold_id);
+    if (it == holds.end()) return Code::hold_not_found;
+    HoldEntry& h = it->second;
+    Code code = Code::ok;
+    if (!h.placed || h.status != HoldStatus::pending) {
+      code = Code::hold_not_pending;
+    } else if (expire ? now < h.expires_at : now >= h.expires_at) {
+      code = Code::hold_not_pending;
+    } else if (s.type == TransactionType::capture) {
+      const int64_t amount = s.amount.value_or(h.amount);
+      const Entry& from = accounts.at(h.source);
+      const Entry& to = accounts.at(h.destination);
+      if (amount > h.amount) {
+        code = Code::exceeds_hold_amount;
+      } else if (from.status == AccountStatus::closed || to.status == AccountStatus::closed) {
+        code = Code::account_closed;
+      } else if (from.status == AccountStatus::frozen) {
+        code = Code::account_frozen;
+      }
+    }
+    if (expire && code != Code::ok) return code;  // the sweeper's refusals are not recorded
+    decided.emplace(s.id, std::make_pair(s.request_hash, code));
+    if (code != Code::ok) return code;
+    hold_amounts(h, -h.amount);
+    accounts.at(h.source).version -= 1;  // released and moved in one change
+    accounts.at(h.destination).version -= 1;
+    if (s.type == TransactionType::capture) {
+      const int64_t amount = s.amount.value_or(h.amount);
+      post_to(h.source, -amount);
+      post_to(h.destination, amount);
+      refundables[s.id] = Refundable{.source = h.source, .destination = h.destination, .amount = amount};
+      h.status = HoldStatus::captured;
+    } else {
+      accounts.at(h.source).version += 1;
+      accounts.at(h.destination).version += 1;
+      h.status = expire ? HoldStatus::expired : HoldStatus::voided;
+    }
+    return code;
+  }
+
+  Code refund(const Refund& r) {
+    if (auto it = decided.find(r.id); it != decided.end()) {
+      return it->second.first == r.request_hash ? it->second.second : Code::idempotency_conflict;
+    }
+    auto original = refundables.find(r.original_id);
+    Code code = Code::ok;
+    if (original == refundables.end()) {
+      if (!decided.contains(r.original_id)) return Code::not_found;
+      code = Code::not_refundable;
+    } else {
+      Refundable& o = original->second;
+      const int64_t remainder = o.amount - o.refunded;
+      const int64_t amount = r.amount.value_or(remainder);
+      const Entry& from = accounts.at(o.destination);
+      const Entry& to = accounts.at(o.source);
+      if (amount <= 0 || amount > remainder) {
+        code = Code::exceeds_refundable_amount;
+      } else if (from.status == AccountStatus::closed || to.status == AccountStatus::closed) {
+        code = Code::account_closed;
+      } else if (from.status == AccountStatus::frozen) {
+        code = Code::account_frozen;
+      } else if (amount > from.balance - from.pending_debits + from.limit) {
+        code = Code::insufficient_funds;
+      } else {
+        o.refunded += amount;
+        post_to(o.destination, -amount);
+        post_to(o.source, amount);
+      }
+    }
+    decided.emplace(r.id, std::make_pair(r.request_hash, code));
+    return code;
+  }
+
+  void hold_amounts(const HoldEntry& h, int64_t delta) {
+    accounts.at(h.source).pending_debits += delta;
+    accounts.at(h.destination).pending_credits += delta;
+    accounts.at(h.source).version += 1;
+    accounts.at(h.destination).version += 1;
+  }
 
   Code posting(const Transfer& t, const std::string& client) {
     if (auto it = decided.find(t.id); it != decided.end()) {
@@ -620,6 +752,9 @@ class Model {
     if (code == Code::ok) {
       post_to(t.source, -t.amount);
       post_to(t.destination, t.amount);
+      if (t.type == TransactionType::transfer) {
+        refundables[t.id] = Refundable{.source = t.source, .destination = t.destination, .amount = t.amount};
+      }
     }
     return code;
   }
@@ -655,7 +790,9 @@ class Model {
       return Code::account_closed;
     }
     if (source->second.status == AccountStatus::frozen) return Code::account_frozen;
-    if (t.amount > source->second.balance + source->second.limit) return Code::insufficient_funds;
+    if (t.amount > source->second.balance - source->second.pending_debits + source->second.limit) {
+      return Code::insufficient_funds;
+    }
     return Code::ok;
   }
 };
@@ -665,11 +802,15 @@ TEST(LedgerProperties, RandomOperationsAgreeWithAModelAndVerifyAfterEveryBatch) 
     std::mt19937 random(seed);
     auto pick = [&](int n) { return static_cast<int>(random() % static_cast<uint32_t>(n)); };
     Ledger ledger;
+    ledger.set_step_ms(400);  // a hold of 1 s expires three batches on
     Model model;
     const std::vector<std::string> names{"a", "b", "c", "d", "e", "f"};
     std::vector<Transfer> sent;  // for replays
+    std::vector<std::string> hold_ids;
+    std::vector<std::string> refundable_ids;
     int ids = 0;
-    for (int round = 0; round < 60; ++round) {
+    for (int round = 0; round < 80; ++round) {
+      const int64_t now = ledger.next_commit_ms();
       std::vector<Operation> batch;
       std::vector<std::function<void(const Outcome&)>> checks;
       const int size = 1 + pick(6);
@@ -677,7 +818,52 @@ TEST(LedgerProperties, RandomOperationsAgreeWithAModelAndVerifyAfterEveryBatch) 
         const std::string number = names[static_cast<size_t>(pick(static_cast<int>(names.size())))];
         const std::string other = names[static_cast<size_t>(pick(static_cast<int>(names.size())))];
         const std::string currency = number < "d" ? "USD" : "EUR";
-        switch (pick(8)) {
+        switch (pick(13)) {
+          case 8:
+          case 9: {  // a hold, living 1 to 3 s
+            Transfer h = move("h" + std::to_string(++ids), number, other, 1 + pick(120));
+            h.type = TransactionType::hold;
+            h.expires_in_s = 1 + pick(3);
+            h.request_hash = hold_request_hash(h);
+            const Code expected = model.hold(h, now);
+            hold_ids.push_back(h.id);
+            batch.push_back(h);
+            checks.push_back([expected, id = h.id](const Outcome& o) { EXPECT_EQ(o.code, expected) << id << " " << o.detail; });
+            break;
+          }
+          case 10: {  // a capture of some or all, a void, or the sweeper's expire
+            if (hold_ids.empty()) break;
+            SettleHold s{.type = static_cast<TransactionType>(static_cast<int>(TransactionType::capture) + pick(3)),
+                         .id = "s" + std::to_string(++ids),
+                         .hold_id = pick(10) ? hold_ids[static_cast<size_t>(pick(static_cast<int>(hold_ids.size())))]
+                                             : "h-unknown"};
+            if (s.type == TransactionType::capture && pick(2)) s.amount = 1 + pick(130);
+            if (s.type == TransactionType::expire) s.id = expire_transaction_id(s.hold_id);
+            s.request_hash = settle_request_hash(s);
+            const Code expected = model.settle(s, now);
+            if (expected == Code::ok && s.type == TransactionType::capture) refundable_ids.push_back(s.id);
+            batch.push_back(s);
+            checks.push_back([expected, id = s.id](const Outcome& o) { EXPECT_EQ(o.code, expected) << id << " " << o.detail; });
+            break;
+          }
+          case 11: {  // a refund of part, the rest, or of what is not refundable
+            Refund r{.id = "r" + std::to_string(++ids)};
+            if (!sent.empty() && pick(2)) {
+              r.original_id = sent[static_cast<size_t>(pick(static_cast<int>(sent.size())))].id;
+            } else if (!refundable_ids.empty()) {
+              r.original_id = refundable_ids[static_cast<size_t>(pick(static_cast<int>(refundable_ids.size())))];
+            } else {
+              r.original_id = "t-unknown";
+            }
+            if (pick(2)) r.amount = 1 + pick(60);
+            r.request_hash = refund_request_hash(r);
+            const Code expected = model.refund(r);
+            batch.push_back(r);
+            checks.push_back([expected, id = r.id](const Outcome& o) { EXPECT_EQ(o.code, expected) << id << " " << o.detail; });
+            break;
+          }
+          case 12:
+            break;
           case 0: {  // open (an existing one is refused)
             CreateAccount create = open(number, pick(3) * 100, currency, pick(2) * 50);
             const bool exists = model.accounts.contains(number);
@@ -750,6 +936,8 @@ TEST(LedgerProperties, RandomOperationsAgreeWithAModelAndVerifyAfterEveryBatch) 
                 expected = Code::invalid_state_transition;
               } else if (to == AccountStatus::closed && it->second.balance != 0) {
                 expected = Code::account_not_empty;
+              } else if (to == AccountStatus::closed && (it->second.pending_debits != 0 || it->second.pending_credits != 0)) {
+                expected = Code::account_has_pending_holds;
               } else {
                 it->second.status = to;
                 it->second.version += 1;
@@ -769,6 +957,8 @@ TEST(LedgerProperties, RandomOperationsAgreeWithAModelAndVerifyAfterEveryBatch) 
         const Account& account = ledger.account(number);
         ASSERT_EQ(account.balance, entry.balance) << "seed " << seed << " round " << round << " " << number;
         ASSERT_EQ(account.version, entry.version) << "seed " << seed << " round " << round << " " << number;
+        ASSERT_EQ(account.pending_debits, entry.pending_debits) << "seed " << seed << " round " << round << " " << number;
+        ASSERT_EQ(account.pending_credits, entry.pending_credits) << "seed " << seed << " round " << round << " " << number;
         if (!is_issuer_account(number)) {
           ASSERT_EQ(account.status, entry.status) << number;
           ASSERT_EQ(account.overdraft_limit, entry.limit) << number;

@@ -26,13 +26,17 @@ void append_field(Connection& c, std::string& sql, core::TransactionType value) 
 void append_field(Connection& c, std::string& sql, core::TransactionStatus value) {
   c.append_quoted(sql, sql_text(value));
 }
-void append_field(Connection& c, std::string& sql, Code value) {
+template <typename Nullable>  // Code, core::HoldStatus
+  requires std::is_enum_v<Nullable>
+void append_nullable(Connection& c, std::string& sql, Nullable value) {
   if (const auto text = sql_text(value)) {
     c.append_quoted(sql, *text);
   } else {
     sql += "NULL";
   }
 }
+void append_field(Connection& c, std::string& sql, Code value) { append_nullable(c, sql, value); }
+void append_field(Connection& c, std::string& sql, core::HoldStatus value) { append_nullable(c, sql, value); }
 
 // "(v1,v2,...)" of the fields `walk` visits, but `sequence`.
 template <typename Record, typename Walk>
@@ -68,6 +72,10 @@ Status BatchWriter::load_accounts(std::span<const std::string> numbers, core::Le
 
 Status BatchWriter::load_transactions(std::span<const std::string> ids, core::LedgerState& state) {
   if (!look_up_ids_) return {};
+  return load_referenced(ids, state);
+}
+
+Status BatchWriter::load_referenced(std::span<const std::string> ids, core::LedgerState& state) {
   return for_each_chunk(ids.size(), rows_max_, [&](size_t start, size_t end) -> Status {
     std::string sql = "SELECT " + transaction_columns() + " FROM transactions WHERE transaction_id IN ";
     append_in_list(c_, sql, ids.subspan(start, end - start));
@@ -75,7 +83,8 @@ Status BatchWriter::load_transactions(std::span<const std::string> ids, core::Le
     if (!rows.ok()) return Status(rows.error());
     while (rows.value().next()) {
       core::Transaction t = read_transaction(rows.value());
-      state.existing.emplace(t.id, std::move(t));
+      std::string id = t.id;
+      state.existing.insert_or_assign(std::move(id), std::move(t));
     }
     return {};
   });
@@ -86,6 +95,7 @@ Status BatchWriter::write(core::BatchEffects& effects) {
   add_insert_accounts(effects.created, steps);
   add_update_accounts(effects.updated, steps);
   add_insert_transactions(effects.transactions, steps);
+  add_update_transactions(effects.transaction_updates, steps);
   if (auto s = run(steps, effects.transactions); !s.ok()) return s;
   core::render_audit_details(effects.audit, effects.transactions);
   steps.clear();
@@ -119,6 +129,10 @@ Status BatchWriter::run(const std::vector<Step>& steps, std::vector<core::Transa
       return Status(Code::internal, "updated accounts: " + std::to_string(result.affected_rows) +
                                         " rows affected, expected " +
                                         std::to_string(2 * (step.end - step.start)));
+    }
+    if (step.kind == Step::Kind::update_transaction && result.affected_rows != 1) {
+      return Status(Code::internal, "updated transaction: " + std::to_string(result.affected_rows) +
+                                        " rows affected, expected 1");
     }
     if (step.kind == Step::Kind::insert_transactions) {
       if (auto s = assign_sequences(transactions, step.start, step.end, result.insert_id); !s.ok()) {
@@ -173,6 +187,28 @@ void BatchWriter::add_insert_transactions(const std::vector<core::Transaction>& 
     steps.push_back(Step{std::move(sql), Step::Kind::insert_transactions, start, end});
     return {};
   });
+}
+
+// An earlier row's new state, one statement per row (a batch ends or refunds few). Every
+// one changes the row: a hold ends once, a refund adds a positive amount.
+void BatchWriter::add_update_transactions(const std::vector<core::Transaction>& transactions,
+                                          std::vector<Step>& steps) {
+  for (size_t i = 0; i < transactions.size(); ++i) {
+    const core::Transaction& t = transactions[i];
+    std::string sql = "UPDATE transactions SET ";
+    bool first = true;
+    for_each_transaction_field(t, [&](Column column, const auto& value) {
+      if (!column.state) return;
+      if (!first) sql += ", ";
+      first = false;
+      sql += column.name;
+      sql += " = ";
+      append_field(c_, sql, value);
+    });
+    sql += " WHERE transaction_id = ";
+    c_.append_quoted(sql, t.id);
+    steps.push_back(Step{std::move(sql), Step::Kind::update_transaction, i, i + 1});
+  }
 }
 
 // With innodb_autoinc_lock_mode 0 or 1 a multi-row INSERT gets consecutive ids from

@@ -27,6 +27,7 @@ class BatchWriter final : public BatchTransaction {
         timings_(timings) {}
 
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override;
+  Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) override;
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override;
   // Two round trips: the account and transaction rows, then (details rendered with the
   // sequences the first assigned) the audit records and the COMMIT.
@@ -36,7 +37,7 @@ class BatchWriter final : public BatchTransaction {
   // One statement of a multi-statement round trip, and what its result means.
   struct Step {
     std::string sql;
-    enum class Kind { plain, update_accounts, insert_transactions } kind;
+    enum class Kind { plain, update_accounts, insert_transactions, update_transaction } kind;
     size_t start;  // the rows of the effects it writes
     size_t end;
   };
@@ -46,6 +47,7 @@ class BatchWriter final : public BatchTransaction {
   void add_update_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps);
   void append_account_rows(const std::vector<core::Account>& accounts, size_t start, size_t end,
                            std::string& sql);
+  void add_update_transactions(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps);
   void add_insert_transactions(const std::vector<core::Transaction>& transactions,
                                std::vector<Step>& steps);
   Status assign_sequences(std::vector<core::Transaction>& transactions, size_t start, size_t end,

@@ -76,6 +76,10 @@ struct MysqlStore::Impl {
     return {};
   }
 
+  // An account's committed rows matching `filter` (page_sql), a page of them.
+  Result<HistoryPage> read_page(std::string_view number, std::optional<int64_t> before_sequence, size_t limit,
+                                std::string_view filter);
+
   template <typename Read>
   auto read_one(std::string sql, std::string_view key, Error missing, Read read)
       -> Result<decltype(read(std::declval<const Rows&>()))>;
@@ -156,16 +160,14 @@ Result<core::Transaction> MysqlStore::transaction(std::string_view id) {
       read_transaction<Rows>);
 }
 
-Result<HistoryPage> MysqlStore::history(std::string_view number,
-                                        std::optional<int64_t> before_sequence, size_t limit) {
-  assert(limit > 0 && limit <= history_limit_max);
-  auto exists = account(number);
-  if (!exists.ok()) return exists.error();
-  auto lease = impl_->readers.acquire();
-  if (!lease.ok()) return lease.error();
-  Connection& c = *lease.value();
+namespace {
+
+// An account's committed rows (matching `filter`, "" or " AND ..."), newest first, with
+// sequence < before, limit + 1 of them. Each side walks its (account, sequence) index
+// newest first; the union takes the newest of both.
+std::string page_sql(Connection& c, std::string_view number, std::optional<int64_t> before_sequence, size_t limit,
+                     std::string_view filter) {
   const int64_t before = before_sequence.value_or(std::numeric_limits<int64_t>::max());
-  // Each side walks its index newest first; the union takes the newest of both.
   std::string sql;
   for (const char* side : {"source_account", "destination_account"}) {
     sql += sql.empty() ? "SELECT * FROM ((SELECT " : " UNION ALL (SELECT ";
@@ -174,20 +176,54 @@ Result<HistoryPage> MysqlStore::history(std::string_view number,
     sql += side;
     sql += " = ";
     c.append_quoted(sql, number);
-    sql += " AND sequence < " + std::to_string(before) +
-           " AND status = 'committed' ORDER BY sequence DESC LIMIT " +
-           std::to_string(limit + 1) + ")";
+    sql += " AND sequence < " + std::to_string(before) + " AND status = 'committed'";
+    sql += filter;
+    sql += " ORDER BY sequence DESC LIMIT " + std::to_string(limit + 1) + ")";
   }
   sql += ") AS page ORDER BY sequence DESC LIMIT " + std::to_string(limit + 1);
-  auto rows = c.query(sql);
+  return sql;
+}
+
+}  // namespace
+
+Result<HistoryPage> MysqlStore::Impl::read_page(std::string_view number, std::optional<int64_t> before_sequence,
+                                                size_t limit, std::string_view filter) {
+  auto lease = readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  auto rows = c.query(page_sql(c, number, before_sequence, limit, filter));
   if (!rows.ok()) return rows.error();
-  HistoryPage page;
-  while (rows.value().next()) page.transactions.push_back(read_transaction(rows.value()));
-  if (page.transactions.size() > limit) {
-    page.transactions.resize(limit);
-    page.next_cursor = page.transactions.back().sequence;
-  }
-  return page;
+  std::vector<core::Transaction> read;
+  while (rows.value().next()) read.push_back(read_transaction(rows.value()));
+  return page_of(std::move(read), limit);
+}
+
+// The (account, sequence) indexes filtered by type: an account's holds cost a walk of its
+// rows back to the page's oldest hold (docs/OPERATIONS.md, "Holds and refunds").
+Result<HistoryPage> MysqlStore::holds(std::string_view number, std::optional<int64_t> before_sequence,
+                                     size_t limit) {
+  assert(limit > 0 && limit <= history_limit_max);
+  return impl_->read_page(number, before_sequence, limit, " AND type = 'hold'");
+}
+
+Result<std::vector<std::string>> MysqlStore::overdue_holds(int64_t now_ms, size_t limit) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  auto rows = c.query("SELECT transaction_id FROM transactions WHERE hold_status = 'pending' AND expires_at <= " +
+                      std::to_string(now_ms) + " ORDER BY expires_at LIMIT " + std::to_string(limit));
+  if (!rows.ok()) return rows.error();
+  std::vector<std::string> ids;
+  while (rows.value().next()) ids.push_back(rows.value().text(0));
+  return ids;
+}
+
+Result<HistoryPage> MysqlStore::history(std::string_view number,
+                                        std::optional<int64_t> before_sequence, size_t limit) {
+  assert(limit > 0 && limit <= history_limit_max);
+  auto exists = account(number);
+  if (!exists.ok()) return exists.error();
+  return impl_->read_page(number, before_sequence, limit, "");
 }
 
 Result<BalanceAt> MysqlStore::balance_at(std::string_view number, int64_t at_ms) {

@@ -82,6 +82,9 @@ class MysqlStore final : public Store {
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
   Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) override;
+  Result<HistoryPage> holds(std::string_view number, std::optional<int64_t> before_sequence,
+                            size_t limit) override;
+  Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   // OK when the database answers and its schema is this build's version.
   Status ping() override;
   // Audit records are visited in chain order, sealed ones only, with log_id set to

@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 4> kMigrations{{
+const std::array<std::vector<MigrationStep>, 5> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -157,6 +157,32 @@ const std::array<std::vector<MigrationStep>, 4> kMigrations{{
         // 8's and MariaDB's default) each of their postings fails (1364) and a rolling
         // upgrade never mixes rows that know account states with rows that do not.
         "ALTER TABLE transactions ALTER COLUMN source_version_after DROP DEFAULT",
+    },
+    {
+        // Version 5 (DESIGN.md section 10): holds and refunds. A row names the hold it
+        // ends or the transaction it refunds, a hold its expiry; a hold's status,
+        // captured amount and ender, or a transfer's refunded amount, are the only
+        // columns updated after the insert. Columns added at the end: instant.
+        {"ALTER TABLE transactions ADD COLUMN hold_id VARBINARY(64) NOT NULL DEFAULT ''", Done::column_exists,
+         "transactions", "hold_id"},
+        {"ALTER TABLE transactions ADD COLUMN refund_of VARBINARY(64) NOT NULL DEFAULT ''", Done::column_exists,
+         "transactions", "refund_of"},
+        {"ALTER TABLE transactions ADD COLUMN reason VARBINARY(500) NOT NULL DEFAULT ''", Done::column_exists,
+         "transactions", "reason"},
+        {"ALTER TABLE transactions ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0", Done::column_exists,
+         "transactions", "expires_at"},
+        {"ALTER TABLE transactions ADD COLUMN hold_status VARCHAR(16) NULL", Done::column_exists, "transactions",
+         "hold_status"},
+        {"ALTER TABLE transactions ADD COLUMN settled_amount BIGINT NOT NULL DEFAULT 0", Done::column_exists,
+         "transactions", "settled_amount"},
+        {"ALTER TABLE transactions ADD COLUMN settled_by VARBINARY(64) NOT NULL DEFAULT ''", Done::column_exists,
+         "transactions", "settled_by"},
+        // The sweeper's: pending holds by expiry (every other row sits under NULL).
+        {"ALTER TABLE transactions ADD INDEX pending_holds_by_expiry (hold_status, expires_at)",
+         Done::index_exists, "transactions", "pending_holds_by_expiry"},
+        // The gate for replicas of the previous release: they insert no hold columns,
+        // and with no default each of their postings fails (1364), as in version 4.
+        "ALTER TABLE transactions ALTER COLUMN settled_by DROP DEFAULT",
     },
 }};
 

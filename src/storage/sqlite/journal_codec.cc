@@ -10,9 +10,12 @@ namespace {
 
 // The record format written. 2 added the transaction fields of DESIGN.md section 10
 // (reference, metadata, the versions after), 3 the accounts' (type, status, pending
-// amounts, metadata). Older records are read without the fields they lack (rows.h:
-// Column::since): a log written by an earlier release recovers.
-constexpr int64_t kFormatVersion = 3;
+// amounts, metadata), 4 the holds' and refunds' fields, the updated transactions, and a
+// mask per row of the fields that are not empty or zero, which alone are written (most of
+// a transfer's later fields are empty). Older records are read without the fields they
+// lack (rows.h: Column::since): a log written by an earlier release recovers.
+constexpr int64_t kFormatVersion = 4;
+constexpr int64_t kMaskedFormat = 4;
 constexpr int64_t kOldestFormatVersion = 1;
 constexpr uint64_t kItemsMax = 1'000'000;
 
@@ -47,6 +50,16 @@ constexpr core::TransactionStatus last_of(core::TransactionStatus) { return core
 constexpr Code last_of(Code) { return last_code; }
 constexpr core::AccountType last_of(core::AccountType) { return core::last_account_type; }
 constexpr core::AccountStatus last_of(core::AccountStatus) { return core::last_account_status; }
+constexpr core::HoldStatus last_of(core::HoldStatus) { return core::last_hold_status; }
+
+// A field at its default (empty, zero, an enum's first value): left out of a masked row.
+bool is_default(int64_t value) { return value == 0; }
+bool is_default(const std::string& text) { return text.empty(); }
+template <typename Enum>
+  requires std::is_enum_v<Enum>
+bool is_default(Enum value) {
+  return static_cast<int64_t>(value) == 0;
+}
 
 class Reader {
  public:
@@ -93,16 +106,37 @@ class Reader {
   bool ok_ = true;
 };
 
-// Every field, in the order rows.h lists them: the record's layout follows that list.
+// A row: the mask of its fields that are not at their default (bit i: the i-th field of
+// rows.h's list), then those fields in that order.
 template <typename Record, typename Walk>
 void put(Writer& w, const Record& record, Walk walk) {
-  walk(record, [&](std::string_view, const auto& value) { w.field(value); });
+  uint64_t mask = 0;
+  int bit = 0;
+  walk(record, [&](std::string_view, const auto& value) {
+    if (!is_default(value)) mask |= uint64_t{1} << bit;
+    ++bit;
+  });
+  w.i64(static_cast<int64_t>(mask));
+  bit = 0;
+  walk(record, [&](std::string_view, const auto& value) {
+    if ((mask >> bit++) & 1) w.field(value);
+  });
 }
+// Formats before kMaskedFormat hold every field the format knows, unmasked.
 template <typename Record, typename Walk>
 bool get(Reader& r, Record& record, Walk walk, int64_t format) {
+  uint64_t mask = ~uint64_t{0};
+  if (format >= kMaskedFormat) {
+    int64_t raw = 0;
+    if (!r.i64(raw)) return false;
+    mask = static_cast<uint64_t>(raw);
+  }
   bool ok = true;
+  int bit = 0;
   walk(record, [&](Column column, auto& value) {
-    if (column.since <= format) ok = ok && r.field(value);
+    const bool present = format >= kMaskedFormat ? ((mask >> bit) & 1) != 0 : column.since <= format;
+    ++bit;
+    if (present) ok = ok && r.field(value);
   });
   return ok;
 }
@@ -133,6 +167,8 @@ std::string encode_journal_record(const core::BatchEffects& effects) {
     w.str(record.prev_hash);
     w.str(record.hash);
   }
+  w.i64(static_cast<int64_t>(effects.transaction_updates.size()));
+  for (const auto& t : effects.transaction_updates) put(w, t, kTransactionFields);
   return w.take();
 }
 
@@ -170,6 +206,13 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
     if (record.transaction_index < -1 ||
         record.transaction_index >= static_cast<int64_t>(effects.transactions.size())) {
       return corrupt;
+    }
+  }
+  if (version >= 4) {
+    if (!r.count(n)) return corrupt;
+    effects.transaction_updates.resize(n);
+    for (auto& t : effects.transaction_updates) {
+      if (!get(r, t, kTransactionFields, version)) return corrupt;
     }
   }
   if (!r.done()) return corrupt;

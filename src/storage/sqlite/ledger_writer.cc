@@ -28,13 +28,17 @@ void bind_field(Statement& s, int index, core::AccountType value) { s.bind(index
 void bind_field(Statement& s, int index, core::AccountStatus value) { s.bind(index, sql_text(value)); }
 void bind_field(Statement& s, int index, core::TransactionType value) { s.bind(index, sql_text(value)); }
 void bind_field(Statement& s, int index, core::TransactionStatus value) { s.bind(index, sql_text(value)); }
-void bind_field(Statement& s, int index, Code value) {
+template <typename Nullable>  // Code, core::HoldStatus
+  requires std::is_enum_v<Nullable>
+void bind_nullable(Statement& s, int index, Nullable value) {
   if (const auto text = sql_text(value)) {
     s.bind(index, *text);
   } else {
     s.bind_null(index);
   }
 }
+void bind_field(Statement& s, int index, core::HoldStatus value) { bind_nullable(s, index, value); }
+void bind_field(Statement& s, int index, Code value) { bind_nullable(s, index, value); }
 
 }  // namespace
 
@@ -54,6 +58,13 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
                             account_updates([](std::string_view column) { return "excluded." + std::string(column); })},
       {&insert_transaction_, "INSERT INTO transactions (" + transaction_columns() + ") VALUES (" +
                                  placeholders(count_columns(transaction_columns())) + ")"},
+      // An earlier row's new state (a hold ended, a transfer refunded).
+      {&update_transaction_, "INSERT INTO transactions (" + transaction_columns() + ") VALUES (" +
+                                 placeholders(count_columns(transaction_columns())) +
+                                 ") ON CONFLICT (transaction_id) DO UPDATE SET " +
+                                 transaction_state_updates([](std::string_view column) {
+                                   return "excluded." + std::string(column);
+                                 })},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -121,7 +132,10 @@ Status LedgerWriter::write(BatchesView batches) {
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;
     for (const auto& t : effects->transactions) {
-      if (auto s = insert_transaction(t); !s.ok()) return s;
+      if (auto s = insert_transaction(insert_transaction_, t); !s.ok()) return s;
+    }
+    for (const auto& t : effects->transaction_updates) {
+      if (auto s = insert_transaction(update_transaction_, t); !s.ok()) return s;
     }
     audit = effects->audit;
     head = core::seal_audit(audit, effects->transactions, std::move(head));
@@ -144,8 +158,8 @@ Status LedgerWriter::write(BatchesView batches) {
   return {};
 }
 
-Status LedgerWriter::insert_transaction(const core::Transaction& t) {
-  Use s(insert_transaction_);
+Status LedgerWriter::insert_transaction(Statement& statement, const core::Transaction& t) {
+  Use s(statement);
   int index = 1;
   for_each_transaction_field(t, [&](std::string_view, const auto& value) { bind_field(*s, index++, value); });
   if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert transaction"));

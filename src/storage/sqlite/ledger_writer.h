@@ -30,11 +30,11 @@ class LedgerWriter {
 
  private:
   Status write(BatchesView batches);
-  Status insert_transaction(const core::Transaction& t);
+  Status insert_transaction(Statement& statement, const core::Transaction& t);
 
   Connection db_;
   Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;
-  Statement write_account_, insert_transaction_, insert_audit_;
+  Statement write_account_, insert_transaction_, update_transaction_, insert_audit_;
 };
 
 }  // namespace balanced::storage::sqlite

@@ -21,6 +21,7 @@ void Overlay::publish(std::shared_ptr<const PendingBatch> batch) {
     for (const auto& a : batch->effects.created) accounts_[a.number] = a;
     for (const auto& a : batch->effects.updated) accounts_[a.number] = a;
     for (const auto& t : batch->effects.transactions) transactions_[t.id] = &t;
+    for (const auto& t : batch->effects.transaction_updates) updated_[t.id] = &t;
     transaction_count_ += batch->effects.transactions.size();
     batches_.push_back(std::move(batch));
   }
@@ -43,12 +44,27 @@ void Overlay::load_transactions(std::span<const std::string> ids, core::LedgerSt
                                 std::vector<const std::string*>& missing) {
   MutexLock lock(mutex_);
   for (const auto& id : ids) {
-    if (auto it = transactions_.find(id); it != transactions_.end()) {
-      state.existing.emplace(id, *it->second);
+    if (const core::Transaction* t = find(id)) {
+      state.existing.insert_or_assign(id, *t);
     } else {
       missing.push_back(&id);
     }
   }
+}
+
+const core::Transaction* Overlay::find(std::string_view id) {
+  if (auto it = updated_.find(id); it != updated_.end()) return it->second;
+  if (auto it = transactions_.find(id); it != transactions_.end()) return it->second;
+  return nullptr;
+}
+
+void Overlay::patch(core::Transaction& row) {
+  MutexLock lock(mutex_);
+  patch_locked(row);
+}
+
+void Overlay::patch_locked(core::Transaction& row) {
+  if (auto it = updated_.find(row.id); it != updated_.end()) row = *it->second;
 }
 
 std::optional<core::Account> Overlay::account(std::string_view number) {
@@ -59,7 +75,7 @@ std::optional<core::Account> Overlay::account(std::string_view number) {
 
 std::optional<core::Transaction> Overlay::transaction(std::string_view id) {
   MutexLock lock(mutex_);
-  if (auto it = transactions_.find(id); it != transactions_.end()) return *it->second;
+  if (const core::Transaction* t = find(id)) return *t;
   return std::nullopt;
 }
 
@@ -70,6 +86,7 @@ void Overlay::history(std::string_view number, int64_t before, std::vector<core:
       if (t.sequence < before && t.status == core::TransactionStatus::committed &&
           (t.source == number || t.destination == number)) {
         out.push_back(t);
+        patch_locked(out.back());
       }
     }
   }
@@ -127,6 +144,10 @@ void Overlay::forget(const PendingChunk& chunk) {
     };
     for (const auto& a : batch->effects.created) forget_account(a);
     for (const auto& a : batch->effects.updated) forget_account(a);
+    for (const auto& t : batch->effects.transaction_updates) {
+      // A later batch's newer state stays.
+      if (auto it = updated_.find(t.id); it != updated_.end() && it->second == &t) updated_.erase(it);
+    }
     batches_.pop_front();
     materialized_batch_ = batch->batch;
   }

@@ -52,11 +52,14 @@ class Overlay {
 
   // Readers'.
   std::optional<core::Account> account(std::string_view number);
+  // Gives a row read from the ledger file its pending state, if a newer one is pending.
+  void patch(core::Transaction& row);
   std::optional<core::Transaction> transaction(std::string_view id);
   // The newest committed transaction of `number` created at or before `at_ms`, if one is
   // pending.
   std::optional<core::Transaction> latest_at(std::string_view number, int64_t at_ms);
-  // The committed transactions of `number` with sequence < before, appended to `out`.
+  // The committed transactions of `number` with sequence < before, appended to `out`
+  // (each with its newest state).
   void history(std::string_view number, int64_t before, std::vector<core::Transaction>& out);
 
   // The materializer's. Waits for a batch, then up to `grow_for` (cut short when the
@@ -76,6 +79,10 @@ class Overlay {
   void stop();
 
  private:
+  // The row `id` in its newest pending state, or null.
+  const core::Transaction* find(std::string_view id) REQUIRES(mutex_);
+  void patch_locked(core::Transaction& row) REQUIRES(mutex_);
+
   const size_t transactions_max_;
   Mutex mutex_;
   std::condition_variable changed_;
@@ -85,6 +92,9 @@ class Overlay {
   // materializer erases it, with no allocation and no rehash for either.
   boost::unordered_flat_map<std::string_view, const core::Transaction*> transactions_
       GUARDED_BY(mutex_);
+  // The newest pending state of earlier rows (a hold ended, a transfer refunded), pointing
+  // into batches_ like transactions_; few, so a node map.
+  std::unordered_map<std::string_view, const core::Transaction*> updated_ GUARDED_BY(mutex_);
   std::deque<std::shared_ptr<const PendingBatch>> batches_ GUARDED_BY(mutex_);
   size_t transaction_count_ GUARDED_BY(mutex_) = 0;
   int64_t materialized_batch_ GUARDED_BY(mutex_) = 0;

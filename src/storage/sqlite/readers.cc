@@ -14,6 +14,22 @@ Status ReadConnection::prepare() {
       transaction_columns() +
       " FROM transactions WHERE destination_account = ?1 AND sequence < ?2 AND status = "
       "'committed' ORDER BY sequence DESC LIMIT ?3) ORDER BY sequence DESC LIMIT ?3";
+  // A hold row keeps status 'committed' only once placed; the partial indexes
+  // holds_by_source and holds_by_destination hold nothing else.
+  const std::string holds_sql =
+      "SELECT * FROM (SELECT " + transaction_columns() +
+      " FROM transactions WHERE type = 'hold' AND source_account = ?1 AND sequence < ?2 AND status = "
+      "'committed' ORDER BY sequence DESC LIMIT ?3) UNION ALL SELECT * FROM (SELECT " +
+      transaction_columns() +
+      " FROM transactions WHERE type = 'hold' AND destination_account = ?1 AND sequence < ?2 AND status = "
+      "'committed' ORDER BY sequence DESC LIMIT ?3) ORDER BY sequence DESC LIMIT ?3";
+  if (auto s = holds.prepare(db, holds_sql); !s.ok()) return s;
+  if (auto s = overdue_holds.prepare(db,
+                                     "SELECT transaction_id FROM transactions WHERE hold_status = 'pending' AND "
+                                     "expires_at <= ?1 ORDER BY expires_at LIMIT ?2");
+      !s.ok()) {
+    return s;
+  }
   if (auto s = account.prepare(db, "SELECT " + account_columns() +
                                        " FROM accounts WHERE account_number = ?1");
       !s.ok()) {

@@ -18,6 +18,7 @@ struct ReadConnection {
   Connection db;
   Statement account, transaction, history;
   Statement sequence_at, balance_at, postings_through;  // point in time (Store::balance_at)
+  Statement holds, overdue_holds;
   // Prepared once: the committer opens and closes a read snapshot per batch, and
   // sqlite3_exec() would parse the text each time (~7,000 instructions a batch).
   Statement begin, commit;

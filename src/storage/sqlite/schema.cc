@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 3> kMigrations{
+constexpr std::array<const char*, 4> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -79,6 +79,22 @@ ALTER TABLE accounts ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
 DROP INDEX IF EXISTS transactions_by_source_time;
 DROP INDEX IF EXISTS transactions_by_destination_time;
 CREATE INDEX transactions_by_time ON transactions (created_at);
+)sql",
+    // Version 4 (DESIGN.md section 10): holds and refunds. A row names the hold it ends
+    // or the transaction it refunds, a hold its expiry; a hold's status, captured amount
+    // and ender, or a transfer's refunded amount, are the only columns updated after the
+    // insert. Partial indexes: a transfer writes no entry in any of them.
+    R"sql(
+ALTER TABLE transactions ADD COLUMN hold_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN refund_of TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transactions ADD COLUMN hold_status TEXT;
+ALTER TABLE transactions ADD COLUMN settled_amount INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transactions ADD COLUMN settled_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX holds_by_source ON transactions (source_account, sequence) WHERE type = 'hold';
+CREATE INDEX holds_by_destination ON transactions (destination_account, sequence) WHERE type = 'hold';
+CREATE INDEX pending_holds_by_expiry ON transactions (expires_at) WHERE hold_status = 'pending';
 )sql",
 };
 

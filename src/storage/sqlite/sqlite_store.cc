@@ -128,7 +128,7 @@ class SqliteBatch final : public BatchTransaction {
       s->bind(1, *id);
       const int rc = s->step();
       if (rc == SQLITE_ROW) {
-        state.existing.emplace(*id, read_transaction(*s));
+        state.existing.insert_or_assign(*id, read_transaction(*s));
       } else if (rc != SQLITE_DONE) {
         return Status(s->error(rc, "load transaction"));
       }
@@ -288,8 +288,10 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   // The engine needs the outcomes and the accounts; the rows go to the materializer.
   pending->effects.transactions = std::move(effects.value().transactions);
   pending->effects.audit = std::move(effects.value().audit);
+  pending->effects.transaction_updates = std::move(effects.value().transaction_updates);
   effects.value().transactions.clear();
   effects.value().audit.clear();
+  effects.value().transaction_updates.clear();
   for (const auto& a : pending->effects.created) impl.remember(a);
   for (const auto& a : pending->effects.updated) impl.remember(a);
   impl.overlay.publish(std::move(pending));
@@ -324,36 +326,58 @@ Result<core::Transaction> SqliteStore::transaction(std::string_view id) {
   return s->error(rc, "read transaction");
 }
 
-Result<HistoryPage> SqliteStore::history(std::string_view number,
-                                         std::optional<int64_t> before_sequence, size_t limit) {
+// A page of `number`'s committed rows (holds only, or all) from the overlay, then the
+// file: a batch materialized in between is in the file. Each row in its newest state.
+Result<HistoryPage> SqliteStore::read_page(std::string_view number, std::optional<int64_t> before_sequence,
+                                           size_t limit, bool holds_only) {
   assert(limit > 0 && limit <= history_limit_max);
-  auto exists = account(number);
-  if (!exists.ok()) return exists.error();
   const int64_t before = before_sequence.value_or(std::numeric_limits<int64_t>::max());
-  // The overlay first, then the file: a batch materialized in between is in the file.
   std::vector<core::Transaction> rows;
   impl_->overlay.history(number, before, rows);
+  if (holds_only) {
+    std::erase_if(rows, [](const core::Transaction& t) { return t.type != core::TransactionType::hold; });
+  }
   sqlite::Reader reader(impl_->readers);
   if (!reader.ok()) return reader.error();
-  Use s(reader->history);
+  Use s(holds_only ? reader->holds : reader->history);
   s->bind(1, number);
   s->bind(2, before);
   s->bind(3, static_cast<int64_t>(limit + 1));
   int rc = SQLITE_ROW;
-  while ((rc = s->step()) == SQLITE_ROW) rows.push_back(read_transaction(*s));
-  if (rc != SQLITE_DONE) return s->error(rc, "read history");
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.sequence > b.sequence; });
-  rows.erase(std::unique(rows.begin(), rows.end(),
-                         [](const auto& a, const auto& b) { return a.sequence == b.sequence; }),
-             rows.end());
-  HistoryPage page;
-  if (rows.size() > limit) {
-    rows.resize(limit);
-    page.next_cursor = rows.back().sequence;
+  while ((rc = s->step()) == SQLITE_ROW) {
+    rows.push_back(read_transaction(*s));
+    // Ended since it was materialized? (Only a hold's state is shown in a page.)
+    if (holds_only) impl_->overlay.patch(rows.back());
   }
-  page.transactions = std::move(rows);
-  return page;
+  if (rc != SQLITE_DONE) return s->error(rc, holds_only ? "read holds" : "read history");
+  return page_of(std::move(rows), limit);
+}
+
+Result<HistoryPage> SqliteStore::history(std::string_view number,
+                                         std::optional<int64_t> before_sequence, size_t limit) {
+  auto exists = account(number);
+  if (!exists.ok()) return exists.error();
+  return read_page(number, before_sequence, limit, false);
+}
+
+Result<HistoryPage> SqliteStore::holds(std::string_view number, std::optional<int64_t> before_sequence,
+                                       size_t limit) {
+  return read_page(number, before_sequence, limit, true);
+}
+
+// From the ledger file only: a hold still in the overlay was placed moments ago, far
+// from its expiry (a second at least), and is found by the next run.
+Result<std::vector<std::string>> SqliteStore::overdue_holds(int64_t now_ms, size_t limit) {
+  sqlite::Reader reader(impl_->readers);
+  if (!reader.ok()) return reader.error();
+  Use s(reader->overdue_holds);
+  s->bind(1, now_ms);
+  s->bind(2, static_cast<int64_t>(limit));
+  std::vector<std::string> ids;
+  int rc = SQLITE_ROW;
+  while ((rc = s->step()) == SQLITE_ROW) ids.push_back(s->text(0));
+  if (rc != SQLITE_DONE) return s->error(rc, "read overdue holds");
+  return ids;
 }
 
 Result<BalanceAt> SqliteStore::balance_at(std::string_view number, int64_t at_ms) {

@@ -85,6 +85,9 @@ class SqliteStore final : public Store {
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
   Result<BalanceAt> balance_at(std::string_view number, int64_t at_ms) override;
+  Result<HistoryPage> holds(std::string_view number, std::optional<int64_t> before_sequence,
+                            size_t limit) override;
+  Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 
@@ -93,6 +96,8 @@ class SqliteStore final : public Store {
  private:
   friend Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions&);
   explicit SqliteStore(std::unique_ptr<Impl> impl);
+  Result<HistoryPage> read_page(std::string_view number, std::optional<int64_t> before_sequence, size_t limit,
+                                bool holds_only);
   std::unique_ptr<Impl> impl_;
 };
 
