@@ -12,6 +12,13 @@
 --             per run of wrk)
 --   deposit, withdrawal
 --             POST /accounts/a<i>/deposits (or /withdrawals), amount 1, ids as above
+--   holdcapture
+--             odd requests POST /holds from a<i> to a<(i+1) % N>, amount 1; even ones
+--             POST /holds/<hold>/capture of the hold placed 2 * LAG requests earlier
+--             by this thread (answered long since; before there is one, a hold): pairs
+--             per second are half the requests'
+--   refund    POST /transactions/orig-a<i>/refunds, amount 1 (bench/ledger.sh makes
+--             each orig-a<i>, a large transfer from a<(i+1) % N> to a<i>)
 -- The random sequence has a fixed seed per wrk thread, so every target gets the same
 -- principals in the same order.
 --
@@ -31,13 +38,17 @@ local heads = {}    -- transfer: request line and headers of principal i, up to 
 local tails = {}    -- transfer: the body after the transactionId
 local id_head       -- transfer: the body up to the counter
 local counter = 0
+local host_line     -- "Host: ...\r\n" and the Authorization header, when none:N, for holdcapture
+local hold_prefix   -- holdcapture: the ids' prefix
+local LAG = 256     -- holdcapture: a capture names the hold of 2 * LAG requests before
 
 function init(args)
   -- wrk passes the URL as args[0], then what follows "--".
   local path, prefix = args[1], args[3] or "wrk-"
   mode = args[2]
-  assert(path and (mode == "read" or mode == "transfer" or mode == "deposit" or mode == "withdrawal"),
-    "usage: wrk ... -s gateway.lua URL -- TOKENS|none:N read|transfer|deposit|withdrawal [ID_PREFIX]")
+  assert(path and (mode == "read" or mode == "transfer" or mode == "deposit" or mode == "withdrawal"
+      or mode == "holdcapture" or mode == "refund"),
+    "usage: wrk ... -s gateway.lua URL -- TOKENS|none:N read|transfer|deposit|withdrawal|holdcapture|refund [ID_PREFIX]")
   local tokens = {}
   local anonymous = path:match("^none:(%d+)$")
   if anonymous then
@@ -55,7 +66,17 @@ function init(args)
     local auth = anonymous and "" or "Authorization: Bearer " .. tokens[i] .. "\r\n"
     reads[i] = "GET /accounts/" .. account .. "/balance HTTP/1.1\r\nHost: " .. host .. "\r\n"
       .. auth .. "\r\n"
-    if mode == "deposit" or mode == "withdrawal" then
+    if mode == "holdcapture" then
+      heads[i] = "POST /holds HTTP/1.1\r\nHost: " .. host .. "\r\n" .. auth
+        .. "Content-Type: application/json\r\nContent-Length: "
+      tails[i] = '","sourceAccountNumber":"' .. account .. '","destinationAccountNumber":"a'
+        .. (i % n) .. '","amount":1}'
+      host_line = "Host: " .. host .. "\r\n" .. auth
+    elseif mode == "refund" then
+      heads[i] = "POST /transactions/orig-" .. account .. "/refunds HTTP/1.1\r\nHost: " .. host .. "\r\n"
+        .. auth .. "Content-Type: application/json\r\nContent-Length: "
+      tails[i] = '","amount":1}'
+    elseif mode == "deposit" or mode == "withdrawal" then
       heads[i] = "POST /accounts/" .. account .. "/" .. mode .. "s HTTP/1.1\r\nHost: " .. host .. "\r\n"
         .. auth .. "Content-Type: application/json\r\nContent-Length: "
       tails[i] = '","amount":1}'
@@ -66,7 +87,9 @@ function init(args)
         .. (i % n) .. '","amount":1}'
     end
   end
-  id_head = '{"transactionId":"' .. prefix .. id .. "-"
+  local id_field = mode == "holdcapture" and "holdId" or mode == "refund" and "refundId" or "transactionId"
+  id_head = '{"' .. id_field .. '":"' .. prefix .. id .. "-"
+  hold_prefix = prefix .. id .. "-"
   math.randomseed(1 + id)
 end
 
@@ -74,6 +97,14 @@ function request()
   local i = math.random(n)
   if mode == "read" then return reads[i] end
   counter = counter + 1
+  -- wrk calls request() once before sending anything: the hold of counter 1 is never
+  -- sent, so the first capture names the hold of counter 3.
+  if mode == "holdcapture" and counter % 2 == 0 and counter > 2 * LAG + 2 then
+    local hold = hold_prefix .. (counter - 1 - 2 * LAG)
+    local body = '{"captureId":"' .. hold .. '-c"}'
+    return "POST /holds/" .. hold .. "/capture HTTP/1.1\r\n" .. host_line
+      .. "Content-Type: application/json\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
+  end
   local body = id_head .. counter .. tails[i]
   return heads[i] .. #body .. "\r\n\r\n" .. body
 end

@@ -421,20 +421,26 @@ class BatchApplier {
     touched_.insert(account.number);
   }
 
-  // A new state of an earlier row (a hold ended, a transfer refunded). A row of this batch
-  // is written in its final state; a stored one is rewritten (effects.transaction_updates).
-  void update_earlier(const Transaction& row) {
-    if (auto in_batch = batch_ids_.find(row.id); in_batch != batch_ids_.end()) {
-      effects_.transactions[in_batch->second] = row;
-      return;
+  // Changes the state of an earlier row (a hold ended, a transfer refunded) in place and
+  // returns it. A row of this batch is written in its final state; a stored one is
+  // rewritten (effects.transaction_updates, one entry per row, its last state).
+  // REQUIRES: earlier(id) found it.
+  template <typename Change>
+  const Transaction& update_earlier(const std::string& id, Change change) {
+    if (auto in_batch = batch_ids_.find(id); in_batch != batch_ids_.end()) {
+      Transaction& row = effects_.transactions[in_batch->second];
+      change(row);
+      return row;
     }
-    state_.existing.insert_or_assign(row.id, row);
-    if (auto known = updated_rows_.find(row.id); known != updated_rows_.end()) {
+    Transaction& row = state_.existing.at(id);
+    change(row);
+    if (auto known = updated_rows_.find(id); known != updated_rows_.end()) {
       effects_.transaction_updates[known->second] = row;
-      return;
+    } else {
+      updated_rows_.emplace(id, effects_.transaction_updates.size());
+      effects_.transaction_updates.push_back(row);
     }
-    updated_rows_.emplace(row.id, effects_.transaction_updates.size());
-    effects_.transaction_updates.push_back(row);
+    return row;
   }
 
   // The checks every debit of `from` to `to` passes, in order; the refusal, if any.
@@ -766,11 +772,11 @@ class BatchApplier {
     row.destination_balance_after = to.balance;
     row.source_version_after = from.version;
     row.destination_version_after = to.version;
-    Transaction ended = hold;
-    ended.hold_status = capture ? HoldStatus::captured : expire ? HoldStatus::expired : HoldStatus::voided;
-    ended.settled_amount = capture ? row.amount : 0;
-    ended.settled_by = row.id;
-    update_earlier(ended);
+    const Transaction& ended = update_earlier(hold.id, [&](Transaction& held_row) {
+      held_row.hold_status = capture ? HoldStatus::captured : expire ? HoldStatus::expired : HoldStatus::voided;
+      held_row.settled_amount = capture ? row.amount : 0;
+      held_row.settled_by = row.id;
+    });
     const int transaction_index = record(std::move(row));
     audit(type_name(settle.type), settle.operator_name.empty() && expire ? "sweeper" : settle.operator_name, {},
           transaction_index);
@@ -787,7 +793,7 @@ class BatchApplier {
     };
     const Transaction* found = earlier(refund.original_id);
     if (found == nullptr) return refuse(Code::not_found, "transaction " + refund.original_id + " does not exist");
-    const Transaction original = *found;
+    const Transaction& original = *found;  // stable: a map node or a reserved vector's row
     if (!may_act_for(refund.acting_for, original.destination)) {
       return refuse(Code::forbidden, "the token does not act for account " + original.destination +
                                          ", the destination of transaction " + original.id);
@@ -846,9 +852,7 @@ class BatchApplier {
     row.destination_balance_after = to.balance;
     row.source_version_after = from.version;
     row.destination_version_after = to.version;
-    Transaction refunded = original;
-    refunded.settled_amount += row.amount;
-    update_earlier(refunded);
+    update_earlier(original.id, [&](Transaction& refunded) { refunded.settled_amount += row.amount; });
     const int transaction_index = record(std::move(row));
     audit("refund", refund.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = Code::ok, .transaction = effects_.transactions[transaction_index]},

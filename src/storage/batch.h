@@ -24,6 +24,9 @@ class BatchTransaction {
   virtual Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) {
     return load_transactions(ids, state);
   }
+  // Whether another writer may change a stored row between its load and the lock of its
+  // accounts (a database several replicas write); a single writer's rows stay as loaded.
+  virtual bool concurrent_writers() const { return false; }
   // Writes the effects, assigning transaction sequences and audit log ids. The audit
   // records are sealed (core::seal_audit) when they reach the audit log, in commit order.
   virtual Status write(core::BatchEffects& effects) = 0;

@@ -348,6 +348,26 @@ TYPED_TEST(StoreContract, HoldsCapturesVoidsExpiriesAndRefundsAreKeptAcrossReope
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
+// One transfer refunded a unit at a time over many batches, read meanwhile: each batch
+// updates the row a batch before it updated (on SQLite, while the materializer forgets
+// the earlier batches).
+TYPED_TEST(StoreContract, ATransferRefundedOverManyBatchesKeepsItsNewestState) {
+  this->apply({open("buyer", 0), open("shop", 1000)});
+  this->apply({transfer("sale", "shop", "buyer", 400)});
+  for (int i = 0; i < 300; ++i) {
+    auto refunded = this->apply({refund("u" + std::to_string(i), "sale", i < 200 ? 2 : 1)});
+    ASSERT_EQ(refunded[0].code, i < 200 ? Code::ok : Code::exceeds_refundable_amount) << i << refunded[0].detail;
+    auto read = this->store().transaction("sale");
+    ASSERT_TRUE(read.ok());
+    ASSERT_EQ(read.value().settled_amount, std::min(2 * (i + 1), 400)) << i;
+  }
+  this->settle();
+  this->reopen();
+  EXPECT_EQ(this->store().transaction("sale").value().settled_amount, 400);
+  const auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);

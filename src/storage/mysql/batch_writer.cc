@@ -205,8 +205,8 @@ void BatchWriter::add_update_transactions(const std::vector<core::Transaction>& 
       sql += " = ";
       append_field(c_, sql, value);
     });
-    sql += " WHERE transaction_id = ";
-    c_.append_quoted(sql, t.id);
+    sql += " WHERE sequence = ";  // the primary key
+    append_int(sql, t.sequence);
     steps.push_back(Step{std::move(sql), Step::Kind::update_transaction, i, i + 1});
   }
 }

@@ -28,6 +28,7 @@ class BatchWriter final : public BatchTransaction {
 
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override;
   Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) override;
+  bool concurrent_writers() const override { return true; }
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override;
   // Two round trips: the account and transaction rows, then (details rendered with the
   // sequences the first assigned) the audit records and the COMMIT.

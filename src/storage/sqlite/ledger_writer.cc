@@ -40,6 +40,15 @@ void bind_nullable(Statement& s, int index, Nullable value) {
 void bind_field(Statement& s, int index, core::HoldStatus value) { bind_nullable(s, index, value); }
 void bind_field(Statement& s, int index, Code value) { bind_nullable(s, index, value); }
 
+// "UPDATE transactions SET <state column> = ?1, ... WHERE sequence = ?n": by the rowid, no
+// index descent.
+std::string update_state_sql() {
+  int parameter = 0;
+  const std::string assignments =
+      transaction_state_updates([&parameter](std::string_view) { return "?" + std::to_string(++parameter); });
+  return "UPDATE transactions SET " + assignments + " WHERE sequence = ?" + std::to_string(parameter + 1);
+}
+
 }  // namespace
 
 Status LedgerWriter::open(const std::string& path, const ConnectionOptions& options) {
@@ -59,12 +68,7 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       {&insert_transaction_, "INSERT INTO transactions (" + transaction_columns() + ") VALUES (" +
                                  placeholders(count_columns(transaction_columns())) + ")"},
       // An earlier row's new state (a hold ended, a transfer refunded).
-      {&update_transaction_, "INSERT INTO transactions (" + transaction_columns() + ") VALUES (" +
-                                 placeholders(count_columns(transaction_columns())) +
-                                 ") ON CONFLICT (transaction_id) DO UPDATE SET " +
-                                 transaction_state_updates([](std::string_view column) {
-                                   return "excluded." + std::string(column);
-                                 })},
+      {&update_transaction_, update_state_sql()},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -132,10 +136,10 @@ Status LedgerWriter::write(BatchesView batches) {
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;
     for (const auto& t : effects->transactions) {
-      if (auto s = insert_transaction(insert_transaction_, t); !s.ok()) return s;
+      if (auto s = insert_transaction(t); !s.ok()) return s;
     }
     for (const auto& t : effects->transaction_updates) {
-      if (auto s = insert_transaction(update_transaction_, t); !s.ok()) return s;
+      if (auto s = update_transaction(t); !s.ok()) return s;
     }
     audit = effects->audit;
     head = core::seal_audit(audit, effects->transactions, std::move(head));
@@ -158,8 +162,20 @@ Status LedgerWriter::write(BatchesView batches) {
   return {};
 }
 
-Status LedgerWriter::insert_transaction(Statement& statement, const core::Transaction& t) {
-  Use s(statement);
+Status LedgerWriter::update_transaction(const core::Transaction& t) {
+  Use s(update_transaction_);
+  int index = 1;
+  for_each_transaction_field(t, [&](Column column, const auto& value) {
+    if (column.state) bind_field(*s, index++, value);
+  });
+  s->bind(index, t.sequence);
+  if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "update transaction"));
+  if (sqlite3_changes(db_.get()) != 1) return Status(Code::internal, "update transaction " + t.id + ": no such row");
+  return {};
+}
+
+Status LedgerWriter::insert_transaction(const core::Transaction& t) {
+  Use s(insert_transaction_);
   int index = 1;
   for_each_transaction_field(t, [&](std::string_view, const auto& value) { bind_field(*s, index++, value); });
   if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert transaction"));

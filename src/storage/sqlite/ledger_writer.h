@@ -30,7 +30,9 @@ class LedgerWriter {
 
  private:
   Status write(BatchesView batches);
-  Status insert_transaction(Statement& statement, const core::Transaction& t);
+  Status insert_transaction(const core::Transaction& t);
+  // An earlier row's new state (rows.h: Column::state).
+  Status update_transaction(const core::Transaction& t);
 
   Connection db_;
   Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;

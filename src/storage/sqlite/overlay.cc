@@ -21,7 +21,7 @@ void Overlay::publish(std::shared_ptr<const PendingBatch> batch) {
     for (const auto& a : batch->effects.created) accounts_[a.number] = a;
     for (const auto& a : batch->effects.updated) accounts_[a.number] = a;
     for (const auto& t : batch->effects.transactions) transactions_[t.id] = &t;
-    for (const auto& t : batch->effects.transaction_updates) updated_[t.id] = &t;
+    for (const auto& t : batch->effects.transaction_updates) updated_.insert_or_assign(t.id, &t);
     transaction_count_ += batch->effects.transactions.size();
     batches_.push_back(std::move(batch));
   }

@@ -93,8 +93,14 @@ class Overlay {
   boost::unordered_flat_map<std::string_view, const core::Transaction*> transactions_
       GUARDED_BY(mutex_);
   // The newest pending state of earlier rows (a hold ended, a transfer refunded), pointing
-  // into batches_ like transactions_; few, so a node map.
-  std::unordered_map<std::string_view, const core::Transaction*> updated_ GUARDED_BY(mutex_);
+  // into batches_ like transactions_. Keyed by copies: a row updated by a later batch
+  // keeps its entry while the earlier batch, whose id a view would point into, is
+  // forgotten. Few entries, so a node map.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, const core::Transaction*, IdHash, std::equal_to<>> updated_ GUARDED_BY(mutex_);
   std::deque<std::shared_ptr<const PendingBatch>> batches_ GUARDED_BY(mutex_);
   size_t transaction_count_ GUARDED_BY(mutex_) = 0;
   int64_t materialized_batch_ GUARDED_BY(mutex_) = 0;
