@@ -7,8 +7,8 @@
 # (bench/wrk/gateway.lua, wrk -t1 -cCONNECTIONS, SECONDS each, a random account per
 # request, unique ids): durable transfer, deposit, withdrawal, hold + capture (a hold,
 # then the capture of one placed earlier: two requests a pair), refund (one unit of a
-# large transfer into the account), in that order, `rounds` times over, so that drift
-# falls on all alike. Per leg: requests/s, p50, p99, p99.9, max and CPU per operation of
+# large transfer into the account), `rounds` times over, each round starting one kind
+# further on, so that drift and the growing ledger fall on all alike. Per leg: requests/s, p50, p99, p99.9, max and CPU per operation of
 # the process (/proc). Then each kind's mean over the rounds against the transfer's, and
 # `balancectl verify`.
 #
@@ -73,7 +73,10 @@ for mode in $modes; do
 done
 for round in $(seq "$rounds"); do
   echo "round $round:"
-  for mode in $modes; do leg "$mode" "$round"; done
+  # Each round starts one kind further on, so that no kind always runs on the largest
+  # ledger of its round (p99 grows with the ledger under sustained load).
+  read -r -a order <<< "$modes"
+  for k in "${!order[@]}"; do leg "${order[$(((k + round - 1) % ${#order[@]}))]}" "$round"; done
 done
 
 echo

@@ -61,6 +61,10 @@ void add_flags(CLI::App& app, Config& config) {
                  "overdue holds the sweeper expires per run at most")
       ->envname("BALANCED_HOLD_EXPIRY_BATCH_MAX")
       ->check(CLI::Range(1, 100'000));
+  app.add_flag("--unique-references", config.unique_references,
+               "a deposit's or withdrawal's reference (per currency) may be committed once: another id with "
+               "it is 409 duplicate_reference")
+      ->envname("BALANCED_UNIQUE_REFERENCES");
   app.add_option("--lease-ttl-ms", config.lease_ttl_ms, "lifetime of the singleton lease in Redis")
       ->envname("BALANCED_LEASE_TTL_MS")
       ->check(CLI::Range(100, 600'000));

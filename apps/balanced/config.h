@@ -41,6 +41,7 @@ struct Config {
   int64_t lease_ttl_ms = 10'000;
   int64_t hold_expiry_s = core::hold_expiry_s_default;
   size_t hold_expiry_batch_max = 1000;
+  bool unique_references = false;
 };
 
 void add_flags(CLI::App& app, Config& config);

@@ -102,7 +102,8 @@ Status Service::serve() {
                api::ApiOptions{.default_currency = config_.default_currency,
                                .metrics_on_api_port = config_.admin_listen.empty(),
                                .access_log = config_.access_log == "on",
-                               .hold_expiry_s = config_.hold_expiry_s});
+                               .hold_expiry_s = config_.hold_expiry_s,
+                               .unique_references = config_.unique_references});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
   http::Handler* handler = &*api_;
   if (config_.token_flags.given()) {

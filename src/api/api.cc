@@ -322,6 +322,7 @@ void Api::post_posting(core::TransactionType type, std::string_view number, Requ
     currency = known->currency;
   }
   core::set_posting_parties(posting.value(), currency);
+  posting.value().unique_reference = options_.unique_references && !posting.value().reference.empty();
   const bool queued = engine_.submit(
       std::move(posting.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
         respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {

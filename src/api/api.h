@@ -33,6 +33,9 @@ struct ApiOptions {
   bool access_log = false;
   // A hold's life when POST /holds names none (--hold-expiry-s).
   int64_t hold_expiry_s = core::hold_expiry_s_default;
+  // --unique-references: a deposit's or withdrawal's (currency, reference) is taken by the
+  // first committed under it; another id with it is 409 duplicate_reference.
+  bool unique_references = false;
 };
 
 class Api final : public http::Handler {

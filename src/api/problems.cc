@@ -36,6 +36,7 @@ std::string_view title(Code code) {
     case Code::exceeds_hold_amount: return "Capture exceeds the hold";
     case Code::not_refundable: return "Transaction not refundable";
     case Code::exceeds_refundable_amount: return "Refund exceeds what is left to refund";
+    case Code::duplicate_reference: return "Reference already used";
   }
   return "Error";
 }
@@ -55,7 +56,8 @@ int status(Code code) {
     case Code::account_not_empty:
     case Code::account_has_pending_holds:
     case Code::invalid_state_transition:
-    case Code::hold_not_pending: return 409;
+    case Code::hold_not_pending:
+    case Code::duplicate_reference: return 409;
     case Code::version_mismatch: return 412;
     case Code::payload_too_large: return 413;
     case Code::insufficient_funds:

@@ -42,6 +42,7 @@ constexpr std::array kNames{
     CodeName{Code::exceeds_hold_amount, "exceeds_hold_amount"},
     CodeName{Code::not_refundable, "not_refundable"},
     CodeName{Code::exceeds_refundable_amount, "exceeds_refundable_amount"},
+    CodeName{Code::duplicate_reference, "duplicate_reference"},
 };
 
 }  // namespace

@@ -46,9 +46,10 @@ enum class Code {
   exceeds_hold_amount,       // 422: a capture of more than the hold
   not_refundable,            // 422: a refund of what is not a committed transfer or capture
   exceeds_refundable_amount, // 422: refunds beyond the original's amount
+  duplicate_reference,       // 409: --unique-references, and the rail's reference is taken
 };
 // The last code, for tables indexed by Code.
-inline constexpr Code last_code = Code::exceeds_refundable_amount;
+inline constexpr Code last_code = Code::duplicate_reference;
 
 // The machine-readable name used in problem+json `code` and in the database.
 std::string_view code_name(Code code);

@@ -26,6 +26,13 @@ std::string deposit_transaction_id(std::string_view account_number) {
 
 std::string expire_transaction_id(std::string_view hold_id) { return "$expire:" + std::string(hold_id); }
 
+std::string reference_key(std::string_view currency, std::string_view reference) {
+  std::string key(currency);
+  key.push_back(':');
+  key.append(reference);
+  return key;
+}
+
 bool may_act_for(const ActingFor& acting_for, std::string_view account) {
   return !acting_for || std::find(acting_for->begin(), acting_for->end(), account) != acting_for->end();
 }
@@ -293,6 +300,19 @@ std::vector<std::string> transaction_ids(std::span<const Operation> operations) 
     }  // a PATCH has no id: it is idempotent by what it asks for
   }
   return sorted_unique(ids);
+}
+
+std::vector<std::string> reference_keys(std::span<const Operation> operations) {
+  std::vector<std::string> keys;
+  for (const auto& operation : operations) {
+    const auto* posting = std::get_if<Transfer>(&operation);
+    if (posting != nullptr && posting->unique_reference && !posting->reference.empty()) {
+      keys.push_back(reference_key(posting->currency, posting->reference));
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
 }
 
 namespace {
@@ -866,6 +886,19 @@ class BatchApplier {
              transfer.type == TransactionType::hold ? std::optional(*before) : std::nullopt);
       return;
     }
+    // A rail's reference is one payment: under another id it is a duplicate, refused
+    // before anything is recorded (no row: the id stays free for the right request).
+    std::string claim;
+    if (transfer.unique_reference && !transfer.reference.empty()) {
+      claim = reference_key(transfer.currency, transfer.reference);
+      if (auto owner = state_.reference_owners.find(claim); owner != state_.reference_owners.end()) {
+        finish_outcome(Outcome{.code = Code::duplicate_reference,
+                               .detail = "reference " + transfer.reference + " in " + transfer.currency +
+                                         " is transaction " + owner->second + "'s"},
+                       -1);
+        return;
+      }
+    }
     if (transfer.source == transfer.destination) {
       reject(transfer, Code::same_account, "source and destination are the same account",
              transfer.currency);
@@ -940,6 +973,10 @@ class BatchApplier {
                                                .source_version_after = from.version,
                                                .destination_version_after = to.version});
     const Transaction& row = effects_.transactions[transaction_index];
+    if (!claim.empty()) {
+      state_.reference_owners.emplace(claim, transfer.id);
+      effects_.reference_claims.push_back(ReferenceClaim{.key = std::move(claim), .transaction_id = transfer.id});
+    }
     audit(type_name(transfer.type), transfer.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = Code::ok, .transaction = row}, transaction_index);
   }

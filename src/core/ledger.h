@@ -25,6 +25,14 @@ struct LedgerState {
   std::map<std::string, Account, std::less<>> accounts;
   // The earlier transactions whose ids are among transaction_ids().
   std::unordered_map<std::string, Transaction> existing;
+  // Among reference_keys(), those committed before: key -> the transaction's id.
+  std::unordered_map<std::string, std::string> reference_owners;
+};
+
+// A reference taken by a committed deposit or withdrawal under --unique-references.
+struct ReferenceClaim {
+  std::string key;  // reference_key(currency, reference)
+  std::string transaction_id;
 };
 
 // Everything a batch writes. Sequences and log ids are left 0 for the store to assign.
@@ -38,6 +46,8 @@ struct BatchEffects {
   // Earlier transactions whose state changed (a hold ended, a transfer refunded): the
   // whole row in its final state; only the state fields (rows.h) differ from the stored.
   std::vector<Transaction> transaction_updates;
+  // References this batch's deposits and withdrawals took (--unique-references).
+  std::vector<ReferenceClaim> reference_claims;
   // One record per account created and per transaction recorded, not yet sealed: a
   // transfer's detail is rendered, and every record chained, by seal_audit(), which the
   // store calls when it writes the audit log (off the commit path, in commit order).
@@ -59,6 +69,9 @@ std::vector<std::string> referenced_transactions(std::span<const Operation> oper
 // Transaction ids the batch may collide with (client and deposit ids) or refers to (holds,
 // refunds' originals), sorted and unique.
 std::vector<std::string> transaction_ids(std::span<const Operation> operations);
+// The reference keys of the batch's deposits and withdrawals under --unique-references,
+// sorted and unique.
+std::vector<std::string> reference_keys(std::span<const Operation> operations);
 // The id of the deposit that opens an account with an initial balance. It starts with
 // '$' so no client id can take it.
 std::string deposit_transaction_id(std::string_view account_number);

@@ -169,7 +169,13 @@ struct Transfer {
   uint64_t link = 0;
   TransactionType type = TransactionType::transfer;
   int64_t expires_in_s = 0;  // a hold: its life from the commit (> 0 once defaulted)
+  // A deposit or withdrawal under --unique-references: its (currency, reference) may be
+  // committed once, under one id.
+  bool unique_reference = false;
 };
+
+// The key of a deposit's or withdrawal's reference under --unique-references.
+std::string reference_key(std::string_view currency, std::string_view reference);
 
 // The accounts a caller acts for, as the gateway verified them (X-Acting-For); nullopt:
 // any (an admin, or no gateway in front). Checked against stored parties by the committer.

@@ -15,6 +15,9 @@ Result<core::BatchEffects> run_batch(BatchTransaction& transaction,
   if (!referenced.empty()) {
     if (auto s = transaction.load_referenced(referenced, state); !s.ok()) return s.error();
   }
+  if (const auto keys = core::reference_keys(operations); !keys.empty()) {
+    if (auto s = transaction.load_reference_owners(keys, state); !s.ok()) return s.error();
+  }
   const auto numbers = core::required_accounts(operations, state);
   if (auto s = transaction.load_accounts(numbers, state); !s.ok()) return s.error();
   // Every change of a hold or of a refunded row changes its parties' accounts, now locked

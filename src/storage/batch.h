@@ -24,6 +24,9 @@ class BatchTransaction {
   virtual Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) {
     return load_transactions(ids, state);
   }
+  // The owners of the reference keys among `keys` that a committed deposit or withdrawal
+  // took (--unique-references), into state.reference_owners. Always read.
+  virtual Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) = 0;
   // Whether another writer may change a stored row between its load and the lock of its
   // accounts (a database several replicas write); a single writer's rows stay as loaded.
   virtual bool concurrent_writers() const { return false; }

@@ -32,7 +32,21 @@ class MemoryStore::Transaction final : public BatchTransaction {
     return {};
   }
 
+  Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) override {
+    for (const auto& key : keys) {
+      if (auto it = store_.reference_owners_.find(key); it != store_.reference_owners_.end()) {
+        state.reference_owners.emplace(key, it->second);
+      }
+    }
+    return {};
+  }
+
   Status write(core::BatchEffects& effects) override {
+    for (const auto& claim : effects.reference_claims) {
+      if (!store_.reference_owners_.emplace(claim.key, claim.transaction_id).second) {
+        return Status(Code::internal, "reference " + claim.key + " claimed twice");
+      }
+    }
     for (const auto& account : effects.created) store_.accounts_[account.number] = account;
     for (const auto& account : effects.updated) store_.accounts_[account.number] = account;
     for (auto& transaction : effects.transactions) {

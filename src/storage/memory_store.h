@@ -47,6 +47,7 @@ class MemoryStore final : public Store {
   std::map<std::string, core::Account, std::less<>> accounts_;
   std::vector<core::Transaction> transactions_;  // index = sequence - 1
   std::unordered_map<std::string, size_t> by_id_;
+  std::unordered_map<std::string, std::string> reference_owners_;  // --unique-references
   std::vector<core::AuditRecord> audit_;
   std::atomic<int> failing_applies_{0};
   std::atomic<int> losing_answers_{0};

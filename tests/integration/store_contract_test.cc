@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/audit.h"
+#include "core/json_codec.h"
 #include "core/verify.h"
 #include "storage/memory_store.h"
 #include "storage/mysql/mysql_store.h"
@@ -368,6 +369,49 @@ TYPED_TEST(StoreContract, ATransferRefundedOverManyBatchesKeepsItsNewestState) {
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
+// --unique-references: a rail's reference is committed once per currency, deposits and
+// withdrawals alike; a refused posting does not take it; a replay is a replay.
+TYPED_TEST(StoreContract, AUniqueReferenceIsTakenOnceByACommittedPosting) {
+  this->apply({open("ur", 0)});
+  auto posting = [](core::TransactionType type, std::string id, int64_t amount, std::string reference,
+                    bool unique = true) {
+    Transfer p;
+    p.type = type;
+    p.id = std::move(id);
+    p.amount = amount;
+    p.reference = std::move(reference);
+    p.request_hash = core::posting_request_hash(type, "ur", p);
+    (type == core::TransactionType::deposit ? p.destination : p.source) = "ur";
+    core::set_posting_parties(p, "USD");
+    p.unique_reference = unique;
+    return p;
+  };
+  using core::TransactionType;
+  auto first = this->apply({posting(TransactionType::withdrawal, "w0", 5, "r-1"),  // refused: takes nothing
+                            posting(TransactionType::deposit, "d1", 10, "r-1"),
+                            posting(TransactionType::deposit, "d2", 10, "r-1"),
+                            posting(TransactionType::deposit, "d1", 10, "r-1")});
+  EXPECT_EQ(first[0].code, Code::insufficient_funds);
+  EXPECT_EQ(first[1].code, Code::ok) << first[1].detail;
+  EXPECT_EQ(first[2].code, Code::duplicate_reference);
+  EXPECT_FALSE(first[2].transaction);  // not recorded: d2 stays free
+  EXPECT_TRUE(first[3].replayed);
+  this->settle();
+  this->reopen();
+  auto later = this->apply({posting(TransactionType::withdrawal, "w3", 5, "r-1"),
+                            posting(TransactionType::withdrawal, "w4", 5, "r-2"),
+                            posting(TransactionType::deposit, "d5", 1, "r-1", false)});  // flag off: free
+  EXPECT_EQ(later[0].code, Code::duplicate_reference);
+  EXPECT_EQ(later[1].code, Code::ok) << later[1].detail;
+  EXPECT_EQ(later[2].code, Code::ok) << later[2].detail;
+  EXPECT_EQ(this->store().account("ur").value().balance, 10 - 5 + 1);
+  auto missing = this->store().transaction("d2");
+  EXPECT_FALSE(missing.ok());
+  this->settle();
+  const auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);
@@ -705,6 +749,47 @@ TEST_F(MysqlStoreTest, ReplicasRacingToEndHoldsAndRefundEndEachOnce) {
   EXPECT_EQ(refunded.load(), 50);  // 80 refunds of 2 for a transfer of 100
   EXPECT_EQ(first_->transaction("paid").value().settled_amount, 100);
   EXPECT_EQ(first_->account("hr0").value().pending_debits, 0);
+  auto report = verify(*first_);
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
+// --unique-references across replicas: the same reference under two ids, committed at once
+// on two replicas, is taken by one; the other finds it taken (the key, then the rerun).
+TEST_F(MysqlStoreTest, ReplicasRacingForOneReferenceCommitItOnce) {
+  ASSERT_NO_FATAL_FAILURE(open_replicas("reference_race", "rr", 1));
+  std::atomic<int> taken{0};
+  std::atomic<int> refused{0};
+  auto run = [&](MysqlStore& store, const std::string& side) {
+    for (int i = 0; i < 40; ++i) {
+      Transfer p;
+      p.type = core::TransactionType::deposit;
+      p.id = side + std::to_string(i);
+      p.amount = 1;
+      p.reference = "rail-" + std::to_string(i);
+      p.request_hash = core::posting_request_hash(p.type, "rr0", p);
+      p.destination = "rr0";
+      core::set_posting_parties(p, "USD");
+      p.unique_reference = true;
+      for (int attempt = 0; attempt < 20; ++attempt) {
+        auto effects = store.apply(std::vector<Operation>{p}, 5);
+        if (!effects.ok()) {
+          ASSERT_EQ(effects.error().code, Code::unavailable) << effects.error().detail;
+          continue;
+        }
+        const Code code = effects.value().outcomes[0].code;
+        ASSERT_TRUE(code == Code::ok || code == Code::duplicate_reference) << code_name(code);
+        (code == Code::ok ? taken : refused)++;
+        break;
+      }
+    }
+  };
+  std::thread one([&] { run(*first_, "a"); });
+  std::thread other([&] { run(*second_, "b"); });
+  one.join();
+  other.join();
+  EXPECT_EQ(taken.load(), 40);
+  EXPECT_EQ(refused.load(), 40);
+  EXPECT_EQ(first_->account("rr0").value().balance, 1000 + 40);
   auto report = verify(*first_);
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }

@@ -520,6 +520,29 @@ TEST_F(HttpApi, RefundsGiveBackPartOrAllOfATransferNeverMore) {
   EXPECT_EQ(balance("rf-buyer"), 500 - 200 + 50 + 140 - 140 + 150);
 }
 
+TEST(HttpUniqueReferences, ARailsReferenceIsCommittedOnceUnderTheFlag) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--unique-references"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"ur-a","initialBalance":100})")->status, 201);
+  auto post = [&](const std::string& kind, const std::string& body) {
+    auto r = client.request("POST", "/accounts/ur-a/" + kind, body);
+    return r ? *r : HttpResponse{};
+  };
+  EXPECT_EQ(post("deposits", R"({"transactionId":"ur-1","amount":5,"reference":"ach-1"})").status, 201);
+  EXPECT_EQ(post("deposits", R"({"transactionId":"ur-1","amount":5,"reference":"ach-1"})").status, 200);  // a replay
+  auto duplicate = post("withdrawals", R"({"transactionId":"ur-2","amount":5,"reference":"ach-1"})");
+  EXPECT_EQ(duplicate.status, 409) << duplicate.body;
+  EXPECT_NE(duplicate.body.find("\"code\":\"duplicate_reference\""), std::string::npos) << duplicate.body;
+  EXPECT_NE(duplicate.body.find("ur-1"), std::string::npos) << duplicate.body;  // names the owner
+  EXPECT_EQ(client.request("GET", "/transactions/ur-2")->status, 404);  // nothing recorded
+  EXPECT_EQ(post("withdrawals", R"({"transactionId":"ur-3","amount":5,"reference":"ach-2"})").status, 201);
+  EXPECT_EQ(post("deposits", R"({"transactionId":"ur-4","amount":5})").status, 201);  // no reference: no key
+  EXPECT_EQ(post("deposits", R"({"transactionId":"ur-5","amount":5})").status, 201);
+  EXPECT_EQ(server.process().terminate(), 0);
+}
+
 TEST_F(HttpApi, ABalanceAtAPastInstant) {
   create("pit-a", 50);
   create("pit-b", 0);

@@ -90,8 +90,22 @@ Status BatchWriter::load_referenced(std::span<const std::string> ids, core::Ledg
   });
 }
 
+Status BatchWriter::load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) {
+  return for_each_chunk(keys.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "SELECT reference_key, transaction_id FROM unique_references WHERE reference_key IN ";
+    append_in_list(c_, sql, keys.subspan(start, end - start));
+    auto rows = c_.query(sql);
+    if (!rows.ok()) return Status(rows.error());
+    while (rows.value().next()) state.reference_owners.emplace(rows.value().text(0), rows.value().text(1));
+    return {};
+  });
+}
+
 Status BatchWriter::write(core::BatchEffects& effects) {
   std::vector<Step> steps;
+  // A reference another replica took meanwhile fails here (duplicate key): the store
+  // runs the batch again, which then finds the owner.
+  add_insert_references(effects.reference_claims, steps);
   add_insert_accounts(effects.created, steps);
   add_update_accounts(effects.updated, steps);
   add_insert_transactions(effects.transactions, steps);
@@ -185,6 +199,21 @@ void BatchWriter::add_insert_transactions(const std::vector<core::Transaction>& 
       append_row(c_, sql, transactions[i], [](const auto& t, auto&& f) { for_each_transaction_field(t, f); });
     }
     steps.push_back(Step{std::move(sql), Step::Kind::insert_transactions, start, end});
+    return {};
+  });
+}
+
+void BatchWriter::add_insert_references(const std::vector<core::ReferenceClaim>& claims, std::vector<Step>& steps) {
+  (void)for_each_chunk(claims.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "INSERT INTO unique_references (reference_key, transaction_id) VALUES ";
+    for (size_t i = start; i < end; ++i) {
+      sql += i == start ? "(" : ",(";
+      c_.append_quoted(sql, claims[i].key);
+      sql.push_back(',');
+      c_.append_quoted(sql, claims[i].transaction_id);
+      sql.push_back(')');
+    }
+    steps.push_back(Step{std::move(sql), Step::Kind::plain, start, end});
     return {};
   });
 }

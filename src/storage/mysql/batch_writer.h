@@ -29,6 +29,7 @@ class BatchWriter final : public BatchTransaction {
   Status load_accounts(std::span<const std::string> numbers, core::LedgerState& state) override;
   Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) override;
   bool concurrent_writers() const override { return true; }
+  Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) override;
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override;
   // Two round trips: the account and transaction rows, then (details rendered with the
   // sequences the first assigned) the audit records and the COMMIT.
@@ -49,6 +50,7 @@ class BatchWriter final : public BatchTransaction {
   void append_account_rows(const std::vector<core::Account>& accounts, size_t start, size_t end,
                            std::string& sql);
   void add_update_transactions(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps);
+  void add_insert_references(const std::vector<core::ReferenceClaim>& claims, std::vector<Step>& steps);
   void add_insert_transactions(const std::vector<core::Transaction>& transactions,
                                std::vector<Step>& steps);
   Status assign_sequences(std::vector<core::Transaction>& transactions, size_t start, size_t end,

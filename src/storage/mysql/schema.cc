@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 5> kMigrations{{
+const std::array<std::vector<MigrationStep>, 6> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -183,6 +183,13 @@ const std::array<std::vector<MigrationStep>, 5> kMigrations{{
         // The gate for replicas of the previous release: they insert no hold columns,
         // and with no default each of their postings fails (1364), as in version 4.
         "ALTER TABLE transactions ALTER COLUMN settled_by DROP DEFAULT",
+    },
+    {
+        // Version 6 (DESIGN.md section 10, --unique-references): the rails' references a
+        // committed deposit or withdrawal took, one owner each (the primary key is the
+        // check two replicas cannot both pass). Filled only under the flag.
+        "CREATE TABLE IF NOT EXISTS unique_references (reference_key VARBINARY(200) NOT NULL PRIMARY KEY, "
+        "transaction_id VARBINARY(64) NOT NULL) ENGINE=InnoDB",
     },
 }};
 

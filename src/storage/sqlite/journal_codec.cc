@@ -14,7 +14,8 @@ namespace {
 // mask per row of the fields that are not empty or zero, which alone are written (most of
 // a transfer's later fields are empty). Older records are read without the fields they
 // lack (rows.h: Column::since): a log written by an earlier release recovers.
-constexpr int64_t kFormatVersion = 4;
+// 5 the references taken under --unique-references.
+constexpr int64_t kFormatVersion = 5;
 constexpr int64_t kMaskedFormat = 4;
 constexpr int64_t kOldestFormatVersion = 1;
 constexpr uint64_t kItemsMax = 1'000'000;
@@ -169,6 +170,11 @@ std::string encode_journal_record(const core::BatchEffects& effects) {
   }
   w.i64(static_cast<int64_t>(effects.transaction_updates.size()));
   for (const auto& t : effects.transaction_updates) put(w, t, kTransactionFields);
+  w.i64(static_cast<int64_t>(effects.reference_claims.size()));
+  for (const auto& claim : effects.reference_claims) {
+    w.str(claim.key);
+    w.str(claim.transaction_id);
+  }
   return w.take();
 }
 
@@ -213,6 +219,13 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
     effects.transaction_updates.resize(n);
     for (auto& t : effects.transaction_updates) {
       if (!get(r, t, kTransactionFields, version)) return corrupt;
+    }
+  }
+  if (version >= 5) {
+    if (!r.count(n)) return corrupt;
+    effects.reference_claims.resize(n);
+    for (auto& claim : effects.reference_claims) {
+      if (!r.str(claim.key) || !r.str(claim.transaction_id)) return corrupt;
     }
   }
   if (!r.done()) return corrupt;

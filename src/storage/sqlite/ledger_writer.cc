@@ -69,6 +69,7 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
                                  placeholders(count_columns(transaction_columns())) + ")"},
       // An earlier row's new state (a hold ended, a transfer refunded).
       {&update_transaction_, update_state_sql()},
+      {&insert_reference_, "INSERT INTO unique_references (reference_key, transaction_id) VALUES (?1, ?2)"},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -140,6 +141,12 @@ Status LedgerWriter::write(BatchesView batches) {
     }
     for (const auto& t : effects->transaction_updates) {
       if (auto s = update_transaction(t); !s.ok()) return s;
+    }
+    for (const auto& claim : effects->reference_claims) {
+      Use s(insert_reference_);
+      s->bind(1, claim.key);
+      s->bind(2, claim.transaction_id);
+      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert reference"));
     }
     audit = effects->audit;
     head = core::seal_audit(audit, effects->transactions, std::move(head));

@@ -22,6 +22,7 @@ void Overlay::publish(std::shared_ptr<const PendingBatch> batch) {
     for (const auto& a : batch->effects.updated) accounts_[a.number] = a;
     for (const auto& t : batch->effects.transactions) transactions_[t.id] = &t;
     for (const auto& t : batch->effects.transaction_updates) updated_.insert_or_assign(t.id, &t);
+    for (const auto& claim : batch->effects.reference_claims) reference_owners_.emplace(claim.key, claim.transaction_id);
     transaction_count_ += batch->effects.transactions.size();
     batches_.push_back(std::move(batch));
   }
@@ -48,6 +49,18 @@ void Overlay::load_transactions(std::span<const std::string> ids, core::LedgerSt
       state.existing.insert_or_assign(id, *t);
     } else {
       missing.push_back(&id);
+    }
+  }
+}
+
+void Overlay::load_reference_owners(std::span<const std::string> keys, core::LedgerState& state,
+                                    std::vector<const std::string*>& missing) {
+  MutexLock lock(mutex_);
+  for (const auto& key : keys) {
+    if (auto it = reference_owners_.find(key); it != reference_owners_.end()) {
+      state.reference_owners.emplace(key, it->second);
+    } else {
+      missing.push_back(&key);
     }
   }
 }
@@ -148,6 +161,7 @@ void Overlay::forget(const PendingChunk& chunk) {
       // A later batch's newer state stays.
       if (auto it = updated_.find(t.id); it != updated_.end() && it->second == &t) updated_.erase(it);
     }
+    for (const auto& claim : batch->effects.reference_claims) reference_owners_.erase(claim.key);
     batches_.pop_front();
     materialized_batch_ = batch->batch;
   }

@@ -49,6 +49,8 @@ class Overlay {
                      std::vector<const std::string*>& missing);
   void load_transactions(std::span<const std::string> ids, core::LedgerState& state,
                          std::vector<const std::string*>& missing);
+  void load_reference_owners(std::span<const std::string> keys, core::LedgerState& state,
+                             std::vector<const std::string*>& missing);
 
   // Readers'.
   std::optional<core::Account> account(std::string_view number);
@@ -101,6 +103,8 @@ class Overlay {
     size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
   };
   std::unordered_map<std::string, const core::Transaction*, IdHash, std::equal_to<>> updated_ GUARDED_BY(mutex_);
+  // References taken by pending batches (--unique-references): key -> transaction id.
+  std::unordered_map<std::string, std::string> reference_owners_ GUARDED_BY(mutex_);
   std::deque<std::shared_ptr<const PendingBatch>> batches_ GUARDED_BY(mutex_);
   size_t transaction_count_ GUARDED_BY(mutex_) = 0;
   int64_t materialized_batch_ GUARDED_BY(mutex_) = 0;

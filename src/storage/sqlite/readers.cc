@@ -30,6 +30,10 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  if (auto s = reference_owner.prepare(db, "SELECT transaction_id FROM unique_references WHERE reference_key = ?1");
+      !s.ok()) {
+    return s;
+  }
   if (auto s = account.prepare(db, "SELECT " + account_columns() +
                                        " FROM accounts WHERE account_number = ?1");
       !s.ok()) {

@@ -19,6 +19,7 @@ struct ReadConnection {
   Statement account, transaction, history;
   Statement sequence_at, balance_at, postings_through;  // point in time (Store::balance_at)
   Statement holds, overdue_holds;
+  Statement reference_owner;  // --unique-references
   // Prepared once: the committer opens and closes a read snapshot per batch, and
   // sqlite3_exec() would parse the text each time (~7,000 instructions a batch).
   Statement begin, commit;

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 4> kMigrations{
+constexpr std::array<const char*, 5> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -95,6 +95,14 @@ ALTER TABLE transactions ADD COLUMN settled_by TEXT NOT NULL DEFAULT '';
 CREATE INDEX holds_by_source ON transactions (source_account, sequence) WHERE type = 'hold';
 CREATE INDEX holds_by_destination ON transactions (destination_account, sequence) WHERE type = 'hold';
 CREATE INDEX pending_holds_by_expiry ON transactions (expires_at) WHERE hold_status = 'pending';
+)sql",
+    // Version 5 (DESIGN.md section 10, --unique-references): the rails' references a
+    // committed deposit or withdrawal took, one owner each. Filled only under the flag.
+    R"sql(
+CREATE TABLE unique_references (
+  reference_key TEXT PRIMARY KEY,
+  transaction_id TEXT NOT NULL
+) WITHOUT ROWID;
 )sql",
 };
 

@@ -136,6 +136,22 @@ class SqliteBatch final : public BatchTransaction {
     return {};
   }
 
+  Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) override {
+    std::vector<const std::string*> missing;
+    impl_.overlay.load_reference_owners(keys, state, missing);
+    for (const std::string* key : missing) {
+      Use s(impl_.committer_reader->reference_owner);
+      s->bind(1, *key);
+      const int rc = s->step();
+      if (rc == SQLITE_ROW) {
+        state.reference_owners.emplace(*key, s->text(0));
+      } else if (rc != SQLITE_DONE) {
+        return Status(s->error(rc, "load reference"));
+      }
+    }
+    return {};
+  }
+
   Status write(core::BatchEffects& effects) override {
     for (auto& t : effects.transactions) t.sequence = impl_.next_sequence++;
     for (auto& r : effects.audit) r.log_id = impl_.next_log_id++;
@@ -289,6 +305,7 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   pending->effects.transactions = std::move(effects.value().transactions);
   pending->effects.audit = std::move(effects.value().audit);
   pending->effects.transaction_updates = std::move(effects.value().transaction_updates);
+  pending->effects.reference_claims = std::move(effects.value().reference_claims);
   effects.value().transactions.clear();
   effects.value().audit.clear();
   effects.value().transaction_updates.clear();
