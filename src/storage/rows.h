@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/codes.h"
 #include "core/types.h"
@@ -27,6 +28,9 @@ struct Column {
   // A transaction's state: the only columns of its row that change after the insert (a
   // hold ended, a transfer refunded).
   bool state = false;
+  // Empty or zero on most rows (a transfer's): a writer may leave it to the column's
+  // default when every rare field of the row is (SQLite binds 9 parameters fewer).
+  bool rare = false;
   constexpr operator std::string_view() const { return name; }  // NOLINT: a column is its name
 };
 
@@ -68,17 +72,17 @@ void for_each_transaction_field(T& t, Field&& field) {
   field(Column{"request_hash"}, t.request_hash);
   field(Column{"client_timestamp"}, t.client_timestamp);
   field(Column{"created_at"}, t.created_at_ms);
-  field(Column{"reference", 2}, t.reference);
-  field(Column{"metadata", 2}, t.metadata);
+  field(Column{"reference", 2, false, false, true}, t.reference);
+  field(Column{"metadata", 2, false, false, true}, t.metadata);
   field(Column{"source_version_after", 2}, t.source_version_after);
   field(Column{"destination_version_after", 2}, t.destination_version_after);
-  field(Column{"hold_id", 4}, t.hold_id);
-  field(Column{"refund_of", 4}, t.refund_of);
-  field(Column{"reason", 4}, t.reason);
-  field(Column{"expires_at", 4}, t.expires_at_ms);
-  field(Column{"hold_status", 4, false, true}, t.hold_status);
-  field(Column{"settled_amount", 4, false, true}, t.settled_amount);
-  field(Column{"settled_by", 4, false, true}, t.settled_by);
+  field(Column{"hold_id", 4, false, false, true}, t.hold_id);
+  field(Column{"refund_of", 4, false, false, true}, t.refund_of);
+  field(Column{"reason", 4, false, false, true}, t.reason);
+  field(Column{"expires_at", 4, false, false, true}, t.expires_at_ms);
+  field(Column{"hold_status", 4, false, true, true}, t.hold_status);
+  field(Column{"settled_amount", 4, false, true, true}, t.settled_amount);
+  field(Column{"settled_by", 4, false, true, true}, t.settled_by);
 }
 
 // The state columns of a transaction, each as `column = <assign(column)>`, joined with
@@ -93,6 +97,24 @@ std::string transaction_state_updates(Assign assign) {
     out += std::string(column.name) + " = " + assign(column.name);
   });
   return out;
+}
+
+// A field at its default (empty, zero, an enum's first value): the column's default too.
+inline bool is_default(int64_t value) { return value == 0; }
+inline bool is_default(const std::string& text) { return text.empty(); }
+template <typename Enum>
+  requires std::is_enum_v<Enum>
+bool is_default(Enum value) {
+  return static_cast<int64_t>(value) == 0;
+}
+
+// Whether every rare field of `t` (Column::rare) is at its default.
+inline bool rare_fields_default(const core::Transaction& t) {
+  bool all = true;
+  for_each_transaction_field(t, [&all](Column column, const auto& value) {
+    if (column.rare && !is_default(value)) all = false;
+  });
+  return all;
 }
 
 // An enum field as SQL stores it.
@@ -132,6 +154,20 @@ inline const std::string& account_columns() {
 inline const std::string& transaction_columns() {
   static const std::string columns = rows_detail::join_columns<core::Transaction>(
       [](auto& t, auto&& f) { for_each_transaction_field(t, f); }, true);
+  return columns;
+}
+// The transaction columns but the rare ones, for a row whose rare fields are all default.
+inline const std::string& transaction_common_columns() {
+  static const std::string columns = [] {
+    core::Transaction t;
+    std::string out;
+    for_each_transaction_field(t, [&out](Column column, auto&) {
+      if (column.rare) return;
+      if (!out.empty()) out += ", ";
+      out += column.name;
+    });
+    return out;
+  }();
   return columns;
 }
 // The account columns an update rewrites (every one but the fixed), each as

@@ -53,14 +53,6 @@ constexpr core::AccountType last_of(core::AccountType) { return core::last_accou
 constexpr core::AccountStatus last_of(core::AccountStatus) { return core::last_account_status; }
 constexpr core::HoldStatus last_of(core::HoldStatus) { return core::last_hold_status; }
 
-// A field at its default (empty, zero, an enum's first value): left out of a masked row.
-bool is_default(int64_t value) { return value == 0; }
-bool is_default(const std::string& text) { return text.empty(); }
-template <typename Enum>
-  requires std::is_enum_v<Enum>
-bool is_default(Enum value) {
-  return static_cast<int64_t>(value) == 0;
-}
 
 class Reader {
  public:
