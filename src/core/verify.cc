@@ -58,8 +58,23 @@ void Verifier::post(const Transaction& t, const std::string& number, int64_t del
   }
 }
 
+void Verifier::add_reference_claim(const ReferenceClaim& claim) {
+  if (!claims_.emplace(claim.transaction_id, claim.key).second) {
+    problem("transaction " + claim.transaction_id + " owns two references");
+  }
+}
+
 void Verifier::add_transaction(const Transaction& t) {
   ++report_.transactions;
+  if (!claims_.empty()) {
+    if (auto claim = claims_.find(t.id); claim != claims_.end()) {
+      const bool posting = t.type == TransactionType::deposit || t.type == TransactionType::withdrawal;
+      if (!posting || reference_key(t.currency, t.reference) != claim->second) {
+        problem("reference " + claim->second + " is owned by " + t.id + ", which is no posting with it");
+      }
+      claims_.erase(claim);
+    }
+  }
   if (t.sequence <= last_sequence_) {
     problem("transaction " + t.id + " out of sequence order");
   }
@@ -201,6 +216,9 @@ VerifyReport Verifier::finish() {
       problem("hold " + id + " says " + std::string(hold_status_name(replay.hold.hold_status)) +
               " but nothing ended it");
     }
+  }
+  for (const auto& [id, key] : claims_) {
+    problem("reference " + key + " is owned by " + id + ", which is no committed transaction");
   }
   for (const auto& [id, replay] : refunded_) {
     if (replay.refunded != replay.settled) {

@@ -11,7 +11,9 @@
 //      per currency pending debits equal pending credits;
 //   7. no hold ended twice, each ended one says how, and no ended hold shows pending;
 //   8. no transaction refunded beyond its amount, and its refunded amount is its refunds'
-//      sum.
+//      sum;
+//   9. every reference taken under --unique-references is its owner's: a committed
+//      deposit or withdrawal with that currency and reference.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/ledger.h"
 #include "core/types.h"
 
 namespace balanced::core {
@@ -38,6 +41,8 @@ class Verifier {
   static constexpr size_t problems_listed_max = 100;
 
   void add_account(const Account& account);
+  // REQUIRES: before the transactions.
+  void add_reference_claim(const ReferenceClaim& claim);
   // REQUIRES: committed transactions only, in increasing sequence order.
   void add_transaction(const Transaction& transaction);
   // REQUIRES: in increasing log_id order.
@@ -77,6 +82,8 @@ class Verifier {
   std::unordered_map<std::string, HoldReplay> holds_;
   // Only the transactions stored as refunded (settled_amount > 0): few.
   std::unordered_map<std::string, RefundReplay> refunded_;
+  // Reference claims by their owner's id -> the key, until the owner is seen.
+  std::unordered_map<std::string, std::string> claims_;
   std::string audit_head_;
   int64_t last_sequence_ = 0;
   int64_t last_log_id_ = 0;

@@ -200,6 +200,9 @@ Status MemoryStore::ping() {
 Status MemoryStore::scan(ScanVisitor& visitor) {
   std::lock_guard lock(mutex_);
   for (const auto& [number, account] : accounts_) visitor.account(account);
+  for (const auto& [key, id] : reference_owners_) {
+    visitor.reference_claim(core::ReferenceClaim{.key = key, .transaction_id = id});
+  }
   for (const auto& t : transactions_) {
     if (t.status == core::TransactionStatus::committed) visitor.transaction(t);
   }

@@ -7,6 +7,7 @@ namespace {
 class VerifyVisitor final : public ScanVisitor {
  public:
   void account(const core::Account& a) override { verifier.add_account(a); }
+  void reference_claim(const core::ReferenceClaim& c) override { verifier.add_reference_claim(c); }
   void transaction(const core::Transaction& t) override { verifier.add_transaction(t); }
   void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
   void audit_incomplete(int64_t) override { verifier.set_audit_incomplete(); }

@@ -37,6 +37,8 @@ class ScanVisitor {
  public:
   virtual ~ScanVisitor() = default;
   virtual void account(const core::Account& account) = 0;
+  // The references taken under --unique-references; before the transactions.
+  virtual void reference_claim(const core::ReferenceClaim& claim) { (void)claim; }
   virtual void transaction(const core::Transaction& transaction) = 0;  // committed, in order
   virtual void audit(const core::AuditRecord& record) = 0;             // in log order
   // Called before audit() when the snapshot holds records not yet chained (and so not
@@ -104,8 +106,8 @@ class Store {
 
   // OK when the store can serve (reachable, schema current).
   virtual Status ping() = 0;
-  // Feeds every row to the visitor: accounts, then committed transactions in sequence
-  // order, then audit records in log order.
+  // Feeds every row to the visitor: accounts, reference claims, then committed
+  // transactions in sequence order, then audit records in log order.
   virtual Status scan(ScanVisitor& visitor) = 0;
 
   // How many apply() calls may run at once: 1 for a single-writer store; a database

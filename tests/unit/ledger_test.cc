@@ -530,6 +530,25 @@ TEST(Verify, DetectsABalanceThatDisagreesWithItsPostings) {
   EXPECT_EQ(report.problem_count, 2);  // a and the issuer both disagree
 }
 
+TEST(Verify, DetectsAReferenceOwnedByNoPostingWithIt) {
+  auto run = [](std::vector<ReferenceClaim> claims) {
+    Verifier verifier;
+    verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 4, .version = 1});
+    verifier.add_account(Account{.number = "$issuer:USD", .currency = "USD", .balance = -4,
+                                 .overdraft_limit = issuer_overdraft_limit, .version = 1});
+    for (const auto& claim : claims) verifier.add_reference_claim(claim);
+    verifier.add_transaction(Transaction{.sequence = 1, .id = "d", .type = TransactionType::deposit,
+                                         .source = "$issuer:USD", .destination = "a", .amount = 4,
+                                         .currency = "USD", .source_balance_after = -4,
+                                         .destination_balance_after = 4, .reference = "ach-1",
+                                         .source_version_after = 1, .destination_version_after = 1});
+    return verifier.finish().problem_count;
+  };
+  EXPECT_EQ(run({{.key = reference_key("USD", "ach-1"), .transaction_id = "d"}}), 0);
+  EXPECT_EQ(run({{.key = reference_key("USD", "ach-2"), .transaction_id = "d"}}), 1);  // another reference
+  EXPECT_EQ(run({{.key = reference_key("USD", "ach-1"), .transaction_id = "gone"}}), 1);  // no such posting
+}
+
 TEST(Verify, DetectsNonZeroSumAndBrokenChain) {
   Verifier verifier;
   verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 5, .version = 1});

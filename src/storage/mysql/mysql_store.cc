@@ -278,6 +278,11 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
   Status status = c.for_each_row("SELECT " + account_columns() + " FROM accounts",
                                  [&](const Rows& r) { visitor.account(read_account(r)); });
   if (status.ok()) {
+    status = c.for_each_row("SELECT reference_key, transaction_id FROM unique_references", [&](const Rows& r) {
+      visitor.reference_claim(core::ReferenceClaim{.key = r.text(0), .transaction_id = r.text(1)});
+    });
+  }
+  if (status.ok()) {
     status = c.for_each_row("SELECT " + transaction_columns() +
                                 " FROM transactions WHERE status = 'committed' ORDER BY sequence",
                             [&](const Rows& r) { visitor.transaction(read_transaction(r)); });

@@ -471,6 +471,11 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
   Status status = scan_rows("SELECT " + account_columns() + " FROM accounts",
                             [&](const Statement& s) { visitor.account(read_account(s)); });
   if (status.ok()) {
+    status = scan_rows("SELECT reference_key, transaction_id FROM unique_references", [&](const Statement& s) {
+      visitor.reference_claim(core::ReferenceClaim{.key = s.text(0), .transaction_id = s.text(1)});
+    });
+  }
+  if (status.ok()) {
     status = scan_rows("SELECT " + transaction_columns() +
                            " FROM transactions WHERE status = 'committed' ORDER BY sequence",
                        [&](const Statement& s) { visitor.transaction(read_transaction(s)); });
