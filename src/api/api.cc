@@ -129,7 +129,27 @@ void respond_later(const http::Respond& respond, engine::EngineStats* stats, Bui
   });
 }
 
+Response created_account_response(core::Outcome&& outcome) {
+  if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
+  Response response = json_response(201, core::encode_account(*outcome.account));
+  response.headers.emplace_back("Location", "/accounts/" + outcome.account->number);
+  return response;
+}
+
+Response patched_account_response(core::Outcome&& outcome) {
+  if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
+  return account_with_etag(*outcome.account);
+}
+
 }  // namespace
+
+void Api::submit(core::Operation operation, http::Respond respond, Answer answer) {
+  const bool queued =
+      engine_.submit(std::move(operation), [respond, stats = engine_.stats(), answer](core::Outcome&& outcome) {
+        respond_later(respond, stats, [outcome = std::move(outcome), answer]() mutable { return answer(std::move(outcome)); });
+      });
+  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+}
 
 std::string uuid_v7(int64_t unix_ms) {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -247,37 +267,13 @@ void Api::create_account(Request& request, http::Respond respond) {
                                                 ? request.header("X-Operator")
                                                 : std::string_view());
   if (!create.ok()) return respond(error_response(create.error()));
-  const bool queued = engine_.submit(
-      std::move(create.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-        respond_later(respond, stats, [outcome = std::move(outcome)]() {
-          if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
-          Response response = json_response(201, core::encode_account(*outcome.account));
-          response.headers.emplace_back("Location", "/accounts/" + outcome.account->number);
-          return response;
-        });
-      });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(create.value()), std::move(respond), created_account_response);
 }
 
 void Api::post_transaction(Request& request, http::Respond respond) {
-  const std::string generated = uuid_v7(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
-  auto transfer = core::decode_transfer(
-      request.body,
-      core::TransferHeaders{std::string(request.header("Idempotency-Key")),
-                            std::string(request.header("X-Operator"))},
-      generated);
+  auto transfer = core::decode_transfer(request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!transfer.ok()) return respond(error_response(transfer.error()));
-  const bool queued = engine_.submit(
-      std::move(transfer.value()),
-      [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-        respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {
-          return transfer_response(std::move(outcome));
-        });
-      });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(transfer.value()), std::move(respond), transfer_response);
 }
 
 void Api::patch_account(std::string_view number, Request& request, http::Respond respond) {
@@ -289,25 +285,12 @@ void Api::patch_account(std::string_view number, Request& request, http::Respond
   }
   auto patch = core::decode_patch_account(number, request.body, request.header("If-Match"), request.header("X-Operator"));
   if (!patch.ok()) return respond(error_response(patch.error()));
-  const bool queued = engine_.submit(
-      std::move(patch.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-        respond_later(respond, stats, [outcome = std::move(outcome)]() {
-          if (outcome.code != Code::ok) return problem_response(outcome.code, outcome.detail);
-          return account_with_etag(*outcome.account);
-        });
-      });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(patch.value()), std::move(respond), patched_account_response);
 }
 
 void Api::post_posting(core::TransactionType type, std::string_view number, Request& request,
                        http::Respond respond) {
-  const std::string generated = uuid_v7(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-  auto posting = core::decode_posting(type, number, request.body,
-                                      core::TransferHeaders{std::string(request.header("Idempotency-Key")),
-                                                            std::string(request.header("X-Operator"))},
-                                      generated);
+  auto posting = core::decode_posting(type, number, request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!posting.ok()) return respond(error_response(posting.error()));
   std::string currency = posting.value().currency;
   if (currency.empty()) {
@@ -323,13 +306,7 @@ void Api::post_posting(core::TransactionType type, std::string_view number, Requ
   }
   core::set_posting_parties(posting.value(), currency);
   posting.value().unique_reference = options_.unique_references && !posting.value().reference.empty();
-  const bool queued = engine_.submit(
-      std::move(posting.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-        respond_later(respond, stats, [outcome = std::move(outcome)]() mutable {
-          return transfer_response(std::move(outcome));
-        });
-      });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(posting.value()), std::move(respond), transfer_response);
 }
 
 void Api::post_hold(Request& request, http::Respond respond) {
@@ -337,34 +314,21 @@ void Api::post_hold(Request& request, http::Respond respond) {
   if (!hold.ok()) return respond(error_response(hold.error()));
   // Defaulted after the hash: an omitted expiry is the same request whatever the flag.
   if (hold.value().expires_in_s == 0) hold.value().expires_in_s = options_.hold_expiry_s;
-  const bool queued = engine_.submit(std::move(hold.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-    respond_later(respond, stats, [outcome = std::move(outcome)]() mutable { return hold_response(std::move(outcome)); });
-  });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(hold.value()), std::move(respond), hold_response);
 }
 
 void Api::settle_hold(core::TransactionType type, std::string_view hold_id, Request& request, http::Respond respond) {
   auto settle = core::decode_settle(type, hold_id, request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!settle.ok()) return respond(error_response(settle.error()));
   settle.value().acting_for = acting_for(request);
-  const bool queued =
-      engine_.submit(std::move(settle.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-        respond_later(respond, stats,
-                      [outcome = std::move(outcome)]() mutable { return hold_response(std::move(outcome)); });
-      });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(settle.value()), std::move(respond), hold_response);
 }
 
 void Api::post_refund(std::string_view original_id, Request& request, http::Respond respond) {
   auto refund = core::decode_refund(original_id, request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!refund.ok()) return respond(error_response(refund.error()));
   refund.value().acting_for = acting_for(request);
-  const bool queued =
-      engine_.submit(std::move(refund.value()), [respond, stats = engine_.stats()](core::Outcome&& outcome) {
-        respond_later(respond, stats,
-                      [outcome = std::move(outcome)]() mutable { return transfer_response(std::move(outcome)); });
-      });
-  if (!queued) respond(problem_response(Code::overloaded, "the commit queue is full"));
+  submit(std::move(refund.value()), std::move(respond), transfer_response);
 }
 
 Response Api::hold(std::string_view id) {
@@ -417,12 +381,6 @@ size_t Api::body_bytes_max(std::string_view method, std::string_view target) con
 
 namespace {
 
-int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // {"results":[{"index","transactionId","status","code"[,"detail"]}...],"committed":N,"rejected":M}
 std::string encode_batch_results(const std::vector<std::string>& ids, const std::vector<core::Outcome>& outcomes) {
   std::string out = "{\"results\":[";
@@ -451,7 +409,7 @@ std::string encode_batch_results(const std::vector<std::string>& ids, const std:
 }  // namespace
 
 void Api::post_transaction_batch(Request& request, http::Respond respond) {
-  const int64_t now = unix_ms_now();
+  const int64_t now = now_ms();
   auto batch = core::decode_transfer_batch(
       request.body,
       core::is_valid_operator(request.header("X-Operator")) ? request.header("X-Operator") : std::string_view(),

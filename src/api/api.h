@@ -53,6 +53,11 @@ class Api final : public http::Handler {
   Status ready();
 
  private:
+  // An operation's answer, built from its outcome.
+  using Answer = http::Response (*)(core::Outcome&&);
+  // Queues `operation` for the committer; `answer` builds the response on the connection's
+  // thread once it is decided. 503 overloaded at once when the queue is full.
+  void submit(core::Operation operation, http::Respond respond, Answer answer);
   void create_account(http::Request& request, http::Respond respond);
   void post_transaction(http::Request& request, http::Respond respond);
   void post_transaction_batch(http::Request& request, http::Respond respond);

@@ -415,6 +415,11 @@ class BatchApplier {
     effects_.outcome_transaction.push_back(transaction_index);
   }
 
+  // Refuses an operation before anything is recorded: no row, no audit record.
+  void refuse(Code code, std::string detail) {
+    finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
+  }
+
   int record(Transaction transaction) {
     batch_ids_.emplace(transaction.id, effects_.transactions.size());
     effects_.transactions.push_back(std::move(transaction));
@@ -497,8 +502,7 @@ class BatchApplier {
 
   void apply_create(const CreateAccount& create) {
     if (create.type == AccountType::savings && create.overdraft_limit != 0) {
-      finish_outcome(Outcome{.code = Code::invalid_request, .detail = "overdraftLimit: a savings account's is 0"}, -1);
-      return;
+      return refuse(Code::invalid_request, "overdraftLimit: a savings account's is 0");
     }
     if (auto existing = state_.accounts.find(create.number); existing != state_.accounts.end()) {
       // The account and its opening deposit ride along: a retry after a lost COMMIT tells
@@ -582,9 +586,6 @@ class BatchApplier {
   // with one audit record; a PATCH that changes nothing changes nothing (no version, no
   // record), so a retried one is harmless. Not a transaction row: it has no id.
   void apply_patch(const PatchAccount& patch) {
-    auto refuse = [&](Code code, std::string detail) {
-      finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
-    };
     auto found = state_.accounts.find(patch.number);
     if (found == state_.accounts.end() || is_issuer_account(patch.number)) {
       return refuse(Code::account_not_found, "account " + patch.number + " does not exist");
@@ -718,9 +719,6 @@ class BatchApplier {
       replay(*before, settle.request_hash, is_hold ? std::optional(*held) : std::nullopt);
       return;
     }
-    auto refuse = [&](Code code, std::string detail) {
-      finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
-    };
     // Unknown, or someone else's: refused before anything is recorded.
     if (!is_hold) return refuse(Code::hold_not_found, "hold " + settle.hold_id + " does not exist");
     const Transaction hold = *held;
@@ -808,9 +806,6 @@ class BatchApplier {
   // never more in all than it moved (Stripe's partial refunds).
   void apply_refund(const Refund& refund) {
     if (const Transaction* before = earlier(refund.id)) return replay(*before, refund.request_hash);
-    auto refuse = [&](Code code, std::string detail) {
-      finish_outcome(Outcome{.code = code, .detail = std::move(detail)}, -1);
-    };
     const Transaction* found = earlier(refund.original_id);
     if (found == nullptr) return refuse(Code::not_found, "transaction " + refund.original_id + " does not exist");
     const Transaction& original = *found;  // stable: a map node or a reserved vector's row
@@ -892,11 +887,8 @@ class BatchApplier {
     if (transfer.unique_reference && !transfer.reference.empty()) {
       claim = reference_key(transfer.currency, transfer.reference);
       if (auto owner = state_.reference_owners.find(claim); owner != state_.reference_owners.end()) {
-        finish_outcome(Outcome{.code = Code::duplicate_reference,
-                               .detail = "reference " + transfer.reference + " in " + transfer.currency +
-                                         " is transaction " + owner->second + "'s"},
-                       -1);
-        return;
+        return refuse(Code::duplicate_reference, "reference " + transfer.reference + " in " + transfer.currency +
+                                                     " is transaction " + owner->second + "'s");
       }
     }
     if (transfer.source == transfer.destination) {

@@ -58,19 +58,4 @@ Status HoldExpiry::run(int64_t /*fence*/) {
   return wait->status;
 }
 
-std::string JobList::name() const {
-  std::string names;
-  for (const Job* job : jobs_) names += (names.empty() ? "" : "+") + job->name();
-  return names;
-}
-
-Status JobList::run(int64_t fence) {
-  Status first;
-  for (Job* job : jobs_) {
-    Status status = job->run(fence);
-    if (first.ok() && !status.ok()) first = std::move(status);
-  }
-  return first;
-}
-
 }  // namespace balanced::jobs

@@ -38,16 +38,4 @@ class HoldExpiry final : public Job {
   prometheus::Counter& expired_;
 };
 
-// Runs several jobs under one lease, each every run, in order; fails when any failed.
-class JobList final : public Job {
- public:
-  void add(Job& job) { jobs_.push_back(&job); }
-  bool empty() const { return jobs_.empty(); }
-  std::string name() const override;
-  Status run(int64_t fence) override;
-
- private:
-  std::vector<Job*> jobs_;
-};
-
 }  // namespace balanced::jobs

@@ -132,42 +132,36 @@ inline std::optional<std::string_view> sql_text(Code reject) {  // nullopt: NULL
 }
 
 namespace rows_detail {
-template <typename Record, typename Walk>
-std::string join_columns(Walk walk, bool with_sequence) {
+// The columns `walk` visits that `keep` keeps, joined with ", ".
+template <typename Record, typename Walk, typename Keep>
+std::string join_columns(Walk walk, Keep keep) {
   Record record;
   std::string columns;
-  walk(record, [&](std::string_view column, auto&) {
-    if (!with_sequence && column == kSequenceColumn) return;
+  walk(record, [&](Column column, auto&) {
+    if (!keep(column)) return;
     if (!columns.empty()) columns += ", ";
-    columns += column;
+    columns += column.name;
   });
   return columns;
 }
+constexpr auto kTransactionWalk = [](auto& t, auto&& f) { for_each_transaction_field(t, f); };
 }  // namespace rows_detail
 
 // "account_number, currency, ...": the columns in field order.
 inline const std::string& account_columns() {
   static const std::string columns = rows_detail::join_columns<core::Account>(
-      [](auto& a, auto&& f) { for_each_account_field(a, f); }, true);
+      [](auto& a, auto&& f) { for_each_account_field(a, f); }, [](Column) { return true; });
   return columns;
 }
 inline const std::string& transaction_columns() {
-  static const std::string columns = rows_detail::join_columns<core::Transaction>(
-      [](auto& t, auto&& f) { for_each_transaction_field(t, f); }, true);
+  static const std::string columns =
+      rows_detail::join_columns<core::Transaction>(rows_detail::kTransactionWalk, [](Column) { return true; });
   return columns;
 }
 // The transaction columns but the rare ones, for a row whose rare fields are all default.
 inline const std::string& transaction_common_columns() {
-  static const std::string columns = [] {
-    core::Transaction t;
-    std::string out;
-    for_each_transaction_field(t, [&out](Column column, auto&) {
-      if (column.rare) return;
-      if (!out.empty()) out += ", ";
-      out += column.name;
-    });
-    return out;
-  }();
+  static const std::string columns =
+      rows_detail::join_columns<core::Transaction>(rows_detail::kTransactionWalk, [](Column c) { return !c.rare; });
   return columns;
 }
 // The account columns an update rewrites (every one but the fixed), each as
@@ -188,7 +182,7 @@ std::string account_updates(Assign assign) {
 // Without `sequence`, for a database that assigns it.
 inline const std::string& transaction_columns_but_sequence() {
   static const std::string columns = rows_detail::join_columns<core::Transaction>(
-      [](auto& t, auto&& f) { for_each_transaction_field(t, f); }, false);
+      rows_detail::kTransactionWalk, [](Column c) { return c.name != kSequenceColumn; });
   return columns;
 }
 

@@ -3,19 +3,7 @@
 # balanced it starts, and checks that the last one reads alice's balance through the
 # gateway. Usage: tests/docs/readme_secure_path.sh BUILD_DIR
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-build=$(cd "${1:?build dir}" && pwd)
-work=$(mktemp -d /tmp/balanced-readme-XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-fail() { echo "FAILED: $*"; echo "0 passed, 1 failed"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 # The block of shell after the section's heading, as the README shows it.
 block=$(awk '/^## The secure path/ {in_section=1} in_section && /^```sh/ {in_block=1; next}

@@ -5,19 +5,7 @@
 # transfers, the deposit and withdrawal, the hold's capture and the refund.
 # Usage: tests/docs/readme_try_it.sh BUILD_DIR
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-build=$(cd "${1:?build dir}" && pwd)
-work=$(mktemp -d /tmp/balanced-try-it-XXXXXX)
-pid=""
-cleanup() {
-  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-fail() { echo "FAILED: $*"; echo "0 passed, 1 failed"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 # Every sh block between "## Try it" and the next "## " heading, in order.
 blocks=$(awk '/^## / {in_section = ($0 ~ /^## Try it/)} in_section && /^```sh/ {in_block=1; next}
@@ -27,7 +15,7 @@ blocks=$(awk '/^## / {in_section = ($0 ~ /^## Try it/)} in_section && /^```sh/ {
 
 api=$(free_port)
 "$build/balanced" --listen "127.0.0.1:$api" --db "sqlite:$work/ledger.db" --log-level warn \
-  > "$work/balanced.log" 2>&1 & pid=$!
+  > "$work/balanced.log" 2>&1 & pids+=($!)
 wait_port "$api" || { cat "$work/balanced.log"; fail "balanced did not start"; }
 script=$(sed -e "s/localhost:8080/localhost:$api/g" <<< "$blocks")
 output=$(cd "$work" && bash -e -c "$script" 2> "$work/stderr.log") ||
