@@ -282,6 +282,11 @@ TYPED_TEST(StoreContract, ABalanceAtAnInstantIsTheOneAfterTheLastChangeBeforeIt)
   EXPECT_EQ(at("a", opened_at + 2000), std::make_pair(85L, 3L));  // the refusal changed nothing
   EXPECT_EQ(at("b", opened_at + 60'000), std::make_pair(15L, 2L));
   EXPECT_EQ(at("nobody", opened_at + 60'000), std::make_pair(0L, 0L));
+  // The same from the tables alone after a reopen (SQLite: commit_times).
+  this->reopen();
+  EXPECT_EQ(at("a", opened_at + 999), std::make_pair(100L, 1L));
+  EXPECT_EQ(at("b", opened_at + 1000), std::make_pair(10L, 1L));
+  EXPECT_EQ(at("a", opened_at + 2000), std::make_pair(85L, 3L));
 }
 
 TYPED_TEST(StoreContract, HoldsCapturesVoidsExpiriesAndRefundsAreKeptAcrossReopen) {

@@ -1,6 +1,7 @@
 #include "storage/sqlite/ledger_writer.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -73,6 +74,10 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       // An earlier row's new state (a hold ended, a transfer refunded).
       {&update_transaction_, update_state_sql()},
       {&insert_reference_, "INSERT INTO unique_references (reference_key, transaction_id) VALUES (?1, ?2)"},
+      // A commit time's last sequence (schema 6): what a balance at an instant is bounded by.
+      {&write_commit_time_,
+       "INSERT INTO commit_times (created_at, last_sequence) VALUES (?1, ?2) ON CONFLICT (created_at) DO "
+       "UPDATE SET last_sequence = max(last_sequence, excluded.last_sequence)"},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -137,10 +142,19 @@ Status LedgerWriter::write(BatchesView batches) {
     }
   }
   std::vector<core::AuditRecord> audit;
+  // The commit time being written and its last sequence: one commit_times row per
+  // time, written when the time changes and at the end.
+  std::optional<CommitTime> time;
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;
     for (const auto& t : effects->transactions) {
       if (auto s = insert_transaction(t); !s.ok()) return s;
+      if (time && time->created_at_ms != t.created_at_ms) {
+        if (auto s = write_commit_time(*time); !s.ok()) return s;
+        time.reset();
+      }
+      if (!time) time = CommitTime{t.created_at_ms, t.sequence};
+      time->last_sequence = std::max(time->last_sequence, t.sequence);
     }
     for (const auto& t : effects->transaction_updates) {
       if (auto s = update_transaction(t); !s.ok()) return s;
@@ -166,9 +180,20 @@ Status LedgerWriter::write(BatchesView batches) {
     }
     last = batch;
   }
+  if (time) {
+    if (auto s = write_commit_time(*time); !s.ok()) return s;
+  }
   Use s(write_applied_);
   s->bind(1, last);
   if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write watermark"));
+  return {};
+}
+
+Status LedgerWriter::write_commit_time(const CommitTime& time) {
+  Use s(write_commit_time_);
+  s->bind(1, time.created_at_ms);
+  s->bind(2, time.last_sequence);
+  if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "write commit time"));
   return {};
 }
 

@@ -33,11 +33,17 @@ class LedgerWriter {
   Status insert_transaction(const core::Transaction& t);
   // An earlier row's new state (rows.h: Column::state).
   Status update_transaction(const core::Transaction& t);
+  // The last sequence stamped at one commit time (table commit_times).
+  struct CommitTime {
+    int64_t created_at_ms = 0;
+    int64_t last_sequence = 0;
+  };
+  Status write_commit_time(const CommitTime& time);
 
   Connection db_;
   Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;
   Statement write_account_, insert_transaction_, insert_common_transaction_, update_transaction_, insert_reference_,
-      insert_audit_;
+      write_commit_time_, insert_audit_;
 };
 
 }  // namespace balanced::storage::sqlite

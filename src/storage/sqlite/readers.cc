@@ -45,7 +45,8 @@ Status ReadConnection::prepare() {
     return s;
   }
   // The bound: the last sequence stamped at or before the instant (created_at grows
-  // with the sequence: SqliteStore::apply never stamps a batch earlier than the last).
+  // with the sequence: SqliteStore::apply never stamps a batch earlier than the last;
+  // LedgerWriter keeps commit_times).
   if (auto s = balance_at.prepare(
           db,
           "SELECT b, v, seq FROM (SELECT * FROM (SELECT source_balance_after AS b, source_version_after AS v, "
@@ -58,7 +59,7 @@ Status ReadConnection::prepare() {
     return s;
   }
   if (auto s = sequence_at.prepare(
-          db, "SELECT sequence FROM transactions WHERE created_at <= ?1 ORDER BY created_at DESC, sequence DESC LIMIT 1");
+          db, "SELECT last_sequence FROM commit_times WHERE created_at <= ?1 ORDER BY created_at DESC LIMIT 1");
       !s.ok()) {
     return s;
   }

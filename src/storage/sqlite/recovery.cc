@@ -121,7 +121,7 @@ Result<Recovered> recover(const std::string& ledger_path, const ConnectionOption
   auto log_id = single_integer(db, "SELECT coalesce(max(log_id), 0) FROM audit_log");
   if (!log_id.ok()) return log_id.error();
   out.next_log_id = log_id.value() + 1;
-  auto created_at = single_integer(db, "SELECT coalesce(max(created_at), 0) FROM transactions");
+  auto created_at = single_integer(db, "SELECT coalesce(max(created_at), 0) FROM commit_times");
   if (!created_at.ok()) return created_at.error();
   out.last_created_at_ms = created_at.value();
   return out;

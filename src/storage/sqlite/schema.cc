@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 5> kMigrations{
+constexpr std::array<const char*, 6> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -103,6 +103,19 @@ CREATE TABLE unique_references (
   reference_key TEXT PRIMARY KEY,
   transaction_id TEXT NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // Version 6: commit times in a table of their own, one row per commit time (its
+    // last sequence) instead of an index entry per transaction. A balance at an
+    // instant reads the same last sequence stamped at or before it; a batch of
+    // thousands of rows writes one row here instead of thousands into an index.
+    R"sql(
+CREATE TABLE commit_times (
+  created_at INTEGER PRIMARY KEY,
+  last_sequence INTEGER NOT NULL
+);
+INSERT INTO commit_times (created_at, last_sequence)
+  SELECT created_at, max(sequence) FROM transactions GROUP BY created_at;
+DROP INDEX IF EXISTS transactions_by_time;
 )sql",
 };
 
