@@ -65,6 +65,10 @@ void add_flags(CLI::App& app, Config& config) {
                "a deposit's or withdrawal's reference (per currency) may be committed once: another id with "
                "it is 409 duplicate_reference")
       ->envname("BALANCED_UNIQUE_REFERENCES");
+  app.add_option("--events-waits-max", config.events_waits_max,
+                 "GET /events?wait= requests waiting at once, at most (more: 503 overloaded)")
+      ->envname("BALANCED_EVENTS_WAITS_MAX")
+      ->check(CLI::Range(1, 1'000'000));
   app.add_option("--lease-ttl-ms", config.lease_ttl_ms, "lifetime of the singleton lease in Redis")
       ->envname("BALANCED_LEASE_TTL_MS")
       ->check(CLI::Range(100, 600'000));

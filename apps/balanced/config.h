@@ -11,6 +11,7 @@
 #include "cache/open.h"
 #include "core/codes.h"
 #include "core/types.h"
+#include "api/api.h"
 #include "engine/engine.h"
 #include "flags/token_checks.h"
 #include "http/server.h"
@@ -42,6 +43,7 @@ struct Config {
   int64_t hold_expiry_s = core::hold_expiry_s_default;
   size_t hold_expiry_batch_max = 1000;
   bool unique_references = false;
+  size_t events_waits_max = api::events_waits_max_default;
 };
 
 void add_flags(CLI::App& app, Config& config);

@@ -103,7 +103,8 @@ Status Service::serve() {
                                .metrics_on_api_port = config_.admin_listen.empty(),
                                .access_log = config_.access_log == "on",
                                .hold_expiry_s = config_.hold_expiry_s,
-                               .unique_references = config_.unique_references});
+                               .unique_references = config_.unique_references,
+                               .events_waits_max = config_.events_waits_max});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
   http::Handler* handler = &*api_;
   if (config_.token_flags.given()) {

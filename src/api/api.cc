@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include <chrono>
+#include <limits>
 #include <random>
 
 #include "core/json_codec.h"
@@ -99,24 +100,29 @@ struct PageAsked {
   size_t limit = 0;
   std::optional<int64_t> cursor;
 };
+
+// The query parameter `name` as an integer in [low, high]; nullopt when absent, an
+// invalid_request saying what it `must_be` otherwise.
+Result<std::optional<int64_t>> query_int(const Request& request, std::string_view name, int64_t low, int64_t high,
+                                         std::string_view must_be) {
+  const std::string* text = query_value(request, name);
+  if (text == nullptr) return std::optional<int64_t>();
+  auto parsed = core::parse_int64(*text);
+  if (!parsed || *parsed < low || *parsed > high) {
+    return Error{Code::invalid_request, std::string(name) + ": must be " + std::string(must_be)};
+  }
+  return parsed;
+}
+
 Result<PageAsked> page_asked(const Request& request, size_t default_limit) {
-  PageAsked asked{.limit = default_limit};
-  if (const std::string* text = query_value(request, "limit")) {
-    auto parsed = core::parse_int64(*text);
-    if (!parsed || *parsed < 1 || *parsed > static_cast<int64_t>(storage::history_limit_max)) {
-      return Error{Code::invalid_request,
-                   "limit: must be an integer from 1 to " + std::to_string(storage::history_limit_max)};
-    }
-    asked.limit = static_cast<size_t>(*parsed);
-  }
-  if (const std::string* text = query_value(request, "cursor")) {
-    auto parsed = core::parse_int64(*text);
-    if (!parsed || *parsed < 1) {
-      return Error{Code::invalid_request, "cursor: must be a nextCursor value from an earlier page"};
-    }
-    asked.cursor = *parsed;
-  }
-  return asked;
+  constexpr auto kLimitMax = static_cast<int64_t>(storage::history_limit_max);
+  auto limit = query_int(request, "limit", 1, kLimitMax, "an integer from 1 to " + std::to_string(kLimitMax));
+  if (!limit.ok()) return limit.error();
+  auto cursor = query_int(request, "cursor", 1, std::numeric_limits<int64_t>::max(),
+                          "a nextCursor value from an earlier page");
+  if (!cursor.ok()) return cursor.error();
+  return PageAsked{.limit = limit.value() ? static_cast<size_t>(*limit.value()) : default_limit,
+                   .cursor = cursor.value()};
 }
 
 // Builds the response on the connection's thread (off the committer), and times the hop
@@ -176,7 +182,10 @@ Api::Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoin
       admin_(admin),
       options_(std::move(options)),
       stats_(registry, "balanced_http", api_router()),
-      book_(stats_, {.service = "balanced", .dataset = "balanced.access", .access_log = options_.access_log}) {}
+      book_(stats_, {.service = "balanced", .dataset = "balanced.access", .access_log = options_.access_log}),
+      event_waiters_(options_.events_waits_max) {
+  engine_.set_commit_listener([this](int64_t last_event_id) { event_waiters_.notify(last_event_id); });
+}
 
 void Api::handle(Request&& request, http::Respond respond) {
   const http::Router::Match match = api_router().match(request.method, request.path);
@@ -239,6 +248,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return respond(account_holds(match.param(0), request));
     case Route::post_refund:
       return post_refund(match.param(0), request, std::move(respond));
+    case Route::get_events:
+      return events(request, std::move(respond));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -535,6 +546,62 @@ Response Api::transaction(std::string_view id) {
   auto found = engine_.store().transaction(id);
   if (!found.ok()) return error_response(found.error());
   return json_response(200, core::encode_transaction(found.value(), core::TransactionView::current));
+}
+
+namespace {
+
+struct EventsAsked {
+  std::optional<int64_t> after;  // absent: from the oldest kept
+  size_t limit = events_limit_default;
+  int64_t wait_s = 0;
+};
+
+Result<EventsAsked> events_asked(const Request& request) {
+  constexpr auto kLimitMax = static_cast<int64_t>(storage::events_limit_max);
+  auto after = query_int(request, "after", 0, std::numeric_limits<int64_t>::max(), "an event id (0 or more)");
+  if (!after.ok()) return after.error();
+  auto limit = query_int(request, "limit", 1, kLimitMax, "an integer from 1 to " + std::to_string(kLimitMax));
+  if (!limit.ok()) return limit.error();
+  auto wait = query_int(request, "wait", 0, events_wait_s_max, "0 to " + std::to_string(events_wait_s_max) + " seconds");
+  if (!wait.ok()) return wait.error();
+  return EventsAsked{.after = after.value(),
+                     .limit = limit.value() ? static_cast<size_t>(*limit.value()) : events_limit_default,
+                     .wait_s = wait.value().value_or(0)};
+}
+
+// The answer to GET /events, or nullopt when there is nothing past `after` and the
+// caller may still wait (`last_chance` false).
+std::optional<Response> events_answer(storage::Store& store, const EventsAsked& asked, bool last_chance) {
+  const int64_t after = asked.after.value_or(0);
+  auto page = store.events_after(after, asked.limit);
+  if (!page.ok()) return error_response(page.error());
+  const int64_t oldest = page.value().oldest;
+  if (asked.after && oldest > 0 && after < oldest - 1) {
+    return problem_response(Code::events_expired, "events after " + std::to_string(after) +
+                                                      " are no longer kept; the oldest kept is " +
+                                                      std::to_string(oldest));
+  }
+  const auto& events = page.value().events;
+  if (events.empty() && !last_chance) return std::nullopt;
+  return json_response(200, core::encode_events(events, events.empty() ? after : events.back().id));
+}
+
+}  // namespace
+
+void Api::events(const Request& request, http::Respond respond) {
+  auto asked = events_asked(request);
+  if (!asked.ok()) return respond(error_response(asked.error()));
+  storage::Store& store = engine_.store();
+  if (auto answer = events_answer(store, asked.value(), asked.value().wait_s == 0)) {
+    return respond(std::move(*answer));
+  }
+  // Nothing yet: wait without a thread, answered by the next commit with events past
+  // `after`, or empty at the deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(asked.value().wait_s);
+  const bool waiting = event_waiters_.wait(asked.value().after.value_or(0), deadline, [respond, &store, asked = asked.value()] {
+    respond.later([&store, asked] { return *events_answer(store, asked, true); });
+  });
+  if (!waiting) respond(problem_response(Code::overloaded, "too many requests wait for events"));
 }
 
 Status Api::ready() { return engine_.store().ping(); }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/event_waiters.h"
 #include "http/admin.h"
 #include "http/message.h"
 #include "contract/routes.h"
@@ -18,6 +19,12 @@ inline constexpr size_t holds_limit_default = 100;
 // GET /accounts/{n}/holds?status=: pages of the store read for one answer at most; a
 // page that filtered out more holds than it kept ends early with a nextCursor.
 inline constexpr size_t holds_pages_scanned_max = 10;
+
+// GET /events (DESIGN.md section 11): a page's default size, the longest wait asked for,
+// and how many long-polls may wait at once (more: 503 overloaded).
+inline constexpr size_t events_limit_default = 100;
+inline constexpr int64_t events_wait_s_max = 30;
+inline constexpr size_t events_waits_max_default = 1024;
 
 // POST /accounts/transactions/batch takes a larger body than the other routes: 8,190
 // transfers of up to ~250 bytes each.
@@ -36,6 +43,8 @@ struct ApiOptions {
   // --unique-references: a deposit's or withdrawal's (currency, reference) is taken by the
   // first committed under it; another id with it is 409 duplicate_reference.
   bool unique_references = false;
+  // GET /events?wait=: long-polls waiting at once, at most (--events-waits-max).
+  size_t events_waits_max = events_waits_max_default;
 };
 
 class Api final : public http::Handler {
@@ -89,6 +98,8 @@ class Api final : public http::Handler {
   // time), from the store.
   http::Response balance_at(std::string_view number, std::string_view as_of);
   http::Response transaction(std::string_view id);
+  // GET /events?after=&limit=&wait=: the change feed, long-polled when nothing is new.
+  void events(const http::Request& request, http::Respond respond);
 
   engine::Engine& engine_;
   http::AdminEndpoints& admin_;
@@ -96,6 +107,9 @@ class Api final : public http::Handler {
   http::RouteStats stats_;
   const http::Bookkeeping book_;
   std::atomic<uint64_t> next_link_{1};  // tells one atomic batch's transfers from another's
+  // Woken by the engine after each commit that made events. Last: its destructor answers
+  // the waits left while the rest is still there.
+  engine::EventWaiters event_waiters_;
 };
 
 // A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits.

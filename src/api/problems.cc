@@ -37,6 +37,7 @@ std::string_view title(Code code) {
     case Code::not_refundable: return "Transaction not refundable";
     case Code::exceeds_refundable_amount: return "Refund exceeds what is left to refund";
     case Code::duplicate_reference: return "Reference already used";
+    case Code::events_expired: return "Events no longer kept";
   }
   return "Error";
 }
@@ -58,6 +59,7 @@ int status(Code code) {
     case Code::invalid_state_transition:
     case Code::hold_not_pending:
     case Code::duplicate_reference: return 409;
+    case Code::events_expired: return 410;
     case Code::version_mismatch: return 412;
     case Code::payload_too_large: return 413;
     case Code::insufficient_funds:

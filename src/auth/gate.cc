@@ -229,6 +229,17 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       if (!need_scope("balances:read") || !need_account(match.param(0))) return admission;
       admission.idempotent = true;
       break;
+    case Route::get_events:  // the whole feed: every account's changes
+      if (!need_scope("events:read")) return admission;
+      admission.idempotent = true;
+      for (const auto& [name, value] : request.query) {
+        // A wait balanced refuses (over 30 s) is answered at once: no longer timeout.
+        const auto wait_s = name == "wait" ? core::parse_int64(value) : std::nullopt;
+        if (wait_s && *wait_s > 0 && *wait_s <= 30) {
+          admission.upstream_timeout_ms = *wait_s * 1000 + events_wait_upstream_slack_ms;
+        }
+      }
+      break;
     case Route::capture_hold:
     case Route::void_hold:
     case Route::post_refund: {

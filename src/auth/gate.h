@@ -53,7 +53,13 @@ struct Admission {
   bool check_answer = false;  // GET /transactions/{id}: pass the answer to check_answer()
   bool idempotent = false;    // a GET, or a transfer that carries its id: safe to retry
   bool body_checked = false;  // the body was read as I-JSON already (core/json_strict.h)
+  // The upstream exchange may take this long rather than the proxy's timeout (a
+  // long-poll of GET /events: its wait and 5 s); 0: the proxy's.
+  int64_t upstream_timeout_ms = 0;
 };
+
+// GET /events?wait=: the upstream gets the wait and this much more before it times out.
+inline constexpr int64_t events_wait_upstream_slack_ms = 5'000;
 
 class Gate {
  public:

@@ -25,6 +25,7 @@ enum class Route : int {
   void_hold,
   get_account_holds,
   post_refund,
+  get_events,
   health,
   ready,
   metrics,

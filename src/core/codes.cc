@@ -43,6 +43,7 @@ constexpr std::array kNames{
     CodeName{Code::not_refundable, "not_refundable"},
     CodeName{Code::exceeds_refundable_amount, "exceeds_refundable_amount"},
     CodeName{Code::duplicate_reference, "duplicate_reference"},
+    CodeName{Code::events_expired, "events_expired"},
 };
 
 }  // namespace

@@ -47,9 +47,10 @@ enum class Code {
   not_refundable,            // 422: a refund of what is not a committed transfer or capture
   exceeds_refundable_amount, // 422: refunds beyond the original's amount
   duplicate_reference,       // 409: --unique-references, and the rail's reference is taken
+  events_expired,            // 410: GET /events after an event no longer kept
 };
 // The last code, for tables indexed by Code.
-inline constexpr Code last_code = Code::duplicate_reference;
+inline constexpr Code last_code = Code::events_expired;
 
 // The machine-readable name used in problem+json `code` and in the database.
 std::string_view code_name(Code code);

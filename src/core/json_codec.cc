@@ -748,4 +748,63 @@ std::string encode_history(const std::vector<Transaction>& transactions,
   return out;
 }
 
+std::string encode_event(const Event& event, std::string_view type, const Transaction* transaction) {
+  std::string out;
+  out.reserve(160 + (transaction != nullptr ? 480 : 0) + (event.account ? 320 : 0) + event.balances.size() * 120);
+  out += "\"apiVersion\":";
+  out += json_string(events_api_version);
+  out += ",\"type\":";
+  out += json_string(type);
+  out += ",\"occurredAt\":\"";
+  out += format_time_ms(event.occurred_at_ms);
+  out += '"';
+  if (transaction != nullptr) {
+    out += ",\"transaction\":";
+    out += encode_transaction(*transaction);
+  }
+  if (event.account) {
+    out += ",\"account\":";
+    out += encode_account(*event.account);
+  }
+  out += ",\"balances\":[";
+  for (size_t i = 0; i < event.balances.size(); ++i) {
+    const EventBalance& b = event.balances[i];
+    if (i > 0) out += ',';
+    out += "{\"accountNumber\":";
+    out += json_string(b.account_number);
+    out += ",\"balance\":";
+    out += std::to_string(b.balance);
+    out += ",\"available\":";
+    out += std::to_string(b.available);
+    out += ",\"version\":";
+    out += std::to_string(b.version);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+void append_event_json(const StoredEvent& event, std::string& out) {
+  out += "{\"id\":";
+  out += std::to_string(event.id);
+  out += ',';
+  out += event.body;
+}
+
+std::string encode_events(const std::vector<StoredEvent>& events, int64_t next) {
+  size_t room = 32;
+  for (const auto& e : events) room += e.body.size() + 32;
+  std::string out;
+  out.reserve(room);
+  out += "{\"events\":[";
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) out += ',';
+    append_event_json(events[i], out);
+  }
+  out += "],\"next\":";
+  out += std::to_string(next);
+  out += '}';
+  return out;
+}
+
 }  // namespace balanced::core

@@ -89,6 +89,17 @@ std::string encode_balance_at(const Account& account, int64_t balance, int64_t v
 // as it stands (GET /transactions/{id}: refundedAmount).
 enum class TransactionView { record, current };
 std::string encode_transaction(const Transaction& transaction, TransactionView view = TransactionView::record);
+// The change feed's apiVersion: the date of the event shape (DESIGN.md section 11).
+inline constexpr std::string_view events_api_version = "2026-12-06";
+// An event as a store keeps it: the members after the id, `"apiVersion":...,"type":...,
+// "occurredAt":...,"transaction"?,"account"?,"balances":[...]}` (a store that numbers events
+// at its commit renders them before it knows the ids). `transaction`: its row (kind
+// transaction), else null.
+std::string encode_event(const Event& event, std::string_view type, const Transaction* transaction);
+// The event as the feed serves it, {"id":N,<body>, appended to `out`.
+void append_event_json(const StoredEvent& event, std::string& out);
+// GET /events: {"events":[...],"next":N}; bodies are rendered events.
+std::string encode_events(const std::vector<StoredEvent>& events, int64_t next);
 // A committed transfer or capture: what a refund may give back.
 bool is_refundable(const Transaction& transaction);
 // A hold row as DESIGN.md section 10's hold: pending shows as expired from expiresAt on.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 #include <set>
 
 #include <boost/unordered/unordered_flat_set.hpp>
@@ -326,6 +327,7 @@ class BatchApplier {
     effects_.outcome_transaction.reserve(operations);
     effects_.transactions.reserve(operations);
     effects_.audit.reserve(operations);
+    effects_.events.reserve(operations);
     batch_ids_.reserve(operations);
   }
 
@@ -361,6 +363,7 @@ class BatchApplier {
     const size_t outcomes_before = effects_.outcomes.size();
     const size_t transactions_before = effects_.transactions.size();
     const size_t audit_before = effects_.audit.size();
+    const size_t events_before = effects_.events.size();
     for (const auto& operation : group) apply(operation);
     size_t failed = 0;
     for (size_t i = outcomes_before; i < effects_.outcomes.size(); ++i) {
@@ -380,6 +383,7 @@ class BatchApplier {
     }
     effects_.transactions.resize(transactions_before);
     effects_.audit.resize(audit_before);
+    effects_.events.resize(events_before);
     touched_ = touched_before;
     for (size_t i = outcomes_before; i < effects_.outcomes.size(); ++i) {
       Outcome& outcome = effects_.outcomes[i];
@@ -410,9 +414,40 @@ class BatchApplier {
   }
 
  private:
+  // Ends an operation. A committed row it recorded is an event, its parties' balances
+  // as they stand now.
   void finish_outcome(Outcome outcome, int transaction_index) {
+    if (outcome.code == Code::ok && transaction_index >= 0 &&
+        effects_.transactions[transaction_index].status == TransactionStatus::committed) {
+      const Transaction& row = effects_.transactions[transaction_index];
+      Event event{.kind = EventKind::transaction, .occurred_at_ms = now_ms_, .transaction_index = transaction_index};
+      event.balances.reserve(2);
+      for (const std::string* number : {&row.source, &row.destination}) {
+        if (auto found = state_.accounts.find(*number); found != state_.accounts.end()) {
+          event.balances.push_back(event_balance(found->second));
+        }
+      }
+      effects_.events.push_back(std::move(event));
+    }
     effects_.outcomes.push_back(std::move(outcome));
     effects_.outcome_transaction.push_back(transaction_index);
+  }
+
+  static EventBalance event_balance(const Account& account) {
+    const __int128 free = available(account);
+    const __int128 shown = std::clamp<__int128>(free, std::numeric_limits<int64_t>::min(),
+                                                std::numeric_limits<int64_t>::max());
+    return EventBalance{.account_number = account.number,
+                        .balance = account.balance,
+                        .available = static_cast<int64_t>(shown),
+                        .version = account.version};
+  }
+
+  // An account created or changed by a PATCH: an event with the account as it is now.
+  void account_event(EventKind kind, const Account& account) {
+    Event event{.kind = kind, .occurred_at_ms = now_ms_, .account = account};
+    event.balances.push_back(event_balance(account));
+    effects_.events.push_back(std::move(event));
   }
 
   // Refuses an operation before anything is recorded: no row, no audit record.
@@ -558,6 +593,7 @@ class BatchApplier {
     created_.insert(create.number);
     touched_.insert(create.number);
 
+    account_event(EventKind::account_created, stored);  // before its deposit's event
     int transaction_index = -1;
     if (create.initial_balance > 0) {
       change(issuer->second, issuer_balance);
@@ -644,6 +680,7 @@ class BatchApplier {
     changed.updated_at_ms = now_ms_;
     account = std::move(changed);
     touched_.insert(account.number);
+    account_event(EventKind::account_updated, account);
     audit("account_update", patch.operator_name,
           "{\"accountNumber\":" + json_string(account.number) + ",\"version\":" + std::to_string(account.version) +
               ",\"changes\":{" + changes + "},\"reason\":" + json_string(patch.reason) + "}",
@@ -1052,6 +1089,40 @@ std::string seal_audit(std::vector<AuditRecord>& audit,
   render_audit_details(audit, transactions);
   for (auto& record : audit) head = chain_audit_record(record, head);
   return head;
+}
+
+std::string event_type(const Event& event, const std::vector<Transaction>& transactions) {
+  switch (event.kind) {
+    case EventKind::account_created:
+      return "account.created";
+    case EventKind::account_updated:
+      return "account.updated";
+    case EventKind::transaction:
+      break;
+  }
+  assert(event.transaction_index >= 0 && static_cast<size_t>(event.transaction_index) < transactions.size());
+  return "transaction." + std::string(type_name(transactions[static_cast<size_t>(event.transaction_index)].type));
+}
+
+void render_events(BatchEffects& effects) {
+  for (auto& event : effects.events) {
+    const Transaction* row = event.kind == EventKind::transaction
+                                 ? &effects.transactions[static_cast<size_t>(event.transaction_index)]
+                                 : nullptr;
+    event.body = encode_event(event, event_type(event, effects.transactions), row);
+  }
+}
+
+std::vector<StoredEvent> stored_events(const BatchEffects& effects) {
+  std::vector<StoredEvent> out;
+  out.reserve(effects.events.size());
+  for (const auto& event : effects.events) {
+    out.push_back(StoredEvent{.id = event.id,
+                              .type = event_type(event, effects.transactions),
+                              .occurred_at_ms = event.occurred_at_ms,
+                              .body = event.body});
+  }
+  return out;
 }
 
 void attach_sequences(BatchEffects& effects) {

@@ -52,6 +52,11 @@ struct BatchEffects {
   // transfer's detail is rendered, and every record chained, by seal_audit(), which the
   // store calls when it writes the audit log (off the commit path, in commit order).
   std::vector<AuditRecord> audit;
+  // The change feed's events, in commit order: ids 0 and bodies empty until the store
+  // assigns ids (and sequences) and calls render_events().
+  std::vector<Event> events;
+  // The id the store gave the batch's last event; 0 when it made none.
+  int64_t last_event_id = 0;
 };
 
 // Account numbers the batch reads or writes, sorted and unique: the order in which a
@@ -81,6 +86,16 @@ BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& sta
 
 // Copies the sequences the store assigned to effects.transactions into the outcomes.
 void attach_sequences(BatchEffects& effects);
+
+// An event's type: "account.created", "account.updated", "transaction.<type>".
+std::string event_type(const Event& event, const std::vector<Transaction>& transactions);
+
+// Renders each event's body from its batch's rows. REQUIRES: transaction sequences
+// assigned.
+void render_events(BatchEffects& effects);
+
+// The events as a store keeps them. REQUIRES: rendered.
+std::vector<StoredEvent> stored_events(const BatchEffects& effects);
 
 // Renders the pending details of `audit` from `transactions` (sequences assigned).
 void render_audit_details(std::vector<AuditRecord>& audit,

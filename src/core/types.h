@@ -273,6 +273,42 @@ struct Outcome {
   Boxed<Transaction> hold;
 };
 
+// The change feed (DESIGN.md section 11): one event per committed transaction, account
+// created and account changed by a PATCH; rejections make none.
+enum class EventKind : uint8_t { account_created, account_updated, transaction };
+inline constexpr EventKind last_event_kind = EventKind::transaction;
+
+// An account an event changed, as of that event.
+struct EventBalance {
+  std::string account_number;
+  int64_t balance = 0;
+  int64_t available = 0;  // clamped to int64 (an issuer's)
+  int64_t version = 0;
+};
+
+struct Event {
+  int64_t id = 0;  // assigned by the store: gapless, in commit order
+  EventKind kind = EventKind::transaction;
+  int64_t occurred_at_ms = 0;
+  // kind transaction: the index of its row in its batch's transactions.
+  int64_t transaction_index = -1;
+  // Account events: the account as of the event.
+  std::optional<Account> account;
+  std::vector<EventBalance> balances;
+  // The JSON the feed serves but its id (json_codec.h: encode_event), rendered once the
+  // sequences are assigned (render_events()); a store keeps only this, with id, type and
+  // time.
+  std::string body;
+};
+
+// What a store keeps of an event and the feed reads.
+struct StoredEvent {
+  int64_t id = 0;
+  std::string type;  // "account.created", "transaction.transfer", ...
+  int64_t occurred_at_ms = 0;
+  std::string body;
+};
+
 struct AuditRecord {
   int64_t log_id = 0;  // assigned by the store, in append order
   std::string operation_type;

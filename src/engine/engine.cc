@@ -271,6 +271,7 @@ void Engine::commit(std::vector<Pending>& batch) {
   std::vector<core::Outcome> outcomes;
   // What the cache gets before anyone is answered.
   std::vector<core::Account> published;
+  int64_t last_event_id = 0;
   const auto publish = [&published](core::BatchEffects& committed) {
     for (auto& a : committed.created) published.push_back(std::move(a));
     for (auto& a : committed.updated) published.push_back(std::move(a));
@@ -284,6 +285,7 @@ void Engine::commit(std::vector<Pending>& batch) {
           0.0, apply_seconds - timings.backpressure_seconds - timings.durable_seconds));
     }
     publish(effects.value());
+    last_event_id = effects.value().last_event_id;
     outcomes = std::move(effects.value().outcomes);
   } else if (effects.error().code != Code::unavailable && operations.size() > 1) {
     // A permanent error caused by one operation must not fail its neighbours: apply them
@@ -302,6 +304,7 @@ void Engine::commit(std::vector<Pending>& batch) {
       auto single = apply_with_retries(std::span(operations).subspan(i, unit), timings);
       if (single.ok()) {
         publish(single.value());
+        last_event_id = std::max(last_event_id, single.value().last_event_id);
         for (auto& outcome : single.value().outcomes) outcomes.push_back(std::move(outcome));
       } else {
         for (size_t k = 0; k < unit; ++k) {
@@ -332,6 +335,7 @@ void Engine::commit(std::vector<Pending>& batch) {
       }
     }
   }
+  if (last_event_id > 0 && commit_listener_) commit_listener_(last_event_id);
   publish_then_complete(batch, std::move(outcomes), std::move(published), applied);
 }
 

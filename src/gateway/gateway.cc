@@ -129,6 +129,7 @@ void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, con
   request.set_header("traceparent", context->traceparent);
 
   const size_t worker = request.worker;
+  const int64_t timeout_ms = context->admission.upstream_timeout_ms;
   proxy_->forward(worker, std::move(request), context->admission.idempotent, [this, context](Forwarded&& forwarded) {
     switch (forwarded.result) {
       case Forwarded::Result::answered:
@@ -146,7 +147,7 @@ void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, con
         return finish(context, http::problem_response(problems::upstream_timeout,
                                                       "no answer from the replica in time"));
     }
-  });
+  }, timeout_ms);
 }
 
 void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& response) {

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -168,8 +169,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     request_.prepare_payload();
   }
 
-  void start() {
-    deadline_.expires_after(std::chrono::milliseconds(impl_.options.timeout_ms));
+  void start(int64_t timeout_ms) {
+    deadline_.expires_after(std::chrono::milliseconds(timeout_ms));
     deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->finished_) return;
       self->timed_out_ = true;
@@ -356,9 +357,9 @@ Proxy::Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, P
 
 Proxy::~Proxy() { close(); }
 
-void Proxy::forward(size_t worker, http::Request&& request, bool retry_safe, Done done) {
+void Proxy::forward(size_t worker, http::Request&& request, bool retry_safe, Done done, int64_t timeout_ms) {
   std::make_shared<Exchange>(*impl_, *impl_->workers.at(worker), std::move(request), retry_safe, std::move(done))
-      ->start();
+      ->start(std::max(timeout_ms, impl_->options.timeout_ms));
 }
 
 void Proxy::close() {

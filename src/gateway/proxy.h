@@ -58,7 +58,8 @@ class Proxy {
   Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, ProxyStats* stats);
   ~Proxy();
   // On worker `worker`'s thread; `done` runs there too.
-  void forward(size_t worker, http::Request&& request, bool retry_safe, Done done);
+  // `timeout_ms` above the options' gives this exchange longer (a long-poll).
+  void forward(size_t worker, http::Request&& request, bool retry_safe, Done done, int64_t timeout_ms = 0);
   // Closes the pools. Call after the server's threads have stopped.
   void close();
 

@@ -57,6 +57,11 @@ class MemoryStore::Transaction final : public BatchTransaction {
     for (const auto& updated : effects.transaction_updates) {
       store_.transactions_.at(store_.by_id_.at(updated.id)) = updated;
     }
+    auto event_id = static_cast<int64_t>(store_.events_.size());
+    for (auto& event : effects.events) event.id = ++event_id;
+    if (!effects.events.empty()) effects.last_event_id = event_id;
+    core::render_events(effects);
+    for (auto& event : core::stored_events(effects)) store_.events_.push_back(std::move(event));
     core::seal_audit(effects.audit, effects.transactions,
                      store_.audit_.empty() ? std::string() : store_.audit_.back().hash);
     for (auto& record : effects.audit) {
@@ -195,6 +200,17 @@ Result<std::vector<std::string>> MemoryStore::overdue_holds(int64_t now_ms, size
 Status MemoryStore::ping() {
   if (down_) return Status(Code::unavailable, "memory store is down (injected)");
   return {};
+}
+
+Result<EventPage> MemoryStore::events_after(int64_t after, size_t limit) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  EventPage page;
+  page.oldest = events_.empty() ? 0 : 1;
+  const auto from = static_cast<size_t>(std::clamp<int64_t>(after, 0, static_cast<int64_t>(events_.size())));
+  const size_t to = std::min(events_.size(), from + limit);
+  page.events.assign(events_.begin() + static_cast<std::ptrdiff_t>(from), events_.begin() + static_cast<std::ptrdiff_t>(to));
+  return page;
 }
 
 Status MemoryStore::scan(ScanVisitor& visitor) {

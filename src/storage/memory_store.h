@@ -24,6 +24,7 @@ class MemoryStore final : public Store {
   Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
+  Result<EventPage> events_after(int64_t after, size_t limit) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 
@@ -49,6 +50,7 @@ class MemoryStore final : public Store {
   std::unordered_map<std::string, size_t> by_id_;
   std::unordered_map<std::string, std::string> reference_owners_;  // --unique-references
   std::vector<core::AuditRecord> audit_;
+  std::vector<core::StoredEvent> events_;  // index = id - 1
   std::atomic<int> failing_applies_{0};
   std::atomic<int> losing_answers_{0};
   std::atomic<int> apply_delay_ms_{0};

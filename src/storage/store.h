@@ -46,6 +46,17 @@ class ScanVisitor {
   virtual void audit_incomplete(int64_t unsealed) { (void)unsealed; }
 };
 
+// The change feed (DESIGN.md section 11): GET /events reads at most this many a page.
+inline constexpr size_t events_limit_max = 1000;
+
+// Events after an id, oldest first.
+struct EventPage {
+  std::vector<core::StoredEvent> events;
+  // The oldest event kept (0: none yet): an `after` below oldest - 1 asks for events no
+  // longer kept.
+  int64_t oldest = 0;
+};
+
 // Seconds from `start` to now, on the steady clock.
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -103,6 +114,10 @@ class Store {
   // most `limit` (the sweeper's). A hold ended a moment ago may still be listed (the
   // committer decides: an expire of a hold no longer pending changes nothing).
   virtual Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) = 0;
+
+  // Committed events with id > after, oldest first, at most `limit`; never waits for
+  // apply(). Events are numbered 1, 2, ... without gaps, in commit order.
+  virtual Result<EventPage> events_after(int64_t after, size_t limit) = 0;
 
   // OK when the store can serve (reachable, schema current).
   virtual Status ping() = 0;

@@ -2,6 +2,8 @@
 // SQLite (a real file) and MySQL (a real MariaDB server this process starts).
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -417,6 +419,67 @@ TYPED_TEST(StoreContract, AUniqueReferenceIsTakenOnceByACommittedPosting) {
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
+// Every event of the store from `after`, read a page of `limit` at a time.
+template <typename Store>
+std::vector<core::StoredEvent> all_events(Store& store, int64_t after = 0, size_t limit = 3) {
+  std::vector<core::StoredEvent> out;
+  while (true) {
+    auto page = store.events_after(after, limit);
+    EXPECT_TRUE(page.ok());
+    if (!page.ok() || page.value().events.empty()) return out;
+    for (auto& event : page.value().events) out.push_back(std::move(event));
+    after = out.back().id;
+  }
+}
+
+TYPED_TEST(StoreContract, EveryCommittedChangeIsOneEventNumberedWithoutGaps) {
+  this->apply({open("alice", 100), open("bob", 0)});
+  this->apply({transfer("e1", "alice", "bob", 30), transfer("e2", "bob", "alice", 1'000),  // refused: no event
+               transfer("e3", "bob", "alice", 5)});
+  core::PatchAccount patch;
+  patch.number = "bob";
+  patch.overdraft_limit = 50;
+  patch.operator_name = "admin";
+  core::PatchAccount unchanged = patch;
+  this->apply({patch});
+  this->apply({unchanged});  // changes nothing: no event
+  auto events = all_events(this->store());
+  const std::vector<std::string> types{"account.created", "transaction.deposit", "account.created",
+                                       "transaction.transfer", "transaction.transfer", "account.updated"};
+  ASSERT_EQ(events.size(), types.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].id, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ(events[i].type, types[i]);
+  }
+  // The body: the row and each party's balance as of that event.
+  std::string e3;
+  core::append_event_json(events[4], e3);
+  boost::system::error_code ec;
+  const auto body = boost::json::parse(e3, ec);
+  ASSERT_FALSE(ec) << e3;
+  EXPECT_EQ(body.at("id").as_int64(), 5);
+  EXPECT_EQ(body.at("transaction").at("transactionId").as_string(), "e3");
+  EXPECT_EQ(body.at("balances").at(0).at("accountNumber").as_string(), "bob");
+  EXPECT_EQ(body.at("balances").at(0).at("balance").as_int64(), 25);
+  EXPECT_EQ(body.at("balances").at(1).at("balance").as_int64(), 75);
+  EXPECT_EQ(body.at("balances").at(1).at("version").as_int64(), 3);
+  this->settle();
+  this->reopen();
+  // Numbering goes on after a reopen, from the stored events.
+  this->apply({transfer("e4", "alice", "bob", 1)});
+  events = all_events(this->store(), 5, 100);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "account.updated");
+  EXPECT_EQ(events[1].id, 7);
+  EXPECT_EQ(events[1].type, "transaction.transfer");
+  auto page = this->store().events_after(0, 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page.value().oldest, 1);
+  ASSERT_EQ(page.value().events.size(), 2u);
+  EXPECT_EQ(page.value().events[1].id, 2);
+  EXPECT_TRUE(this->store().events_after(7, 10).value().events.empty());
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);
@@ -712,6 +775,11 @@ TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
   auto report = verify(*first_);
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
   EXPECT_EQ(report.transactions, committed.load() + 5);  // and the five deposits
+  // One event per account and per committed transaction, ids 1..n without a gap, whichever
+  // replica committed it.
+  auto events = all_events(*second_, 0, 1000);
+  ASSERT_EQ(events.size(), static_cast<size_t>(committed.load() + 5 + 5));
+  for (size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].id, static_cast<int64_t>(i) + 1);
 }
 
 // Two replicas race to end the same holds (captures on one, voids and expiries on the

@@ -419,6 +419,45 @@ TEST_F(GatewayTest, HoldsAreSettledAndTransactionsRefundedByTheirPayeeOnly) {
   EXPECT_EQ(gateway.process().terminate(), 0);
 }
 
+// The change feed shows every account's money: events:read or admin, never an account
+// holder's token (DESIGN.md section 11).
+TEST_F(GatewayTest, TheEventFeedNeedsEventsReadOrAdmin) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient client(gateway.port());
+  auto get = [&](const std::string& bearer) {
+    auto response = client.request("GET", "/events?limit=1", "", {{"Authorization", "Bearer " + bearer}});
+    EXPECT_TRUE(response);
+    return response.value_or(HttpResponse{});
+  };
+  EXPECT_EQ(get(token("alice", "balances:read transactions:write", "alice")).status, 403);
+  auto reader = get(token("feed", "events:read", "nobody"));
+  EXPECT_EQ(reader.status, 200) << reader.body;
+  EXPECT_NE(reader.body.find("\"events\":["), std::string::npos) << reader.body;
+  EXPECT_EQ(get(token("ops", "admin", "nobody")).status, 200);
+  auto anonymous = client.request("GET", "/events");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(gateway.process().terminate(), 0);
+  // A long-poll gets its wait and 5 s before the upstream timeout (1 s here): an empty
+  // page after 2 s, not a 504.
+  auto args = plain_args();
+  args.insert(args.end(), {"--upstream-timeout-ms", "1000"});
+  GatewayServer short_timeout(dir_->path(), args);
+  ASSERT_TRUE(short_timeout.start()) << short_timeout.log();
+  HttpClient patient(short_timeout.port());
+  const std::string feed = token("feed", "events:read", "nobody");
+  auto last = patient.request("GET", "/events?limit=1000", "", {{"Authorization", "Bearer " + feed}});
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->status, 200) << last->body;
+  const auto next = json::parse(last->body).at("next").as_int64();
+  auto polled = patient.request("GET", "/events?after=" + std::to_string(next + 1'000'000) + "&wait=2", "",
+                                {{"Authorization", "Bearer " + feed}});
+  ASSERT_TRUE(polled);
+  EXPECT_EQ(polled->status, 200) << polled->body;
+  EXPECT_EQ(short_timeout.process().terminate(), 0);
+}
+
 TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {
   const auto& d = dir_->path();
   // Its own JWKS file, so the rotation does not touch the suite's.

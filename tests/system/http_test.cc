@@ -2,8 +2,12 @@
 // error code, and what a hostile or broken client can send.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <optional>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -540,6 +544,108 @@ TEST(HttpUniqueReferences, ARailsReferenceIsCommittedOnceUnderTheFlag) {
   EXPECT_EQ(post("withdrawals", R"({"transactionId":"ur-3","amount":5,"reference":"ach-2"})").status, 201);
   EXPECT_EQ(post("deposits", R"({"transactionId":"ur-4","amount":5})").status, 201);  // no reference: no key
   EXPECT_EQ(post("deposits", R"({"transactionId":"ur-5","amount":5})").status, 201);
+  EXPECT_EQ(server.process().terminate(), 0);
+}
+
+// The change feed (DESIGN.md section 11) on a ledger of its own, so ids start at 1.
+TEST(HttpEvents, ConcurrentWritersMakeGaplessEventsAndRejectionsNone) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  for (int a = 0; a < 4; ++a) {
+    ASSERT_EQ(client.request("POST", "/accounts",
+                             "{\"accountNumber\":\"ev" + std::to_string(a) + "\",\"initialBalance\":100}")
+                  ->status,
+              201);
+  }
+  std::atomic<int> committed{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 8; ++w) {
+    writers.emplace_back([&, w] {
+      HttpClient own(server.port());
+      for (int i = 0; i < 25; ++i) {
+        const int from = (w + i) % 4;
+        // Every fifth asks for more than any account holds: refused, recorded, no event.
+        const int amount = i % 5 == 4 ? 100'000 : 1 + (w + i) % 7;
+        auto r = own.request("POST", "/accounts/transactions",
+                             "{\"transactionId\":\"ev-" + std::to_string(w) + "-" + std::to_string(i) +
+                                 "\",\"sourceAccountNumber\":\"ev" + std::to_string(from) +
+                                 "\",\"destinationAccountNumber\":\"ev" + std::to_string((from + 1) % 4) +
+                                 "\",\"amount\":" + std::to_string(amount) + "}");
+        if (r && r->status == 201) ++committed;
+        if (r && r->status == 422) ++refused;
+      }
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  EXPECT_EQ(committed + refused, 200);
+  EXPECT_GE(refused.load(), 40);
+  // Read back a page of 7 at a time: 1..n in order, each committed transfer once.
+  std::set<std::string> transfers;
+  int64_t after = 0;
+  int64_t expected_id = 1;
+  while (true) {
+    auto page = client.request("GET", "/events?after=" + std::to_string(after) + "&limit=7");
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->status, 200) << page->body;
+    const json::value body = json::parse(page->body);
+    const auto& events = body.at("events").as_array();
+    if (events.empty()) {
+      EXPECT_EQ(body.at("next").as_int64(), after);
+      break;
+    }
+    for (const auto& event : events) {
+      ASSERT_EQ(event.at("id").as_int64(), expected_id++);
+      EXPECT_EQ(event.at("apiVersion").as_string(), "2026-12-06");
+      if (event.at("type").as_string() == "transaction.transfer") {
+        EXPECT_EQ(event.at("transaction").at("status").as_string(), "committed");
+        EXPECT_TRUE(transfers.insert(std::string(event.at("transaction").at("transactionId").as_string())).second);
+      }
+    }
+    after = body.at("next").as_int64();
+    EXPECT_EQ(after, events.back().at("id").as_int64());
+  }
+  EXPECT_EQ(transfers.size(), static_cast<size_t>(committed.load()));
+  EXPECT_EQ(expected_id - 1, 4 + 4 + committed.load());  // accounts, their deposits, transfers
+  EXPECT_EQ(server.process().terminate(), 0);
+}
+
+TEST(HttpEvents, ALongPollIsAnsweredByTheNextCommitOrEmptyAtItsDeadline) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"lp-a","initialBalance":10})")->status, 201);
+  // Nothing past 2 within a second: an empty page, next unchanged.
+  auto empty = client.request("GET", "/events?after=2&wait=1");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 200) << empty->body;
+  EXPECT_EQ(empty->body, R"({"events":[],"next":2})");
+  std::optional<HttpResponse> polled;
+  std::thread poller([&] {
+    HttpClient own(server.port());
+    polled = own.request("GET", "/events?after=2&wait=30");
+  });
+  // The poll is waiting (no thread of balanced's held): a commit answers it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(client.request("POST", "/accounts/lp-a/deposits", R"({"transactionId":"lp-d","amount":5})")->status, 201);
+  poller.join();
+  ASSERT_TRUE(polled);
+  ASSERT_EQ(polled->status, 200) << polled->body;
+  const json::value body = json::parse(polled->body);
+  ASSERT_EQ(body.at("events").as_array().size(), 1u) << polled->body;
+  EXPECT_EQ(body.at("events").at(0).at("type").as_string(), "transaction.deposit");
+  EXPECT_EQ(body.at("events").at(0).at("balances").at(1).at("balance").as_int64(), 15);
+  EXPECT_EQ(body.at("next").as_int64(), 3);
+  for (const char* bad : {"/events?after=-1", "/events?after=x", "/events?limit=0", "/events?limit=1001",
+                          "/events?wait=31", "/events?wait=-1"}) {
+    auto r = client.request("GET", bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << " " << r->body;
+    EXPECT_NE(r->body.find("\"code\":\"invalid_request\""), std::string::npos) << r->body;
+  }
   EXPECT_EQ(server.process().terminate(), 0);
 }
 

@@ -82,6 +82,12 @@ void expect_the_old_history_and_a_new_deposit(uint16_t port, bool with_commit_lo
   auto history = object_of(client.request("GET", "/accounts/alice/transactions?limit=10"));
   ASSERT_TRUE(history.contains("transactions"));
   EXPECT_EQ(history["transactions"].as_array().size(), 5u);  // the opening deposit too
+  // The change feed starts with the first change after the upgrade, at 1.
+  auto events = object_of(client.request("GET", "/events"));
+  ASSERT_TRUE(events.contains("events"));
+  ASSERT_EQ(events["events"].as_array().size(), 1u);
+  EXPECT_EQ(events["events"].as_array()[0].at("id"), json::value(1));
+  EXPECT_EQ(events["events"].as_array()[0].at("type"), json::value("transaction.deposit"));
 }
 
 TEST(Upgrade, ASqliteLedgerOfThePreviousReleaseWithRecordsOnlyInItsCommitLog) {
@@ -123,7 +129,7 @@ TEST(Upgrade, AMariaDbLedgerOfThePreviousReleaseIsMigratedInPlace) {
   auto [migrated, migrate_output] =
       run_command({BALANCECTL_BINARY, "migrate", "--db", mariadb.url("ledger")}, dir.path() / "migrate.log");
   ASSERT_EQ(migrated, 0) << migrate_output;
-  EXPECT_NE(migrate_output.find("2 -> 6"), std::string::npos) << migrate_output;
+  EXPECT_NE(migrate_output.find("2 -> 7"), std::string::npos) << migrate_output;
   // The gate for replicas still on the previous release: their insert (its column list,
   // without the versions after) fails once the database is migrated.
   auto [old_write, old_output] = mariadb.sql(

@@ -295,6 +295,9 @@ TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
                                       .operator_name = "op", .detail = "{}",
                                       .prev_hash = std::string(32, '\0'),
                                       .hash = std::string(32, 'h')});
+  effects.events.push_back(Event{.id = 11, .kind = EventKind::account_created, .occurred_at_ms = 5, .body = "{}"});
+  effects.events.push_back(Event{.id = 12, .kind = EventKind::transaction, .occurred_at_ms = 6,
+                                 .transaction_index = 0, .body = R"("type":"transaction.transfer"})"});
   const std::string bytes = storage::encode_journal_record(effects);
   auto decoded = storage::decode_journal_record(bytes);
   ASSERT_TRUE(decoded.ok());
@@ -302,6 +305,16 @@ TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
   EXPECT_EQ(decoded.value().updated, effects.updated);
   EXPECT_EQ(decoded.value().transactions, effects.transactions);
   EXPECT_EQ(decoded.value().audit.at(0).hash, effects.audit.at(0).hash);
+  ASSERT_EQ(decoded.value().events.size(), 2u);
+  EXPECT_EQ(decoded.value().events[1].id, 12);
+  EXPECT_EQ(decoded.value().events[1].kind, EventKind::transaction);
+  EXPECT_EQ(decoded.value().events[1].transaction_index, 0);
+  EXPECT_EQ(decoded.value().events[1].body, effects.events[1].body);
+  EXPECT_EQ(decoded.value().events[0].transaction_index, -1);
+  // An event naming a row the record does not hold is corrupt.
+  BatchEffects dangling = effects;
+  dangling.events[1].transaction_index = 1;
+  EXPECT_FALSE(storage::decode_journal_record(storage::encode_journal_record(dangling)).ok());
   for (size_t cut = 0; cut < bytes.size(); cut += 7) {
     EXPECT_FALSE(storage::decode_journal_record(bytes.substr(0, cut)).ok()) << cut;
   }

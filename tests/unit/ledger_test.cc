@@ -59,6 +59,7 @@ class Ledger {
     }
     now_ += step_ms_;
     BatchEffects effects = apply_batch(operations, state, now_);
+    check_events(effects);
     for (const auto& a : effects.created) {
       EXPECT_FALSE(accounts_.contains(a.number));
       accounts_[a.number] = a;
@@ -82,6 +83,41 @@ class Ledger {
       audit_.push_back(r);
     }
     return effects.outcomes;
+  }
+  // The change feed's events (DESIGN.md section 11): one per committed row of the batch,
+  // in row order, each party's balance and version as its row left them; one per account
+  // created (issuers aside) and per PATCH that changed something; none for a rejection.
+  static void check_events(const BatchEffects& effects) {
+    size_t rows = 0;
+    size_t accounts = 0;
+    int64_t last_row = -1;
+    for (const auto& event : effects.events) {
+      if (event.kind != EventKind::transaction) {
+        ++accounts;
+        ASSERT_TRUE(event.account);
+        ASSERT_EQ(event.balances.size(), 1u);
+        EXPECT_EQ(event.balances[0].account_number, event.account->number);
+        continue;
+      }
+      ++rows;
+      ASSERT_GT(event.transaction_index, last_row);
+      last_row = event.transaction_index;
+      const Transaction& row = effects.transactions.at(static_cast<size_t>(event.transaction_index));
+      EXPECT_EQ(row.status, TransactionStatus::committed);
+      ASSERT_EQ(event.balances.size(), 2u);
+      EXPECT_EQ(event.balances[0].account_number, row.source);
+      EXPECT_EQ(event.balances[1].account_number, row.destination);
+      EXPECT_EQ(event.balances[0].balance, row.source_balance_after) << row.id;
+      EXPECT_EQ(event.balances[0].version, row.source_version_after) << row.id;
+      EXPECT_EQ(event.balances[1].balance, row.destination_balance_after) << row.id;
+      EXPECT_EQ(event.balances[1].version, row.destination_version_after) << row.id;
+    }
+    size_t committed = 0;
+    for (const auto& t : effects.transactions) committed += t.status == TransactionStatus::committed;
+    EXPECT_EQ(rows, committed);
+    size_t created = 0;
+    for (const auto& a : effects.created) created += !is_issuer_account(a.number);
+    EXPECT_GE(accounts, created);
   }
   Outcome apply_one(Operation operation) { return apply({std::move(operation)}).at(0); }
   const Account& account(const std::string& number) { return accounts_.at(number); }

@@ -110,18 +110,21 @@ Status BatchWriter::write(core::BatchEffects& effects) {
   add_update_accounts(effects.updated, steps);
   add_insert_transactions(effects.transactions, steps);
   add_update_transactions(effects.transaction_updates, steps);
-  if (auto s = run(steps, effects.transactions); !s.ok()) return s;
+  if (auto s = run(steps, effects); !s.ok()) return s;
   core::render_audit_details(effects.audit, effects.transactions);
+  core::render_events(effects);
   steps.clear();
   add_insert_audit(effects.audit, steps);
+  add_insert_events(effects, steps);
   steps.push_back(Step{"COMMIT", Step::Kind::plain, 0, 0});
   const auto durable_from = std::chrono::steady_clock::now();
-  Status committed = run(steps, effects.transactions);
+  Status committed = run(steps, effects);
   timings_.durable_seconds = seconds_since(durable_from);
   return committed;
 }
 
-Status BatchWriter::run(const std::vector<Step>& steps, std::vector<core::Transaction>& transactions) {
+Status BatchWriter::run(const std::vector<Step>& steps, core::BatchEffects& effects) {
+  std::vector<core::Transaction>& transactions = effects.transactions;
   if (steps.empty()) return {};
   std::string sql;
   for (const auto& step : steps) {
@@ -148,6 +151,12 @@ Status BatchWriter::run(const std::vector<Step>& steps, std::vector<core::Transa
       return Status(Code::internal, "updated transaction: " + std::to_string(result.affected_rows) +
                                         " rows affected, expected 1");
     }
+    if (step.kind == Step::Kind::take_event_ids) {
+      if (result.affected_rows != 1) return Status(Code::internal, "the event counter row is missing");
+      auto id = static_cast<int64_t>(result.insert_id) - static_cast<int64_t>(effects.events.size());
+      for (auto& event : effects.events) event.id = ++id;
+      effects.last_event_id = id;
+    }
     if (step.kind == Step::Kind::insert_transactions) {
       if (auto s = assign_sequences(transactions, step.start, step.end, result.insert_id); !s.ok()) {
         return s;
@@ -155,6 +164,35 @@ Status BatchWriter::run(const std::vector<Step>& steps, std::vector<core::Transa
     }
   }
   return {};
+}
+
+// The events take the counter's next ids in the last round trip, right before the
+// COMMIT: the counter row's lock is held for that instant only. The ids come from
+// LAST_INSERT_ID(), which the UPDATE sets for this session; run() reads them back.
+void BatchWriter::add_insert_events(core::BatchEffects& effects, std::vector<Step>& steps) {
+  if (effects.events.empty()) return;
+  const auto n = static_cast<int64_t>(effects.events.size());
+  std::string sql = "UPDATE event_counter SET last_id = LAST_INSERT_ID(last_id + ";
+  append_int(sql, n);
+  sql += ") WHERE id = 1";
+  steps.push_back(Step{std::move(sql), Step::Kind::take_event_ids, 0, effects.events.size()});
+  (void)for_each_chunk(effects.events.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string insert = "INSERT INTO events (id, type, occurred_at, body) VALUES ";
+    for (size_t i = start; i < end; ++i) {
+      const core::Event& event = effects.events[i];
+      insert += i == start ? "(LAST_INSERT_ID() - " : ",(LAST_INSERT_ID() - ";
+      append_int(insert, n - 1 - static_cast<int64_t>(i));
+      insert.push_back(',');
+      c_.append_quoted(insert, core::event_type(event, effects.transactions));
+      insert.push_back(',');
+      append_int(insert, event.occurred_at_ms);
+      insert.push_back(',');
+      c_.append_quoted(insert, event.body);
+      insert.push_back(')');
+    }
+    steps.push_back(Step{std::move(insert), Step::Kind::plain, start, end});
+    return {};
+  });
 }
 
 void BatchWriter::add_insert_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps) {

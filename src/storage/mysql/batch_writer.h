@@ -39,12 +39,14 @@ class BatchWriter final : public BatchTransaction {
   // One statement of a multi-statement round trip, and what its result means.
   struct Step {
     std::string sql;
-    enum class Kind { plain, update_accounts, insert_transactions, update_transaction } kind;
+    enum class Kind { plain, update_accounts, insert_transactions, update_transaction, take_event_ids } kind;
     size_t start;  // the rows of the effects it writes
     size_t end;
   };
 
-  Status run(const std::vector<Step>& steps, std::vector<core::Transaction>& transactions);
+  // Runs the steps in one round trip; assigns the sequences and event ids they took.
+  Status run(const std::vector<Step>& steps, core::BatchEffects& effects);
+  void add_insert_events(core::BatchEffects& effects, std::vector<Step>& steps);
   void add_insert_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps);
   void add_update_accounts(const std::vector<core::Account>& accounts, std::vector<Step>& steps);
   void append_account_rows(const std::vector<core::Account>& accounts, size_t start, size_t end,

@@ -218,6 +218,28 @@ Result<std::vector<std::string>> MysqlStore::overdue_holds(int64_t now_ms, size_
   return ids;
 }
 
+Result<EventPage> MysqlStore::events_after(int64_t after, size_t limit) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  // Commits that write events take the counter row's lock in id order, so a reader never
+  // sees an event before every one below it.
+  auto rows = c.query("SELECT id, type, occurred_at, body FROM events WHERE id > " + std::to_string(after) +
+                      " ORDER BY id LIMIT " + std::to_string(limit));
+  if (!rows.ok()) return rows.error();
+  EventPage page;
+  while (rows.value().next()) {
+    page.events.push_back(core::StoredEvent{.id = rows.value().int64(0),
+                                            .type = rows.value().text(1),
+                                            .occurred_at_ms = rows.value().int64(2),
+                                            .body = rows.value().text(3)});
+  }
+  auto oldest = c.query("SELECT COALESCE(MIN(id), 0) FROM events");
+  if (!oldest.ok()) return oldest.error();
+  if (oldest.value().next()) page.oldest = oldest.value().int64(0);
+  return page;
+}
+
 Result<HistoryPage> MysqlStore::history(std::string_view number,
                                         std::optional<int64_t> before_sequence, size_t limit) {
   assert(limit > 0 && limit <= history_limit_max);

@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 6> kMigrations{{
+const std::array<std::vector<MigrationStep>, 7> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -190,6 +190,17 @@ const std::array<std::vector<MigrationStep>, 6> kMigrations{{
         // check two replicas cannot both pass). Filled only under the flag.
         "CREATE TABLE IF NOT EXISTS unique_references (reference_key VARBINARY(200) NOT NULL PRIMARY KEY, "
         "transaction_id VARBINARY(64) NOT NULL) ENGINE=InnoDB",
+    },
+    {
+        // Version 7 (DESIGN.md section 11): the change feed. Each batch takes its events'
+        // ids from the one counter row, locked last, just before its COMMIT: ids are
+        // gapless and commits of events happen in id order (the lock serializes the
+        // replicas for that instant only). A database upgraded to it starts its feed at 1.
+        "CREATE TABLE IF NOT EXISTS events (id BIGINT NOT NULL PRIMARY KEY, type VARBINARY(40) NOT NULL, "
+        "occurred_at BIGINT NOT NULL, body MEDIUMBLOB NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE IF NOT EXISTS event_counter (id TINYINT NOT NULL PRIMARY KEY, last_id BIGINT NOT NULL) "
+        "ENGINE=InnoDB",
+        "INSERT IGNORE INTO event_counter (id, last_id) VALUES (1, 0)",
     },
 }};
 

@@ -14,8 +14,9 @@ namespace {
 // mask per row of the fields that are not empty or zero, which alone are written (most of
 // a transfer's later fields are empty). Older records are read without the fields they
 // lack (rows.h: Column::since): a log written by an earlier release recovers.
-// 5 the references taken under --unique-references.
-constexpr int64_t kFormatVersion = 5;
+// 5 the references taken under --unique-references. 6 the change feed's events (id,
+// kind, row, time, rendered body).
+constexpr int64_t kFormatVersion = 6;
 constexpr int64_t kMaskedFormat = 4;
 constexpr int64_t kOldestFormatVersion = 1;
 constexpr uint64_t kItemsMax = 1'000'000;
@@ -52,6 +53,7 @@ constexpr Code last_of(Code) { return last_code; }
 constexpr core::AccountType last_of(core::AccountType) { return core::last_account_type; }
 constexpr core::AccountStatus last_of(core::AccountStatus) { return core::last_account_status; }
 constexpr core::HoldStatus last_of(core::HoldStatus) { return core::last_hold_status; }
+constexpr core::EventKind last_of(core::EventKind) { return core::last_event_kind; }
 
 
 class Reader {
@@ -141,6 +143,7 @@ constexpr auto kTransactionFields = [](auto& t, auto&& f) { for_each_transaction
 std::string encode_journal_record(const core::BatchEffects& effects) {
   Writer w;
   w.reserve(64 + effects.transactions.size() * 320 + effects.audit.size() * 96 +
+            effects.events.size() * 560 +
             (effects.created.size() + effects.updated.size()) * 96);
   w.i64(kFormatVersion);
   w.i64(static_cast<int64_t>(effects.created.size()));
@@ -166,6 +169,14 @@ std::string encode_journal_record(const core::BatchEffects& effects) {
   for (const auto& claim : effects.reference_claims) {
     w.str(claim.key);
     w.str(claim.transaction_id);
+  }
+  w.i64(static_cast<int64_t>(effects.events.size()));
+  for (const auto& event : effects.events) {
+    w.i64(event.id);
+    w.field(event.kind);
+    w.i64(event.transaction_index);
+    w.i64(event.occurred_at_ms);
+    w.str(event.body);
   }
   return w.take();
 }
@@ -218,6 +229,21 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
     effects.reference_claims.resize(n);
     for (auto& claim : effects.reference_claims) {
       if (!r.str(claim.key) || !r.str(claim.transaction_id)) return corrupt;
+    }
+  }
+  if (version >= 6) {
+    if (!r.count(n)) return corrupt;
+    effects.events.resize(n);
+    for (auto& event : effects.events) {
+      if (!(r.i64(event.id) && r.field(event.kind) && r.i64(event.transaction_index) &&
+            r.i64(event.occurred_at_ms) && r.str(event.body))) {
+        return corrupt;
+      }
+      const bool row = event.kind == core::EventKind::transaction;
+      if (row != (event.transaction_index >= 0) || event.transaction_index < -1 ||
+          event.transaction_index >= static_cast<int64_t>(effects.transactions.size())) {
+        return corrupt;
+      }
     }
   }
   if (!r.done()) return corrupt;

@@ -74,6 +74,7 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       // An earlier row's new state (a hold ended, a transfer refunded).
       {&update_transaction_, update_state_sql()},
       {&insert_reference_, "INSERT INTO unique_references (reference_key, transaction_id) VALUES (?1, ?2)"},
+      {&insert_event_, "INSERT INTO events (id, type, occurred_at, body) VALUES (?1, ?2, ?3, ?4)"},
       // A commit time's last sequence (schema 6): what a balance at an instant is bounded by.
       {&write_commit_time_,
        "INSERT INTO commit_times (created_at, last_sequence) VALUES (?1, ?2) ON CONFLICT (created_at) DO "
@@ -164,6 +165,15 @@ Status LedgerWriter::write(BatchesView batches) {
       s->bind(1, claim.key);
       s->bind(2, claim.transaction_id);
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert reference"));
+    }
+    for (const auto& event : effects->events) {
+      const std::string type = core::event_type(event, effects->transactions);
+      Use s(insert_event_);
+      s->bind(1, event.id);
+      s->bind(2, type);
+      s->bind(3, event.occurred_at_ms);
+      s->bind(4, event.body);
+      if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert event"));
     }
     audit = effects->audit;
     head = core::seal_audit(audit, effects->transactions, std::move(head));

@@ -119,6 +119,24 @@ std::optional<core::Transaction> Overlay::latest_at(std::string_view number, int
   return std::nullopt;
 }
 
+int64_t Overlay::events_after(int64_t after, size_t limit, std::vector<core::StoredEvent>& out) {
+  MutexLock lock(mutex_);
+  int64_t first_pending = 0;
+  for (const auto& batch : batches_) {
+    const auto& effects = batch->effects;
+    for (const auto& event : effects.events) {
+      if (first_pending == 0) first_pending = event.id;
+      if (event.id <= after || out.size() >= limit) continue;
+      out.push_back(core::StoredEvent{.id = event.id,
+                                      .type = core::event_type(event, effects.transactions),
+                                      .occurred_at_ms = event.occurred_at_ms,
+                                      .body = event.body});
+    }
+    if (out.size() >= limit) break;
+  }
+  return first_pending;
+}
+
 PendingChunk Overlay::next_chunk(std::chrono::milliseconds grow_for, size_t transactions_max) {
   PendingChunk chunk;
   MutexLock lock(mutex_);

@@ -64,6 +64,11 @@ class Overlay {
   // (each with its newest state).
   void history(std::string_view number, int64_t before, std::vector<core::Transaction>& out);
 
+  // The pending events with id > after, oldest first, up to `limit` in `out`; returns
+  // the first pending event's id (0: none pending). Every event below it is in the
+  // ledger file.
+  int64_t events_after(int64_t after, size_t limit, std::vector<core::StoredEvent>& out);
+
   // The materializer's. Waits for a batch, then up to `grow_for` (cut short when the
   // overlay is half full or on stop()) for more; returns the oldest batches, at most
   // `transactions_max` transactions (at least one batch). Empty: stopped and drained.

@@ -30,6 +30,12 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  if (auto s = events_after.prepare(
+          db, "SELECT id, type, occurred_at, body FROM events WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = oldest_event.prepare(db, "SELECT coalesce(min(id), 0) FROM events"); !s.ok()) return s;
   if (auto s = reference_owner.prepare(db, "SELECT transaction_id FROM unique_references WHERE reference_key = ?1");
       !s.ok()) {
     return s;

@@ -17,6 +17,7 @@ namespace balanced::storage::sqlite {
 struct ReadConnection {
   Connection db;
   Statement account, transaction, history;
+  Statement events_after, oldest_event;  // the change feed (Store::events_after)
   Statement sequence_at, balance_at, postings_through;  // point in time (Store::balance_at)
   Statement holds, overdue_holds;
   Statement reference_owner;  // --unique-references

@@ -121,6 +121,9 @@ Result<Recovered> recover(const std::string& ledger_path, const ConnectionOption
   auto log_id = single_integer(db, "SELECT coalesce(max(log_id), 0) FROM audit_log");
   if (!log_id.ok()) return log_id.error();
   out.next_log_id = log_id.value() + 1;
+  auto event_id = single_integer(db, "SELECT coalesce(max(id), 0) FROM events");
+  if (!event_id.ok()) return event_id.error();
+  out.next_event_id = event_id.value() + 1;
   auto created_at = single_integer(db, "SELECT coalesce(max(created_at), 0) FROM commit_times");
   if (!created_at.ok()) return created_at.error();
   out.last_created_at_ms = created_at.value();

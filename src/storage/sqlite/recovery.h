@@ -17,6 +17,7 @@ struct Recovered {
   int64_t next_batch = 1;
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
+  int64_t next_event_id = 1;
   int64_t last_created_at_ms = 0;  // the latest transaction's commit time
 };
 

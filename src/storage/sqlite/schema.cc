@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 6> kMigrations{
+constexpr std::array<const char*, 7> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -116,6 +116,18 @@ CREATE TABLE commit_times (
 INSERT INTO commit_times (created_at, last_sequence)
   SELECT created_at, max(sequence) FROM transactions GROUP BY created_at;
 DROP INDEX IF EXISTS transactions_by_time;
+)sql",
+    // Version 7 (DESIGN.md section 11): the change feed. One row per committed
+    // transaction, account created and account changed, written in the same transaction
+    // as the rows it describes; ids from the one writer, gapless and in commit order.
+    // A ledger upgraded to it starts its feed at 1 with its next change.
+    R"sql(
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
 )sql",
 };
 

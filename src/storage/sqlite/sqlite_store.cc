@@ -62,6 +62,7 @@ struct SqliteStore::Impl {
   int64_t next_batch = 1;
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
+  int64_t next_event_id = 1;
   int64_t last_created_at_ms = 0;  // the latest commit time stamped
   // The latest state of recently used accounts. This process is the only writer of the
   // files (see file_lock), so an entry here is always the newest; a miss falls back to the
@@ -155,6 +156,9 @@ class SqliteBatch final : public BatchTransaction {
   Status write(core::BatchEffects& effects) override {
     for (auto& t : effects.transactions) t.sequence = impl_.next_sequence++;
     for (auto& r : effects.audit) r.log_id = impl_.next_log_id++;
+    for (auto& e : effects.events) e.id = impl_.next_event_id++;
+    if (!effects.events.empty()) effects.last_event_id = effects.events.back().id;
+    core::render_events(effects);
     // Appended, and made durable, by apply() once the whole batch is decided.
     impl_.record = encode_journal_record(effects);
     return {};
@@ -223,6 +227,7 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const SqliteOptions& opti
   impl->next_batch = recovered.value().next_batch;
   impl->next_sequence = recovered.value().next_sequence;
   impl->next_log_id = recovered.value().next_log_id;
+  impl->next_event_id = recovered.value().next_event_id;
   impl->last_created_at_ms = recovered.value().last_created_at_ms;
   // From here on the log is checkpointed off the materializer's thread.
   if (auto s = impl->checkpointer.start(options.path, writer_options, options.materializer_nice);
@@ -273,6 +278,7 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   impl.last_created_at_ms = now_ms;
   const int64_t sequence_before = impl.next_sequence;
   const int64_t log_id_before = impl.next_log_id;
+  const int64_t event_id_before = impl.next_event_id;
   SqliteBatch batch(impl);
   // One read snapshot for all of the batch's lookups instead of one per statement.
   sqlite::ReadConnection& reader = *impl.committer_reader;
@@ -294,6 +300,7 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   if (!effects.ok()) {
     impl.next_sequence = sequence_before;
     impl.next_log_id = log_id_before;
+    impl.next_event_id = event_id_before;
     return effects.error();
   }
   // Durable. Publish to the overlay, which hands the batch to the materializer.
@@ -306,9 +313,11 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   pending->effects.audit = std::move(effects.value().audit);
   pending->effects.transaction_updates = std::move(effects.value().transaction_updates);
   pending->effects.reference_claims = std::move(effects.value().reference_claims);
+  pending->effects.events = std::move(effects.value().events);
   effects.value().transactions.clear();
   effects.value().audit.clear();
   effects.value().transaction_updates.clear();
+  effects.value().events.clear();
   for (const auto& a : pending->effects.created) impl.remember(a);
   for (const auto& a : pending->effects.updated) impl.remember(a);
   impl.overlay.publish(std::move(pending));
@@ -435,6 +444,37 @@ Result<BalanceAt> SqliteStore::balance_at(std::string_view number, int64_t at_ms
     at.version = s->int64(0);
   }
   return at;
+}
+
+Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
+  EventPage page;
+  // The pending ones first: every event below the first pending is in the file by now.
+  std::vector<core::StoredEvent> pending;
+  const int64_t first_pending = impl_->overlay.events_after(after, limit, pending);
+  sqlite::Reader reader(impl_->readers);
+  if (!reader.ok()) return reader.error();
+  {
+    Use s(reader->oldest_event);
+    const int rc = s->step();
+    if (rc != SQLITE_ROW) return s->error(rc, "read oldest event");
+    page.oldest = s->int64(0) != 0 ? s->int64(0) : first_pending;
+  }
+  if (first_pending == 0 || after + 1 < first_pending) {
+    Use s(reader->events_after);
+    s->bind(1, after);
+    s->bind(2, first_pending == 0 ? std::numeric_limits<int64_t>::max() : first_pending);
+    s->bind(3, static_cast<int64_t>(limit));
+    int rc = 0;
+    while ((rc = s->step()) == SQLITE_ROW) {
+      page.events.push_back(core::StoredEvent{.id = s->int64(0), .type = s->text(1), .occurred_at_ms = s->int64(2), .body = s->text(3)});
+    }
+    if (rc != SQLITE_DONE) return s->error(rc, "read events");
+  }
+  for (auto& event : pending) {
+    if (page.events.size() >= limit) break;
+    page.events.push_back(std::move(event));
+  }
+  return page;
 }
 
 Status SqliteStore::ping() {
