@@ -748,9 +748,9 @@ std::string encode_history(const std::vector<Transaction>& transactions,
   return out;
 }
 
-std::string encode_event(const Event& event, std::string_view type, const Transaction* transaction) {
+std::string encode_event(const Event& event, std::string_view type, std::string_view transaction_json) {
   std::string out;
-  out.reserve(160 + (transaction != nullptr ? 480 : 0) + (event.account ? 320 : 0) + event.balances.size() * 120);
+  out.reserve(160 + transaction_json.size() + (event.account ? 320 : 0) + event.balances.size() * 120);
   out += "\"apiVersion\":";
   out += json_string(events_api_version);
   out += ",\"type\":";
@@ -758,9 +758,9 @@ std::string encode_event(const Event& event, std::string_view type, const Transa
   out += ",\"occurredAt\":\"";
   out += format_time_ms(event.occurred_at_ms);
   out += '"';
-  if (transaction != nullptr) {
+  if (!transaction_json.empty()) {
     out += ",\"transaction\":";
-    out += encode_transaction(*transaction);
+    out += transaction_json;
   }
   if (event.account) {
     out += ",\"account\":";

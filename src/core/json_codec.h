@@ -93,9 +93,10 @@ std::string encode_transaction(const Transaction& transaction, TransactionView v
 inline constexpr std::string_view events_api_version = "2026-12-06";
 // An event as a store keeps it: the members after the id, `"apiVersion":...,"type":...,
 // "occurredAt":...,"transaction"?,"account"?,"balances":[...]}` (a store that numbers events
-// at its commit renders them before it knows the ids). `transaction`: its row (kind
-// transaction), else null.
-std::string encode_event(const Event& event, std::string_view type, const Transaction* transaction);
+// at its commit renders them before it knows the ids). `transaction_json`: its row (kind
+// transaction: encode_transaction() of its row, rendered once for the audit detail too),
+// else empty.
+std::string encode_event(const Event& event, std::string_view type, std::string_view transaction_json);
 // The event as the feed serves it, {"id":N,<body>, appended to `out`.
 void append_event_json(const StoredEvent& event, std::string& out);
 // GET /events: {"events":[...],"next":N}; bodies are rendered events.

@@ -1075,12 +1075,8 @@ BatchEffects apply_batch(std::span<const Operation> operations, LedgerState& sta
 
 void render_audit_details(std::vector<AuditRecord>& audit,
                           const std::vector<Transaction>& transactions) {
-  for (auto& record : audit) {
-    if (record.transaction_index < 0) continue;
-    assert(static_cast<size_t>(record.transaction_index) < transactions.size());
-    record.detail = encode_transaction(transactions[static_cast<size_t>(record.transaction_index)]);
-    record.transaction_index = -1;
-  }
+  std::vector<Event> none;
+  render_audit_and_events(audit, none, transactions);
 }
 
 std::string seal_audit(std::vector<AuditRecord>& audit,
@@ -1104,12 +1100,31 @@ std::string event_type(const Event& event, const std::vector<Transaction>& trans
   return "transaction." + std::string(type_name(transactions[static_cast<size_t>(event.transaction_index)].type));
 }
 
-void render_events(BatchEffects& effects) {
-  for (auto& event : effects.events) {
-    const Transaction* row = event.kind == EventKind::transaction
-                                 ? &effects.transactions[static_cast<size_t>(event.transaction_index)]
-                                 : nullptr;
-    event.body = encode_event(event, event_type(event, effects.transactions), row);
+void render_audit_and_events(std::vector<AuditRecord>& audit, std::vector<Event>& events,
+                             const std::vector<Transaction>& transactions) {
+  // Each row's JSON, rendered for its audit record, by row.
+  std::vector<const std::string*> row_json(transactions.size(), nullptr);
+  for (auto& record : audit) {
+    if (record.transaction_index < 0) continue;
+    const auto row = static_cast<size_t>(record.transaction_index);
+    assert(row < transactions.size());
+    record.detail = encode_transaction(transactions[row]);
+    record.transaction_index = -1;
+    row_json[row] = &record.detail;
+  }
+  std::string rendered;
+  for (auto& event : events) {
+    std::string_view json;
+    if (event.kind == EventKind::transaction) {
+      const auto row = static_cast<size_t>(event.transaction_index);
+      if (row_json[row] == nullptr) {  // a row without an audit record of its own
+        rendered = encode_transaction(transactions[row]);
+        json = rendered;
+      } else {
+        json = *row_json[row];
+      }
+    }
+    event.body = encode_event(event, event_type(event, transactions), json);
   }
 }
 

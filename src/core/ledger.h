@@ -53,7 +53,7 @@ struct BatchEffects {
   // store calls when it writes the audit log (off the commit path, in commit order).
   std::vector<AuditRecord> audit;
   // The change feed's events, in commit order: ids 0 and bodies empty until the store
-  // assigns ids (and sequences) and calls render_events().
+  // assigns ids (and sequences) and calls render_audit_and_events().
   std::vector<Event> events;
   // The id the store gave the batch's last event; 0 when it made none.
   int64_t last_event_id = 0;
@@ -90,9 +90,11 @@ void attach_sequences(BatchEffects& effects);
 // An event's type: "account.created", "account.updated", "transaction.<type>".
 std::string event_type(const Event& event, const std::vector<Transaction>& transactions);
 
-// Renders each event's body from its batch's rows. REQUIRES: transaction sequences
-// assigned.
-void render_events(BatchEffects& effects);
+// Renders a batch's pending audit details and its events' bodies (Event::body), each
+// row's JSON once for both (the audit detail of a transaction is that JSON). REQUIRES:
+// transaction sequences assigned.
+void render_audit_and_events(std::vector<AuditRecord>& audit, std::vector<Event>& events,
+                             const std::vector<Transaction>& transactions);
 
 // The events as a store keeps them. REQUIRES: rendered.
 std::vector<StoredEvent> stored_events(const BatchEffects& effects);

@@ -296,7 +296,7 @@ struct Event {
   std::optional<Account> account;
   std::vector<EventBalance> balances;
   // The JSON the feed serves but its id (json_codec.h: encode_event), rendered once the
-  // sequences are assigned (render_events()); a store keeps only this, with id, type and
+  // sequences are assigned (render_audit_and_events()); a store keeps only this, with id, type and
   // time.
   std::string body;
 };

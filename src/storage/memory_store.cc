@@ -60,7 +60,7 @@ class MemoryStore::Transaction final : public BatchTransaction {
     auto event_id = static_cast<int64_t>(store_.events_.size());
     for (auto& event : effects.events) event.id = ++event_id;
     if (!effects.events.empty()) effects.last_event_id = event_id;
-    core::render_events(effects);
+    core::render_audit_and_events(effects.audit, effects.events, effects.transactions);
     for (auto& event : core::stored_events(effects)) store_.events_.push_back(std::move(event));
     core::seal_audit(effects.audit, effects.transactions,
                      store_.audit_.empty() ? std::string() : store_.audit_.back().hash);

@@ -295,9 +295,12 @@ TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
                                       .operator_name = "op", .detail = "{}",
                                       .prev_hash = std::string(32, '\0'),
                                       .hash = std::string(32, 'h')});
-  effects.events.push_back(Event{.id = 11, .kind = EventKind::account_created, .occurred_at_ms = 5, .body = "{}"});
-  effects.events.push_back(Event{.id = 12, .kind = EventKind::transaction, .occurred_at_ms = 6,
-                                 .transaction_index = 0, .body = R"("type":"transaction.transfer"})"});
+  effects.events.push_back(Event{.id = 11, .kind = EventKind::account_created, .occurred_at_ms = 5,
+                                 .account = effects.created[0],
+                                 .balances = {EventBalance{.account_number = "a", .balance = 3, .available = 3, .version = 1}}});
+  effects.events.push_back(Event{.id = 12, .kind = EventKind::transaction, .occurred_at_ms = 6, .transaction_index = 0,
+                                 .balances = {EventBalance{.account_number = "b", .balance = -3, .available = 7, .version = 9},
+                                              EventBalance{.account_number = "a", .balance = 3, .available = 3, .version = 1}}});
   const std::string bytes = storage::encode_journal_record(effects);
   auto decoded = storage::decode_journal_record(bytes);
   ASSERT_TRUE(decoded.ok());
@@ -309,8 +312,14 @@ TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
   EXPECT_EQ(decoded.value().events[1].id, 12);
   EXPECT_EQ(decoded.value().events[1].kind, EventKind::transaction);
   EXPECT_EQ(decoded.value().events[1].transaction_index, 0);
-  EXPECT_EQ(decoded.value().events[1].body, effects.events[1].body);
+  ASSERT_EQ(decoded.value().events[1].balances.size(), 2u);
+  EXPECT_EQ(decoded.value().events[1].balances[0].account_number, "b");
+  EXPECT_EQ(decoded.value().events[1].balances[0].available, 7);
+  EXPECT_EQ(decoded.value().events[1].balances[1].version, 1);
+  EXPECT_FALSE(decoded.value().events[1].account);
   EXPECT_EQ(decoded.value().events[0].transaction_index, -1);
+  ASSERT_TRUE(decoded.value().events[0].account);
+  EXPECT_EQ(*decoded.value().events[0].account, effects.created[0]);
   // An event naming a row the record does not hold is corrupt.
   BatchEffects dangling = effects;
   dangling.events[1].transaction_index = 1;

@@ -111,8 +111,7 @@ Status BatchWriter::write(core::BatchEffects& effects) {
   add_insert_transactions(effects.transactions, steps);
   add_update_transactions(effects.transaction_updates, steps);
   if (auto s = run(steps, effects); !s.ok()) return s;
-  core::render_audit_details(effects.audit, effects.transactions);
-  core::render_events(effects);
+  core::render_audit_and_events(effects.audit, effects.events, effects.transactions);
   steps.clear();
   add_insert_audit(effects.audit, steps);
   add_insert_events(effects, steps);

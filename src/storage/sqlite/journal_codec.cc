@@ -14,8 +14,9 @@ namespace {
 // mask per row of the fields that are not empty or zero, which alone are written (most of
 // a transfer's later fields are empty). Older records are read without the fields they
 // lack (rows.h: Column::since): a log written by an earlier release recovers.
-// 5 the references taken under --unique-references. 6 the change feed's events (id,
-// kind, row, time, rendered body).
+// 5 the references taken under --unique-references. 6 the change feed's events as the
+// committer made them (id, kind, row, time, balances, account), rendered by the
+// materializer.
 constexpr int64_t kFormatVersion = 6;
 constexpr int64_t kMaskedFormat = 4;
 constexpr int64_t kOldestFormatVersion = 1;
@@ -143,7 +144,7 @@ constexpr auto kTransactionFields = [](auto& t, auto&& f) { for_each_transaction
 std::string encode_journal_record(const core::BatchEffects& effects) {
   Writer w;
   w.reserve(64 + effects.transactions.size() * 320 + effects.audit.size() * 96 +
-            effects.events.size() * 560 +
+            effects.events.size() * 120 +
             (effects.created.size() + effects.updated.size()) * 96);
   w.i64(kFormatVersion);
   w.i64(static_cast<int64_t>(effects.created.size()));
@@ -176,7 +177,15 @@ std::string encode_journal_record(const core::BatchEffects& effects) {
     w.field(event.kind);
     w.i64(event.transaction_index);
     w.i64(event.occurred_at_ms);
-    w.str(event.body);
+    w.i64(static_cast<int64_t>(event.balances.size()));
+    for (const auto& b : event.balances) {
+      w.str(b.account_number);
+      w.i64(b.balance);
+      w.i64(b.available);
+      w.i64(b.version);
+    }
+    w.i64(event.account ? 1 : 0);
+    if (event.account) put(w, *event.account, kAccountFields);
   }
   return w.take();
 }
@@ -235,12 +244,20 @@ Result<core::BatchEffects> decode_journal_record(std::string_view bytes) {
     if (!r.count(n)) return corrupt;
     effects.events.resize(n);
     for (auto& event : effects.events) {
+      size_t balances = 0;
       if (!(r.i64(event.id) && r.field(event.kind) && r.i64(event.transaction_index) &&
-            r.i64(event.occurred_at_ms) && r.str(event.body))) {
+            r.i64(event.occurred_at_ms) && r.count(balances))) {
         return corrupt;
       }
+      event.balances.resize(balances);
+      for (auto& b : event.balances) {
+        if (!(r.str(b.account_number) && r.i64(b.balance) && r.i64(b.available) && r.i64(b.version))) return corrupt;
+      }
+      int64_t has_account = 0;
+      if (!r.i64(has_account) || has_account < 0 || has_account > 1) return corrupt;
+      if (has_account == 1 && !get(r, event.account.emplace(), kAccountFields, version)) return corrupt;
       const bool row = event.kind == core::EventKind::transaction;
-      if (row != (event.transaction_index >= 0) || event.transaction_index < -1 ||
+      if (row != (event.transaction_index >= 0) || row == event.account.has_value() || event.transaction_index < -1 ||
           event.transaction_index >= static_cast<int64_t>(effects.transactions.size())) {
         return corrupt;
       }

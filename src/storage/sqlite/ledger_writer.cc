@@ -143,6 +143,7 @@ Status LedgerWriter::write(BatchesView batches) {
     }
   }
   std::vector<core::AuditRecord> audit;
+  std::vector<core::Event> events;
   // The commit time being written and its last sequence: one commit_times row per
   // time, written when the time changes and at the end.
   std::optional<CommitTime> time;
@@ -166,7 +167,11 @@ Status LedgerWriter::write(BatchesView batches) {
       s->bind(2, claim.transaction_id);
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert reference"));
     }
-    for (const auto& event : effects->events) {
+    // The audit details and the events' bodies, each row's JSON rendered once for both.
+    audit = effects->audit;
+    events = effects->events;
+    core::render_audit_and_events(audit, events, effects->transactions);
+    for (const auto& event : events) {
       const std::string type = core::event_type(event, effects->transactions);
       Use s(insert_event_);
       s->bind(1, event.id);
@@ -175,7 +180,6 @@ Status LedgerWriter::write(BatchesView batches) {
       s->bind(4, event.body);
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert event"));
     }
-    audit = effects->audit;
     head = core::seal_audit(audit, effects->transactions, std::move(head));
     for (const auto& r : audit) {
       Use s(insert_audit_);

@@ -1,5 +1,7 @@
 #include "storage/sqlite/overlay.h"
 
+#include "core/json_codec.h"
+
 #include <cassert>
 
 namespace balanced::storage::sqlite {
@@ -127,10 +129,17 @@ int64_t Overlay::events_after(int64_t after, size_t limit, std::vector<core::Sto
     for (const auto& event : effects.events) {
       if (first_pending == 0) first_pending = event.id;
       if (event.id <= after || out.size() >= limit) continue;
+      // Rendered here: the materializer renders them again, with the audit details.
+      std::string type = core::event_type(event, effects.transactions);
+      std::string body = core::encode_event(
+          event, type,
+          event.kind == core::EventKind::transaction
+              ? core::encode_transaction(effects.transactions[static_cast<size_t>(event.transaction_index)])
+              : std::string());
       out.push_back(core::StoredEvent{.id = event.id,
-                                      .type = core::event_type(event, effects.transactions),
+                                      .type = std::move(type),
                                       .occurred_at_ms = event.occurred_at_ms,
-                                      .body = event.body});
+                                      .body = std::move(body)});
     }
     if (out.size() >= limit) break;
   }

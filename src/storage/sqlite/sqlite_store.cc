@@ -158,7 +158,8 @@ class SqliteBatch final : public BatchTransaction {
     for (auto& r : effects.audit) r.log_id = impl_.next_log_id++;
     for (auto& e : effects.events) e.id = impl_.next_event_id++;
     if (!effects.events.empty()) effects.last_event_id = effects.events.back().id;
-    core::render_events(effects);
+    // Rendered by the materializer (LedgerWriter), with the audit details: the commit log
+    // carries the events as they are.
     // Appended, and made durable, by apply() once the whole batch is decided.
     impl_.record = encode_journal_record(effects);
     return {};
