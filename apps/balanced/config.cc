@@ -69,6 +69,10 @@ void add_flags(CLI::App& app, Config& config) {
                  "GET /events?wait= requests waiting at once, at most (more: 503 overloaded)")
       ->envname("BALANCED_EVENTS_WAITS_MAX")
       ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--events-retention-h", config.events_retention_h,
+                 "hours an event is kept in the change feed (fractions allowed); older ones are deleted")
+      ->envname("BALANCED_EVENTS_RETENTION_H")
+      ->check(CLI::Range(0.0001, 87'600.0));
   app.add_option("--lease-ttl-ms", config.lease_ttl_ms, "lifetime of the singleton lease in Redis")
       ->envname("BALANCED_LEASE_TTL_MS")
       ->check(CLI::Range(100, 600'000));

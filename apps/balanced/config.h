@@ -44,6 +44,7 @@ struct Config {
   size_t hold_expiry_batch_max = 1000;
   bool unique_references = false;
   size_t events_waits_max = api::events_waits_max_default;
+  double events_retention_h = 168;
 };
 
 void add_flags(CLI::App& app, Config& config);

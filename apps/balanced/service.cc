@@ -71,13 +71,17 @@ Status Service::open_cache() {
   return {};
 }
 
-// The singleton jobs (hold expiry; on MySQL audit sealing too) run on one replica at a
+// The singleton jobs (hold expiry, event retention; on MySQL audit sealing too) run on one replica at a
 // time: the holder of a Redis lease when there is a Redis, else every replica in turn
 // (the chain's row lock serializes the sealing; the committer expires a hold once).
 void Service::start_singleton_job() {
   hold_expiry_.emplace(*engine_, clock_, registry_,
                        jobs::HoldExpiryOptions{.batch_max = config_.hold_expiry_batch_max});
   singleton_jobs_.add(*hold_expiry_);
+  event_retention_.emplace(*store_.store, clock_, registry_,
+                           jobs::EventRetentionOptions{
+                               .retention_ms = static_cast<int64_t>(config_.events_retention_h * 3'600'000.0)});
+  singleton_jobs_.add(*event_retention_);
   if (store_.singleton_job) singleton_jobs_.add(*store_.singleton_job);
   if (cache_.redis && store_.shared) {
     lease_ = std::make_unique<jobs::RedisLease>(

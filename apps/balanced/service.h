@@ -17,6 +17,7 @@
 #include "flags/token_checks.h"
 #include "http/admin.h"
 #include "http/server.h"
+#include "jobs/event_retention.h"
 #include "jobs/hold_expiry.h"
 #include "jobs/singleton.h"
 #include "observe/registry.h"
@@ -57,6 +58,7 @@ class Service {
   std::optional<engine::Engine> engine_;
   std::unique_ptr<jobs::Lease> lease_;
   std::optional<jobs::HoldExpiry> hold_expiry_;
+  std::optional<jobs::EventRetention> event_retention_;
   jobs::JobList singleton_jobs_;
   std::optional<jobs::SingletonStats> singleton_stats_;
   std::unique_ptr<jobs::SingletonRunner> singleton_;

@@ -784,6 +784,22 @@ std::string encode_event(const Event& event, std::string_view type, std::string_
   return out;
 }
 
+std::string with_transaction(std::string_view body, std::string_view transaction_json) {
+  // encode_event writes the members before "balances" from fixed names, a type and a
+  // time: the first "balances" member is the event's own.
+  constexpr std::string_view kBalances = "\"balances\":[";
+  const size_t at = body.find(kBalances);
+  if (at == std::string_view::npos) return std::string(body);
+  std::string out;
+  out.reserve(body.size() + transaction_json.size() + 16);
+  out.append(body.substr(0, at));
+  out += "\"transaction\":";
+  out.append(transaction_json);
+  out += ',';
+  out.append(body.substr(at));
+  return out;
+}
+
 void append_event_json(const StoredEvent& event, std::string& out) {
   out += "{\"id\":";
   out += std::to_string(event.id);

@@ -97,6 +97,10 @@ inline constexpr std::string_view events_api_version = "2026-12-06";
 // transaction: encode_transaction() of its row, rendered once for the audit detail too),
 // else empty.
 std::string encode_event(const Event& event, std::string_view type, std::string_view transaction_json);
+// A transaction event's body rendered without its transaction (encode_event with none),
+// with `"transaction":<transaction_json>` put back where encode_event puts it: for a store
+// that keeps the row's JSON once, as its audit detail.
+std::string with_transaction(std::string_view body, std::string_view transaction_json);
 // The event as the feed serves it, {"id":N,<body>, appended to `out`.
 void append_event_json(const StoredEvent& event, std::string& out);
 // GET /events: {"events":[...],"next":N}; bodies are rendered events.

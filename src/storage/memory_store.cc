@@ -57,7 +57,7 @@ class MemoryStore::Transaction final : public BatchTransaction {
     for (const auto& updated : effects.transaction_updates) {
       store_.transactions_.at(store_.by_id_.at(updated.id)) = updated;
     }
-    auto event_id = static_cast<int64_t>(store_.events_.size());
+    auto event_id = store_.first_event_id_ + static_cast<int64_t>(store_.events_.size()) - 1;
     for (auto& event : effects.events) event.id = ++event_id;
     if (!effects.events.empty()) effects.last_event_id = event_id;
     core::render_audit_and_events(effects.audit, effects.events, effects.transactions);
@@ -206,11 +206,24 @@ Result<EventPage> MemoryStore::events_after(int64_t after, size_t limit) {
   if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
   std::lock_guard lock(mutex_);
   EventPage page;
-  page.oldest = events_.empty() ? 0 : 1;
-  const auto from = static_cast<size_t>(std::clamp<int64_t>(after, 0, static_cast<int64_t>(events_.size())));
+  page.oldest = events_.empty() ? 0 : first_event_id_;
+  const auto from = static_cast<size_t>(
+      std::clamp<int64_t>(after + 1 - first_event_id_, 0, static_cast<int64_t>(events_.size())));
   const size_t to = std::min(events_.size(), from + limit);
   page.events.assign(events_.begin() + static_cast<std::ptrdiff_t>(from), events_.begin() + static_cast<std::ptrdiff_t>(to));
   return page;
+}
+
+Result<int64_t> MemoryStore::prune_events(int64_t before_ms, size_t limit) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  int64_t pruned = 0;
+  while (events_.size() > 1 && static_cast<size_t>(pruned) < limit && events_.front().occurred_at_ms < before_ms) {
+    events_.pop_front();
+    ++first_event_id_;
+    ++pruned;
+  }
+  return pruned;
 }
 
 Status MemoryStore::scan(ScanVisitor& visitor) {

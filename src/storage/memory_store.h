@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -25,6 +26,7 @@ class MemoryStore final : public Store {
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
   Result<EventPage> events_after(int64_t after, size_t limit) override;
+  Result<int64_t> prune_events(int64_t before_ms, size_t limit) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 
@@ -50,7 +52,8 @@ class MemoryStore final : public Store {
   std::unordered_map<std::string, size_t> by_id_;
   std::unordered_map<std::string, std::string> reference_owners_;  // --unique-references
   std::vector<core::AuditRecord> audit_;
-  std::vector<core::StoredEvent> events_;  // index = id - 1
+  std::deque<core::StoredEvent> events_;  // ids first_event_id_, first_event_id_ + 1, ...
+  int64_t first_event_id_ = 1;
   std::atomic<int> failing_applies_{0};
   std::atomic<int> losing_answers_{0};
   std::atomic<int> apply_delay_ms_{0};

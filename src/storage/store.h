@@ -118,6 +118,10 @@ class Store {
   // Committed events with id > after, oldest first, at most `limit`; never waits for
   // apply(). Events are numbered 1, 2, ... without gaps, in commit order.
   virtual Result<EventPage> events_after(int64_t after, size_t limit) = 0;
+  // Deletes the oldest events committed before `before_ms`, at most `limit`, always a
+  // prefix of the ids and never the newest event (so a reader behind the oldest kept is
+  // told, 410, rather than answered nothing); returns how many went.
+  virtual Result<int64_t> prune_events(int64_t before_ms, size_t limit) = 0;
 
   // OK when the store can serve (reachable, schema current).
   virtual Status ping() = 0;

@@ -649,6 +649,35 @@ TEST(HttpEvents, ALongPollIsAnsweredByTheNextCommitOrEmptyAtItsDeadline) {
   EXPECT_EQ(server.process().terminate(), 0);
 }
 
+TEST(HttpEvents, EventsPastTheirRetentionAreGoneAndAReaderBehindIsTold410) {
+  TempDir dir;
+  // About a second of retention, a retention run every 100 ms.
+  BalancedServer server(dir.path(), {"--events-retention-h", "0.0003", "--singleton-interval-ms", "100"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"rt-a","initialBalance":10})")->status, 201);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"rt-b"})")->status, 201);  // event 3
+  // Events 1 and 2 go at a run within the next seconds; 3 is the newest and stays.
+  std::optional<HttpResponse> behind;
+  for (int i = 0; i < 100; ++i) {
+    behind = client.request("GET", "/events?after=0");
+    if (behind && behind->status == 410) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(behind);
+  EXPECT_EQ(behind->status, 410) << behind->body;
+  EXPECT_NE(behind->body.find("\"code\":\"events_expired\""), std::string::npos) << behind->body;
+  auto kept = client.request("GET", "/events");  // from the oldest kept
+  ASSERT_TRUE(kept);
+  ASSERT_EQ(kept->status, 200) << kept->body;
+  const json::value body = json::parse(kept->body);
+  ASSERT_FALSE(body.at("events").as_array().empty());
+  EXPECT_EQ(body.at("events").as_array().back().at("id").as_int64(), 3);
+  EXPECT_EQ(client.request("GET", "/events?after=2")->status, 200);  // just behind the oldest kept: fine
+  EXPECT_EQ(server.process().terminate(), 0);
+}
+
 TEST_F(HttpApi, ABalanceAtAPastInstant) {
   create("pit-a", 50);
   create("pit-b", 0);

@@ -283,6 +283,17 @@ TEST(Codec, EncodersHaveRoomForTheLongestEscapesAndNumbers) {
   EXPECT_EQ(transaction.back(), '}');
 }
 
+TEST(Codec, AnEventsRowIsPutBackWhereItWasLeftOut) {
+  Event event{.id = 3, .kind = EventKind::transaction, .occurred_at_ms = 0, .transaction_index = 0,
+              .balances = {EventBalance{.account_number = "a", .balance = 1, .available = 1, .version = 2}}};
+  const std::string row = R"({"transactionId":"t"})";
+  EXPECT_EQ(with_transaction(encode_event(event, "transaction.transfer", ""), row),
+            encode_event(event, "transaction.transfer", row));
+  EXPECT_EQ(encode_event(event, "transaction.transfer", row),
+            R"("apiVersion":"2026-12-06","type":"transaction.transfer","occurredAt":"1970-01-01T00:00:00.000Z",)"
+            R"("transaction":{"transactionId":"t"},"balances":[{"accountNumber":"a","balance":1,"available":1,"version":2}]})");
+}
+
 TEST(JournalCodec, RoundTripsAndRejectsTruncation) {
   BatchEffects effects;
   effects.created.push_back(Account{.number = "a", .currency = "USD", .balance = 3, .version = 1});

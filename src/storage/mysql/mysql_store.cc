@@ -240,6 +240,29 @@ Result<EventPage> MysqlStore::events_after(int64_t after, size_t limit) {
   return page;
 }
 
+Result<int64_t> MysqlStore::prune_events(int64_t before_ms, size_t limit) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  // Replicas' clocks interleave commit times, so the prefix is cut at the first event of
+  // the oldest `limit` that is not old enough, and never reaches the newest.
+  auto rows = c.query("SELECT id, occurred_at FROM events ORDER BY id LIMIT " + std::to_string(limit));
+  if (!rows.ok()) return rows.error();
+  int64_t last_old = 0;
+  while (rows.value().next()) {
+    if (rows.value().int64(1) >= before_ms) break;
+    last_old = rows.value().int64(0);
+  }
+  if (last_old == 0) return int64_t{0};
+  auto newest = c.query("SELECT COALESCE(MAX(id), 0) FROM events");
+  if (!newest.ok()) return newest.error();
+  if (newest.value().next()) last_old = std::min(last_old, newest.value().int64(0) - 1);
+  if (last_old <= 0) return int64_t{0};
+  auto deleted = c.exec_many("DELETE FROM events WHERE id <= " + std::to_string(last_old));
+  if (!deleted.ok()) return deleted.error();
+  return static_cast<int64_t>(deleted.value().at(0).affected_rows);
+}
+
 Result<HistoryPage> MysqlStore::history(std::string_view number,
                                         std::optional<int64_t> before_sequence, size_t limit) {
   assert(limit > 0 && limit <= history_limit_max);

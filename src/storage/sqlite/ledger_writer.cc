@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "core/json_codec.h"
 #include "storage/rows.h"
 
 namespace balanced::storage::sqlite {
@@ -74,7 +75,8 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       // An earlier row's new state (a hold ended, a transfer refunded).
       {&update_transaction_, update_state_sql()},
       {&insert_reference_, "INSERT INTO unique_references (reference_key, transaction_id) VALUES (?1, ?2)"},
-      {&insert_event_, "INSERT INTO events (id, type, occurred_at, body) VALUES (?1, ?2, ?3, ?4)"},
+      {&insert_event_,
+       "INSERT INTO events (id, type, occurred_at, body, audit_log_id) VALUES (?1, ?2, ?3, ?4, ?5)"},
       // A commit time's last sequence (schema 6): what a balance at an instant is bounded by.
       {&write_commit_time_,
        "INSERT INTO commit_times (created_at, last_sequence) VALUES (?1, ?2) ON CONFLICT (created_at) DO "
@@ -143,7 +145,7 @@ Status LedgerWriter::write(BatchesView batches) {
     }
   }
   std::vector<core::AuditRecord> audit;
-  std::vector<core::Event> events;
+  std::vector<int64_t> row_log_ids;  // by row of a batch: its audit record's log id
   // The commit time being written and its last sequence: one commit_times row per
   // time, written when the time changes and at the end.
   std::optional<CommitTime> time;
@@ -167,19 +169,34 @@ Status LedgerWriter::write(BatchesView batches) {
       s->bind(2, claim.transaction_id);
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert reference"));
     }
-    // The audit details and the events' bodies, each row's JSON rendered once for both.
-    audit = effects->audit;
-    events = effects->events;
-    core::render_audit_and_events(audit, events, effects->transactions);
-    for (const auto& event : events) {
+    // A transaction's event names the audit record of its row, whose detail is the row's
+    // JSON, and leaves the row out of its own body (schema 8).
+    row_log_ids.assign(effects->transactions.size(), 0);
+    for (const auto& record : effects->audit) {
+      if (record.transaction_index >= 0) row_log_ids[static_cast<size_t>(record.transaction_index)] = record.log_id;
+    }
+    for (const auto& event : effects->events) {
       const std::string type = core::event_type(event, effects->transactions);
+      const int64_t log_id =
+          event.kind == core::EventKind::transaction ? row_log_ids[static_cast<size_t>(event.transaction_index)] : 0;
+      const std::string body = core::encode_event(
+          event, type,
+          event.kind == core::EventKind::transaction && log_id == 0
+              ? core::encode_transaction(effects->transactions[static_cast<size_t>(event.transaction_index)])
+              : std::string());
       Use s(insert_event_);
       s->bind(1, event.id);
       s->bind(2, type);
       s->bind(3, event.occurred_at_ms);
-      s->bind(4, event.body);
+      s->bind(4, body);
+      if (log_id > 0) {
+        s->bind(5, log_id);
+      } else {
+        s->bind_null(5);
+      }
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert event"));
     }
+    audit = effects->audit;
     head = core::seal_audit(audit, effects->transactions, std::move(head));
     for (const auto& r : audit) {
       Use s(insert_audit_);

@@ -31,7 +31,9 @@ Status ReadConnection::prepare() {
     return s;
   }
   if (auto s = events_after.prepare(
-          db, "SELECT id, type, occurred_at, body FROM events WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3");
+          db,
+          "SELECT e.id, e.type, e.occurred_at, e.body, a.detail FROM events e LEFT JOIN audit_log a ON a.log_id = "
+          "e.audit_log_id WHERE e.id > ?1 AND e.id < ?2 ORDER BY e.id LIMIT ?3");
       !s.ok()) {
     return s;
   }

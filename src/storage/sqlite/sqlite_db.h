@@ -109,6 +109,7 @@ class Statement {
   Error error(int rc, std::string_view what) const { return sqlite_error(db_, rc, what); }
 
   int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string text(int column) const {
     const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
     return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))

@@ -10,6 +10,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "core/json_codec.h"
 #include "storage/batch.h"
 #include "storage/rows.h"
 #include "storage/sqlite/checkpointer.h"
@@ -86,6 +87,9 @@ struct SqliteStore::Impl {
   // After `ledger`, so stopped before the writer connection it watches is closed.
   sqlite::Checkpointer checkpointer;
   sqlite::ReaderPool readers;
+  // Deletes old events (prune_events), opened at the first call.
+  Mutex pruner_mutex;
+  std::unique_ptr<Connection> pruner GUARDED_BY(pruner_mutex);
 };
 
 namespace {
@@ -467,7 +471,10 @@ Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
     s->bind(3, static_cast<int64_t>(limit));
     int rc = 0;
     while ((rc = s->step()) == SQLITE_ROW) {
-      page.events.push_back(core::StoredEvent{.id = s->int64(0), .type = s->text(1), .occurred_at_ms = s->int64(2), .body = s->text(3)});
+      // Schema 8: a transaction's row comes from its audit detail (NULL: the body is whole).
+      std::string body = s->is_null(4) ? s->text(3) : core::with_transaction(s->text(3), s->text(4));
+      page.events.push_back(core::StoredEvent{
+          .id = s->int64(0), .type = s->text(1), .occurred_at_ms = s->int64(2), .body = std::move(body)});
     }
     if (rc != SQLITE_DONE) return s->error(rc, "read events");
   }
@@ -476,6 +483,33 @@ Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
     page.events.push_back(std::move(event));
   }
   return page;
+}
+
+Result<int64_t> SqliteStore::prune_events(int64_t before_ms, size_t limit) {
+  if (impl_->options.read_only) return Error{Code::internal, "the store is open read-only"};
+  // A connection of its own, between the materializer's transactions (busy timeout):
+  // one short DELETE of at most `limit` rows. Commit times never go back in this one
+  // writer's ledger, so the events before an instant are a prefix of the ids.
+  MutexLock lock(impl_->pruner_mutex);
+  if (!impl_->pruner) {
+    auto pruner = std::make_unique<Connection>();
+    if (auto s = pruner->open(impl_->options.path, SQLITE_OPEN_READWRITE, impl_->connection_options); !s.ok()) {
+      return s.error();
+    }
+    impl_->pruner = std::move(pruner);
+  }
+  Statement s;
+  if (auto status = s.prepare(*impl_->pruner,
+                              "DELETE FROM events WHERE id < (SELECT coalesce(min(id), 0) + ?2 FROM events) AND "
+                              "id < (SELECT max(id) FROM events) AND occurred_at < ?1");
+      !status.ok()) {
+    return status.error();
+  }
+  s.bind(1, before_ms);
+  s.bind(2, static_cast<int64_t>(limit));
+  const int rc = s.step();
+  if (rc != SQLITE_DONE) return s.error(rc, "prune events");
+  return static_cast<int64_t>(sqlite3_changes(impl_->pruner->get()));
 }
 
 Status SqliteStore::ping() {

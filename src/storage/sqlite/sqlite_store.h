@@ -89,6 +89,7 @@ class SqliteStore final : public Store {
                             size_t limit) override;
   Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   Result<EventPage> events_after(int64_t after, size_t limit) override;
+  Result<int64_t> prune_events(int64_t before_ms, size_t limit) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 
