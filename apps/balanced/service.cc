@@ -140,6 +140,7 @@ void Service::drain(int signal_number) {
   std::this_thread::sleep_for(std::chrono::milliseconds(config_.drain_delay_ms));
   server_->stop_accepting();
   engine_->drain();
+  if (api_) api_->stop_waits();  // long-polls answered while the server can still send
   if (singleton_) singleton_->stop();
   server_->shutdown(config_.drain_grace_ms);
   cache_.cache->stop();  // answers reads still waiting on Redis before the server goes

@@ -548,6 +548,8 @@ Response Api::transaction(std::string_view id) {
   return json_response(200, core::encode_transaction(found.value(), core::TransactionView::current));
 }
 
+Api::~Api() { engine_.set_commit_listener(nullptr); }
+
 namespace {
 
 struct EventsAsked {
@@ -601,7 +603,10 @@ void Api::events(const Request& request, http::Respond respond) {
   const bool waiting = event_waiters_.wait(asked.value().after.value_or(0), deadline, [respond, &store, asked = asked.value()] {
     respond.later([&store, asked] { return *events_answer(store, asked, true); });
   });
-  if (!waiting) respond(problem_response(Code::overloaded, "too many requests wait for events"));
+  if (!waiting) {
+    if (event_waiters_.stopping()) return respond(*events_answer(store, asked.value(), true));  // draining
+    respond(problem_response(Code::overloaded, "too many requests wait for events"));
+  }
 }
 
 Status Api::ready() { return engine_.store().ping(); }

@@ -60,6 +60,10 @@ class Api final : public http::Handler {
   }
   // Readiness: storage reachable, schema current.
   Status ready();
+  // Draining: answers every GET /events long-poll now, while the server can still send,
+  // and refuses new waits (they are answered at once).
+  void stop_waits() { event_waiters_.stop(); }
+  ~Api() override;
 
  private:
   // An operation's answer, built from its outcome.

@@ -335,7 +335,10 @@ void Engine::commit(std::vector<Pending>& batch) {
       }
     }
   }
-  if (last_event_id > 0 && commit_listener_) commit_listener_(last_event_id);
+  if (last_event_id > 0) {
+    MutexLock lock(listener_mutex_);
+    if (commit_listener_) commit_listener_(last_event_id);
+  }
   publish_then_complete(batch, std::move(outcomes), std::move(published), applied);
 }
 

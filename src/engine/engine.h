@@ -58,9 +58,12 @@ class Engine {
 
   // Called on the committer thread after each commit that made events, with the id of its
   // last, before its requests are answered (the change feed's long-polls look again).
-  // Set before the first submit.
+  // Null: none. Setting it waits for a call under way.
   using CommitListener = std::function<void(int64_t last_event_id)>;
-  void set_commit_listener(CommitListener listener) { commit_listener_ = std::move(listener); }
+  void set_commit_listener(CommitListener listener) {
+    MutexLock lock(listener_mutex_);
+    commit_listener_ = std::move(listener);
+  }
 
   // Queues an operation. False, without calling `done`, when the queue is full or the
   // engine is draining: the caller answers 503 overloaded.
@@ -113,7 +116,8 @@ class Engine {
     // With a storage deadline: the submission's claim (shared by a group's operations).
     std::shared_ptr<Claim> claim;
   };
-  CommitListener commit_listener_;
+  Mutex listener_mutex_;
+  CommitListener commit_listener_ GUARDED_BY(listener_mutex_);
   void run();
   void commit(std::vector<Pending>& batch);
   Result<core::BatchEffects> apply_with_retries(std::span<const core::Operation> operations,

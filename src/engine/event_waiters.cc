@@ -10,12 +10,16 @@ namespace balanced::engine {
 EventWaiters::EventWaiters(size_t waiters_max) : waiters_max_(waiters_max), thread_([this] { run(); }) {}
 
 EventWaiters::~EventWaiters() {
+  stop();
+  thread_.join();
+}
+
+void EventWaiters::stop() {
   {
     MutexLock lock(mutex_);
     stopping_ = true;
   }
   changed_.notify_all();
-  thread_.join();
 }
 
 bool EventWaiters::wait(int64_t after, Clock::time_point deadline, Wake wake) {
@@ -50,6 +54,11 @@ void EventWaiters::notify(int64_t last_event_id) {
     }
   }
   for (auto& wake : woken) wake();
+}
+
+bool EventWaiters::stopping() {
+  MutexLock lock(mutex_);
+  return stopping_;
 }
 
 size_t EventWaiters::waiting() {

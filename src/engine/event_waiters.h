@@ -24,7 +24,7 @@ class EventWaiters {
 
   // At most `waiters_max` wait at once.
   explicit EventWaiters(size_t waiters_max);
-  ~EventWaiters();  // wakes every waiter
+  ~EventWaiters();  // stop(), and waits for the timer thread
   EventWaiters(const EventWaiters&) = delete;
   EventWaiters& operator=(const EventWaiters&) = delete;
 
@@ -35,6 +35,10 @@ class EventWaiters {
   // Events up to `last_event_id` committed: wakes the waiters that were waiting for them.
   void notify(int64_t last_event_id);
   size_t waiting();
+  // Wakes every waiter now (a draining server answers them before it closes) and
+  // refuses new ones.
+  void stop();
+  bool stopping();
 
  private:
   struct Waiter {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every block of shell under the README's "Try it" heading, as written (the port
 # moved to a free one), against a balanced it starts on a fresh SQLite file, and checks
-# that no command got a problem answer and the last read is alice's balance after the
-# transfers, the deposit and withdrawal, the hold's capture and the refund.
+# that no command got a problem answer, the change feed showed the first events, and the
+# last read is alice's balance after the transfers, the deposit and withdrawal, the hold's
+# capture and the refund.
 # Usage: tests/docs/readme_try_it.sh BUILD_DIR
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,6 +22,7 @@ script=$(sed -e "s/localhost:8080/localhost:$api/g" <<< "$blocks")
 output=$(cd "$work" && bash -e -c "$script" 2> "$work/stderr.log") ||
   { cat "$work/stderr.log"; fail "the README's commands failed"; }
 if grep -q '"type":"/problems/' <<< "$output"; then echo "$output"; fail "a command got a problem answer"; fi
+grep -q '"type":"account.created"' <<< "$output" || { echo "$output"; fail "the change feed showed no account.created"; }
 grep -q '"status":"captured"' <<< "$output" || { echo "$output"; fail "the hold was not captured"; }
 grep -q '"refundOf":"cap-1"' <<< "$output" || { echo "$output"; fail "the capture was not refunded"; }
 # curl prints no newline after a body: the last read is the last balance in the output.
