@@ -748,15 +748,44 @@ std::string encode_history(const std::vector<Transaction>& transactions,
   return out;
 }
 
+namespace {
+
+void append_number(std::string& out, int64_t value) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+}
+
+// `text` as a JSON string: as it is when nothing in it needs escaping (account numbers,
+// type names), else through json_string().
+void append_string(std::string& out, std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += json_string(text);
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+}  // namespace
+
+// Written by appends into one reserved string (the materializer renders one per
+// transaction: std::to_string and json_string allocated a string per number and name).
 std::string encode_event(const Event& event, std::string_view type, std::string_view transaction_json) {
   std::string out;
-  out.reserve(160 + transaction_json.size() + (event.account ? 320 : 0) + event.balances.size() * 120);
+  out.reserve(160 + transaction_json.size() + (event.account ? 320 : 0) + event.balances.size() * 140);
   out += "\"apiVersion\":";
-  out += json_string(events_api_version);
+  append_string(out, events_api_version);
   out += ",\"type\":";
-  out += json_string(type);
+  append_string(out, type);
   out += ",\"occurredAt\":\"";
-  out += format_time_ms(event.occurred_at_ms);
+  char time[kTimeChars];
+  put_time_ms(event.occurred_at_ms, time);
+  out.append(time, kTimeChars);
   out += '"';
   if (!transaction_json.empty()) {
     out += ",\"transaction\":";
@@ -771,13 +800,13 @@ std::string encode_event(const Event& event, std::string_view type, std::string_
     const EventBalance& b = event.balances[i];
     if (i > 0) out += ',';
     out += "{\"accountNumber\":";
-    out += json_string(b.account_number);
+    append_string(out, b.account_number);
     out += ",\"balance\":";
-    out += std::to_string(b.balance);
+    append_number(out, b.balance);
     out += ",\"available\":";
-    out += std::to_string(b.available);
+    append_number(out, b.available);
     out += ",\"version\":";
-    out += std::to_string(b.version);
+    append_number(out, b.version);
     out += '}';
   }
   out += "]}";
@@ -802,7 +831,7 @@ std::string with_transaction(std::string_view body, std::string_view transaction
 
 void append_event_json(const StoredEvent& event, std::string& out) {
   out += "{\"id\":";
-  out += std::to_string(event.id);
+  append_number(out, event.id);
   out += ',';
   out += event.body;
 }
