@@ -18,16 +18,12 @@ trap cleanup EXIT
 
 machine_line
 echo "load: wrk -t1 -c$connections, ${seconds}s per leg, bench/wrk/batch.lua"
-port=$(free_port)
-"$build/balanced" --listen "127.0.0.1:$port" --db "sqlite:$work/ledger.db" --log-level warn \
-  > "$work/balanced.log" 2>&1 & pids+=($!)
-balanced_pid=$!
-wait_port "$port"
+start_balanced_sqlite
+port=$balanced_port
 for a in $(seq 0 9); do
   curl -s -X POST "localhost:$port/accounts" -H 'Content-Type: application/json' \
        -d "{\"accountNumber\":\"acc$a\",\"initialBalance\":1000000000000}" > /dev/null
 done
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
 for size in 1000 4000 8190; do
   before=$(cpu_ticks "$balanced_pid")

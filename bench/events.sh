@@ -20,22 +20,16 @@ trap cleanup EXIT
 
 machine_line
 echo "load: wrk -t1 -c1, ${seconds}s per leg, bench/wrk/events.lua, $events events"
-port=$(free_port)
-"$build/balanced" --listen "127.0.0.1:$port" --db "sqlite:$work/ledger.db" --log-level warn \
-  > "$work/balanced.log" 2>&1 & pids+=($!)
-balanced_pid=$!
-wait_port "$port"
-for a in $(seq 0 9); do
-  curl -s -X POST "localhost:$port/accounts" -H 'Content-Type: application/json' \
-       -d "{\"accountNumber\":\"acc$a\",\"initialBalance\":1000000000000}" > /dev/null
-done
+start_balanced_sqlite
+port=$balanced_port
+create_accounts "$port" 10 1000000000000
 /usr/bin/python3 - "$port" "$events" <<'PY'
 import json, sys, urllib.request
 port, events = int(sys.argv[1]), int(sys.argv[2])
 batch = 8000
 for b in range((events + batch - 1) // batch):
-    items = [{"transactionId": f"ev-{b}-{i}", "sourceAccountNumber": f"acc{i % 10}",
-              "destinationAccountNumber": f"acc{(i + 1) % 10}", "amount": 1} for i in range(batch)]
+    items = [{"transactionId": f"ev-{b}-{i}", "sourceAccountNumber": f"a{i % 10}",
+              "destinationAccountNumber": f"a{(i + 1) % 10}", "amount": 1} for i in range(batch)]
     request = urllib.request.Request(f"http://127.0.0.1:{port}/accounts/transactions/batch",
                                      data=json.dumps({"transfers": items}).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -80,7 +74,7 @@ leg() {  # leg NAME PID URL [PATH_ONLY]
   line=$(PATH_ONLY=${4:-} wrk -t1 -c1 -d"${seconds}s" --latency -s bench/wrk/events.lua "$3" | result /dev/stdin)
   after=$(cpu_ticks "$2")
   rate=$(field "$line" events_per_s)
-  echo "$1: $line  cpu/event: $(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v r="$rate" -v s="$seconds" \
+  echo "$1: $line  cpu/event: $(awk -v t=$((after - before)) -v hz="$hz" -v r="$rate" -v s="$seconds" \
        'BEGIN { printf "%.2f", t / hz * 1e6 / (r * s) }')us"
 }
 leg "nginx (static page)" "$nginx_pid" "http://127.0.0.1:$nginx_port" /page.json

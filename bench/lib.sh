@@ -32,6 +32,15 @@ with concurrent.futures.ThreadPoolExecutor(clients) as pool:
     list(pool.map(create, range(clients)))
 EOF
 }
+# start_balanced_sqlite: balanced on a fresh SQLite file in $work (synchronous=FULL),
+# logging warnings to $work/balanced.log; sets balanced_port and balanced_pid.
+start_balanced_sqlite() {
+  balanced_port=$(free_port)
+  "$build/balanced" --listen "127.0.0.1:$balanced_port" --db "sqlite:$work/ledger.db" --log-level warn \
+    > "$work/balanced.log" 2>&1 & pids+=($!)
+  balanced_pid=$!
+  wait_port "$balanced_port"
+}
 # CPU ticks (user + system) of a process so far, and ticks spread over requests in µs.
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
