@@ -23,7 +23,7 @@ inline constexpr size_t holds_pages_scanned_max = 10;
 // GET /events (DESIGN.md section 11): a page's default size, the longest wait asked for,
 // and how many long-polls may wait at once (more: 503 overloaded).
 inline constexpr size_t events_limit_default = 100;
-inline constexpr int64_t events_wait_s_max = 30;
+using contract::events_wait_s_max;
 inline constexpr size_t events_waits_max_default = 1024;
 
 // POST /accounts/transactions/batch takes a larger body than the other routes: 8,190

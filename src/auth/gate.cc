@@ -233,9 +233,9 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       if (!need_scope("events:read")) return admission;
       admission.idempotent = true;
       for (const auto& [name, value] : request.query) {
-        // A wait balanced refuses (over 30 s) is answered at once: no longer timeout.
+        // A wait balanced refuses (over events_wait_s_max) is answered at once: no longer timeout.
         const auto wait_s = name == "wait" ? core::parse_int64(value) : std::nullopt;
-        if (wait_s && *wait_s > 0 && *wait_s <= 30) {
+        if (wait_s && *wait_s > 0 && *wait_s <= contract::events_wait_s_max) {
           admission.upstream_timeout_ms = *wait_s * 1000 + events_wait_upstream_slack_ms;
         }
       }

@@ -4,6 +4,9 @@
 // auth and both services: a layer of its own (tests/layers).
 #pragma once
 
+#include <cstdint>
+#include <string_view>
+
 #include "http/router.h"
 
 namespace balanced::contract {
@@ -37,5 +40,9 @@ const http::Router& api_router();
 // an admin): balanced's committer checks a capture's, void's or refund's stored parties
 // against it (DESIGN.md section 10). The gate strips it from every client request.
 inline constexpr std::string_view acting_for_header = "X-Acting-For";
+
+// GET /events?wait=: the longest wait balanced takes (seconds); the gate gives such a
+// long-poll that long upstream, and no more.
+inline constexpr int64_t events_wait_s_max = 30;
 
 }  // namespace balanced::contract
