@@ -62,6 +62,10 @@ void add_flags(CLI::App& app, Config& config) {
   app.add_option("--upstream-timeout-ms", config.proxy.timeout_ms, "then 504 upstream_timeout")
       ->envname(env("UPSTREAM_TIMEOUT_MS"))
       ->check(CLI::Range(int64_t{10}, int64_t{600'000}));
+  app.add_option("--upstream-stream-idle-ms", config.proxy.stream_idle_ms,
+                 "GET /events/stream: a replica's stream silent this long (two missed heartbeats) is closed")
+      ->envname(env("UPSTREAM_STREAM_IDLE_MS"))
+      ->check(CLI::Range(int64_t{100}, int64_t{3'600'000}));
   app.add_option("--drain-timeout-s", config.drain_timeout_s, "SIGTERM: time in-flight requests get")
       ->envname(env("DRAIN_TIMEOUT_S"))
       ->check(CLI::Range(int64_t{0}, int64_t{3'600}));

@@ -69,6 +69,14 @@ void add_flags(CLI::App& app, Config& config) {
                  "GET /events?wait= requests waiting at once, at most (more: 503 overloaded)")
       ->envname("BALANCED_EVENTS_WAITS_MAX")
       ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--events-streams-max", config.events_streams_max,
+                 "GET /events/stream connections open at once, at most (more: 503 overloaded)")
+      ->envname("BALANCED_EVENTS_STREAMS_MAX")
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--events-heartbeat-ms", config.events_heartbeat_ms,
+                 "GET /events/stream: a comment line after this long without an event keeps the stream open")
+      ->envname("BALANCED_EVENTS_HEARTBEAT_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
   app.add_option("--events-retention-h", config.events_retention_h,
                  "hours an event is kept in the change feed (fractions allowed); older ones are deleted")
       ->envname("BALANCED_EVENTS_RETENTION_H")

@@ -44,6 +44,8 @@ struct Config {
   size_t hold_expiry_batch_max = 1000;
   bool unique_references = false;
   size_t events_waits_max = api::events_waits_max_default;
+  size_t events_streams_max = api::events_streams_max_default;
+  int64_t events_heartbeat_ms = api::events_heartbeat_ms_default;
   double events_retention_h = 168;
 };
 

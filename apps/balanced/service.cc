@@ -108,7 +108,9 @@ Status Service::serve() {
                                .access_log = config_.access_log == "on",
                                .hold_expiry_s = config_.hold_expiry_s,
                                .unique_references = config_.unique_references,
-                               .events_waits_max = config_.events_waits_max});
+                               .events_waits_max = config_.events_waits_max,
+                               .events_streams_max = config_.events_streams_max,
+                               .events_heartbeat_ms = config_.events_heartbeat_ms});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
   http::Handler* handler = &*api_;
   if (config_.token_flags.given()) {

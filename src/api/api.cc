@@ -10,6 +10,7 @@
 #include "engine/stats.h"
 #include "http/tracing.h"
 #include "net/url.h"
+#include "observe/log.h"
 
 namespace balanced::api {
 namespace {
@@ -183,8 +184,13 @@ Api::Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoin
       options_(std::move(options)),
       stats_(registry, "balanced_http", api_router()),
       book_(stats_, {.service = "balanced", .dataset = "balanced.access", .access_log = options_.access_log}),
-      event_waiters_(options_.events_waits_max) {
-  engine_.set_commit_listener([this](int64_t last_event_id) { event_waiters_.notify(last_event_id); });
+      streams_open_gauge_(registry.gauge("balanced_event_streams_open", "GET /events/stream connections open")),
+      event_waiters_(options_.events_waits_max),
+      stream_waiters_(options_.events_streams_max) {
+  engine_.set_commit_listener([this](int64_t last_event_id) {
+    event_waiters_.notify(last_event_id);
+    stream_waiters_.notify(last_event_id);
+  });
 }
 
 void Api::handle(Request&& request, http::Respond respond) {
@@ -250,6 +256,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return post_refund(match.param(0), request, std::move(respond));
     case Route::get_events:
       return events(request, std::move(respond));
+    case Route::get_events_stream:
+      return events_stream(request, std::move(respond));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -571,18 +579,21 @@ Result<EventsAsked> events_asked(const Request& request) {
                      .wait_s = wait.value().value_or(0)};
 }
 
+// 410 when the feed no longer keeps what follows `after` (absent: from the oldest kept).
+std::optional<Response> expired(std::optional<int64_t> after, int64_t oldest) {
+  if (!after || oldest == 0 || *after >= oldest - 1) return std::nullopt;
+  return problem_response(Code::events_expired, "events after " + std::to_string(*after) +
+                                                    " are no longer kept; the oldest kept is " +
+                                                    std::to_string(oldest));
+}
+
 // The answer to GET /events, or nullopt when there is nothing past `after` and the
 // caller may still wait (`last_chance` false).
 std::optional<Response> events_answer(storage::Store& store, const EventsAsked& asked, bool last_chance) {
   const int64_t after = asked.after.value_or(0);
   auto page = store.events_after(after, asked.limit);
   if (!page.ok()) return error_response(page.error());
-  const int64_t oldest = page.value().oldest;
-  if (asked.after && oldest > 0 && after < oldest - 1) {
-    return problem_response(Code::events_expired, "events after " + std::to_string(after) +
-                                                      " are no longer kept; the oldest kept is " +
-                                                      std::to_string(oldest));
-  }
+  if (auto gone = expired(asked.after, page.value().oldest)) return gone;
   const auto& events = page.value().events;
   if (events.empty() && !last_chance) return std::nullopt;
   return json_response(200, core::encode_events(events, events.empty() ? after : events.back().id));
@@ -607,6 +618,128 @@ void Api::events(const Request& request, http::Respond respond) {
     if (event_waiters_.stopping()) return respond(*events_answer(store, asked.value(), true));  // draining
     respond(problem_response(Code::overloaded, "too many requests wait for events"));
   }
+}
+
+namespace {
+
+// One GET /events/stream, on its connection's thread: writes what the feed holds past
+// `position` (a page at a time, the next once the client took the last), then waits for a
+// commit, with a comment line at each heartbeat. Ends at a drain or a store error; the
+// client resumes with Last-Event-ID.
+class EventStream : public std::enable_shared_from_this<EventStream> {
+ public:
+  EventStream(storage::Store& store, engine::EventWaiters& waiters, std::shared_ptr<http::BodyStream> body,
+              int64_t position, int64_t heartbeat_ms, std::function<void()> on_close)
+      : store_(store),
+        waiters_(waiters),
+        body_(std::move(body)),
+        position_(position),
+        heartbeat_(heartbeat_ms),
+        on_close_(std::move(on_close)) {}
+  ~EventStream() { on_close_(); }
+  EventStream(const EventStream&) = delete;
+  EventStream& operator=(const EventStream&) = delete;
+
+  // Writes what is past the position, or waits for it; `woken`: by a commit or the
+  // heartbeat, which an empty read answers with a comment line.
+  void next(bool woken) {
+    if (body_->closed()) return;
+    if (waiters_.stopping()) return body_->end();
+    auto page = store_.events_after(position_, events_stream_page);
+    if (!page.ok()) {
+      observe::log(observe::LogLevel::warn, "an event stream ends: the feed could not be read",
+                   {{"error", page.error().detail}});
+      return body_->end();
+    }
+    const auto& events = page.value().events;
+    // Pruned past this reader while it waited: end it; reconnecting gets 410.
+    if (expired(position_, page.value().oldest)) return body_->end();
+    auto self = shared_from_this();
+    if (events.empty()) {
+      if (!woken) return wait();
+      return body_->write(": heartbeat\n\n", [self] { self->wait(); });
+    }
+    body_->write(frames(events), [self] { self->next(false); });
+    position_ = events.back().id;
+  }
+
+ private:
+  void wait() {
+    auto self = shared_from_this();
+    const auto deadline = engine::EventWaiters::Clock::now() + heartbeat_;
+    const bool waiting = waiters_.wait(position_, deadline, [self] {
+      self->body_->post([self] { self->next(true); });
+    });
+    if (!waiting) body_->end();  // stopping: the stream count keeps the waiters under their bound
+  }
+
+  // Server-Sent Events (HTML Living Standard 9.2): one event per event, its id and type.
+  static std::string frames(const std::vector<core::StoredEvent>& events) {
+    size_t room = 0;
+    for (const auto& event : events) room += event.body.size() + event.type.size() + 64;
+    std::string out;
+    out.reserve(room);
+    for (const auto& event : events) {
+      out += "id: ";
+      out += std::to_string(event.id);
+      out += "\nevent: ";
+      out += event.type;
+      out += "\ndata: ";
+      core::append_event_json(event, out);  // JSON on one line: no newline inside
+      out += "\n\n";
+    }
+    return out;
+  }
+
+  storage::Store& store_;
+  engine::EventWaiters& waiters_;
+  const std::shared_ptr<http::BodyStream> body_;
+  int64_t position_;
+  const std::chrono::milliseconds heartbeat_;
+  const std::function<void()> on_close_;
+};
+
+}  // namespace
+
+void Api::events_stream(const Request& request, http::Respond respond) {
+  // Last-Event-ID (sent by a reconnecting EventSource) wins over ?after=.
+  std::optional<int64_t> after;
+  if (const std::string_view last = request.header("Last-Event-ID"); !last.empty()) {
+    after = core::parse_int64(last);
+    if (!after || *after < 0) {
+      return respond(problem_response(Code::invalid_request, "Last-Event-ID: must be an event id (0 or more)"));
+    }
+  } else {
+    auto asked = query_int(request, "after", 0, std::numeric_limits<int64_t>::max(), "an event id (0 or more)");
+    if (!asked.ok()) return respond(error_response(asked.error()));
+    after = asked.value();
+  }
+  if (stream_waiters_.stopping()) {
+    return respond(problem_response(Code::unavailable, "draining: open the stream on another replica"));
+  }
+  // Expired or unreadable: answered before the stream opens.
+  storage::Store& store = engine_.store();
+  auto first = store.events_after(after.value_or(0), 1);
+  if (!first.ok()) return respond(error_response(first.error()));
+  const int64_t oldest = first.value().oldest;
+  if (auto gone = expired(after, oldest)) return respond(std::move(*gone));
+  if (streams_open_.fetch_add(1) >= options_.events_streams_max) {
+    streams_open_.fetch_sub(1);
+    return respond(problem_response(Code::overloaded, "too many event streams are open"));
+  }
+  streams_open_gauge_.Increment();
+  Response head;
+  head.content_type = "text/event-stream";
+  head.headers.emplace_back("Cache-Control", "no-cache");
+  head.headers.emplace_back("X-Accel-Buffering", "no");  // a proxy in front must not hold it
+  auto body = respond.stream(std::move(head));
+  auto stream = std::make_shared<EventStream>(store, stream_waiters_, std::move(body),
+                                              after.value_or(std::max<int64_t>(0, oldest - 1)),
+                                              options_.events_heartbeat_ms, [this] {
+                                                streams_open_.fetch_sub(1);
+                                                streams_open_gauge_.Decrement();
+                                              });
+  stream->next(false);
 }
 
 Status Api::ready() { return engine_.store().ping(); }

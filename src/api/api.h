@@ -25,6 +25,11 @@ inline constexpr size_t holds_pages_scanned_max = 10;
 inline constexpr size_t events_limit_default = 100;
 using contract::events_wait_s_max;
 inline constexpr size_t events_waits_max_default = 1024;
+// GET /events/stream: open streams at once at most (more: 503 overloaded), the comment
+// that keeps an idle one open, and the events one write carries at most.
+inline constexpr size_t events_streams_max_default = 256;
+inline constexpr int64_t events_heartbeat_ms_default = 15'000;
+inline constexpr size_t events_stream_page = 1000;
 
 // POST /accounts/transactions/batch takes a larger body than the other routes: 8,190
 // transfers of up to ~250 bytes each.
@@ -45,6 +50,9 @@ struct ApiOptions {
   bool unique_references = false;
   // GET /events?wait=: long-polls waiting at once, at most (--events-waits-max).
   size_t events_waits_max = events_waits_max_default;
+  // GET /events/stream: open at once, at most (--events-streams-max), and the heartbeat.
+  size_t events_streams_max = events_streams_max_default;
+  int64_t events_heartbeat_ms = events_heartbeat_ms_default;
 };
 
 class Api final : public http::Handler {
@@ -61,8 +69,11 @@ class Api final : public http::Handler {
   // Readiness: storage reachable, schema current.
   Status ready();
   // Draining: answers every GET /events long-poll now, while the server can still send,
-  // and refuses new waits (they are answered at once).
-  void stop_waits() { event_waiters_.stop(); }
+  // and refuses new waits (they are answered at once); ends every event stream.
+  void stop_waits() {
+    event_waiters_.stop();
+    stream_waiters_.stop();
+  }
   ~Api() override;
 
  private:
@@ -104,6 +115,8 @@ class Api final : public http::Handler {
   http::Response transaction(std::string_view id);
   // GET /events?after=&limit=&wait=: the change feed, long-polled when nothing is new.
   void events(const http::Request& request, http::Respond respond);
+  // GET /events/stream: the feed as Server-Sent Events, from Last-Event-ID or ?after=.
+  void events_stream(const http::Request& request, http::Respond respond);
 
   engine::Engine& engine_;
   http::AdminEndpoints& admin_;
@@ -111,9 +124,12 @@ class Api final : public http::Handler {
   http::RouteStats stats_;
   const http::Bookkeeping book_;
   std::atomic<uint64_t> next_link_{1};  // tells one atomic batch's transfers from another's
+  std::atomic<size_t> streams_open_{0};  // GET /events/stream, bounded by events_streams_max
+  prometheus::Gauge& streams_open_gauge_;
   // Woken by the engine after each commit that made events. Last: its destructor answers
   // the waits left while the rest is still there.
   engine::EventWaiters event_waiters_;
+  engine::EventWaiters stream_waiters_;  // the open streams', between two writes
 };
 
 // A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits.

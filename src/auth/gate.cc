@@ -240,6 +240,11 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
         }
       }
       break;
+    case Route::get_events_stream:  // the same feed, as Server-Sent Events
+      if (!need_scope("events:read")) return admission;
+      admission.idempotent = true;
+      admission.stream = true;
+      break;
     case Route::capture_hold:
     case Route::void_hold:
     case Route::post_refund: {

@@ -56,6 +56,9 @@ struct Admission {
   // The upstream exchange may take this long rather than the proxy's timeout (a
   // long-poll of GET /events: its wait and 5 s); 0: the proxy's.
   int64_t upstream_timeout_ms = 0;
+  // GET /events/stream: an answer of type text/event-stream is relayed as it comes, with
+  // no upstream timeout once its head is in (gateway/proxy.h).
+  bool stream = false;
 };
 
 // GET /events?wait=: the upstream gets the wait and this much more before it times out.

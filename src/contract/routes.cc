@@ -26,6 +26,7 @@ http::Router make_router() {
   add(Route::get_account_holds, "GET", "/accounts/{number}/holds", "get_account_holds");
   add(Route::post_refund, "POST", "/transactions/{id}/refunds", "post_refund");
   add(Route::get_events, "GET", "/events", "get_events");
+  add(Route::get_events_stream, "GET", "/events/stream", "get_events_stream");
   add(Route::health, "GET", "/healthz", "health");
   add(Route::ready, "GET", "/readyz", "health");
   add(Route::metrics, "GET", "/metrics", "metrics");

@@ -29,6 +29,7 @@ enum class Route : int {
   get_account_holds,
   post_refund,
   get_events,
+  get_events_stream,
   health,
   ready,
   metrics,

@@ -138,6 +138,7 @@ void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, con
             return finish(context, std::move(*deny));
           }
         }
+        if (forwarded.body) return relay(context, std::move(forwarded));
         return finish(context, std::move(forwarded.response));
       case Forwarded::Result::no_replica:
         return finish(context, http::problem_response(problems::unavailable, "no healthy replica"));
@@ -147,7 +148,29 @@ void Gateway::after_principal_limit(const std::shared_ptr<Context>& context, con
         return finish(context, http::problem_response(problems::upstream_timeout,
                                                       "no answer from the replica in time"));
     }
-  }, timeout_ms);
+  }, timeout_ms, context->admission.stream);
+}
+
+namespace {
+
+// Passes a streamed body on, piece by piece: the next upstream read waits for the client
+// to take the last piece, so a slow client holds one piece here (and is cut off by the
+// server's body timeout), never a growing buffer.
+void pass_on(const std::shared_ptr<UpstreamBody>& from, const std::shared_ptr<http::BodyStream>& to) {
+  from->read([from, to](std::optional<std::string> piece) {
+    if (to->closed()) return;  // the client left: dropping `from` closes the replica's side
+    if (!piece) return to->end();
+    to->write(std::move(*piece), [from, to] { pass_on(from, to); });
+  });
+}
+
+}  // namespace
+
+void Gateway::relay(const std::shared_ptr<Context>& context, Forwarded&& forwarded) {
+  http::Response& head = forwarded.response;
+  for (auto& header : context->rate_headers) head.headers.push_back(std::move(header));
+  book_.close(context->record, head);  // logged and counted at its head: a stream has no end to wait for
+  pass_on(forwarded.body, context->respond.stream(std::move(head)));
 }
 
 void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& response) {

@@ -69,6 +69,8 @@ class Gateway final : public http::Handler {
   void after_ip_limit(const std::shared_ptr<Context>& context, const RateDecision& by_ip);
   void after_principal_limit(const std::shared_ptr<Context>& context, const RateDecision& by_principal);
   void finish(const std::shared_ptr<Context>& context, http::Response&& response);
+  // A streamed answer (GET /events/stream): its head now, its body as the replica sends it.
+  void relay(const std::shared_ptr<Context>& context, Forwarded&& forwarded);
   std::string client_address(const http::Request& request) const;
 
   const GatewayOptions options_;

@@ -143,12 +143,74 @@ struct Proxy::Impl {
 
 namespace {
 
+using Parser = bhttp::response_parser<bhttp::string_body>;
+
+// The head of a replica's answer as the gateway passes it on: hop-by-hop headers and its
+// Server dropped.
+void copy_head(const Parser::value_type& message, http::Response& response) {
+  response.status = static_cast<int>(message.result_int());
+  response.content_type = http::ContentType::copy_of(message[bhttp::field::content_type]);
+  for (const auto& field : message) {
+    const std::string_view name = field.name_string();
+    if (is_hop_header(name) || http::iequals(name, "Content-Type") || http::iequals(name, "Server")) continue;
+    response.headers.emplace_back(std::string(name), std::string(field.value()));
+  }
+}
+
+// A streamed answer's body: its connection, owned from the head on, and never pooled.
+class StreamedBody final : public UpstreamBody, public std::enable_shared_from_this<StreamedBody> {
+ public:
+  StreamedBody(std::unique_ptr<Connection> connection, std::unique_ptr<Parser> parser, int64_t idle_ms)
+      : connection_(std::move(connection)),
+        parser_(std::move(parser)),
+        idle_timer_(connection_->socket.get_executor()),
+        idle_ms_(idle_ms) {
+    parser_->body_limit(boost::none);  // a stream's size is unbounded; what is held is one read
+  }
+
+  void read(Piece piece) override {
+    if (ended_ || parser_->is_done()) {
+      ended_ = true;
+      return piece(std::nullopt);
+    }
+    idle_timer_.expires_after(std::chrono::milliseconds(idle_ms_));
+    idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      beast::error_code ignored;
+      self->connection_->socket.cancel(ignored);
+    });
+    bhttp::async_read_some(connection_->socket, connection_->buffer, *parser_,
+                           [self = shared_from_this(), piece = std::move(piece)](beast::error_code ec, size_t) mutable {
+                             self->idle_timer_.cancel();
+                             if (ec) {
+                               self->ended_ = true;
+                               return piece(std::nullopt);
+                             }
+                             std::string& body = self->parser_->get().body();
+                             if (body.empty()) return self->read(std::move(piece));  // a chunk's framing only
+                             std::string out = std::move(body);
+                             body.clear();
+                             piece(std::move(out));
+                           });
+  }
+
+ private:
+  std::unique_ptr<Connection> connection_;
+  std::unique_ptr<Parser> parser_;
+  asio::steady_timer idle_timer_;
+  const int64_t idle_ms_;
+  bool ended_ = false;
+};
+
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(Proxy::Impl& impl, WorkerPools& pools, http::Request&& request, bool retry_safe, Proxy::Done done)
+  Exchange(Proxy::Impl& impl, WorkerPools& pools, http::Request&& request, bool retry_safe, bool stream,
+           Proxy::Done done)
       : impl_(impl),
         pools_(pools),
         retry_safe_(retry_safe),
+        stream_(stream),
         done_(std::move(done)),
         deadline_(pools.context),
         connect_timer_(pools.context),
@@ -239,14 +301,36 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void send() {
     attempt_started_ = Clock::now();
     request_.set(bhttp::field::host, connection_->name);
-    parser_.emplace();
+    parser_ = std::make_unique<Parser>();
     parser_->body_limit(impl_.options.response_bytes_max);
     bhttp::async_write(connection_->socket, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->timed_out_) return self->finish_timed_out();
       if (ec) return self->connection_failed(false);
-      bhttp::async_read(self->connection_->socket, self->connection_->buffer, *self->parser_,
-                        [self](beast::error_code read_ec, size_t) { self->on_read(read_ec); });
+      if (self->stream_) {
+        return bhttp::async_read_header(self->connection_->socket, self->connection_->buffer, *self->parser_,
+                                        [self](beast::error_code read_ec, size_t) { self->on_head(read_ec); });
+      }
+      self->read_rest();
     });
+  }
+
+  void read_rest() {
+    bhttp::async_read(connection_->socket, connection_->buffer, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  // A stream's head: an event stream is handed over now; any other answer is read whole.
+  void on_head(beast::error_code ec) {
+    if (timed_out_ || ec) return on_read(ec);
+    const auto& message = parser_->get();
+    const std::string_view type = message[bhttp::field::content_type];
+    if (message.result_int() != 200 || !type.starts_with("text/event-stream")) return read_rest();
+    release_replica();
+    result_.upstream_seconds = std::chrono::duration<double>(Clock::now() - attempt_started_).count();
+    copy_head(message, result_.response);
+    result_.result = Forwarded::Result::answered;
+    result_.body = std::make_shared<StreamedBody>(std::move(connection_), std::move(parser_), impl_.options.stream_idle_ms);
+    finish();
   }
 
   void on_read(beast::error_code ec) {
@@ -264,13 +348,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (impl_.stats) impl_.stats->upstream_seconds.Observe(result_.upstream_seconds);
     auto message = parser_->release();
     http::Response& response = result_.response;
-    response.status = static_cast<int>(message.result_int());
-    response.content_type = http::ContentType::copy_of(message[bhttp::field::content_type]);
-    for (const auto& field : message) {
-      const std::string_view name = field.name_string();
-      if (is_hop_header(name) || http::iequals(name, "Content-Type") || http::iequals(name, "Server")) continue;
-      response.headers.emplace_back(std::string(name), std::string(field.value()));
-    }
+    copy_head(message, response);
     response.body = std::move(message.body());
     result_.result = Forwarded::Result::answered;
     auto& idle = pools_.idle[static_cast<size_t>(replica_)];
@@ -326,12 +404,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   Proxy::Impl& impl_;
   WorkerPools& pools_;
   const bool retry_safe_;
+  const bool stream_;  // hand a text/event-stream answer over at its head
   Proxy::Done done_;
   bhttp::request<bhttp::string_body> request_;
   asio::steady_timer deadline_;
   asio::steady_timer connect_timer_;
   std::unique_ptr<Connection> connection_;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  std::unique_ptr<Parser> parser_;
   Forwarded result_;
   Clock::time_point started_;
   Clock::time_point attempt_started_;
@@ -357,8 +436,10 @@ Proxy::Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, P
 
 Proxy::~Proxy() { close(); }
 
-void Proxy::forward(size_t worker, http::Request&& request, bool retry_safe, Done done, int64_t timeout_ms) {
-  std::make_shared<Exchange>(*impl_, *impl_->workers.at(worker), std::move(request), retry_safe, std::move(done))
+void Proxy::forward(size_t worker, http::Request&& request, bool retry_safe, Done done, int64_t timeout_ms,
+                    bool stream) {
+  std::make_shared<Exchange>(*impl_, *impl_->workers.at(worker), std::move(request), retry_safe, stream,
+                             std::move(done))
       ->start(std::max(timeout_ms, impl_->options.timeout_ms));
 }
 

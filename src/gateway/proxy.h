@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gateway/upstream.h"
@@ -32,12 +33,27 @@ struct ProxyOptions {
   // rolling restart can refuse on two replicas at once), and otherwise.
   int attempts_when_refused_max = 3;
   int attempts_when_failed_max = 2;
+  // A streamed answer (text/event-stream) whose replica sent nothing for this long is
+  // closed: two missed heartbeats of balanced's 15 s.
+  int64_t stream_idle_ms = 30'000;
+};
+
+// A streamed answer's body (GET /events/stream), read from the replica as it comes.
+class UpstreamBody {
+ public:
+  using Piece = std::function<void(std::optional<std::string>)>;
+  virtual ~UpstreamBody() = default;
+  // Calls `piece` on the worker's thread with the body's next bytes, or with nullopt at
+  // its end, on a failure, or when the replica sent nothing for stream_idle_ms. The next
+  // read follows the last piece (one piece is all a relay holds).
+  virtual void read(Piece piece) = 0;
 };
 
 struct Forwarded {
   enum class Result { answered, no_replica, failed, timed_out };
   Result result = Result::failed;
-  http::Response response;  // when answered
+  http::Response response;  // when answered (a streamed answer's head)
+  std::shared_ptr<UpstreamBody> body;  // a streamed answer's body, read after the head
   std::string replica;      // the one that answered (or failed last)
   double upstream_seconds = 0;
   bool retried = false;
@@ -58,8 +74,11 @@ class Proxy {
   Proxy(http::Server& server, Upstreams& upstreams, ProxyOptions options, ProxyStats* stats);
   ~Proxy();
   // On worker `worker`'s thread; `done` runs there too.
-  // `timeout_ms` above the options' gives this exchange longer (a long-poll).
-  void forward(size_t worker, http::Request&& request, bool retry_safe, Done done, int64_t timeout_ms = 0);
+  // `timeout_ms` above the options' gives this exchange longer (a long-poll). `stream`: a
+  // 200 of type text/event-stream is handed over at its head (Forwarded::body), free of the
+  // timeout and the size bound from then on, its connection never reused.
+  void forward(size_t worker, http::Request&& request, bool retry_safe, Done done, int64_t timeout_ms = 0,
+               bool stream = false);
   // Closes the pools. Call after the server's threads have stopped.
   void close();
 

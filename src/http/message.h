@@ -74,6 +74,25 @@ struct Response {
   void set_header(std::string_view name, std::string value);
 };
 
+// A body sent as it is made (Server-Sent Events), opened by Respond::stream() once its
+// head is known. The body ends with end(), or when the connection closes: the client went
+// away, or did not take a write within the server's body timeout (a slow reader is cut
+// off, never buffered for). Only on the connection's thread, but post().
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // Sends `piece` as the body's next bytes; `written` runs on the connection's thread
+  // once the connection took them, never if it closed first. The next write waits for
+  // it: what a stream holds is one piece. An empty piece is written at once.
+  virtual void write(std::string piece, std::function<void()> written) = 0;
+  // Runs `run` on the connection's thread, from any thread; never once it closed.
+  virtual void post(std::function<void()> run) = 0;
+  // Ends the body once what was written is out, and closes the connection.
+  virtual void end() = 0;
+  // The connection closed (or the request was a HEAD): writes go nowhere.
+  virtual bool closed() const = 0;
+};
+
 // What a Respond answers through: the connection that received the request (the server
 // implements it). `exchange` tells that request from the connection's later ones.
 class Exchange {
@@ -88,6 +107,9 @@ class Exchange {
   virtual void send_built(uint64_t exchange, Build build) = 0;
   // On the connection's thread, before the answer.
   virtual void decorate(uint64_t exchange, Decoration decoration) = 0;
+  // Sends `head` (its body ignored) and opens its body as a stream, on the connection's
+  // thread.
+  virtual std::shared_ptr<BodyStream> stream(uint64_t exchange, Response&& head) = 0;
 };
 
 // Answers one request: call it (or later()) exactly once, from any thread. Copies are
@@ -108,6 +130,12 @@ class Respond {
   // Passes the answer through `decoration` on the connection's thread; the decoration
   // added last runs first. Only from Handler::handle, on its thread, before answering.
   void decorate(Decoration decoration) const { to_->decorate(exchange_, std::move(decoration)); }
+  // Answers with `head` and a body written later, piece by piece (chunked on HTTP/1.1,
+  // up to the connection's close on 1.0), instead of calling operator(); the connection
+  // closes when the body ends. Decorations pass the head. On the connection's thread.
+  std::shared_ptr<BodyStream> stream(Response&& head) const {
+    return to_->stream(exchange_, std::move(head));
+  }
 
  private:
   std::shared_ptr<Exchange> to_;

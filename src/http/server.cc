@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <charconv>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -45,6 +46,8 @@ class SessionBase {
   virtual ~SessionBase() = default;
   virtual void close_if_late(Clock::time_point now) = 0;
   virtual void close_if_idle() = 0;
+  // A streamed body (Respond::stream) ends once what was written is out.
+  virtual void end_stream() = 0;
 };
 
 Result<std::shared_ptr<ssl::context>> load_tls(const ServerOptions& options) {
@@ -180,6 +183,8 @@ class Session : public SessionBase,
       lowest_socket(stream_).cancel(ignored);
     }
   }
+
+  void end_stream() override { stream_end(); }
 
  private:
   void set_deadline(int64_t ms) { deadline_ = Clock::now() + std::chrono::milliseconds(ms); }
@@ -350,6 +355,83 @@ class Session : public SessionBase,
     if (exchange == exchange_ && busy_) decorations_.push_back(std::move(decoration));
   }
 
+  std::shared_ptr<BodyStream> stream(uint64_t exchange, Response&& head) override;
+
+ public:
+  // A streamed body's pieces (BodyStream, through Stream below), on this session's thread.
+  void stream_write(std::string piece, std::function<void()> written) {
+    if (!streaming_ || stream_ending_) return;
+    if (piece.empty()) {
+      asio::post(worker_.context, [self = this->shared_from_this(), written = std::move(written)] {
+        if (self->streaming_) written();
+      });
+      return;
+    }
+    if (version_ == 10) {  // delimited by the close
+      stream_queue_ += piece;
+    } else {  // one chunk (RFC 9112 7.1)
+      char size[16];
+      const auto end = std::to_chars(size, size + sizeof size, piece.size(), 16).ptr;
+      stream_queue_.append(size, end);
+      stream_queue_ += "\r\n";
+      stream_queue_ += piece;
+      stream_queue_ += "\r\n";
+    }
+    stream_callbacks_.push_back(std::move(written));
+    if (!stream_writing_) stream_flush();
+  }
+
+  void stream_post(std::function<void()> run) {
+    asio::post(worker_.context, [self = this->shared_from_this(), run = std::move(run)] {
+      if (self->streaming_) run();
+    });
+  }
+
+  void stream_end() {
+    if (!streaming_ || stream_ending_) return;
+    stream_ending_ = true;
+    if (version_ != 10) stream_queue_ += "0\r\n\r\n";
+    if (!stream_writing_) stream_flush();
+  }
+
+  // Writes what was queued; the pieces' callbacks run once it is out. Bounded by the body
+  // timeout while under way: the sweeper closes a connection whose client stopped reading.
+  void stream_flush() {
+    if (stream_queue_.empty()) {
+      if (stream_ending_) close();
+      return;
+    }
+    stream_writing_ = true;
+    body_out_.clear();
+    std::swap(body_out_, stream_queue_);
+    std::swap(stream_written_, stream_callbacks_);
+    set_deadline(server_.options.body_timeout_ms);
+    asio::async_write(stream_, asio::buffer(body_out_), [self = this->shared_from_this()](error_code ec, size_t) {
+      self->stream_writing_ = false;
+      if (ec || !self->streaming_) return self->close();
+      self->deadline_ = Clock::time_point::max();
+      auto written = std::move(self->stream_written_);
+      self->stream_written_.clear();
+      for (auto& callback : written) {
+        if (self->streaming_) callback();
+      }
+      if (self->streaming_ && !self->stream_writing_) self->stream_flush();
+    });
+  }
+
+  // While a body streams, the client sends nothing more: a read that ends tells that it
+  // went away (what it sends anyway is dropped).
+  void stream_watch_client() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(kReadBytesMin), [self = this->shared_from_this()](error_code ec, size_t) {
+      if (ec || !self->streaming_) return self->close();
+      self->stream_watch_client();
+    });
+  }
+
+  bool stream_closed() const { return !streaming_; }
+
+ private:
   // The handler's answer to request `exchange`, on this session's thread.
   void answer(uint64_t exchange, Response&& response) {
     if (exchange != exchange_ || !handling_) {  // answered already: the handler's bug
@@ -426,6 +508,12 @@ class Session : public SessionBase,
   }
 
   void close() {
+    if (streaming_) {  // what a streamed body's writer waits for never comes
+      streaming_ = false;
+      stream_callbacks_.clear();
+      stream_written_.clear();
+      handling_.reset();
+    }
     worker_.sessions.erase(this);
     deadline_ = Clock::time_point::max();
     error_code ignored;
@@ -459,9 +547,74 @@ class Session : public SessionBase,
   std::optional<Response> deferred_;  // the answer that waits for it
   uint64_t exchange_ = 0;  // counts the requests handed to the handler
   std::vector<Decoration> decorations_;  // the current request's, in the order added
-  // Held from handing a request to the handler until its answer.
+  // Held from handing a request to the handler until its answer (a streamed one's end).
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> handling_;
+  // A streamed body (Respond::stream): open from its head to the connection's close.
+  bool streaming_ = false;
+  bool stream_writing_ = false;
+  bool stream_ending_ = false;  // end() called: close once the queue is out
+  std::string stream_queue_;    // framed pieces waiting for the write under way
+  std::vector<std::function<void()>> stream_callbacks_;  // their `written`
+  std::vector<std::function<void()>> stream_written_;    // those of the write under way
 };
+
+// The handler's side of a session's streamed body. It does not hold the session: the
+// watch on the client's side does, until the connection closes; then the session goes
+// (and leaves the server's count) whoever still holds this.
+template <class Stream>
+class SessionStream final : public BodyStream {
+ public:
+  explicit SessionStream(const std::shared_ptr<Session<Stream>>& session) : session_(session) {}
+  void write(std::string piece, std::function<void()> written) override {
+    if (auto session = session_.lock()) session->stream_write(std::move(piece), std::move(written));
+  }
+  void post(std::function<void()> run) override {
+    if (auto session = session_.lock()) session->stream_post(std::move(run));
+  }
+  void end() override {
+    if (auto session = session_.lock()) session->stream_end();
+  }
+  bool closed() const override {
+    auto session = session_.lock();
+    return !session || session->stream_closed();
+  }
+
+ private:
+  std::weak_ptr<Session<Stream>> session_;
+};
+
+template <class Stream>
+std::shared_ptr<BodyStream> Session<Stream>::stream(uint64_t exchange, Response&& head) {
+  assert(worker_.context.get_executor().running_in_this_thread());
+  auto opened = std::make_shared<SessionStream<Stream>>(this->shared_from_this());
+  if (exchange != exchange_ || !handling_ || streaming_) {  // answered already: the handler's bug
+    observe::log(observe::LogLevel::error, "a request was answered twice; the later stream is dropped");
+    return opened;  // closed: streaming_ belongs to the first
+  }
+  for (auto decoration = decorations_.rbegin(); decoration != decorations_.rend(); ++decoration) {
+    (*decoration)(head);
+  }
+  decorations_.clear();
+  keep_alive_ = false;
+  head_out_.clear();
+  encode_response_head(head, version_, false, server_.options.server_header, head_out_, true);
+  if (head_method_) {  // the head alone (RFC 9112 6.3); the stream is closed
+    handling_.reset();
+    head.body.clear();
+    body_out_.clear();
+    set_deadline(server_.options.body_timeout_ms);
+    asio::async_write(stream_, asio::buffer(head_out_), [self = this->shared_from_this()](error_code ec, size_t) {
+      self->on_write(ec);
+    });
+    return opened;
+  }
+  streaming_ = true;
+  stream_queue_ = std::move(head_out_);
+  head_out_ = {};
+  stream_flush();
+  stream_watch_client();
+  return opened;
+}
 
 // Every second, closes the worker's connections that are past their deadline.
 void sweep(Worker& worker) {
@@ -599,7 +752,10 @@ void Server::shutdown(int64_t grace_ms) {
     asio::post(worker->context, [w = worker.get()] {
       // Copy: closing a session removes it from the set.
       std::vector<SessionBase*> sessions(w->sessions.begin(), w->sessions.end());
-      for (SessionBase* session : sessions) session->close_if_idle();
+      for (SessionBase* session : sessions) {
+        session->close_if_idle();
+        session->end_stream();  // its client reconnects, to another instance
+      }
       if (w->sweeper) w->sweeper->cancel();
     });
     worker->guard.reset();

@@ -63,8 +63,9 @@ class Server {
   Status reload_tls();
   // Stops accepting new connections; open ones are served on.
   void stop_accepting();
-  // Closes idle connections, lets in-flight requests be answered for up to grace_ms,
-  // then stops the threads.
+  // Closes idle connections, ends streamed bodies (Respond::stream) once what was
+  // written is out, lets in-flight requests be answered for up to grace_ms, then stops
+  // the threads.
   void shutdown(int64_t grace_ms);
   size_t open_connections() const;
 

@@ -30,7 +30,7 @@ bool is_valid_header_value(std::string_view value) {
 }
 
 void encode_response_head(const Response& response, unsigned version, bool keep_alive,
-                          std::string_view server, std::string& out) {
+                          std::string_view server, std::string& out, bool streamed) {
   static constexpr std::string_view kLength = "Content-Length: ";
   static constexpr size_t kLineMax = 128;  // a status line; Content-Length and Connection
   const int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
@@ -64,9 +64,13 @@ void encode_response_head(const Response& response, unsigned version, bool keep_
     }
     header(name, value);
   }
-  head.raw(kLength);
-  head.advance(std::to_chars(head.cursor(), head.cursor() + 20, response.body.size()).ptr);
-  head.raw("\r\n");
+  if (!streamed) {
+    head.raw(kLength);
+    head.advance(std::to_chars(head.cursor(), head.cursor() + 20, response.body.size()).ptr);
+    head.raw("\r\n");
+  } else if (version != 10) {
+    head.raw("Transfer-Encoding: chunked\r\n");
+  }
   if (version == 10 && keep_alive) head.raw("Connection: keep-alive\r\n");
   if (version != 10 && !keep_alive) head.raw("Connection: close\r\n");
   head.raw("\r\n");

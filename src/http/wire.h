@@ -20,8 +20,9 @@ bool is_valid_header_value(std::string_view value);
 // the status line, Server, Content-Type, the handler's headers (framing ones and any that
 // are not valid on the wire are left out), Content-Length, and Connection where the
 // version's default does not already say what `keep_alive` says. A status outside
-// 100..999 is sent as 500.
+// 100..999 is sent as 500. `streamed`: the body follows in pieces, so no Content-Length:
+// chunked on HTTP/1.1, delimited by the connection's close on 1.0.
 void encode_response_head(const Response& response, unsigned version, bool keep_alive,
-                          std::string_view server, std::string& out);
+                          std::string_view server, std::string& out, bool streamed = false);
 
 }  // namespace balanced::http

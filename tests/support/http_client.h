@@ -144,6 +144,14 @@ class HttpClient {
     return response;
   }
 
+  // What is buffered past the last response read, else the next bytes the server sends;
+  // nullopt when it sends nothing within the timeout or closed. For a body read as it
+  // comes (a stream).
+  std::optional<std::string> read_some() {
+    if (buffer_.empty() && !fill()) return std::nullopt;
+    return std::exchange(buffer_, std::string());
+  }
+
   // Stops sending: the server reads the end of the stream; answers can still be read.
   void finish_sending() {
     if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);

@@ -16,6 +16,7 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/servers.h"
+#include "support/sse_reader.h"
 
 namespace balanced::testing {
 namespace {
@@ -456,6 +457,61 @@ TEST_F(GatewayTest, TheEventFeedNeedsEventsReadOrAdmin) {
   ASSERT_TRUE(polled);
   EXPECT_EQ(polled->status, 200) << polled->body;
   EXPECT_EQ(short_timeout.process().terminate(), 0);
+}
+
+// DESIGN.md section 11: GET /events/stream passes through unbuffered, free of the upstream
+// timeout, and is closed when the replica stays silent past two heartbeats.
+TEST_F(GatewayTest, AnEventStreamPassesThroughPastTheUpstreamTimeout) {
+  auto args = plain_args();
+  args.insert(args.end(), {"--upstream-timeout-ms", "1000"});
+  GatewayServer gateway(dir_->path(), args);
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  const Headers feed = {{"Authorization", "Bearer " + token("feed", "events:read", "nobody")}};
+  HttpClient client(gateway.port());
+  auto holder = client.request("GET", "/events/stream", "",
+                               {{"Authorization", "Bearer " + token("alice", "balances:read", "alice")}});
+  ASSERT_TRUE(holder);
+  EXPECT_EQ(holder->status, 403) << holder->body;
+  auto last = client.request("GET", "/events?limit=1000", "", feed);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->status, 200) << last->body;
+  int64_t next = json::parse(last->body).at("next").as_int64();
+  for (auto page = last; json::parse(page->body).at("events").as_array().size() == 1000;) {
+    page = client.request("GET", "/events?limit=1000&after=" + std::to_string(next), "", feed);
+    ASSERT_TRUE(page);
+    next = json::parse(page->body).at("next").as_int64();
+  }
+  HttpClient streaming(gateway.port());
+  SseReader reader(streaming);
+  auto head = reader.open("/events/stream?after=" + std::to_string(next), feed);
+  ASSERT_TRUE(head);
+  ASSERT_EQ(head->status, 200) << head->body;
+  EXPECT_EQ(head->header("content-type"), "text/event-stream");
+  // Past the upstream timeout, a deposit made on balanced arrives through the gateway.
+  std::this_thread::sleep_for(1500ms);
+  HttpClient direct(balanced_->port());
+  ASSERT_EQ(direct.request("POST", "/accounts/alice/deposits", R"({"transactionId":"gw-sse-1","amount":1})")->status,
+            201);
+  std::optional<SseMessage> event;
+  while ((event = reader.next()) && event->comment) {
+  }
+  ASSERT_TRUE(event) << gateway.log();
+  EXPECT_EQ(event->id, std::to_string(next + 1));
+  EXPECT_EQ(event->event, "transaction.deposit");
+  EXPECT_NE(event->data.find("\"gw-sse-1\""), std::string::npos) << event->data;
+  EXPECT_EQ(gateway.process().terminate(), 0);
+  // A replica silent for --upstream-stream-idle-ms (balanced's heartbeat is 15 s): the
+  // gateway ends the stream, and the client reconnects.
+  args.insert(args.end(), {"--upstream-stream-idle-ms", "500"});
+  GatewayServer impatient(dir_->path(), args);
+  ASSERT_TRUE(impatient.start()) << impatient.log();
+  HttpClient cut(impatient.port());
+  SseReader cut_reader(cut);
+  ASSERT_EQ(cut_reader.open("/events/stream?after=" + std::to_string(next + 1), feed)->status, 200);
+  while (cut_reader.next()) {
+  }
+  EXPECT_TRUE(cut_reader.ended());
+  EXPECT_EQ(impatient.process().terminate(), 0);
 }
 
 TEST_F(GatewayTest, KeysAndCertificatesRotateWithoutARestart) {

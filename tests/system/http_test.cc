@@ -13,6 +13,7 @@
 
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/sse_reader.h"
 
 namespace balanced::testing {
 namespace {
@@ -547,18 +548,24 @@ TEST(HttpUniqueReferences, ARailsReferenceIsCommittedOnceUnderTheFlag) {
   EXPECT_EQ(server.process().terminate(), 0);
 }
 
+// Accounts <prefix>0 .. <prefix>(count - 1), each with `balance`.
+void create_numbered(HttpClient& client, const std::string& prefix, int count, int64_t balance) {
+  for (int a = 0; a < count; ++a) {
+    auto created = client.request("POST", "/accounts",
+                                  "{\"accountNumber\":\"" + prefix + std::to_string(a) +
+                                      "\",\"initialBalance\":" + std::to_string(balance) + "}");
+    ASSERT_TRUE(created);
+    ASSERT_EQ(created->status, 201) << created->body;
+  }
+}
+
 // The change feed (DESIGN.md section 11) on a ledger of its own, so ids start at 1.
 TEST(HttpEvents, ConcurrentWritersMakeGaplessEventsAndRejectionsNone) {
   TempDir dir;
   BalancedServer server(dir.path(), {});
   ASSERT_TRUE(server.start()) << server.log();
   HttpClient client(server.port());
-  for (int a = 0; a < 4; ++a) {
-    ASSERT_EQ(client.request("POST", "/accounts",
-                             "{\"accountNumber\":\"ev" + std::to_string(a) + "\",\"initialBalance\":100}")
-                  ->status,
-              201);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_numbered(client, "ev", 4, 100));
   std::atomic<int> committed{0};
   std::atomic<int> refused{0};
   std::vector<std::thread> writers;
@@ -686,7 +693,174 @@ TEST(HttpEvents, EventsPastTheirRetentionAreGoneAndAReaderBehindIsTold410) {
   ASSERT_FALSE(body.at("events").as_array().empty());
   EXPECT_EQ(body.at("events").as_array().back().at("id").as_int64(), 3);
   EXPECT_EQ(client.request("GET", "/events?after=2")->status, 200);  // just behind the oldest kept: fine
+  // A stream that would start behind the oldest kept is refused before it opens.
+  auto stream_behind = client.request("GET", "/events/stream?after=0");
+  ASSERT_TRUE(stream_behind);
+  EXPECT_EQ(stream_behind->status, 410) << stream_behind->body;
+  EXPECT_NE(stream_behind->body.find("\"code\":\"events_expired\""), std::string::npos) << stream_behind->body;
+  auto resumed_behind = client.request("GET", "/events/stream?after=3", "", {{"Last-Event-ID", "0"}});
+  ASSERT_TRUE(resumed_behind);
+  EXPECT_EQ(resumed_behind->status, 410) << resumed_behind->body;
   EXPECT_EQ(server.process().terminate(), 0);
+}
+
+std::string batch_item(const std::string& id, const std::string& from, const std::string& to, int64_t amount) {
+  return "{\"transactionId\":\"" + id + "\",\"sourceAccountNumber\":\"" + from +
+         "\",\"destinationAccountNumber\":\"" + to + "\",\"amount\":" + std::to_string(amount) + "}";
+}
+
+// The event a stream message carries: its id and type on the SSE lines and in the JSON.
+int64_t checked_event(const SseMessage& message) {
+  const json::value event = json::parse(message.data);
+  EXPECT_EQ(std::to_string(event.at("id").as_int64()), message.id);
+  EXPECT_EQ(event.at("type").as_string(), message.event);
+  return event.at("id").as_int64();
+}
+
+TEST(HttpEvents, AStreamSendsEveryEventOnceInOrderAndResumesAfterLastEventId) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  ASSERT_NO_FATAL_FAILURE(create_numbered(client, "es", 4, 1000));
+  HttpClient first(server.port());
+  SseReader reader(first);
+  auto head = reader.open("/events/stream?after=0");
+  ASSERT_TRUE(head);
+  ASSERT_EQ(head->status, 200) << head->body;
+  EXPECT_EQ(head->header("content-type"), "text/event-stream");
+  EXPECT_EQ(head->header("cache-control"), "no-cache");
+  // Writers commit while the stream is read: 8 events so far, 120 transfers to come.
+  constexpr int kWriters = 4;
+  constexpr int kEach = 30;
+  constexpr int64_t kTotal = 8 + kWriters * kEach;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      HttpClient own(server.port());
+      for (int i = 0; i < kEach; ++i) {
+        auto r = own.request("POST", "/accounts/transactions",
+                             "{\"transactionId\":\"es-" + std::to_string(w) + "-" + std::to_string(i) +
+                                 "\",\"sourceAccountNumber\":\"es" + std::to_string(w) +
+                                 "\",\"destinationAccountNumber\":\"es" + std::to_string((w + 1) % 4) +
+                                 "\",\"amount\":1}");
+        EXPECT_TRUE(r && r->status == 201);
+      }
+    });
+  }
+  int64_t expected = 1;
+  while (expected <= 60) {
+    auto message = reader.next();
+    ASSERT_TRUE(message) << "stream stopped before event " << expected;
+    if (message->comment) continue;
+    ASSERT_EQ(checked_event(*message), expected);
+    ++expected;
+  }
+  first.close();  // the reader goes away mid-stream
+  // Back with Last-Event-ID, which wins over ?after=: from 61 on, none lost, none twice.
+  HttpClient second(server.port());
+  SseReader resumed(second);
+  auto again = resumed.open("/events/stream?after=0", {{"Last-Event-ID", "60"}});
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->status, 200) << again->body;
+  while (expected <= kTotal) {
+    auto message = resumed.next();
+    ASSERT_TRUE(message) << "stream stopped before event " << expected;
+    if (message->comment) continue;
+    ASSERT_EQ(checked_event(*message), expected);
+    ++expected;
+  }
+  for (auto& writer : writers) writer.join();
+  for (const auto& [name, value] : std::map<std::string, std::string>{{"Last-Event-ID", "x"}, {"Last-Event-ID", "-1"}}) {
+    auto bad = client.request("GET", "/events/stream", "", {{name, value}});
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400) << bad->body;
+  }
+  auto bad_after = client.request("GET", "/events/stream?after=x");
+  ASSERT_TRUE(bad_after);
+  EXPECT_EQ(bad_after->status, 400) << bad_after->body;
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+}
+
+TEST(HttpEvents, OpenStreamsAreBoundedKeptOpenByHeartbeatsAndEndedByADrain) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--events-streams-max", "2", "--events-heartbeat-ms", "200"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient a(server.port());
+  HttpClient b(server.port());
+  SseReader stream_a(a);
+  SseReader stream_b(b);
+  ASSERT_EQ(stream_a.open("/events/stream")->status, 200);
+  ASSERT_EQ(stream_b.open("/events/stream")->status, 200);
+  HttpClient c(server.port());
+  auto third = c.request("GET", "/events/stream");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503) << third->body;
+  EXPECT_NE(third->body.find("\"code\":\"overloaded\""), std::string::npos) << third->body;
+  // Nothing happens: a comment line keeps each stream open.
+  auto beat = stream_a.next();
+  ASSERT_TRUE(beat);
+  EXPECT_TRUE(beat->comment);
+  // A reader that leaves frees its place at once (balanced sees the connection close).
+  a.close();
+  bool reopened = false;
+  for (int i = 0; i < 50 && !reopened; ++i) {
+    HttpClient d(server.port());
+    auto r = d.request("GET", "/events/stream?after=0", "", {{"Connection", "close"}});
+    reopened = r && r->status == 200;
+    if (!reopened) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(reopened);
+  // A drain ends the open streams with the body's last chunk, and balanced exits 0.
+  int exit_code = -1;
+  std::thread stop([&] { exit_code = server.process().terminate(); });
+  while (auto message = stream_b.next()) EXPECT_TRUE(message->comment);
+  EXPECT_TRUE(stream_b.ended());
+  stop.join();
+  EXPECT_EQ(exit_code, 0) << server.log();
+}
+
+// A reader that stops reading is cut off once balanced cannot write to it for the read
+// timeout: it never holds more than one page for it.
+TEST(HttpEvents, AStreamWhoseReaderStopsReadingIsCutOff) {
+  TempDir dir;
+  BalancedServer server(dir.path(), {"--read-timeout-ms", "1000"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"cut-a","initialBalance":1000000})")->status, 201);
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"cut-b"})")->status, 201);
+  // About 11 MB of events: more than the socket buffers of both ends hold.
+  for (int batch = 0; batch < 2; ++batch) {
+    std::string body = "{\"transfers\":[";
+    for (int i = 0; i < 8000; ++i) {
+      if (i > 0) body += ',';
+      body += batch_item("cut-" + std::to_string(batch) + "-" + std::to_string(i), "cut-a", "cut-b", 1);
+    }
+    auto r = client.request("POST", "/accounts/transactions/batch", body + "]}");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  auto open_streams = [&client] {
+    auto metrics = client.request("GET", "/metrics");
+    const std::string name = "\nbalanced_event_streams_open ";
+    const size_t at = metrics ? metrics->body.find(name) : std::string::npos;
+    return at == std::string::npos ? -1 : std::stoi(metrics->body.substr(at + name.size()));
+  };
+  HttpClient sleeper(server.port());
+  SseReader stalled(sleeper);
+  ASSERT_EQ(stalled.open("/events/stream?after=0")->status, 200);
+  EXPECT_EQ(open_streams(), 1);
+  int open = 1;
+  for (int i = 0; i < 100 && open != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open = open_streams();
+  }
+  EXPECT_EQ(open, 0);
+  // What it gets when it reads again: what the buffers held, then the close, not the end.
+  while (stalled.next()) {
+  }
+  EXPECT_FALSE(stalled.ended());
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
 }
 
 TEST_F(HttpApi, ABalanceAtAPastInstant) {
@@ -755,11 +929,6 @@ TEST_F(HttpApi, OversizeBodyAndHeaders) {
   expect_problem(*r, 431, "headers_too_large");
   // The server is still there.
   EXPECT_EQ(call("GET", "/healthz").status, 200);
-}
-
-std::string batch_item(const std::string& id, const std::string& from, const std::string& to, int64_t amount) {
-  return "{\"transactionId\":\"" + id + "\",\"sourceAccountNumber\":\"" + from +
-         "\",\"destinationAccountNumber\":\"" + to + "\",\"amount\":" + std::to_string(amount) + "}";
 }
 
 TEST_F(HttpApi, ABatchAnswersEachItemInOrderAndReplays) {

@@ -55,6 +55,19 @@ TEST(Wire, FramingAndInvalidHeadersFromAHandlerNeverReachTheWire) {
   EXPECT_EQ(head_of(response, 11, true).substr(0, 14), "HTTP/1.1 299 \r");
 }
 
+TEST(Wire, AStreamedHeadIsChunkedOnHttp11AndEndsWithTheConnectionOn10) {
+  Response response;
+  response.content_type = "text/event-stream";
+  std::string out;
+  encode_response_head(response, 11, false, "balanced", out, true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nServer: balanced\r\nContent-Type: text/event-stream\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+  out.clear();
+  encode_response_head(response, 10, false, "balanced", out, true);
+  EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nServer: balanced\r\nContent-Type: text/event-stream\r\n\r\n");
+}
+
 // Answers every request with its method, path, one header and body. Under /late/ it
 // answers from another thread, under /decorated/ through two decorations, and /twice
 // answers twice (the second time late, from another thread).
@@ -80,6 +93,16 @@ class Echo final : public Handler {
     if (request.path.starts_with("/big/")) {  // more than a socket's send buffer takes at once
       response.body.clear();
       for (size_t i = 0; response.body.size() < kBigBody; ++i) response.body += std::to_string(i) + ",";
+    }
+    if (request.path.starts_with("/stream/")) {  // "one", then "two" from another thread, then the end
+      response.body.clear();
+      auto stream = respond.stream(std::move(response));
+      stream->write("one", [this, stream] {
+        threads_.emplace_back([stream] {
+          stream->post([stream] { stream->write("two", [stream] { stream->end(); }); });
+        });
+      });
+      return;
     }
     if (request.path == "/twice") {
       respond(std::move(response));
@@ -127,6 +150,28 @@ class HttpServerTest : public ::testing::Test {
   Echo echo_;
   std::unique_ptr<Server> server_;
 };
+
+TEST_F(HttpServerTest, AStreamedBodyGoesOutInPiecesAndEndsTheConnection) {
+  HttpClient client(server_->port());
+  ASSERT_TRUE(client.send_raw("GET /stream/a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto all = client.read_until_closed();
+  ASSERT_TRUE(all);
+  EXPECT_NE(all->find("Transfer-Encoding: chunked\r\n"), std::string::npos) << *all;
+  EXPECT_NE(all->find("\r\n\r\n3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n"), std::string::npos) << *all;
+  EXPECT_EQ(all->substr(all->size() - 5), "0\r\n\r\n");
+  // HTTP/1.0: the body as written, ended by the close.
+  HttpClient old(server_->port());
+  ASSERT_TRUE(old.send_raw("GET /stream/b HTTP/1.0\r\n\r\n"));
+  auto plain = old.read_until_closed();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->substr(plain->find("\r\n\r\n") + 4), "onetwo");
+  // HEAD: the head alone, and the connection closes.
+  HttpClient head(server_->port());
+  ASSERT_TRUE(head.send_raw("HEAD /stream/c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto only = head.read_until_closed();
+  ASSERT_TRUE(only);
+  EXPECT_EQ(only->find("\r\n\r\n") + 4, only->size()) << *only;
+}
 
 TEST_F(HttpServerTest, ARequestSentOneByteAtATimeIsWhole) {
   HttpClient client(server_->port());
