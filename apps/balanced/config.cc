@@ -77,6 +77,23 @@ void add_flags(CLI::App& app, Config& config) {
                  "GET /events/stream: a comment line after this long without an event keeps the stream open")
       ->envname("BALANCED_EVENTS_HEARTBEAT_MS")
       ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
+  app.add_flag("--events-relay", config.events_relay,
+               "MySQL without Redis: this replica runs the relays (run it on one replica only; with Redis the "
+               "lease holder does, on SQLite the one process)")
+      ->envname("BALANCED_EVENTS_RELAY");
+  app.add_option("--webhook-url", config.webhook.url,
+                 "POST every event, in order, to this https:// URL (http:// to a loopback host), signed")
+      ->envname("BALANCED_WEBHOOK_URL");
+  app.add_option("--webhook-secret-file", config.webhook.secret_file,
+                 "the webhook's signing secrets, one per line (reread at each delivery)")
+      ->envname("BALANCED_WEBHOOK_SECRET_FILE");
+  app.add_option("--webhook-ca-file", config.webhook.ca_file,
+                 "PEM CA certificates trusted for the webhook's server besides the system's")
+      ->envname("BALANCED_WEBHOOK_CA_FILE");
+  app.add_option("--webhook-timeout-ms", config.webhook.timeout_ms,
+                 "one webhook POST, connection included; slower is a failure (retried)")
+      ->envname("BALANCED_WEBHOOK_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{120'000}));
   app.add_option("--events-retention-h", config.events_retention_h,
                  "hours an event is kept in the change feed (fractions allowed); older ones are deleted")
       ->envname("BALANCED_EVENTS_RETENTION_H")
@@ -147,6 +164,9 @@ Status finish(Config& config) {
   }
   if (config.token_flags.partly_given()) {
     return Status(Code::invalid_request, "--jwt-issuer and --jwt-audience need --jwks");
+  }
+  if (config.webhook.url.empty() != config.webhook.secret_file.empty()) {
+    return Status(Code::invalid_request, "--webhook-url and --webhook-secret-file go together");
   }
   if (!net::is_loopback_host(config.server.host) && !config.trust_network && !config.token_flags.given()) {
     return Status(Code::invalid_request,

@@ -12,6 +12,7 @@
 #include "core/codes.h"
 #include "core/types.h"
 #include "api/api.h"
+#include "jobs/webhook_sink.h"
 #include "engine/engine.h"
 #include "flags/token_checks.h"
 #include "http/server.h"
@@ -47,6 +48,10 @@ struct Config {
   size_t events_streams_max = api::events_streams_max_default;
   int64_t events_heartbeat_ms = api::events_heartbeat_ms_default;
   double events_retention_h = 168;
+  // The change feed's relays (jobs/event_relay.h): run by the lease holder with Redis, by
+  // the one process on SQLite, and on MySQL without Redis only where --events-relay.
+  bool events_relay = false;
+  jobs::WebhookOptions webhook;
 };
 
 void add_flags(CLI::App& app, Config& config);

@@ -33,6 +33,7 @@ Result<std::unique_ptr<Service>> Service::start(Config config) {
   self.engine_.emplace(*self.store_.store, *self.cache_.cache, self.clock_, &*self.engine_stats_,
                        self.config_.engine);
   self.start_singleton_job();
+  if (auto s = self.start_relays(); !s.ok()) return s.error();
   if (auto s = self.serve(); !s.ok()) return s.error();
   return service;
 }
@@ -78,9 +79,12 @@ void Service::start_singleton_job() {
   hold_expiry_.emplace(*engine_, clock_, registry_,
                        jobs::HoldExpiryOptions{.batch_max = config_.hold_expiry_batch_max});
   singleton_jobs_.add(*hold_expiry_);
+  std::vector<std::string> relays;
+  if (!config_.webhook.url.empty()) relays.emplace_back("webhook");
   event_retention_.emplace(*store_.store, clock_, registry_,
                            jobs::EventRetentionOptions{
-                               .retention_ms = static_cast<int64_t>(config_.events_retention_h * 3'600'000.0)});
+                               .retention_ms = static_cast<int64_t>(config_.events_retention_h * 3'600'000.0),
+                               .relays = std::move(relays)});
   singleton_jobs_.add(*event_retention_);
   if (store_.singleton_job) singleton_jobs_.add(*store_.singleton_job);
   if (cache_.redis && store_.shared) {
@@ -92,6 +96,23 @@ void Service::start_singleton_job() {
   singleton_stats_.emplace(registry_);
   singleton_ = std::make_unique<jobs::SingletonRunner>(*lease_, singleton_jobs_, &*singleton_stats_,
                                                        config_.singleton_interval_ms);
+}
+
+Status Service::start_relays() {
+  if (config_.webhook.url.empty()) return {};
+  auto webhook = jobs::WebhookSink::open(config_.webhook);
+  if (!webhook.ok()) return Status(webhook.error());
+  // With a Redis lease its holder relays; without, the one SQLite process, or on MySQL
+  // the replica told to: two would deliver everything twice.
+  const bool leased = cache_.redis && store_.shared;
+  if (!leased && store_.shared && !config_.events_relay) {
+    observe::log(observe::LogLevel::info, "the relays run on the replica started with --events-relay",
+                 {{"relay", "webhook"}});
+    return {};
+  }
+  relays_.push_back(std::make_unique<jobs::EventRelay>(*store_.store, *lease_, std::move(webhook.value()), registry_,
+                                                       jobs::EventRelayOptions{}));
+  return {};
 }
 
 Status Service::serve() {
@@ -143,6 +164,7 @@ void Service::drain(int signal_number) {
   server_->stop_accepting();
   engine_->drain();
   if (api_) api_->stop_waits();  // long-polls answered while the server can still send
+  for (auto& relay : relays_) relay->stop();  // before the lease goes
   if (singleton_) singleton_->stop();
   server_->shutdown(config_.drain_grace_ms);
   cache_.cache->stop();  // answers reads still waiting on Redis before the server goes

@@ -17,6 +17,7 @@
 #include "flags/token_checks.h"
 #include "http/admin.h"
 #include "http/server.h"
+#include "jobs/event_relay.h"
 #include "jobs/event_retention.h"
 #include "jobs/hold_expiry.h"
 #include "jobs/singleton.h"
@@ -47,6 +48,8 @@ class Service {
   Status open_store();
   Status open_cache();
   void start_singleton_job();
+  // The change feed's relays, on the replica that runs them (config.h: events_relay).
+  Status start_relays();
   Status serve();
 
   Config config_;
@@ -62,6 +65,7 @@ class Service {
   jobs::JobList singleton_jobs_;
   std::optional<jobs::SingletonStats> singleton_stats_;
   std::unique_ptr<jobs::SingletonRunner> singleton_;
+  std::vector<std::unique_ptr<jobs::EventRelay>> relays_;
   std::optional<storage::StorageHealth> health_;
   std::optional<http::AdminEndpoints> admin_;
   std::optional<service::AdminListener> admin_listener_;

@@ -640,6 +640,13 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   EventStream(const EventStream&) = delete;
   EventStream& operator=(const EventStream&) = delete;
 
+  // When the client leaves, the stream stops waiting (and frees its place) at once.
+  void watch_close() {
+    body_->on_close([weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->waiters_.cancel(self->ticket_);
+    });
+  }
+
   // Writes what is past the position, or waits for it; `woken`: by a commit or the
   // heartbeat, which an empty read answers with a comment line.
   void next(bool woken) {
@@ -667,9 +674,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   void wait() {
     auto self = shared_from_this();
     const auto deadline = engine::EventWaiters::Clock::now() + heartbeat_;
-    const bool waiting = waiters_.wait(position_, deadline, [self] {
-      self->body_->post([self] { self->next(true); });
-    });
+    const bool waiting = waiters_.wait(
+        position_, deadline, [self] { self->body_->post([self] { self->next(true); }); }, &ticket_);
     if (!waiting) body_->end();  // stopping: the stream count keeps the waiters under their bound
   }
 
@@ -697,6 +703,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   int64_t position_;
   const std::chrono::milliseconds heartbeat_;
   const std::function<void()> on_close_;
+  uint64_t ticket_ = 0;  // the wait under way, to cancel when the client leaves
 };
 
 }  // namespace
@@ -739,6 +746,7 @@ void Api::events_stream(const Request& request, http::Respond respond) {
                                                 streams_open_.fetch_sub(1);
                                                 streams_open_gauge_.Decrement();
                                               });
+  stream->watch_close();
   stream->next(false);
 }
 

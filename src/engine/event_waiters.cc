@@ -22,12 +22,15 @@ void EventWaiters::stop() {
   changed_.notify_all();
 }
 
-bool EventWaiters::wait(int64_t after, Clock::time_point deadline, Wake wake) {
+bool EventWaiters::wait(int64_t after, Clock::time_point deadline, Wake wake, uint64_t* ticket) {
+  if (ticket) *ticket = 0;
   {
     MutexLock lock(mutex_);
     if (stopping_ || waiters_.size() >= waiters_max_) return false;
     if (last_notified_ <= after) {
-      waiters_.emplace(deadline, Waiter{after, std::move(wake)});
+      const uint64_t id = ++last_ticket_;
+      waiters_.emplace(deadline, Waiter{after, std::move(wake), id});
+      if (ticket) *ticket = id;
       wake = nullptr;
     }
   }
@@ -54,6 +57,18 @@ void EventWaiters::notify(int64_t last_event_id) {
     }
   }
   for (auto& wake : woken) wake();
+}
+
+void EventWaiters::cancel(uint64_t ticket) {
+  Wake dropped;  // destroyed outside the lock: it may own what its waiter held
+  MutexLock lock(mutex_);
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->second.ticket == ticket) {
+      dropped = std::move(it->second.wake);
+      waiters_.erase(it);
+      break;
+    }
+  }
 }
 
 bool EventWaiters::stopping() {

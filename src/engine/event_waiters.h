@@ -31,7 +31,10 @@ class EventWaiters {
   // Waits for an event with an id above `after`, until `deadline`; when one was notified
   // already, calls `wake` at once. False, without calling `wake`, when waiters_max are
   // waiting already.
-  bool wait(int64_t after, Clock::time_point deadline, Wake wake);
+  // `ticket`, when given, names the wait for cancel() (0 when `wake` ran at once).
+  bool wait(int64_t after, Clock::time_point deadline, Wake wake, uint64_t* ticket = nullptr);
+  // Drops wait `ticket` if it still waits (its reader went away): `wake` is never called.
+  void cancel(uint64_t ticket);
   // Events up to `last_event_id` committed: wakes the waiters that were waiting for them.
   void notify(int64_t last_event_id);
   size_t waiting();
@@ -44,6 +47,7 @@ class EventWaiters {
   struct Waiter {
     int64_t after = 0;
     Wake wake;
+    uint64_t ticket = 0;
   };
   void run();
 
@@ -53,6 +57,7 @@ class EventWaiters {
   std::multimap<Clock::time_point, Waiter> waiters_ GUARDED_BY(mutex_);  // by deadline
   bool stopping_ GUARDED_BY(mutex_) = false;
   int64_t last_notified_ GUARDED_BY(mutex_) = 0;
+  uint64_t last_ticket_ GUARDED_BY(mutex_) = 0;
   std::thread thread_;
 };
 

@@ -170,7 +170,12 @@ void Gateway::relay(const std::shared_ptr<Context>& context, Forwarded&& forward
   http::Response& head = forwarded.response;
   for (auto& header : context->rate_headers) head.headers.push_back(std::move(header));
   book_.close(context->record, head);  // logged and counted at its head: a stream has no end to wait for
-  pass_on(forwarded.body, context->respond.stream(std::move(head)));
+  auto to = context->respond.stream(std::move(head));
+  // The client left: the replica's side closes now, not at its next heartbeat.
+  to->on_close([from = std::weak_ptr<UpstreamBody>(forwarded.body)] {
+    if (auto body = from.lock()) body->close();
+  });
+  pass_on(forwarded.body, to);
 }
 
 void Gateway::finish(const std::shared_ptr<Context>& context, http::Response&& response) {

@@ -176,7 +176,9 @@ class StreamedBody final : public UpstreamBody, public std::enable_shared_from_t
     idle_timer_.expires_after(std::chrono::milliseconds(idle_ms_));
     idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       auto self = weak.lock();
-      if (ec || !self) return;
+      // A wait that ended as a read completed and the next read re-armed the timer is
+      // not the next read's.
+      if (ec || !self || self->idle_timer_.expiry() > asio::steady_timer::clock_type::now()) return;
       beast::error_code ignored;
       self->connection_->socket.cancel(ignored);
     });
@@ -193,6 +195,12 @@ class StreamedBody final : public UpstreamBody, public std::enable_shared_from_t
                              body.clear();
                              piece(std::move(out));
                            });
+  }
+
+  void close() override {
+    ended_ = true;
+    beast::error_code ignored;
+    connection_->socket.cancel(ignored);
   }
 
  private:

@@ -47,6 +47,8 @@ class UpstreamBody {
   // its end, on a failure, or when the replica sent nothing for stream_idle_ms. The next
   // read follows the last piece (one piece is all a relay holds).
   virtual void read(Piece piece) = 0;
+  // Closes the replica's side (the client left): a read under way ends with nullopt.
+  virtual void close() = 0;
 };
 
 struct Forwarded {

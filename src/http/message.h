@@ -91,6 +91,9 @@ class BodyStream {
   virtual void end() = 0;
   // The connection closed (or the request was a HEAD): writes go nowhere.
   virtual bool closed() const = 0;
+  // Runs `closed` on the connection's thread when it closes (at once if it has): what
+  // the writer waits on for the next piece can be let go then.
+  virtual void on_close(std::function<void()> closed) = 0;
 };
 
 // What a Respond answers through: the connection that received the request (the server

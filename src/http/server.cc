@@ -273,6 +273,7 @@ class Session : public SessionBase,
                       [self = this->shared_from_this()](error_code ec, size_t) {
                         self->interim_pending_ = false;
                         if (ec) return self->close();
+                        if (self->streaming_ && !self->stream_writing_) return self->stream_flush();
                         if (self->deferred_) {
                           Response response = std::move(*self->deferred_);
                           self->deferred_.reset();
@@ -397,6 +398,7 @@ class Session : public SessionBase,
   // Writes what was queued; the pieces' callbacks run once it is out. Bounded by the body
   // timeout while under way: the sweeper closes a connection whose client stopped reading.
   void stream_flush() {
+    if (interim_pending_) return;  // one write at a time: after the 100 Continue
     if (stream_queue_.empty()) {
       if (stream_ending_) close();
       return;
@@ -431,10 +433,15 @@ class Session : public SessionBase,
 
   bool stream_closed() const { return !streaming_; }
 
+  void stream_on_close(std::function<void()> closed) {
+    if (!streaming_) return closed();
+    stream_closed_ = std::move(closed);
+  }
+
  private:
   // The handler's answer to request `exchange`, on this session's thread.
   void answer(uint64_t exchange, Response&& response) {
-    if (exchange != exchange_ || !handling_) {  // answered already: the handler's bug
+    if (exchange != exchange_ || !handling_ || streaming_) {  // answered already: the handler's bug
       observe::log(observe::LogLevel::error, "a request was answered twice; the later answer is dropped");
       return;
     }
@@ -513,6 +520,7 @@ class Session : public SessionBase,
       stream_callbacks_.clear();
       stream_written_.clear();
       handling_.reset();
+      if (auto closed = std::exchange(stream_closed_, nullptr)) closed();
     }
     worker_.sessions.erase(this);
     deadline_ = Clock::time_point::max();
@@ -556,6 +564,7 @@ class Session : public SessionBase,
   std::string stream_queue_;    // framed pieces waiting for the write under way
   std::vector<std::function<void()>> stream_callbacks_;  // their `written`
   std::vector<std::function<void()>> stream_written_;    // those of the write under way
+  std::function<void()> stream_closed_;                  // BodyStream::on_close
 };
 
 // The handler's side of a session's streamed body. It does not hold the session: the
@@ -564,7 +573,8 @@ class Session : public SessionBase,
 template <class Stream>
 class SessionStream final : public BodyStream {
  public:
-  explicit SessionStream(const std::shared_ptr<Session<Stream>>& session) : session_(session) {}
+  // An empty `session`: a stream that is closed from the start.
+  explicit SessionStream(std::weak_ptr<Session<Stream>> session) : session_(std::move(session)) {}
   void write(std::string piece, std::function<void()> written) override {
     if (auto session = session_.lock()) session->stream_write(std::move(piece), std::move(written));
   }
@@ -578,6 +588,10 @@ class SessionStream final : public BodyStream {
     auto session = session_.lock();
     return !session || session->stream_closed();
   }
+  void on_close(std::function<void()> closed) override {
+    if (auto session = session_.lock()) return session->stream_on_close(std::move(closed));
+    closed();
+  }
 
  private:
   std::weak_ptr<Session<Stream>> session_;
@@ -586,11 +600,11 @@ class SessionStream final : public BodyStream {
 template <class Stream>
 std::shared_ptr<BodyStream> Session<Stream>::stream(uint64_t exchange, Response&& head) {
   assert(worker_.context.get_executor().running_in_this_thread());
-  auto opened = std::make_shared<SessionStream<Stream>>(this->shared_from_this());
   if (exchange != exchange_ || !handling_ || streaming_) {  // answered already: the handler's bug
     observe::log(observe::LogLevel::error, "a request was answered twice; the later stream is dropped");
-    return opened;  // closed: streaming_ belongs to the first
+    return std::make_shared<SessionStream<Stream>>(std::weak_ptr<Session<Stream>>());
   }
+  auto opened = std::make_shared<SessionStream<Stream>>(this->weak_from_this());
   for (auto decoration = decorations_.rbegin(); decoration != decorations_.rend(); ++decoration) {
     (*decoration)(head);
   }
@@ -611,7 +625,9 @@ std::shared_ptr<BodyStream> Session<Stream>::stream(uint64_t exchange, Response&
   streaming_ = true;
   stream_queue_ = std::move(head_out_);
   head_out_ = {};
-  stream_flush();
+  // Draining already (shutdown() ended the streams it found): the head, and the end.
+  if (server_.closing.load()) stream_end();
+  if (!stream_writing_) stream_flush();
   stream_watch_client();
   return opened;
 }

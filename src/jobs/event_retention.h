@@ -1,12 +1,13 @@
 // The change feed's retention (DESIGN.md section 11): each run deletes the events older
 // than --events-retention-h, the oldest first, at most batch_max of them. A reader whose
 // `after` falls below the oldest kept is answered 410 events_expired. Run by the
-// singleton runner (the lease holder on MySQL, the one process on SQLite). Relays, once
-// they exist, will hold it back to the last position they confirmed.
+// singleton runner (the lease holder on MySQL, the one process on SQLite). The relays
+// configured hold it back: nothing past the lowest position they confirmed goes.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/clock.h"
 #include "jobs/job.h"
@@ -18,6 +19,7 @@ namespace balanced::jobs {
 struct EventRetentionOptions {
   int64_t retention_ms = 168LL * 3'600'000;  // --events-retention-h
   size_t batch_max = 10'000;                 // events deleted per run at most
+  std::vector<std::string> relays;           // the relays' names (event_relay.h)
 };
 
 class EventRetention final : public Job {

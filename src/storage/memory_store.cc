@@ -214,16 +214,32 @@ Result<EventPage> MemoryStore::events_after(int64_t after, size_t limit) {
   return page;
 }
 
-Result<int64_t> MemoryStore::prune_events(int64_t before_ms, size_t limit) {
+Result<int64_t> MemoryStore::prune_events(int64_t before_ms, size_t limit, int64_t through_max) {
   if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
   std::lock_guard lock(mutex_);
   int64_t pruned = 0;
-  while (events_.size() > 1 && static_cast<size_t>(pruned) < limit && events_.front().occurred_at_ms < before_ms) {
+  while (events_.size() > 1 && static_cast<size_t>(pruned) < limit && events_.front().occurred_at_ms < before_ms &&
+         first_event_id_ <= through_max) {
     events_.pop_front();
     ++first_event_id_;
     ++pruned;
   }
   return pruned;
+}
+
+Result<int64_t> MemoryStore::relay_position(std::string_view relay) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  auto it = relay_positions_.find(std::string(relay));
+  return it == relay_positions_.end() ? int64_t{0} : it->second;
+}
+
+Status MemoryStore::confirm_relay(std::string_view relay, int64_t position) {
+  if (down_) return Status(Code::unavailable, "memory store is down (injected)");
+  std::lock_guard lock(mutex_);
+  int64_t& kept = relay_positions_[std::string(relay)];
+  kept = std::max(kept, position);
+  return {};
 }
 
 Status MemoryStore::scan(ScanVisitor& visitor) {

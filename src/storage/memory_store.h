@@ -26,7 +26,9 @@ class MemoryStore final : public Store {
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
   Result<EventPage> events_after(int64_t after, size_t limit) override;
-  Result<int64_t> prune_events(int64_t before_ms, size_t limit) override;
+  Result<int64_t> prune_events(int64_t before_ms, size_t limit, int64_t through_max) override;
+  Result<int64_t> relay_position(std::string_view relay) override;
+  Status confirm_relay(std::string_view relay, int64_t position) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 
@@ -54,6 +56,7 @@ class MemoryStore final : public Store {
   std::vector<core::AuditRecord> audit_;
   std::deque<core::StoredEvent> events_;  // ids first_event_id_, first_event_id_ + 1, ...
   int64_t first_event_id_ = 1;
+  std::map<std::string, int64_t> relay_positions_;  // by relay name
   std::atomic<int> failing_applies_{0};
   std::atomic<int> losing_answers_{0};
   std::atomic<int> apply_delay_ms_{0};

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -119,9 +120,17 @@ class Store {
   // apply(). Events are numbered 1, 2, ... without gaps, in commit order.
   virtual Result<EventPage> events_after(int64_t after, size_t limit) = 0;
   // Deletes the oldest events committed before `before_ms`, at most `limit`, always a
-  // prefix of the ids and never the newest event (so a reader behind the oldest kept is
-  // told, 410, rather than answered nothing); returns how many went.
-  virtual Result<int64_t> prune_events(int64_t before_ms, size_t limit) = 0;
+  // prefix of the ids, none above `through_max` (what a relay has not confirmed stays)
+  // and never the newest event (so a reader behind the oldest kept is told, 410, rather
+  // than answered nothing); returns how many went.
+  virtual Result<int64_t> prune_events(int64_t before_ms, size_t limit,
+                                       int64_t through_max = std::numeric_limits<int64_t>::max()) = 0;
+  // The change feed's relays (DESIGN.md section 11): the last event id `relay`'s target
+  // confirmed, 0 when it has confirmed none.
+  virtual Result<int64_t> relay_position(std::string_view relay) = 0;
+  // `relay`'s target confirmed every event through `position`. Never moves a position
+  // back: a relay that lost its lease and confirms late changes nothing.
+  virtual Status confirm_relay(std::string_view relay, int64_t position) = 0;
 
   // OK when the store can serve (reachable, schema current).
   virtual Status ping() = 0;

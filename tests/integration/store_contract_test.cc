@@ -512,6 +512,28 @@ TYPED_TEST(StoreContract, RetentionDeletesTheOldestEventsButNeverTheNewest) {
   EXPECT_EQ(this->store().prune_events(first_at + 60'000, 100).value(), 0);
 }
 
+TYPED_TEST(StoreContract, RelayPositionsOnlyMoveForwardAndHoldRetentionBack) {
+  const int64_t first_at = this->now_ms_ + 1000;
+  this->apply({open("rp1", 0)});  // event 1
+  this->apply({open("rp2", 0)});  // event 2
+  this->apply({open("rp3", 0)});  // event 3
+  this->settle();
+  EXPECT_EQ(this->store().relay_position("webhook").value(), 0);  // none confirmed yet
+  ASSERT_TRUE(this->store().confirm_relay("webhook", 1).ok());
+  ASSERT_TRUE(this->store().confirm_relay("amqp", 2).ok());
+  ASSERT_TRUE(this->store().confirm_relay("webhook", 0).ok());  // a late holder's: changes nothing
+  EXPECT_EQ(this->store().relay_position("webhook").value(), 1);
+  EXPECT_EQ(this->store().relay_position("amqp").value(), 2);
+  // Retention stops at what the slowest relay confirmed, however old the rest.
+  EXPECT_EQ(this->store().prune_events(first_at + 60'000, 100, 1).value(), 1);
+  EXPECT_EQ(this->store().events_after(0, 10).value().oldest, 2);
+  EXPECT_EQ(this->store().prune_events(first_at + 60'000, 100, 1).value(), 0);
+  ASSERT_TRUE(this->store().confirm_relay("webhook", 3).ok());
+  EXPECT_EQ(this->store().relay_position("webhook").value(), 3);
+  EXPECT_EQ(this->store().prune_events(first_at + 60'000, 100, 2).value(), 1);
+  EXPECT_EQ(this->store().events_after(0, 10).value().oldest, 3);
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);

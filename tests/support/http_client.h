@@ -21,6 +21,29 @@
 
 namespace balanced::testing {
 
+// The header lines of a message head (its first line, the start line, skipped), by
+// lower-case name; the last of a repeated name wins.
+inline std::map<std::string, std::string> parse_header_lines(const std::string& head) {
+  std::map<std::string, std::string> headers;
+  const size_t first_end = head.find("\r\n");
+  size_t position = first_end == std::string::npos ? head.size() : first_end + 2;
+  while (position < head.size()) {
+    size_t end = head.find("\r\n", position);
+    if (end == std::string::npos) end = head.size();
+    const std::string line = head.substr(position, end - position);
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      size_t value_start = colon + 1;
+      while (value_start < line.size() && line[value_start] == ' ') ++value_start;
+      headers[name] = line.substr(value_start);
+    }
+    position = end + 2;
+  }
+  return headers;
+}
+
 struct HttpResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
@@ -99,21 +122,7 @@ class HttpClient {
     const std::string status_line = head.substr(0, line_end);
     if (status_line.size() < 12) return std::nullopt;
     response.status = std::stoi(status_line.substr(9, 3));
-    size_t position = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (position < head.size()) {
-      size_t end = head.find("\r\n", position);
-      if (end == std::string::npos) end = head.size();
-      const std::string line = head.substr(position, end - position);
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        size_t value_start = colon + 1;
-        while (value_start < line.size() && line[value_start] == ' ') ++value_start;
-        response.headers[name] = line.substr(value_start);
-      }
-      position = end + 2;
-    }
+    response.headers = parse_header_lines(head);
     const size_t length = to_head ? 0 : std::stoul(response.header("content-length").empty()
                                          ? "0"
                                          : response.header("content-length"));

@@ -240,7 +240,7 @@ Result<EventPage> MysqlStore::events_after(int64_t after, size_t limit) {
   return page;
 }
 
-Result<int64_t> MysqlStore::prune_events(int64_t before_ms, size_t limit) {
+Result<int64_t> MysqlStore::prune_events(int64_t before_ms, size_t limit, int64_t through_max) {
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();
   Connection& c = *lease.value();
@@ -257,10 +257,38 @@ Result<int64_t> MysqlStore::prune_events(int64_t before_ms, size_t limit) {
   auto newest = c.query("SELECT COALESCE(MAX(id), 0) FROM events");
   if (!newest.ok()) return newest.error();
   if (newest.value().next()) last_old = std::min(last_old, newest.value().int64(0) - 1);
+  last_old = std::min(last_old, through_max);
   if (last_old <= 0) return int64_t{0};
   auto deleted = c.exec_many("DELETE FROM events WHERE id <= " + std::to_string(last_old));
   if (!deleted.ok()) return deleted.error();
   return static_cast<int64_t>(deleted.value().at(0).affected_rows);
+}
+
+Result<int64_t> MysqlStore::relay_position(std::string_view relay) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  std::string sql = "SELECT position FROM relay_positions WHERE name = ";
+  c.append_quoted(sql, relay);
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  return rows.value().next() ? rows.value().int64(0) : int64_t{0};
+}
+
+Status MysqlStore::confirm_relay(std::string_view relay, int64_t position) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.status();
+  Connection& c = *lease.value();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string sql = "INSERT INTO relay_positions (name, position, updated_at) VALUES (";
+  c.append_quoted(sql, relay);
+  sql += "," + std::to_string(position) + "," + std::to_string(now) +
+         ") ON DUPLICATE KEY UPDATE position = GREATEST(position, VALUES(position)), updated_at = VALUES(updated_at)";
+  auto done = c.exec_many(sql);
+  if (!done.ok()) return done.status();
+  return {};
 }
 
 Result<HistoryPage> MysqlStore::history(std::string_view number,

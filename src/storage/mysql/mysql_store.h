@@ -87,7 +87,9 @@ class MysqlStore final : public Store {
   Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   // OK when the database answers and its schema is this build's version.
   Result<EventPage> events_after(int64_t after, size_t limit) override;
-  Result<int64_t> prune_events(int64_t before_ms, size_t limit) override;
+  Result<int64_t> prune_events(int64_t before_ms, size_t limit, int64_t through_max) override;
+  Result<int64_t> relay_position(std::string_view relay) override;
+  Status confirm_relay(std::string_view relay, int64_t position) override;
   Status ping() override;
   // Audit records are visited in chain order, sealed ones only, with log_id set to
   // their chain position.

@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 7> kMigrations{{
+const std::array<std::vector<MigrationStep>, 8> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -201,6 +201,12 @@ const std::array<std::vector<MigrationStep>, 7> kMigrations{{
         "CREATE TABLE IF NOT EXISTS event_counter (id TINYINT NOT NULL PRIMARY KEY, last_id BIGINT NOT NULL) "
         "ENGINE=InnoDB",
         "INSERT IGNORE INTO event_counter (id, last_id) VALUES (1, 0)",
+    },
+    {
+        // Version 8: the change feed's relays, each the last event id its target confirmed
+        // (retention keeps what follows).
+        "CREATE TABLE IF NOT EXISTS relay_positions (name VARBINARY(64) NOT NULL PRIMARY KEY, "
+        "position BIGINT NOT NULL, updated_at BIGINT NOT NULL) ENGINE=InnoDB",
     },
 }};
 

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 8> kMigrations{
+constexpr std::array<const char*, 9> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -135,6 +135,15 @@ CREATE TABLE events (
     // transfer writes ~150 bytes less. NULL: the body is whole (rows of version 7).
     R"sql(
 ALTER TABLE events ADD COLUMN audit_log_id INTEGER;
+)sql",
+    // Version 9: the change feed's relays, each the last event id its target confirmed
+    // (retention keeps what follows).
+    R"sql(
+CREATE TABLE relay_positions (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
 )sql",
 };
 

@@ -485,31 +485,81 @@ Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
   return page;
 }
 
-Result<int64_t> SqliteStore::prune_events(int64_t before_ms, size_t limit) {
-  if (impl_->options.read_only) return Error{Code::internal, "the store is open read-only"};
-  // A connection of its own, between the materializer's transactions (busy timeout):
-  // one short DELETE of at most `limit` rows. Commit times never go back in this one
-  // writer's ledger, so the events before an instant are a prefix of the ids.
-  MutexLock lock(impl_->pruner_mutex);
-  if (!impl_->pruner) {
+namespace {
+
+// The pruner's connection (opened at its first use), which also keeps the relays'
+// positions: a writer of its own, between the materializer's transactions (busy timeout).
+Result<Connection*> pruner_connection(SqliteStore::Impl& impl) REQUIRES(impl.pruner_mutex) {
+  if (impl.options.read_only) return Error{Code::internal, "the store is open read-only"};
+  if (!impl.pruner) {
     auto pruner = std::make_unique<Connection>();
-    if (auto s = pruner->open(impl_->options.path, SQLITE_OPEN_READWRITE, impl_->connection_options); !s.ok()) {
+    if (auto s = pruner->open(impl.options.path, SQLITE_OPEN_READWRITE, impl.connection_options); !s.ok()) {
       return s.error();
     }
-    impl_->pruner = std::move(pruner);
+    impl.pruner = std::move(pruner);
   }
+  return impl.pruner.get();
+}
+
+}  // namespace
+
+Result<int64_t> SqliteStore::prune_events(int64_t before_ms, size_t limit, int64_t through_max) {
+  // One short DELETE of at most `limit` rows. Commit times never go back in this one
+  // writer's ledger, so the events before an instant are a prefix of the ids.
+  MutexLock lock(impl_->pruner_mutex);
+  auto connection = pruner_connection(*impl_);
+  if (!connection.ok()) return connection.error();
   Statement s;
-  if (auto status = s.prepare(*impl_->pruner,
+  if (auto status = s.prepare(*connection.value(),
                               "DELETE FROM events WHERE id < (SELECT coalesce(min(id), 0) + ?2 FROM events) AND "
-                              "id < (SELECT max(id) FROM events) AND occurred_at < ?1");
+                              "id < (SELECT max(id) FROM events) AND occurred_at < ?1 AND id <= ?3");
       !status.ok()) {
     return status.error();
   }
   s.bind(1, before_ms);
   s.bind(2, static_cast<int64_t>(limit));
+  s.bind(3, through_max);
   const int rc = s.step();
   if (rc != SQLITE_DONE) return s.error(rc, "prune events");
-  return static_cast<int64_t>(sqlite3_changes(impl_->pruner->get()));
+  return static_cast<int64_t>(sqlite3_changes(connection.value()->get()));
+}
+
+Result<int64_t> SqliteStore::relay_position(std::string_view relay) {
+  MutexLock lock(impl_->pruner_mutex);
+  auto connection = pruner_connection(*impl_);
+  if (!connection.ok()) return connection.error();
+  Statement s;
+  if (auto status = s.prepare(*connection.value(), "SELECT position FROM relay_positions WHERE name = ?1");
+      !status.ok()) {
+    return status.error();
+  }
+  s.bind(1, relay);
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return int64_t{0};
+  if (rc != SQLITE_ROW) return s.error(rc, "read relay position");
+  return s.int64(0);
+}
+
+Status SqliteStore::confirm_relay(std::string_view relay, int64_t position) {
+  MutexLock lock(impl_->pruner_mutex);
+  auto connection = pruner_connection(*impl_);
+  if (!connection.ok()) return connection.status();
+  Statement s;
+  if (auto status = s.prepare(*connection.value(),
+                              "INSERT INTO relay_positions (name, position, updated_at) VALUES (?1, ?2, ?3) "
+                              "ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position), "
+                              "updated_at = excluded.updated_at");
+      !status.ok()) {
+    return status;
+  }
+  s.bind(1, relay);
+  s.bind(2, position);
+  s.bind(3, std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
+  const int rc = s.step();
+  if (rc != SQLITE_DONE) return Status(s.error(rc, "confirm relay position"));
+  return {};
 }
 
 Status SqliteStore::ping() {

@@ -89,7 +89,9 @@ class SqliteStore final : public Store {
                             size_t limit) override;
   Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
   Result<EventPage> events_after(int64_t after, size_t limit) override;
-  Result<int64_t> prune_events(int64_t before_ms, size_t limit) override;
+  Result<int64_t> prune_events(int64_t before_ms, size_t limit, int64_t through_max) override;
+  Result<int64_t> relay_position(std::string_view relay) override;
+  Status confirm_relay(std::string_view relay, int64_t position) override;
   Status ping() override;
   Status scan(ScanVisitor& visitor) override;
 
