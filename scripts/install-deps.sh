@@ -8,6 +8,7 @@ build_packages=(
   cmake ninja-build ccache mold clang make pkg-config
   libboost1.81-all-dev libboost-json1.81-dev
   libsqlite3-dev libmariadb-dev libhiredis-dev libjemalloc-dev libssl-dev libspdlog-dev libfmt-dev libcli11-dev prometheus-cpp-dev
+  librabbitmq-dev
 )
 test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                mariadb-server mariadb-client redis-server redis-tools openssl
@@ -16,7 +17,8 @@ test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                prometheus  # promtool and the server for tests/deploy/rules_test.sh, scrape_test.sh
                kubernetes-client  # kubectl kustomize for tests/deploy/k8s_test.sh (offline only)
                python3-yaml  # tests/deploy/logs_check.py reads the Fluent Bit DaemonSet
-               iptables)  # tests/ha/partition_test.sh drops the database's packets in a namespace
+               iptables  # tests/ha/partition_test.sh drops the database's packets in a namespace
+               rabbitmq-server amqp-tools)  # the AMQP relay's tests start a throwaway node
 bench_packages=(nginx-light wrk haproxy)
 
 wanted=("${build_packages[@]}")

@@ -81,6 +81,22 @@ void add_flags(CLI::App& app, Config& config) {
                "MySQL without Redis: this replica runs the relays (run it on one replica only; with Redis the "
                "lease holder does, on SQLite the one process)")
       ->envname("BALANCED_EVENTS_RELAY");
+  app.add_option("--events-amqp", config.amqp.url,
+                 "publish every event, in order and confirmed, to this broker: amqp[s]://USER@HOST[:PORT][/VHOST]")
+      ->envname("BALANCED_EVENTS_AMQP");
+  app.add_option("--events-amqp-password-file", config.amqp.password_file,
+                 "the broker user's password (reread at each connection; none: guest)")
+      ->envname("BALANCED_EVENTS_AMQP_PASSWORD_FILE");
+  app.add_option("--events-amqp-exchange", config.amqp.exchange,
+                 "the durable topic exchange events are published to (routing key: the event type)")
+      ->envname("BALANCED_EVENTS_AMQP_EXCHANGE");
+  app.add_option("--events-amqp-ca-file", config.amqp.ca_file,
+                 "amqps://: PEM CAs trusted for the broker besides the system's")
+      ->envname("BALANCED_EVENTS_AMQP_CA_FILE");
+  app.add_option("--events-amqp-timeout-ms", config.amqp.timeout_ms,
+                 "connecting, logging in, and the broker's confirms of one round (then retried)")
+      ->envname("BALANCED_EVENTS_AMQP_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{120'000}));
   app.add_option("--webhook-url", config.webhook.url,
                  "POST every event, in order, to this https:// URL (http:// to a loopback host), signed")
       ->envname("BALANCED_WEBHOOK_URL");

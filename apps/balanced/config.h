@@ -12,6 +12,7 @@
 #include "core/codes.h"
 #include "core/types.h"
 #include "api/api.h"
+#include "jobs/amqp_sink.h"
 #include "jobs/webhook_sink.h"
 #include "engine/engine.h"
 #include "flags/token_checks.h"
@@ -52,6 +53,7 @@ struct Config {
   // the one process on SQLite, and on MySQL without Redis only where --events-relay.
   bool events_relay = false;
   jobs::WebhookOptions webhook;
+  jobs::AmqpOptions amqp;
 };
 
 void add_flags(CLI::App& app, Config& config);

@@ -81,6 +81,7 @@ void Service::start_singleton_job() {
   singleton_jobs_.add(*hold_expiry_);
   std::vector<std::string> relays;
   if (!config_.webhook.url.empty()) relays.emplace_back("webhook");
+  if (!config_.amqp.url.empty()) relays.emplace_back("amqp");
   event_retention_.emplace(*store_.store, clock_, registry_,
                            jobs::EventRetentionOptions{
                                .retention_ms = static_cast<int64_t>(config_.events_retention_h * 3'600'000.0),
@@ -99,19 +100,29 @@ void Service::start_singleton_job() {
 }
 
 Status Service::start_relays() {
-  if (config_.webhook.url.empty()) return {};
-  auto webhook = jobs::WebhookSink::open(config_.webhook);
-  if (!webhook.ok()) return Status(webhook.error());
+  std::vector<std::unique_ptr<jobs::EventSink>> sinks;
+  if (!config_.webhook.url.empty()) {
+    auto webhook = jobs::WebhookSink::open(config_.webhook);
+    if (!webhook.ok()) return Status(webhook.error());
+    sinks.push_back(std::move(webhook.value()));
+  }
+  if (!config_.amqp.url.empty()) {
+    auto amqp = jobs::AmqpSink::open(config_.amqp);
+    if (!amqp.ok()) return Status(amqp.error());
+    sinks.push_back(std::move(amqp.value()));
+  }
+  if (sinks.empty()) return {};
   // With a Redis lease its holder relays; without, the one SQLite process, or on MySQL
   // the replica told to: two would deliver everything twice.
   const bool leased = cache_.redis && store_.shared;
   if (!leased && store_.shared && !config_.events_relay) {
-    observe::log(observe::LogLevel::info, "the relays run on the replica started with --events-relay",
-                 {{"relay", "webhook"}});
+    observe::log(observe::LogLevel::info, "the relays run on the replica started with --events-relay");
     return {};
   }
-  relays_.push_back(std::make_unique<jobs::EventRelay>(*store_.store, *lease_, std::move(webhook.value()), registry_,
-                                                       jobs::EventRelayOptions{}));
+  for (auto& sink : sinks) {
+    relays_.push_back(std::make_unique<jobs::EventRelay>(*store_.store, *lease_, std::move(sink), registry_,
+                                                         jobs::EventRelayOptions{}));
+  }
   return {};
 }
 

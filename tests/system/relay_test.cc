@@ -14,6 +14,7 @@
 
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/rabbitmq_server.h"
 #include "support/servers.h"
 #include "support/webhook_receiver.h"
 
@@ -55,11 +56,13 @@ bool wait_for_event(WebhookReceiver& receiver, int64_t id) {
   return false;
 }
 
-void transfers(HttpClient& client, const std::string& prefix, int count) {
+void transfers(HttpClient& client, const std::string& prefix, int count, const std::string& from = "wh-a",
+               const std::string& to = "wh-b") {
   for (int i = 0; i < count; ++i) {
     auto r = client.request("POST", "/accounts/transactions",
                             "{\"transactionId\":\"" + prefix + std::to_string(i) +
-                                "\",\"sourceAccountNumber\":\"wh-a\",\"destinationAccountNumber\":\"wh-b\",\"amount\":1}");
+                                "\",\"sourceAccountNumber\":\"" + from + "\",\"destinationAccountNumber\":\"" + to +
+                                "\",\"amount\":1}");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 201) << r->body;
   }
@@ -121,6 +124,65 @@ TEST(WebhookRelay, EveryEventArrivesInOrderSignedThroughFailuresAndAKill) {
   auto metrics = again.request("GET", "/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("balanced_event_relay_position{relay=\"webhook\"}"), std::string::npos);
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+}
+
+// Takes messages from `queue` until one with message_id `last` came (at most 60 s).
+std::vector<AmqpMessage> consume_through(RabbitMqServer& broker, const std::string& queue, int64_t last,
+                                         std::vector<AmqpMessage> so_far = {}) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto has_last = [&] {
+    return std::any_of(so_far.begin(), so_far.end(),
+                       [&](const AmqpMessage& m) { return m.message_id == std::to_string(last); });
+  };
+  while (!has_last() && std::chrono::steady_clock::now() < deadline) {
+    for (auto& message : broker.get(queue, 1000, 500)) so_far.push_back(std::move(message));
+  }
+  return so_far;
+}
+
+TEST(AmqpRelay, AConsumerSeesEveryEventOnceInOrderThroughAKillAndABrokerRestart) {
+  TempDir dir;
+  RabbitMqServer broker(dir.path());
+  ASSERT_TRUE(broker.start()) << broker.error();
+  ASSERT_TRUE(broker.declare_bound_queue("ledger-feed", "balanced.events", "#"));
+  const auto password = dir.path() / "amqp-password";
+  std::ofstream(password) << broker.password() << "\n";
+  BalancedServer server(dir.path(), {"--events-amqp", broker.url(), "--events-amqp-password-file", password.string(),
+                                     "--events-amqp-timeout-ms", "2000"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"mq-a","initialBalance":1000})")->status, 201);
+  ASSERT_EQ(client.request("POST", "/accounts", R"({"accountNumber":"mq-b"})")->status, 201);
+  ASSERT_NO_FATAL_FAILURE(transfers(client, "mq-1-", 25, "mq-a", "mq-b"));  // events 4..28
+  // Killed while it relays; restarted on the same ledger.
+  server.process().kill_hard();
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient again(server.port());
+  ASSERT_NO_FATAL_FAILURE(transfers(again, "mq-2-", 10, "mq-a", "mq-b"));  // events 29..38
+  auto messages = consume_through(broker, "ledger-feed", 38);
+  // The broker goes down and comes back: what committed meanwhile waits in the feed.
+  broker.stop();
+  ASSERT_NO_FATAL_FAILURE(transfers(again, "mq-3-", 10, "mq-a", "mq-b"));  // events 39..48
+  ASSERT_TRUE(broker.start()) << broker.error();
+  messages = consume_through(broker, "ledger-feed", 48, std::move(messages));
+  std::set<int64_t> seen;
+  int64_t highest = 0;
+  for (const auto& message : messages) {
+    const json::value event = json::parse(message.body);
+    const int64_t id = event.at("id").as_int64();
+    EXPECT_EQ(message.message_id, std::to_string(id));
+    EXPECT_EQ(message.type, event.at("type").as_string());
+    EXPECT_EQ(message.routing_key, message.type);
+    EXPECT_EQ(message.exchange, "balanced.events");
+    EXPECT_EQ(message.content_type, "application/json");
+    EXPECT_EQ(message.delivery_mode, 2);  // persistent
+    if (seen.insert(id).second) {  // a repeat is allowed (at least once); a new id is the next one
+      EXPECT_EQ(id, highest + 1) << "after " << highest;
+      highest = id;
+    }
+  }
+  EXPECT_EQ(highest, 48) << server.log();
   EXPECT_EQ(server.process().terminate(), 0) << server.log();
 }
 
