@@ -85,3 +85,36 @@ quiesce() {
     sleep 1
   done
 }
+# start_rabbitmq: a throwaway RabbitMQ node (Debian's rabbitmq-server) under $work/rabbitmq,
+# on 127.0.0.1 and free ports, with its own epmd (both stopped by pid at cleanup: the
+# node's shell forwards SIGTERM to the VM); waits until a durable queue `ledger-feed`
+# can be declared. Sets amqp_port and amqp_url (user guest, password in $work/amqp-password).
+# The environment is tests/support/rabbitmq_server.h's (see there why each variable).
+start_rabbitmq() {
+  local r=$work/rabbitmq dist epmd
+  amqp_port=$(free_port); dist=$(free_port); epmd=$(free_port)
+  mkdir -p "$r/home" "$r/mnesia" "$r/log"
+  echo '[].' > "$r/enabled_plugins"; echo '[].' > "$r/advanced.config"; : > "$r/rabbitmq-env.conf"
+  printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\nlog.console = true\nlog.console.level = warning\nlog.file = false\nlog.console.use_colors = off\n' \
+    "$amqp_port" > "$r/rabbitmq.conf"
+  env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME="$r/home" /usr/bin/epmd -port "$epmd" -address 127.0.0.1 \
+    > "$r/epmd.log" 2>&1 & pids+=($!)
+  wait_port "$epmd"
+  (cd "$r" && exec env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME="$r/home" LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    ERL_EPMD_PORT="$epmd" ERL_EPMD_ADDRESS=127.0.0.1 \
+    ERL_AFLAGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_CONF_ENV_FILE="$r/rabbitmq-env.conf" RABBITMQ_NODENAME="rabbit-bench-$amqp_port@localhost" \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$amqp_port" RABBITMQ_DIST_PORT="$dist" \
+    RABBITMQ_CONFIG_FILE="$r/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$r/advanced.config" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$r/enabled_plugins" RABBITMQ_MNESIA_BASE="$r/mnesia" \
+    RABBITMQ_LOG_BASE="$r/log" RABBITMQ_PID_FILE="$r/rabbitmq.pid" \
+    RABBITMQ_FEATURE_FLAGS_FILE="$r/feature_flags" RABBITMQ_QUORUM_DIR="$r/quorum" \
+    ERL_CRASH_DUMP="$r/erl_crash.dump" /usr/lib/rabbitmq/bin/rabbitmq-server) > "$r/server.log" 2>&1 & pids+=($!)
+  echo guest > "$work/amqp-password"
+  amqp_url="amqp://guest@127.0.0.1:$amqp_port/%2f"
+  for _ in $(seq 900); do
+    amqp-declare-queue --url="amqp://guest:guest@127.0.0.1:$amqp_port/%2f" -d -q ledger-feed > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "rabbitmq did not start:" >&2; tail -20 "$r/server.log" >&2; return 1
+}

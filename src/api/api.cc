@@ -185,9 +185,15 @@ Api::Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoin
       stats_(registry, "balanced_http", api_router()),
       book_(stats_, {.service = "balanced", .dataset = "balanced.access", .access_log = options_.access_log}),
       streams_open_gauge_(registry.gauge("balanced_event_streams_open", "GET /events/stream connections open")),
+      last_event_gauge_(registry.gauge("balanced_events_last_id",
+                                       "The id of the last event this replica committed (a relay's lag: this minus "
+                                       "balanced_event_relay_position)")),
       event_waiters_(options_.events_waits_max),
       stream_waiters_(options_.events_streams_max) {
   engine_.set_commit_listener([this](int64_t last_event_id) {
+    // Committers may finish out of id order: the gauge only rises.
+    last_event_id_ = std::max(last_event_id_, last_event_id);
+    last_event_gauge_.Set(static_cast<double>(last_event_id_));
     event_waiters_.notify(last_event_id);
     stream_waiters_.notify(last_event_id);
   });
@@ -216,7 +222,7 @@ void Api::handle(Request&& request, http::Respond respond) {
   const bool names_account = route == Route::get_account || route == Route::get_balance ||
                              route == Route::get_history || route == Route::post_deposit ||
                              route == Route::post_withdrawal || route == Route::patch_account ||
-                             route == Route::get_account_holds;
+                             route == Route::get_account_holds || route == Route::get_statement;
   if (names_account && !core::is_valid_account_number(match.param(0))) {
     return respond(problem_response(Code::invalid_request,
                                     "accountNumber: must be 1-64 characters of [A-Za-z0-9._:-]"));
@@ -258,6 +264,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return events(request, std::move(respond));
     case Route::get_events_stream:
       return events_stream(request, std::move(respond));
+    case Route::get_statement:
+      return respond(statement(match.param(0), request));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -554,6 +562,42 @@ Response Api::transaction(std::string_view id) {
   auto found = engine_.store().transaction(id);
   if (!found.ok()) return error_response(found.error());
   return json_response(200, core::encode_transaction(found.value(), core::TransactionView::current));
+}
+
+Response Api::statement(std::string_view number, const Request& request) {
+  const std::string* from_text = query_value(request, "from");
+  const std::string* to_text = query_value(request, "to");
+  const auto from = from_text ? core::parse_utc_day(*from_text) : std::nullopt;
+  const auto to = to_text ? core::parse_utc_day(*to_text) : std::nullopt;
+  if (!from || !to) return problem_response(Code::invalid_request, "from, to: dates as YYYY-MM-DD (UTC), 1970 on");
+  if (*to < *from || *to - *from + 1 > core::report_days_max) {
+    return problem_response(Code::invalid_request, "from..to: 1 to " + std::to_string(core::report_days_max) +
+                                                       " days, to on or after from");
+  }
+  storage::Store& store = engine_.store();
+  auto account = store.account(number);
+  if (!account.ok()) return error_response(account.error());
+  auto opening = store.balance_at(number, *from * core::day_ms - 1);
+  if (!opening.ok()) return error_response(opening.error());
+  auto flows = store.flows(number, *from, *to);
+  if (!flows.ok()) return error_response(flows.error());
+  core::Statement statement{.account = account.value().number,
+                            .currency = account.value().currency,
+                            .from_day = *from,
+                            .to_day = *to,
+                            .opening_balance = opening.value().balance};
+  for (const auto& [type, total] : flows.value()) {
+    core::add_daily_total(statement.total, total);
+    statement.by_type[type] = total;
+  }
+  // The closing balance by the statement's own arithmetic, from the same totals: for days
+  // past, the balance at the end of `to` (tested against asOf).
+  __int128 closing = static_cast<__int128>(statement.opening_balance) + statement.total.credits - statement.total.debits;
+  if (closing > std::numeric_limits<int64_t>::max() || closing < std::numeric_limits<int64_t>::min()) {
+    return problem_response(Code::internal, "the statement's closing balance overflows");
+  }
+  statement.closing_balance = static_cast<int64_t>(closing);
+  return json_response(200, core::encode_statement(statement));
 }
 
 Api::~Api() { engine_.set_commit_listener(nullptr); }

@@ -115,6 +115,8 @@ class Api final : public http::Handler {
   http::Response transaction(std::string_view id);
   // GET /events?after=&limit=&wait=: the change feed, long-polled when nothing is new.
   void events(const http::Request& request, http::Respond respond);
+  // GET /accounts/{n}/statement?from=&to=: whole UTC days, O(days) (DESIGN.md section 11).
+  http::Response statement(std::string_view number, const http::Request& request);
   // GET /events/stream: the feed as Server-Sent Events, from Last-Event-ID or ?after=.
   void events_stream(const http::Request& request, http::Respond respond);
 
@@ -126,6 +128,8 @@ class Api final : public http::Handler {
   std::atomic<uint64_t> next_link_{1};  // tells one atomic batch's transfers from another's
   std::atomic<size_t> streams_open_{0};  // GET /events/stream, bounded by events_streams_max
   prometheus::Gauge& streams_open_gauge_;
+  prometheus::Gauge& last_event_gauge_;  // the last event id this replica committed
+  int64_t last_event_id_ = 0;  // the listener's (the engine calls it one commit at a time)
   // Woken by the engine after each commit that made events. Last: its destructor answers
   // the waits left while the rest is still there.
   engine::EventWaiters event_waiters_;

@@ -226,6 +226,7 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       admission.idempotent = true;
       break;
     case Route::get_account_holds:
+    case Route::get_statement:  // DESIGN.md section 11: n in accounts
       if (!need_scope("balances:read") || !need_account(match.param(0))) return admission;
       admission.idempotent = true;
       break;

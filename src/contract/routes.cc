@@ -27,6 +27,7 @@ http::Router make_router() {
   add(Route::post_refund, "POST", "/transactions/{id}/refunds", "post_refund");
   add(Route::get_events, "GET", "/events", "get_events");
   add(Route::get_events_stream, "GET", "/events/stream", "get_events_stream");
+  add(Route::get_statement, "GET", "/accounts/{number}/statement", "get_statement");
   add(Route::health, "GET", "/healthz", "health");
   add(Route::ready, "GET", "/readyz", "health");
   add(Route::metrics, "GET", "/metrics", "metrics");

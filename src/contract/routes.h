@@ -30,6 +30,7 @@ enum class Route : int {
   post_refund,
   get_events,
   get_events_stream,
+  get_statement,
   health,
   ready,
   metrics,

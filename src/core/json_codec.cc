@@ -636,6 +636,53 @@ std::string encode_balance_at(const Account& account, int64_t balance, int64_t v
   return out;
 }
 
+namespace {
+
+// {credits, debits, count}
+std::string encode_daily_total(const DailyTotal& total) {
+  std::string out;
+  JsonWriter json(out, 2 + 3 * JsonWriter::field_max(8));
+  json.raw('{');
+  json.member("credits", total.credits);
+  json.member("debits", total.debits);
+  json.member("count", total.count);
+  json.raw('}');
+  json.finish();
+  return out;
+}
+
+}  // namespace
+
+std::string encode_statement(const Statement& statement) {
+  std::string by_type = "{";
+  for (const auto& [type, total] : statement.by_type) {
+    if (by_type.size() > 1) by_type += ',';
+    by_type += '"';
+    by_type += type_name(type);
+    by_type += "\":";
+    by_type += encode_daily_total(total);
+  }
+  by_type += '}';
+  std::string out;
+  JsonWriter json(out, 2 + JsonWriter::escaped_max(statement.account.size()) +
+                           JsonWriter::escaped_max(statement.currency.size()) + 2 * JsonWriter::escaped_max(10) +
+                           5 * JsonWriter::field_max(16) + JsonWriter::field_max(6) + 16 + by_type.size());
+  json.raw('{');
+  json.member("accountNumber", statement.account);
+  json.member("currency", statement.currency);
+  json.member("from", format_utc_day(statement.from_day));
+  json.member("to", format_utc_day(statement.to_day));
+  json.member("openingBalance", statement.opening_balance);
+  json.member("closingBalance", statement.closing_balance);
+  json.member("credits", statement.total.credits);
+  json.member("debits", statement.total.debits);
+  json.member("count", statement.total.count);
+  json.json_member("byType", by_type);
+  json.raw('}');
+  json.finish();
+  return out;
+}
+
 std::string encode_transaction(const Transaction& t, TransactionView view) {
   const std::string_view type = type_name(t.type);
   const std::string_view status = status_name(t.status);

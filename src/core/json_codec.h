@@ -11,6 +11,7 @@
 
 #include "core/codes.h"
 #include "core/json_text.h"
+#include "core/reports.h"
 #include "core/types.h"
 
 namespace balanced::core {
@@ -85,6 +86,9 @@ std::string encode_balance(const Account& account);
 // GET /accounts/{n}/balance?asOf=: {accountNumber, balance, currency, version, asOf}, the
 // balance and version after the last change at or before `at_ms` (the instant echoed).
 std::string encode_balance_at(const Account& account, int64_t balance, int64_t version, int64_t at_ms);
+// GET /accounts/{n}/statement: {accountNumber, currency, from, to, openingBalance,
+// closingBalance, credits, debits, count, byType: {<type>: {credits, debits, count}}}.
+std::string encode_statement(const Statement& statement);
 // `record`: the row as written (answers of POSTs, audit details); `current`: with its state
 // as it stands (GET /transactions/{id}: refundedAmount).
 enum class TransactionView { record, current };

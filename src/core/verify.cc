@@ -5,6 +5,7 @@
 
 #include "core/audit.h"
 #include "core/money.h"
+#include "core/reports.h"
 
 namespace balanced::core {
 
@@ -81,9 +82,7 @@ void Verifier::add_transaction(const Transaction& t) {
   last_sequence_ = t.sequence;
   if (t.amount <= 0) problem("transaction " + t.id + " has amount " + std::to_string(t.amount));
   // A hold, void or expire moves pending amounts only: its balances after stay put.
-  const bool moves = t.type != TransactionType::hold && t.type != TransactionType::void_ &&
-                     t.type != TransactionType::expire;
-  const int64_t delta = moves ? t.amount : 0;
+  const int64_t delta = moves_balance(t.type) ? t.amount : 0;
   post(t, t.source, -delta, t.source_balance_after, t.source_version_after);
   post(t, t.destination, delta, t.destination_balance_after, t.destination_version_after);
   hold_transaction(t);

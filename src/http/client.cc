@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 
 namespace balanced::http {
@@ -17,14 +18,24 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
-// Writes `request` on `stream` and reads the answer into `parser`; `finish` gets the end.
+// Writes `request` on `stream` and reads the answer (or its head) into `parser`; `finish`
+// gets the end.
 template <class Stream, class Finish>
-void exchange(Stream& stream, bhttp::request<bhttp::string_body>& request, beast::flat_buffer& buffer,
+void exchange(Stream& stream, bhttp::request<bhttp::string_body>& request, bool head_only, beast::flat_buffer& buffer,
               bhttp::response_parser<bhttp::string_body>& parser, Finish finish) {
-  bhttp::async_write(stream, request, [&stream, &buffer, &parser, finish](beast::error_code w, size_t) {
+  bhttp::async_write(stream, request, [&stream, &buffer, &parser, head_only, finish](beast::error_code w, size_t) {
     if (w) return finish(w);
+    if (head_only) {
+      return bhttp::async_read_header(stream, buffer, parser, [finish](beast::error_code r, size_t) { finish(r); });
+    }
     bhttp::async_read(stream, buffer, parser, [finish](beast::error_code r, size_t) { finish(r); });
   });
+}
+
+bool is_ip_literal(const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
 }
 
 }  // namespace
@@ -53,8 +64,6 @@ Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, i
   asio::io_context context;
   beast::error_code ec;
   tcp::resolver resolver(context);
-  auto endpoints = resolver.resolve(to.address.host, std::to_string(to.address.port), ec);
-  if (ec) return Error{Code::unavailable, to.url + ": " + ec.message()};
   bhttp::request<bhttp::string_body> message;
   message.version(11);
   const auto verb = bhttp::string_to_verb(request.method);
@@ -64,7 +73,11 @@ Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, i
     message.method(verb);
   }
   message.target(to.target);
-  message.set(bhttp::field::host, to.address.host);
+  // RFC 9110 7.2: the port unless the scheme's default, an IPv6 address in brackets.
+  const bool default_port = to.address.port == (to.tls ? 443 : 80);
+  const bool ipv6 = to.address.host.find(':') != std::string::npos;
+  message.set(bhttp::field::host, default_port ? (ipv6 ? "[" + to.address.host + "]" : to.address.host)
+                                               : to.address.text());
   message.set(bhttp::field::user_agent, "balanced");
   for (const auto& [name, value] : request.headers) message.insert(name, value);
   message.body() = request.body;
@@ -81,6 +94,9 @@ Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, i
   std::optional<ssl::context> tls_context;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   std::optional<beast::tcp_stream> plain;
+  const bool head_only = request.status_only;
+  // The connection and the exchange, once the name resolved (inside the deadline).
+  std::function<void(const tcp::resolver::results_type&)> connected;
   if (to.tls) {
     tls_context.emplace(ssl::context::tls_client);
     tls_context->set_default_verify_paths();
@@ -90,22 +106,32 @@ Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, i
     }
     tls_context->set_verify_mode(ssl::verify_peer);
     secure.emplace(context, *tls_context);
-    SSL_set_tlsext_host_name(secure->native_handle(), to.address.host.c_str());
+    // SNI names a host, never an address (RFC 6066 3).
+    if (!is_ip_literal(to.address.host)) SSL_set_tlsext_host_name(secure->native_handle(), to.address.host.c_str());
     secure->set_verify_callback(ssl::host_name_verification(to.address.host));
-    beast::get_lowest_layer(*secure).async_connect(endpoints, [&](beast::error_code e, auto) {
-      if (e) return finish(e);
-      secure->async_handshake(ssl::stream_base::client, [&](beast::error_code h) {
-        if (h) return finish(h);
-        exchange(*secure, message, buffer, parser, finish);
+    connected = [&](const tcp::resolver::results_type& endpoints) {
+      beast::get_lowest_layer(*secure).async_connect(endpoints, [&](beast::error_code e, auto) {
+        if (e) return finish(e);
+        secure->async_handshake(ssl::stream_base::client, [&](beast::error_code h) {
+          if (h) return finish(h);
+          exchange(*secure, message, head_only, buffer, parser, finish);
+        });
       });
-    });
+    };
   } else {
     plain.emplace(context);
-    plain->async_connect(endpoints, [&](beast::error_code e, auto) {
-      if (e) return finish(e);
-      exchange(*plain, message, buffer, parser, finish);
-    });
+    connected = [&](const tcp::resolver::results_type& endpoints) {
+      plain->async_connect(endpoints, [&](beast::error_code e, auto) {
+        if (e) return finish(e);
+        exchange(*plain, message, head_only, buffer, parser, finish);
+      });
+    };
   }
+  resolver.async_resolve(to.address.host, std::to_string(to.address.port),
+                         [&](beast::error_code e, const tcp::resolver::results_type& endpoints) {
+                           if (e) return finish(e);
+                           connected(endpoints);
+                         });
   context.run_for(std::chrono::milliseconds(timeout_ms));
   if (!done) return Error{Code::unavailable, to.url + ": no answer within " + std::to_string(timeout_ms) + " ms"};
   if (ec) return Error{Code::unavailable, to.url + ": " + ec.message()};

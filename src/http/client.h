@@ -30,6 +30,7 @@ struct ClientRequest {
   std::string method = "GET";
   Headers headers;  // besides Host, Content-Length and User-Agent
   std::string body;
+  bool status_only = false;  // read the answer's head only: its body is not wanted
 };
 
 struct ClientReply {
@@ -37,8 +38,9 @@ struct ClientReply {
   std::string body;
 };
 
-// Sends `request` and reads the whole answer (its body at most `body_bytes_max`);
-// unavailable on a connection, TLS or protocol failure or when the deadline passes.
+// Resolves the name, connects, sends `request` and reads the whole answer (its body at
+// most `body_bytes_max`), all within `timeout_ms`; unavailable on a resolution,
+// connection, TLS or protocol failure or when the deadline passes.
 Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, int64_t timeout_ms,
                          size_t body_bytes_max);
 

@@ -3,6 +3,8 @@
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <chrono>
@@ -104,7 +106,17 @@ AmqpSink::AmqpSink(AmqpOptions options, AmqpTarget target) : options_(std::move(
 
 AmqpSink::~AmqpSink() = default;
 
-void AmqpSink::disconnect() { connection_.reset(); }
+void AmqpSink::disconnect() {
+  std::lock_guard lock(connection_mutex_);
+  connection_.reset();
+}
+
+void AmqpSink::cancel() {
+  // The fd stays the connection's while the lock is held (disconnect() takes it too);
+  // a shutdown wakes a publish or a wait for confirms under way, which then fails.
+  std::lock_guard lock(connection_mutex_);
+  if (connection_) ::shutdown(amqp_get_sockfd(connection_->state), SHUT_RDWR);
+}
 
 Status AmqpSink::connect() {
   auto connection = std::make_unique<Connection>();
@@ -116,6 +128,8 @@ Status AmqpSink::connect() {
     if (!options_.ca_file.empty() && amqp_ssl_socket_set_cacert(socket, options_.ca_file.c_str()) != AMQP_STATUS_OK) {
       return Status(Code::invalid_request, "--events-amqp-ca-file " + options_.ca_file + ": cannot be read");
     }
+    // rabbitmq-c's own context trusts nothing by default: the system's roots too.
+    SSL_CTX_set_default_verify_paths(static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket)));
     amqp_ssl_socket_set_verify_peer(socket, 1);
     amqp_ssl_socket_set_verify_hostname(socket, 1);
   }
@@ -151,6 +165,7 @@ Status AmqpSink::connect() {
       !error.empty()) {
     return Status(Code::unavailable, error);
   }
+  std::lock_guard lock(connection_mutex_);
   connection_ = std::move(connection);
   return {};
 }
@@ -216,18 +231,24 @@ EventSink::Delivered AmqpSink::deliver(std::span<const core::StoredEvent> events
       delivered.status = Status(Code::unavailable, std::string("confirms: ") + amqp_error_string2(status));
       break;
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+    if (frame.frame_type != AMQP_FRAME_METHOD) {
+      amqp_maybe_release_buffers_on_channel(state, frame.channel);
+      continue;
+    }
     if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
       const auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
       ack_through(ack->delivery_tag, ack->multiple != 0);
+      // A long-lived connection: each decoded frame's memory goes back once read.
+      amqp_maybe_release_buffers_on_channel(state, frame.channel);
       continue;
     }
     if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
-      const auto* nack = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-      // What was acked before it counts; from the first hole on, published again.
+      // What was acked before it counts; from the first hole on, published again. The
+      // frame lives in the connection's memory: read before the connection goes.
+      const uint64_t tag = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded)->delivery_tag;
       disconnect();
-      delivered.status = Status(Code::unavailable, "the broker refused event (delivery tag " +
-                                                       std::to_string(nack->delivery_tag) + ")");
+      delivered.status =
+          Status(Code::unavailable, "the broker refused event (delivery tag " + std::to_string(tag) + ")");
       break;
     }
     if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD || frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
@@ -237,6 +258,7 @@ EventSink::Delivered AmqpSink::deliver(std::span<const core::StoredEvent> events
     }
   }
   delivered.confirmed = static_cast<size_t>(confirmed_through - (first_tag - 1));
+  if (connection_) amqp_maybe_release_buffers(connection_->state);
   return delivered;
 }
 

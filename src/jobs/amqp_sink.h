@@ -3,14 +3,17 @@
 // a durable topic exchange, routing key its type ("transaction.transfer", ...),
 // `message_id` its id, `type` its type, `content_type` application/json, body the event
 // as GET /events gives it. The channel is in confirm mode: an event counts as delivered
-// once the broker acknowledged it (after writing it to a durable queue's disk); a nack,
+// once the broker acknowledged it (a durable queue's copy written to its disk); a nack,
 // a closed connection or no confirmation within the timeout stops the round there, and
-// the relay publishes again from the first unconfirmed event. RabbitMQ is the reference
-// broker; rabbitmq-c (librabbitmq) speaks the protocol, over TLS for amqps://.
+// the relay publishes again from the first unconfirmed event. A confirm says the exchange
+// took the message: RabbitMQ acks, and drops, one no queue is bound for, so bind the
+// queues before the relay starts. RabbitMQ is the reference broker; rabbitmq-c
+// (librabbitmq) speaks the protocol, over TLS for amqps://.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "jobs/event_relay.h"
@@ -44,6 +47,7 @@ class AmqpSink final : public EventSink {
   ~AmqpSink() override;
   std::string name() const override { return "amqp"; }
   Delivered deliver(std::span<const core::StoredEvent> events) override;
+  void cancel() override;
 
   struct Connection;
 
@@ -55,7 +59,8 @@ class AmqpSink final : public EventSink {
 
   const AmqpOptions options_;
   const AmqpTarget target_;
-  std::unique_ptr<Connection> connection_;  // null when not connected
+  std::mutex connection_mutex_;  // held to replace connection_, and by cancel()
+  std::unique_ptr<Connection> connection_;  // null when not connected; used by the relay's thread
 };
 
 }  // namespace balanced::jobs

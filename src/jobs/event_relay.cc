@@ -49,6 +49,7 @@ void EventRelay::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  sink_->cancel();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -104,12 +105,15 @@ int64_t EventRelay::round(int64_t& position, int64_t& retry_ms) {
     return options_.poll_ms;
   }
   const EventSink::Delivered delivered = sink_->deliver(events);
+  // The lag: the age of the oldest event not confirmed yet, or of the last confirmed
+  // (how late it arrived) when the round confirmed them all; a failing relay's grows.
+  const auto& behind = events[std::min(delivered.confirmed, events.size() - 1)];
+  lag_seconds_.Set(static_cast<double>(std::max<int64_t>(0, unix_ms() - behind.occurred_at_ms)) / 1000.0);
   if (delivered.confirmed > 0) {
     const auto& last = events[delivered.confirmed - 1];
     position = last.id;
     delivered_.Increment(static_cast<double>(delivered.confirmed));
     position_gauge_.Set(static_cast<double>(position));
-    lag_seconds_.Set(static_cast<double>(std::max<int64_t>(0, unix_ms() - last.occurred_at_ms)) / 1000.0);
     // Kept in memory when the store is down: the next confirmation stores it, and a
     // restart meanwhile delivers these again (at least once).
     if (Status stored = store_.confirm_relay(name_, position); !stored.ok()) {

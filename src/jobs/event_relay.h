@@ -33,7 +33,10 @@ class EventSink {
   // The relay's name, the key of its position ("webhook", "amqp").
   virtual std::string name() const = 0;
   // Delivers `events` in order; returns how many, from the first, the target confirmed.
+  // A round may stop early (its time budget, cancel()) with what was confirmed so far.
   virtual Delivered deliver(std::span<const core::StoredEvent> events) = 0;
+  // From another thread (the relay's stop()): makes a deliver() under way return soon.
+  virtual void cancel() {}
 };
 
 struct EventRelayOptions {
@@ -75,7 +78,7 @@ class EventRelay {
   prometheus::Counter& failures_;
   prometheus::Counter& skipped_;
   prometheus::Gauge& position_gauge_;
-  prometheus::Gauge& lag_seconds_;
+  prometheus::Gauge& lag_seconds_;  // the oldest unconfirmed event's age (last round)
   Mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ GUARDED_BY(mutex_) = false;

@@ -12,7 +12,7 @@
 namespace balanced::jobs {
 namespace {
 
-// A receiver's answer is read for its status only.
+// A receiver's answer is read for its status only (its head); this bounds nothing else.
 constexpr size_t kReplyBytesMax = 64 * 1024;
 
 }  // namespace
@@ -67,9 +67,16 @@ EventSink::Delivered WebhookSink::deliver(std::span<const core::StoredEvent> eve
     delivered.status = Status(keys.error());
     return delivered;
   }
+  const auto round_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.round_ms_max);
   for (const auto& event : events) {
+    if (cancelled_) {
+      delivered.status = Status(Code::unavailable, "stopping");
+      return delivered;
+    }
+    if (delivered.confirmed > 0 && std::chrono::steady_clock::now() > round_end) return delivered;
     http::ClientRequest request;
     request.method = "POST";
+    request.status_only = true;  // what a receiver says past its status is not read
     core::append_event_json(event, request.body);
     const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch())

@@ -6,6 +6,7 @@
 // within the timeout, stops the round there (the relay retries it with backoff).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ struct WebhookOptions {
   std::string secret_file;  // --webhook-secret-file: one secret per line, reread each round
   std::string ca_file;      // --webhook-ca-file: trusted besides the system's roots
   int64_t timeout_ms = 10'000;  // one POST's, connection included
+  // A round ends after this long (with what was confirmed), so the relay checks its lease
+  // and a stop between rounds; a POST under way finishes first.
+  int64_t round_ms_max = 1'000;
 };
 
 // "t=<unix_s>,v1=<hex>[,v1=<hex>...]": one v1 per secret, of "<unix_s>.<body>".
@@ -32,6 +36,7 @@ class WebhookSink final : public EventSink {
   static Result<std::unique_ptr<WebhookSink>> open(WebhookOptions options);
   std::string name() const override { return "webhook"; }
   Delivered deliver(std::span<const core::StoredEvent> events) override;
+  void cancel() override { cancelled_ = true; }
 
  private:
   WebhookSink(WebhookOptions options, http::ClientTarget target)
@@ -40,6 +45,7 @@ class WebhookSink final : public EventSink {
 
   const WebhookOptions options_;
   const http::ClientTarget target_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace balanced::jobs

@@ -53,6 +53,7 @@ class MemoryStore::Transaction final : public BatchTransaction {
       transaction.sequence = static_cast<int64_t>(store_.transactions_.size()) + 1;
       store_.by_id_.emplace(transaction.id, store_.transactions_.size());
       store_.transactions_.push_back(transaction);
+      core::add_daily_totals(transaction, store_.daily_totals_);
     }
     for (const auto& updated : effects.transaction_updates) {
       store_.transactions_.at(store_.by_id_.at(updated.id)) = updated;
@@ -225,6 +226,19 @@ Result<int64_t> MemoryStore::prune_events(int64_t before_ms, size_t limit, int64
     ++pruned;
   }
   return pruned;
+}
+
+Result<std::map<core::TransactionType, core::DailyTotal>> MemoryStore::flows(std::string_view number, int64_t from_day,
+                                                                             int64_t to_day) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  std::map<core::TransactionType, core::DailyTotal> by_type;
+  const std::string account(number);
+  for (auto it = daily_totals_.lower_bound(core::DailyKey{account, from_day, core::TransactionType::transfer});
+       it != daily_totals_.end() && it->first.account == account && it->first.day <= to_day; ++it) {
+    core::add_daily_total(by_type[it->first.type], it->second);
+  }
+  return by_type;
 }
 
 Result<int64_t> MemoryStore::relay_position(std::string_view relay) {

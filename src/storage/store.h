@@ -11,6 +11,7 @@
 
 #include "core/codes.h"
 #include "core/ledger.h"
+#include "core/reports.h"
 #include "core/types.h"
 
 namespace balanced::storage {
@@ -125,6 +126,11 @@ class Store {
   // than answered nothing); returns how many went.
   virtual Result<int64_t> prune_events(int64_t before_ms, size_t limit,
                                        int64_t through_max = std::numeric_limits<int64_t>::max()) = 0;
+  // Reports (DESIGN.md section 11): what moved `number`'s balance on the UTC days
+  // from_day..to_day (both included), by transaction type (core/reports.h), from totals
+  // kept in the same commit as the postings: time that grows with the days, not the rows.
+  virtual Result<std::map<core::TransactionType, core::DailyTotal>> flows(std::string_view number, int64_t from_day,
+                                                                         int64_t to_day) = 0;
   // The change feed's relays (DESIGN.md section 11): the last event id `relay`'s target
   // confirmed, 0 when it has confirmed none.
   virtual Result<int64_t> relay_position(std::string_view relay) = 0;

@@ -3,7 +3,7 @@
 # moved to a free one), against a balanced it starts on a fresh SQLite file, and checks
 # that no command got a problem answer, the change feed showed the first events, and the
 # last read is alice's balance after the transfers, the deposit and withdrawal, the hold's
-# capture and the refund.
+# capture and the refund, and today's statement closes at that balance.
 # Usage: tests/docs/readme_try_it.sh BUILD_DIR
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +25,7 @@ if grep -q '"type":"/problems/' <<< "$output"; then echo "$output"; fail "a comm
 grep -q '"type":"account.created"' <<< "$output" || { echo "$output"; fail "the change feed showed no account.created"; }
 grep -q '"status":"captured"' <<< "$output" || { echo "$output"; fail "the hold was not captured"; }
 grep -q '"refundOf":"cap-1"' <<< "$output" || { echo "$output"; fail "the capture was not refunded"; }
+grep -q '"closingBalance":6240' <<< "$output" || { echo "$output"; fail "today's statement does not close at alice's balance"; }
 # curl prints no newline after a body: the last read is the last balance in the output.
 balance=$(grep -o '"balance":[0-9-]*' <<< "$output" | tail -1 || true)
 pending=$(grep -o '"pendingDebits":[0-9-]*' <<< "$output" | tail -1 || true)

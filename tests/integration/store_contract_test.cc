@@ -534,6 +534,44 @@ TYPED_TEST(StoreContract, RelayPositionsOnlyMoveForwardAndHoldRetentionBack) {
   EXPECT_EQ(this->store().events_after(0, 10).value().oldest, 3);
 }
 
+TYPED_TEST(StoreContract, DailyTotalsSumWhatMovedEachAccountByDayAndType) {
+  using core::TransactionType;
+  const int64_t day0 = core::utc_day(this->now_ms_ + 1000);
+  this->apply({open("dt-a", 100), open("dt-b", 0)});           // a deposit of 100 to dt-a, day 0
+  this->apply({transfer("dt-1", "dt-a", "dt-b", 30)});          // day 0
+  this->apply({transfer("dt-x", "dt-a", "dt-b", 1000)});        // rejected: moves nothing
+  this->apply({hold("dt-h", "dt-a", "dt-b", 20)});              // a hold moves no balance
+  this->now_ms_ = (day0 + 1) * core::day_ms + 5000;             // the next UTC day
+  this->apply({transfer("dt-2", "dt-b", "dt-a", 5)});
+  const auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto both = this->store().flows("dt-a", day0, day0 + 1);
+    ASSERT_TRUE(both.ok()) << both.error().detail;
+    ASSERT_EQ(both.value().size(), 2u);  // deposit and transfer; no hold
+    const auto& deposit = both.value().at(TransactionType::deposit);
+    EXPECT_EQ(deposit.credits, 100);
+    EXPECT_EQ(deposit.debits, 0);
+    EXPECT_EQ(deposit.count, 1);
+    const auto& moved = both.value().at(TransactionType::transfer);
+    EXPECT_EQ(moved.credits, 5);
+    EXPECT_EQ(moved.debits, 30);
+    EXPECT_EQ(moved.count, 2);
+    auto first = this->store().flows("dt-a", day0, day0).value();
+    EXPECT_EQ(first.at(TransactionType::transfer).credits, 0);
+    EXPECT_EQ(first.at(TransactionType::transfer).debits, 30);
+    auto second = this->store().flows("dt-b", day0 + 1, day0 + 1).value();
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_EQ(second.at(TransactionType::transfer).debits, 5);
+    EXPECT_EQ(second.at(TransactionType::transfer).count, 1);
+    EXPECT_EQ(this->store().flows("$issuer:USD", day0, day0).value().at(TransactionType::deposit).debits, 100);
+    EXPECT_TRUE(this->store().flows("nobody", day0, day0 + 1).value().empty());
+    EXPECT_TRUE(this->store().flows("dt-a", day0 + 2, day0 + 9).value().empty());
+  };
+  check("as committed");  // on SQLite: partly from the pending overlay
+  this->settle();
+  check("settled");
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);

@@ -179,7 +179,8 @@ TEST_F(GatewayTest, EveryRowOfTheAuthorizationTableOverTls) {
   const std::string admin = token("root", "admin", "");
 
   // Reads of an account: scope balances:read and the account in `accounts`.
-  for (const std::string path : {"/accounts/alice", "/accounts/alice/balance", "/accounts/alice/transactions"}) {
+  for (const std::string path : {"/accounts/alice", "/accounts/alice/balance", "/accounts/alice/transactions",
+                                  "/accounts/alice/statement?from=2026-01-01&to=2026-01-31"}) {
     EXPECT_EQ(call("GET", path, reader).status, 200) << path;
     EXPECT_EQ(call("GET", path, admin).status, 200) << path;
     auto scope = call("GET", path, writer);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <optional>
 #include <set>
 #include <thread>
@@ -861,6 +862,72 @@ TEST(HttpEvents, AStreamWhoseReaderStopsReadingIsCutOff) {
   }
   EXPECT_FALSE(stalled.ended());
   EXPECT_EQ(server.process().terminate(), 0) << server.log();
+}
+
+// YYYY-MM-DD of today (UTC), `offset` days away.
+std::string utc_date(int offset = 0) {
+  const std::time_t now = std::time(nullptr) + static_cast<std::time_t>(offset) * 86'400;
+  std::tm parts{};
+  ::gmtime_r(&now, &parts);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &parts);
+  return text;
+}
+
+// DESIGN.md section 11: closing = opening + credits - debits, by type, over whole days.
+TEST_F(HttpApi, AStatementAddsUpToTheBalance) {
+  create("st-a", 1000);
+  create("st-b", 0);
+  ASSERT_EQ(transfer("st-1", "st-a", "st-b", 300).status, 201);
+  ASSERT_EQ(transfer("st-2", "st-b", "st-a", 50).status, 201);
+  ASSERT_EQ(transfer("st-x", "st-b", "st-a", 100'000).status, 422);  // refused: moves nothing
+  ASSERT_EQ(call("POST", "/accounts/st-a/withdrawals", R"({"transactionId":"st-w","amount":25})").status, 201);
+  ASSERT_EQ(call("POST", "/holds",
+                 R"({"holdId":"st-h","sourceAccountNumber":"st-a","destinationAccountNumber":"st-b","amount":40})")
+                .status,
+            201);
+  ASSERT_EQ(call("POST", "/holds/st-h/capture", R"({"captureId":"st-c","amount":15})").status, 201);
+  ASSERT_EQ(call("POST", "/transactions/st-c/refunds", R"({"refundId":"st-r","amount":5})").status, 201);
+  // Through today, and from yesterday (nothing then): the same flows, opening 0.
+  for (const std::string& from : {utc_date(), utc_date(-1)}) {
+    auto answer = call("GET", "/accounts/st-a/statement?from=" + from + "&to=" + utc_date());
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    auto statement = object(answer);
+    EXPECT_EQ(statement["accountNumber"], json::value("st-a"));
+    EXPECT_EQ(statement["currency"], json::value("USD"));
+    EXPECT_EQ(statement["from"], json::value(from));
+    EXPECT_EQ(statement["openingBalance"], json::value(0));
+    // In: 1000 deposited, 50 transferred, 5 refunded; out: 300 transferred, 25 withdrawn, 15 captured.
+    EXPECT_EQ(statement["credits"], json::value(1055));
+    EXPECT_EQ(statement["debits"], json::value(340));
+    EXPECT_EQ(statement["count"], json::value(6));  // the hold moved no balance
+    EXPECT_EQ(statement["closingBalance"], json::value(715));
+    const auto balance = object(call("GET", "/accounts/st-a/balance"))["balance"];
+    EXPECT_EQ(statement["closingBalance"], balance);
+    const auto by_type = statement["byType"].as_object();
+    EXPECT_EQ(by_type.at("transfer").at("credits"), json::value(50));
+    EXPECT_EQ(by_type.at("transfer").at("debits"), json::value(300));
+    EXPECT_EQ(by_type.at("transfer").at("count"), json::value(2));
+    EXPECT_EQ(by_type.at("capture").at("debits"), json::value(15));
+    EXPECT_EQ(by_type.at("refund").at("credits"), json::value(5));
+    EXPECT_EQ(by_type.at("withdrawal").at("debits"), json::value(25));
+    EXPECT_EQ(by_type.at("deposit").at("credits"), json::value(1000));
+    EXPECT_FALSE(by_type.contains("hold"));
+  }
+  // Days to come: the balance as it stands, nothing moved.
+  auto later = object(call("GET", "/accounts/st-b/statement?from=" + utc_date(1) + "&to=" + utc_date(2)));
+  EXPECT_EQ(later["openingBalance"], later["closingBalance"]);
+  EXPECT_EQ(later["count"], json::value(0));
+  EXPECT_EQ(later["byType"], json::object());
+  for (const std::string query : {"", "?from=2026-01-01", "?from=2026-02-30&to=2026-03-01", "?from=2026-1-01&to=2026-01-02",
+                                  "?from=2026-03-02&to=2026-03-01", "?from=2025-01-01&to=2026-01-02",
+                                  "?from=1969-12-31&to=1970-01-01"}) {
+    auto bad = call("GET", "/accounts/st-a/statement" + query);
+    EXPECT_EQ(bad.status, 400) << query << " " << bad.body;
+    EXPECT_NE(bad.body.find("\"code\":\"invalid_request\""), std::string::npos) << bad.body;
+  }
+  EXPECT_EQ(call("GET", "/accounts/st-none/statement?from=2026-01-01&to=2026-01-02").status, 404);
+  EXPECT_EQ(call("GET", "/accounts/st-a/statement?from=2025-01-01&to=2025-12-31").status, 200);  // 365 days
 }
 
 TEST_F(HttpApi, ABalanceAtAPastInstant) {

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/audit.h"
+#include "core/reports.h"
 #include "storage/mysql/statements.h"
 #include "storage/rows.h"
 
@@ -110,6 +111,7 @@ Status BatchWriter::write(core::BatchEffects& effects) {
   add_update_accounts(effects.updated, steps);
   add_insert_transactions(effects.transactions, steps);
   add_update_transactions(effects.transaction_updates, steps);
+  add_daily_totals(effects.transactions, steps);
   if (auto s = run(steps, effects); !s.ok()) return s;
   core::render_audit_and_events(effects.audit, effects.events, effects.transactions);
   steps.clear();
@@ -238,6 +240,28 @@ void BatchWriter::add_insert_transactions(const std::vector<core::Transaction>& 
     steps.push_back(Step{std::move(sql), Step::Kind::insert_transactions, start, end});
     return {};
   });
+}
+
+// Reports: the batch's daily totals (core/reports.h), summed, added to the stored ones.
+// Keys in order (a map), so two batches lock the rows they share in one order.
+void BatchWriter::add_daily_totals(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps) {
+  core::DailyTotals daily;
+  for (const auto& t : transactions) core::add_daily_totals(t, daily);
+  if (daily.empty()) return;
+  std::string sql = "INSERT INTO daily_totals (account, day, type, credits, debits, count) VALUES ";
+  bool first = true;
+  for (const auto& [key, total] : daily) {
+    sql += first ? "(" : ",(";
+    first = false;
+    c_.append_quoted(sql, key.account);
+    sql += "," + std::to_string(key.day) + ",";
+    c_.append_quoted(sql, sql_text(key.type));
+    sql += "," + std::to_string(total.credits) + "," + std::to_string(total.debits) + "," +
+           std::to_string(total.count) + ")";
+  }
+  sql += " ON DUPLICATE KEY UPDATE credits = credits + VALUES(credits), debits = debits + VALUES(debits), "
+         "count = count + VALUES(count)";
+  steps.push_back(Step{std::move(sql), Step::Kind::plain, 0, 0});
 }
 
 void BatchWriter::add_insert_references(const std::vector<core::ReferenceClaim>& claims, std::vector<Step>& steps) {

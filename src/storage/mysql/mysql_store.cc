@@ -264,6 +264,27 @@ Result<int64_t> MysqlStore::prune_events(int64_t before_ms, size_t limit, int64_
   return static_cast<int64_t>(deleted.value().at(0).affected_rows);
 }
 
+Result<std::map<core::TransactionType, core::DailyTotal>> MysqlStore::flows(std::string_view number, int64_t from_day,
+                                                                            int64_t to_day) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  std::string sql = "SELECT type, SUM(credits), SUM(debits), SUM(count) FROM daily_totals WHERE account = ";
+  c.append_quoted(sql, number);
+  sql += " AND day BETWEEN " + std::to_string(from_day) + " AND " + std::to_string(to_day) + " GROUP BY type";
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  std::map<core::TransactionType, core::DailyTotal> by_type;
+  while (rows.value().next()) {
+    const auto type = core::type_from_name(rows.value().text(0));
+    if (!type) return Error{Code::internal, "daily_totals: unknown type " + std::string(rows.value().text(0))};
+    core::add_daily_total(by_type[*type], core::DailyTotal{.credits = rows.value().int64(1),
+                                                           .debits = rows.value().int64(2),
+                                                           .count = rows.value().int64(3)});
+  }
+  return by_type;
+}
+
 Result<int64_t> MysqlStore::relay_position(std::string_view relay) {
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();

@@ -89,6 +89,8 @@ class MysqlStore final : public Store {
   Result<EventPage> events_after(int64_t after, size_t limit) override;
   Result<int64_t> prune_events(int64_t before_ms, size_t limit, int64_t through_max) override;
   Result<int64_t> relay_position(std::string_view relay) override;
+  Result<std::map<core::TransactionType, core::DailyTotal>> flows(std::string_view number, int64_t from_day,
+                                                                 int64_t to_day) override;
   Status confirm_relay(std::string_view relay, int64_t position) override;
   Status ping() override;
   // Audit records are visited in chain order, sealed ones only, with log_id set to

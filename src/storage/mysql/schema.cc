@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 8> kMigrations{{
+const std::array<std::vector<MigrationStep>, 9> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -207,6 +207,20 @@ const std::array<std::vector<MigrationStep>, 8> kMigrations{{
         // (retention keeps what follows).
         "CREATE TABLE IF NOT EXISTS relay_positions (name VARBINARY(64) NOT NULL PRIMARY KEY, "
         "position BIGINT NOT NULL, updated_at BIGINT NOT NULL) ENGINE=InnoDB",
+    },
+    {
+        // Version 9 (DESIGN.md section 11, Reports): per account, UTC day and type, what
+        // moved its balance, written in each batch's transaction; the history before it
+        // summed in once (IGNORE: a second run after a crash adds nothing twice).
+        "CREATE TABLE IF NOT EXISTS daily_totals (account VARBINARY(64) NOT NULL, day INT NOT NULL, "
+        "type VARBINARY(16) NOT NULL, credits BIGINT NOT NULL, debits BIGINT NOT NULL, count BIGINT NOT NULL, "
+        "PRIMARY KEY (account, day, type)) ENGINE=InnoDB",
+        "INSERT IGNORE INTO daily_totals (account, day, type, credits, debits, count) "
+        "SELECT account, day, type, SUM(credits), SUM(debits), SUM(count) FROM ("
+        "SELECT destination_account AS account, created_at DIV 86400000 AS day, type, amount AS credits, "
+        "0 AS debits, 1 AS count FROM transactions WHERE status = 'committed' AND type NOT IN ('hold', 'void', "
+        "'expire') UNION ALL SELECT source_account, created_at DIV 86400000, type, 0, amount, 1 FROM transactions "
+        "WHERE status = 'committed' AND type NOT IN ('hold', 'void', 'expire')) moved GROUP BY account, day, type",
     },
 }};
 

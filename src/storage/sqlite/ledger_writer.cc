@@ -7,6 +7,7 @@
 
 #include "core/audit.h"
 #include "core/json_codec.h"
+#include "core/reports.h"
 #include "storage/rows.h"
 
 namespace balanced::storage::sqlite {
@@ -81,6 +82,11 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       {&write_commit_time_,
        "INSERT INTO commit_times (created_at, last_sequence) VALUES (?1, ?2) ON CONFLICT (created_at) DO "
        "UPDATE SET last_sequence = max(last_sequence, excluded.last_sequence)"},
+      // Reports (schema 10): one upsert per account, day and type the chunk moved.
+      {&add_daily_total_,
+       "INSERT INTO daily_totals (account, day, type, credits, debits, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+       "ON CONFLICT (account, day, type) DO UPDATE SET credits = credits + excluded.credits, "
+       "debits = debits + excluded.debits, count = count + excluded.count"},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -149,10 +155,12 @@ Status LedgerWriter::write(BatchesView batches) {
   // The commit time being written and its last sequence: one commit_times row per
   // time, written when the time changes and at the end.
   std::optional<CommitTime> time;
+  core::DailyTotals daily;  // the chunk's, summed before they are written
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;
     for (const auto& t : effects->transactions) {
       if (auto s = insert_transaction(t); !s.ok()) return s;
+      core::add_daily_totals(t, daily);
       if (time && time->created_at_ms != t.created_at_ms) {
         if (auto s = write_commit_time(*time); !s.ok()) return s;
         time.reset();
@@ -213,6 +221,16 @@ Status LedgerWriter::write(BatchesView batches) {
   }
   if (time) {
     if (auto s = write_commit_time(*time); !s.ok()) return s;
+  }
+  for (const auto& [key, total] : daily) {
+    Use s(add_daily_total_);
+    s->bind(1, key.account);
+    s->bind(2, key.day);
+    s->bind(3, sql_text(key.type));
+    s->bind(4, total.credits);
+    s->bind(5, total.debits);
+    s->bind(6, total.count);
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "add daily total"));
   }
   Use s(write_applied_);
   s->bind(1, last);

@@ -94,6 +94,11 @@ std::optional<core::Transaction> Overlay::transaction(std::string_view id) {
   return std::nullopt;
 }
 
+std::vector<std::shared_ptr<const PendingBatch>> Overlay::pending() {
+  MutexLock lock(mutex_);
+  return {batches_.begin(), batches_.end()};
+}
+
 void Overlay::history(std::string_view number, int64_t before, std::vector<core::Transaction>& out) {
   MutexLock lock(mutex_);
   for (const auto& batch : batches_) {

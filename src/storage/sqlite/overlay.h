@@ -68,6 +68,9 @@ class Overlay {
   // the first pending event's id (0: none pending). Every event below it is in the
   // ledger file.
   int64_t events_after(int64_t after, size_t limit, std::vector<core::StoredEvent>& out);
+  // The pending batches (each a batch number above what the file held when it was
+  // published), oldest first.
+  std::vector<std::shared_ptr<const PendingBatch>> pending();
 
   // The materializer's. Waits for a batch, then up to `grow_for` (cut short when the
   // overlay is half full or on stop()) for more; returns the oldest batches, at most

@@ -38,6 +38,14 @@ Status ReadConnection::prepare() {
     return s;
   }
   if (auto s = oldest_event.prepare(db, "SELECT coalesce(min(id), 0) FROM events"); !s.ok()) return s;
+  // One statement, so one snapshot: the batch the file holds through, with the totals.
+  if (auto s = flows.prepare(db,
+                             "SELECT m.value, d.type, sum(d.credits), sum(d.debits), sum(d.count) FROM meta m "
+                             "LEFT JOIN daily_totals d ON d.account = ?1 AND d.day BETWEEN ?2 AND ?3 "
+                             "WHERE m.name = 'applied_batch' GROUP BY d.type");
+      !s.ok()) {
+    return s;
+  }
   if (auto s = reference_owner.prepare(db, "SELECT transaction_id FROM unique_references WHERE reference_key = ?1");
       !s.ok()) {
     return s;

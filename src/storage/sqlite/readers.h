@@ -20,6 +20,7 @@ struct ReadConnection {
   Statement events_after, oldest_event;  // the change feed (Store::events_after)
   Statement sequence_at, balance_at, postings_through;  // point in time (Store::balance_at)
   Statement holds, overdue_holds;
+  Statement flows;  // reports (Store::flows): the applied batch, then the totals per type
   Statement reference_owner;  // --unique-references
   // Prepared once: the committer opens and closes a read snapshot per batch, and
   // sqlite3_exec() would parse the text each time (~7,000 instructions a batch).

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 9> kMigrations{
+constexpr std::array<const char*, 10> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -144,6 +144,29 @@ CREATE TABLE relay_positions (
   position INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
+)sql",
+    // Version 10 (DESIGN.md section 11, Reports): per account, UTC day and type, what
+    // moved its balance, kept with the postings; a ledger upgraded to it gets its history
+    // summed in (a hold, void or expire moves no balance).
+    R"sql(
+CREATE TABLE daily_totals (
+  account TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  credits INTEGER NOT NULL,
+  debits INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (account, day, type)
+) WITHOUT ROWID;
+INSERT INTO daily_totals (account, day, type, credits, debits, count)
+SELECT account, day, type, sum(credits), sum(debits), sum(count) FROM (
+  SELECT destination_account AS account, created_at / 86400000 AS day, type, amount AS credits, 0 AS debits,
+         1 AS count
+  FROM transactions WHERE status = 'committed' AND type NOT IN ('hold', 'void', 'expire')
+  UNION ALL
+  SELECT source_account, created_at / 86400000, type, 0, amount, 1
+  FROM transactions WHERE status = 'committed' AND type NOT IN ('hold', 'void', 'expire')
+) GROUP BY account, day, type;
 )sql",
 };
 

@@ -524,6 +524,45 @@ Result<int64_t> SqliteStore::prune_events(int64_t before_ms, size_t limit, int64
   return static_cast<int64_t>(sqlite3_changes(connection.value()->get()));
 }
 
+Result<std::map<core::TransactionType, core::DailyTotal>> SqliteStore::flows(std::string_view number, int64_t from_day,
+                                                                             int64_t to_day) {
+  // The overlay first, then the file with the batch it holds through (one snapshot): a
+  // pending batch counts only when the file does not hold it yet, so none counts twice;
+  // one materialized in between is in the file.
+  const auto pending = impl_->overlay.pending();
+  std::map<core::TransactionType, core::DailyTotal> by_type;
+  int64_t applied = 0;
+  {
+    sqlite::Reader reader(impl_->readers);
+    if (!reader.ok()) return reader.error();
+    Use s(reader->flows);
+    s->bind(1, number);
+    s->bind(2, from_day);
+    s->bind(3, to_day);
+    int rc = 0;
+    while ((rc = s->step()) == SQLITE_ROW) {
+      applied = s->int64(0);
+      if (s->is_null(1)) continue;  // no totals in those days
+      const auto type = core::type_from_name(s->text(1));
+      if (!type) return Error{Code::internal, "daily_totals: unknown type " + s->text(1)};
+      core::add_daily_total(by_type[*type],
+                            core::DailyTotal{.credits = s->int64(2), .debits = s->int64(3), .count = s->int64(4)});
+    }
+    if (rc != SQLITE_DONE) return s->error(rc, "read daily totals");
+  }
+  core::DailyTotals recent;
+  for (const auto& batch : pending) {
+    if (batch->batch <= applied) continue;
+    for (const auto& t : batch->effects.transactions) {
+      if (t.source == number || t.destination == number) core::add_daily_totals(t, recent);
+    }
+  }
+  for (const auto& [key, total] : recent) {
+    if (key.account == number && key.day >= from_day && key.day <= to_day) core::add_daily_total(by_type[key.type], total);
+  }
+  return by_type;
+}
+
 Result<int64_t> SqliteStore::relay_position(std::string_view relay) {
   MutexLock lock(impl_->pruner_mutex);
   auto connection = pruner_connection(*impl_);

@@ -1,0 +1,66 @@
+// What the reports read (DESIGN.md section 11, Reports), kept in the same commit as the
+// postings: per account, UTC day and transaction type, the credits, debits and postings
+// that moved the account's balance. A statement over whole days sums them, so its cost
+// grows with the days asked for, never with the transactions. Pure.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/types.h"
+
+namespace balanced::core {
+
+inline constexpr int64_t day_ms = 86'400'000;
+// Statements and volume reports: the most days one may span (DESIGN.md: 366).
+inline constexpr int64_t report_days_max = 366;
+
+// Days since 1970-01-01 (UTC) of an instant; floor, so before 1970 is negative.
+int64_t utc_day(int64_t unix_ms);
+// "YYYY-MM-DD" as days since 1970-01-01, or nullopt when not a valid date of that form.
+std::optional<int64_t> parse_utc_day(std::string_view text);
+std::string format_utc_day(int64_t day);
+
+// A hold, void or expire moves pending amounts only; every other committed row moves its
+// amount from the source's balance to the destination's.
+bool moves_balance(TransactionType type);
+
+struct DailyKey {
+  std::string account;
+  int64_t day = 0;
+  TransactionType type = TransactionType::transfer;
+  auto operator<=>(const DailyKey&) const = default;
+};
+struct DailyTotal {
+  int64_t credits = 0;  // minor units into the account
+  int64_t debits = 0;   // minor units out of it
+  int64_t count = 0;    // postings (one per transaction on each side)
+};
+using DailyTotals = std::map<DailyKey, DailyTotal>;
+
+// Adds what a committed row moved to `totals`: a debit of its source and a credit of its
+// destination on the day of its commit time. Rejections and rows that move no balance
+// add nothing. Sums saturate at the int64 limits (a day's flow of one account).
+void add_daily_totals(const Transaction& transaction, DailyTotals& totals);
+// Adds `more` into `total`, saturating.
+void add_daily_total(DailyTotal& total, const DailyTotal& more);
+
+// One account's statement (GET /accounts/{n}/statement): balances from the balance-after
+// chain, flows from the daily totals of the days asked for.
+struct Statement {
+  std::string account;
+  std::string currency;
+  int64_t from_day = 0;
+  int64_t to_day = 0;  // included
+  int64_t opening_balance = 0;
+  int64_t closing_balance = 0;
+  DailyTotal total;
+  std::map<TransactionType, DailyTotal> by_type;
+};
+
+}  // namespace balanced::core
