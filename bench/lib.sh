@@ -88,7 +88,8 @@ quiesce() {
 # start_rabbitmq: a throwaway RabbitMQ node (Debian's rabbitmq-server) under $work/rabbitmq,
 # on 127.0.0.1 and free ports, with its own epmd (both stopped by pid at cleanup: the
 # node's shell forwards SIGTERM to the VM); waits until a durable queue `ledger-feed`
-# can be declared. Sets amqp_port and amqp_url (user guest, password in $work/amqp-password).
+# can be declared. Sets amqp_port, amqp_url (user guest, password in $work/amqp-password) and
+# rabbitmq_pid.
 # The environment is tests/support/rabbitmq_server.h's (see there why each variable).
 start_rabbitmq() {
   local r=$work/rabbitmq dist epmd
@@ -110,6 +111,7 @@ start_rabbitmq() {
     RABBITMQ_LOG_BASE="$r/log" RABBITMQ_PID_FILE="$r/rabbitmq.pid" \
     RABBITMQ_FEATURE_FLAGS_FILE="$r/feature_flags" RABBITMQ_QUORUM_DIR="$r/quorum" \
     ERL_CRASH_DUMP="$r/erl_crash.dump" /usr/lib/rabbitmq/bin/rabbitmq-server) > "$r/server.log" 2>&1 & pids+=($!)
+  rabbitmq_pid=$!  # the node's shell; its child is the VM (beam.smp)
   echo guest > "$work/amqp-password"
   amqp_url="amqp://guest@127.0.0.1:$amqp_port/%2f"
   for _ in $(seq 900); do

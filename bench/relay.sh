@@ -32,7 +32,7 @@ start_nginx 1
 echo "rabbitmq $(dpkg-query -W -f='${Version}' rabbitmq-server), nginx as the webhook receiver"
 
 metric() {  # port name: a metric's value (the first sample of that name), 0 when absent
-  curl -s "localhost:$1/metrics" | awk -v n="$2" 'index($0, n) == 1 { print $2 + 0; found = 1; exit } END { if (!found) print 0 }'
+  curl -s "localhost:$1/metrics" | awk -v n="$2" '!found && index($0, n) == 1 { printf "%.3f\n", $2; found = 1 } END { if (!found) print 0 }'
 }
 start_target() {  # name [flags...]
   local name=$1 port; shift
@@ -56,11 +56,16 @@ timeout 120 amqp-consume --url="amqp://guest:guest@127.0.0.1:$amqp_port/%2f" -q 
 declare -A port=([none]=$none_port [amqp]=$amqp_port [webhook]=$webhook_port)
 declare -A pid=([none]=$none_pid [amqp]=$amqp_pid [webhook]=$webhook_pid)
 declare -A relay=([none]="" [amqp]=amqp [webhook]=webhook)
+# The receiving side's CPU, on the same two cores: the broker's VM, nginx's process.
+children_ticks() { local total=0 child; for child in $(pgrep -P "$1"); do total=$((total + $(cpu_ticks "$child"))); done; echo "$total"; }
+declare -A receiver_ticks=([none]="echo 0" [amqp]="children_ticks $rabbitmq_pid" [webhook]="children_ticks $nginx_pid")
 
 run_leg() {  # target round
   local target=$1 round=$2 out="$work/$1-$2.txt" samples="$work/$1-$2.samples"
   local c0 c1 sampler
   c0=$(cpu_ticks "${pid[$target]}")
+  local r0 r1
+  r0=$(${receiver_ticks[$target]})
   : > "$samples"
   if [[ -n ${relay[$target]} ]]; then
     ( while :; do
@@ -71,6 +76,7 @@ run_leg() {  # target round
   wrk -t1 -c"$connections" -d"${seconds}s" --latency -s bench/wrk/gateway.lua \
     "http://127.0.0.1:${port[$target]}" -- "none:$accounts" transfer "$target-$round-" > "$out"
   c1=$(cpu_ticks "${pid[$target]}")
+  r1=$(${receiver_ticks[$target]})
   local line requests extra=""
   line=$(result "$out")
   requests=$(field "$line" requests)
@@ -90,15 +96,15 @@ run_leg() {  # target round
     extra=$(awk '{ lag = $2 - $3; if (lag > max) max = lag; if ($4 > maxs) maxs = $4; sum += lag; n++
                    if (n == 1) { t0 = $1; first = $3 } t1 = $1; last = $3 }
       END { printf "relayed %d events/s; lag max %d events (mean %d), max %.2fs; ",
-            t1 > t0 ? (last - first) / (t1 - t0) : 0, max, n ? sum / n : 0, maxs }' "$samples")
+            (t1 > t0 ? (last - first) / (t1 - t0) : 0), max, (n ? sum / n : 0), maxs }' "$samples")
     if [[ ${position%.*} -ge ${head%.*} ]]; then
       extra+="caught up ${waited}s after the load"
     else
       extra+="still $((${head%.*} - ${position%.*})) events behind ${waited}s after the load"
     fi
   fi
-  printf '%-18s %s  cpu/transfer: %sus  %s\n' "$target ($round):" "${line% requests=*}" \
-    "$(per_request_us $((c1 - c0)) "$requests")" "$extra"
+  printf '%-18s %s  cpu/transfer: %sus (receiver %sus)  %s\n' "$target ($round):" "${line% requests=*}" \
+    "$(per_request_us $((c1 - c0)) "$requests")" "$(per_request_us $((r1 - r0)) "$requests")" "$extra"
   echo "$target $round $(field "$line" rps) $(field "$line" p99_ms) $(per_request_us $((c1 - c0)) "$requests")" >> "$work/results.txt"
 }
 

@@ -40,7 +40,9 @@ class EventSink {
 };
 
 struct EventRelayOptions {
-  size_t batch_max = 100;  // events read and delivered per round at most
+  // Events read and delivered per round at most: one page of the feed; AMQP publishes
+  // them all, then waits once for their confirms.
+  size_t batch_max = 1000;
   int64_t poll_ms = 50;    // the wait for new events when caught up
   int64_t lease_wait_ms = 1000;  // the wait before asking for the lease again
   int64_t retry_initial_ms = 100;  // after a failure; doubled per failure in a row
