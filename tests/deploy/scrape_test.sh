@@ -2,12 +2,12 @@
 # Debian's real Prometheus scrapes a running balanced (SQLite), a second balanced on MariaDB
 # with Redis as production runs it (the MySQL-only audit and singleton metrics, the Redis
 # client's; an ACL user, its password from a file) and a balance-gateway in front of the
-# first (its rate limits in the same Redis),
-# with deploy/observability/rules/ loaded. After a few requests through the gateway (a read,
-# a transfer, a 401, a 403, an unknown path), checks: every target is up; `promtool check
-# metrics` is clean on every live /metrics; every rule evaluates without error; every series
-# a rule or a dashboard panel selects exists (tests/deploy/promql_check.py); every dashboard
-# query runs. Everything runs on 127.0.0.1 free ports and is stopped by pid.
+# first (its rate limits in the same Redis), the first relaying its change feed to a webhook
+# receiver (the relay metrics), with deploy/observability/rules/ loaded. After a few requests
+# through the gateway (a read, a transfer, a 401, a 403, an unknown path), checks: every
+# target is up; `promtool check metrics` is clean on every live /metrics; every rule
+# evaluates without error; every series a rule or a dashboard panel selects exists
+# (tests/deploy/promql_check.py); every dashboard query runs. Everything runs on 127.0.0.1 free ports and is stopped by pid.
 # Usage: tests/deploy/scrape_test.sh BUILD_DIR          Last line: "N passed, M failed".
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin  # mariadbd, for a user whose PATH lacks them
@@ -68,10 +68,29 @@ m_api=$(free_port); m_admin=$(free_port)
   --cache "redis://127.0.0.1:$redis_port" "${redis_flags[@]}" \
   --threads 1 --log-level warn > "$work/balanced-mysql.log" 2>&1 & pids+=($!)
 
-# ---- balanced on SQLite, and the gateway in front of it.
+# ---- A webhook receiver that answers 204 to every POST: the SQLite balanced relays its
+# change feed there, so the balanced_event_relay_* series exist and count.
+hook_port=$(free_port)
+echo 'scrape-test-webhook-secret' > "$work/webhook-secret"
+python3 -c '
+import http.server, sys
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()' "$hook_port" \
+  > "$work/webhook.log" 2>&1 & pids+=($!)
+wait_port "$hook_port" || { show "$work/webhook.log"; abort "the webhook receiver did not start"; }
+
+# ---- balanced on SQLite (relaying to the webhook), and the gateway in front of it.
 s_api=$(free_port); s_admin=$(free_port)
 "$build/balanced" --listen "127.0.0.1:$s_api" --admin-listen "127.0.0.1:$s_admin" \
-  --db "sqlite:$work/sqlite/ledger.db" --threads 1 --log-level warn > "$work/balanced-sqlite.log" 2>&1 & pids+=($!)
+  --db "sqlite:$work/sqlite/ledger.db" --threads 1 --log-level warn \
+  --webhook-url "http://127.0.0.1:$hook_port/hooks" --webhook-secret-file "$work/webhook-secret" \
+  > "$work/balanced-sqlite.log" 2>&1 & pids+=($!)
 "$build/balancectl" keygen --alg ES256 --kid k --key-out "$work/k.pem" --jwks-out "$work/jwks.json" > /dev/null ||
   abort "balancectl keygen"
 # Another key under the same kid, unknown to the gateway: its tokens fail bad_signature.
@@ -214,7 +233,8 @@ for check in 'sum(balance_gateway_http_requests_total{route="get_balance",code="
              'sum(balance_gateway_auth_forbidden_total)' \
              'sum(balanced_http_requests_total{route="post_transaction",code="2xx"})' \
              'sum(balanced_engine_commit_seconds_count)' \
-             'count(balanced_singleton_leader)'; do
+             'count(balanced_singleton_leader)' \
+             'sum(balanced_events_relayed_total{relay="webhook"})'; do
   got=$(value "$check" || echo none)
   [[ "$got" != none && "$got" != 0 ]] || counted+=" $check=$got"
 done
