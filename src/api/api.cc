@@ -266,6 +266,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return events_stream(request, std::move(respond));
     case Route::get_statement:
       return respond(statement(match.param(0), request));
+    case Route::get_volumes:
+      return respond(volumes(request));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -564,16 +566,46 @@ Response Api::transaction(std::string_view id) {
   return json_response(200, core::encode_transaction(found.value(), core::TransactionView::current));
 }
 
-Response Api::statement(std::string_view number, const Request& request) {
+namespace {
+
+// A report's whole UTC days, from ?from= and ?to= (both included).
+Result<std::pair<int64_t, int64_t>> report_days(const Request& request) {
   const std::string* from_text = query_value(request, "from");
   const std::string* to_text = query_value(request, "to");
   const auto from = from_text ? core::parse_utc_day(*from_text) : std::nullopt;
   const auto to = to_text ? core::parse_utc_day(*to_text) : std::nullopt;
-  if (!from || !to) return problem_response(Code::invalid_request, "from, to: dates as YYYY-MM-DD (UTC), 1970 on");
+  if (!from || !to) return Error{Code::invalid_request, "from, to: dates as YYYY-MM-DD (UTC), 1970 on"};
   if (*to < *from || *to - *from + 1 > core::report_days_max) {
-    return problem_response(Code::invalid_request, "from..to: 1 to " + std::to_string(core::report_days_max) +
-                                                       " days, to on or after from");
+    return Error{Code::invalid_request,
+                 "from..to: 1 to " + std::to_string(core::report_days_max) + " days, to on or after from"};
   }
+  return std::pair{*from, *to};
+}
+
+}  // namespace
+
+Response Api::volumes(const Request& request) {
+  auto days = report_days(request);
+  if (!days.ok()) return error_response(days.error());
+  const std::string* currency = query_value(request, "currency");
+  if (!currency || !core::is_valid_currency(*currency)) {
+    return problem_response(Code::invalid_request, "currency: ISO 4217, three capital letters");
+  }
+  const std::string* group = query_value(request, "groupBy");
+  if (group && *group != "day" && *group != "hour") {
+    return problem_response(Code::invalid_request, "groupBy: day or hour");
+  }
+  const auto [from, to] = days.value();
+  auto volumes = engine_.store().volumes(*currency, from * 24, (to + 1) * 24 - 1);
+  if (!volumes.ok()) return error_response(volumes.error());
+  return json_response(200, core::encode_volumes(*currency, from, to, group && *group == "hour", volumes.value()));
+}
+
+Response Api::statement(std::string_view number, const Request& request) {
+  auto days = report_days(request);
+  if (!days.ok()) return error_response(days.error());
+  const auto from = std::optional<int64_t>(days.value().first);
+  const auto to = std::optional<int64_t>(days.value().second);
   storage::Store& store = engine_.store();
   auto account = store.account(number);
   if (!account.ok()) return error_response(account.error());

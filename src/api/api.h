@@ -117,6 +117,8 @@ class Api final : public http::Handler {
   void events(const http::Request& request, http::Respond respond);
   // GET /accounts/{n}/statement?from=&to=: whole UTC days, O(days) (DESIGN.md section 11).
   http::Response statement(std::string_view number, const http::Request& request);
+  // GET /reports/volumes?from=&to=&currency=&groupBy=day|hour (DESIGN.md section 11).
+  http::Response volumes(const http::Request& request);
   // GET /events/stream: the feed as Server-Sent Events, from Last-Event-ID or ?after=.
   void events_stream(const http::Request& request, http::Respond respond);
 

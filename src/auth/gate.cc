@@ -241,6 +241,10 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
         }
       }
       break;
+    case Route::get_volumes:  // every account's volumes: no account rule
+      if (!need_scope("reports:read")) return admission;
+      admission.idempotent = true;
+      break;
     case Route::get_events_stream:  // the same feed, as Server-Sent Events
       if (!need_scope("events:read")) return admission;
       admission.idempotent = true;

@@ -31,6 +31,7 @@ enum class Route : int {
   get_events,
   get_events_stream,
   get_statement,
+  get_volumes,
   health,
   ready,
   metrics,

@@ -683,6 +683,43 @@ std::string encode_statement(const Statement& statement) {
   return out;
 }
 
+std::string encode_volumes(std::string_view currency, int64_t from_day, int64_t to_day, bool by_hour,
+                           const Volumes& volumes) {
+  // Summed per period (an hour, or the day it falls in) and type.
+  std::map<int64_t, std::map<TransactionType, Volume>> periods;
+  for (const auto& [key, volume] : volumes) {
+    const int64_t start_hour = by_hour ? key.hour : (key.hour >= 0 ? key.hour / 24 : -((-key.hour + 23) / 24)) * 24;
+    add_volume(periods[start_hour][key.type], volume);
+  }
+  std::string out = "{\"currency\":\"";
+  out += currency;  // validated: three capital letters
+  out += "\",\"from\":\"" + format_utc_day(from_day) + "\",\"to\":\"" + format_utc_day(to_day) +
+         "\",\"groupBy\":\"" + (by_hour ? "hour" : "day") + "\",\"periods\":[";
+  bool first_period = true;
+  for (const auto& [start_hour, by_type] : periods) {
+    if (!first_period) out += ',';
+    first_period = false;
+    std::string start;
+    JsonWriter time(start, 48);
+    time.raw('{');
+    time.time_member("start", start_hour * hour_ms);
+    time.finish();
+    out += start;
+    out += ",\"byType\":{";
+    bool first_type = true;
+    for (const auto& [type, volume] : by_type) {
+      if (!first_type) out += ',';
+      first_type = false;
+      out += '"';
+      out += type_name(type);
+      out += "\":{\"count\":" + std::to_string(volume.count) + ",\"amount\":" + std::to_string(volume.amount) + "}";
+    }
+    out += "}}";
+  }
+  out += "]}";
+  return out;
+}
+
 std::string encode_transaction(const Transaction& t, TransactionView view) {
   const std::string_view type = type_name(t.type);
   const std::string_view status = status_name(t.status);

@@ -89,6 +89,11 @@ std::string encode_balance_at(const Account& account, int64_t balance, int64_t v
 // GET /accounts/{n}/statement: {accountNumber, currency, from, to, openingBalance,
 // closingBalance, credits, debits, count, byType: {<type>: {credits, debits, count}}}.
 std::string encode_statement(const Statement& statement);
+// GET /reports/volumes: {currency, from, to, groupBy, periods: [{start, byType: {<type>:
+// {count, amount}}}]}, the periods with any transaction, oldest first. `period_ms`: an
+// hour or a day; `volumes` keyed by hour.
+std::string encode_volumes(std::string_view currency, int64_t from_day, int64_t to_day, bool by_hour,
+                           const Volumes& volumes);
 // `record`: the row as written (answers of POSTs, audit details); `current`: with its state
 // as it stands (GET /transactions/{id}: refundedAmount).
 enum class TransactionView { record, current };

@@ -76,6 +76,19 @@ void add_daily_total(DailyTotal& total, const DailyTotal& more) {
   total.count = saturating_add(total.count, more.count);
 }
 
+void add_volume(Volume& volume, const Volume& more) {
+  volume.count = saturating_add(volume.count, more.count);
+  volume.amount = saturating_add(volume.amount, more.amount);
+}
+
+void add_volumes(const Transaction& transaction, Volumes& volumes) {
+  if (transaction.status != TransactionStatus::committed) return;
+  const int64_t hour = transaction.created_at_ms >= 0 ? transaction.created_at_ms / hour_ms
+                                                      : -((-transaction.created_at_ms + hour_ms - 1) / hour_ms);
+  add_volume(volumes[VolumeKey{transaction.currency, hour, transaction.type}],
+             Volume{.count = 1, .amount = transaction.amount});
+}
+
 void add_daily_totals(const Transaction& transaction, DailyTotals& totals) {
   if (transaction.status != TransactionStatus::committed || !moves_balance(transaction.type)) return;
   const int64_t day = utc_day(transaction.created_at_ms);

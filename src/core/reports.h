@@ -50,6 +50,23 @@ void add_daily_totals(const Transaction& transaction, DailyTotals& totals);
 // Adds `more` into `total`, saturating.
 void add_daily_total(DailyTotal& total, const DailyTotal& more);
 
+// Per currency, UTC hour and type: the committed transactions and their amounts (GET
+// /reports/volumes), kept in the same commit. Every committed row counts, holds included.
+inline constexpr int64_t hour_ms = 3'600'000;
+struct VolumeKey {
+  std::string currency;
+  int64_t hour = 0;  // hours since 1970-01-01 (UTC)
+  TransactionType type = TransactionType::transfer;
+  auto operator<=>(const VolumeKey&) const = default;
+};
+struct Volume {
+  int64_t count = 0;
+  int64_t amount = 0;  // minor units, saturating
+};
+using Volumes = std::map<VolumeKey, Volume>;
+void add_volumes(const Transaction& transaction, Volumes& volumes);
+void add_volume(Volume& volume, const Volume& more);
+
 // One account's statement (GET /accounts/{n}/statement): balances from the balance-after
 // chain, flows from the daily totals of the days asked for.
 struct Statement {

@@ -54,6 +54,7 @@ class MemoryStore::Transaction final : public BatchTransaction {
       store_.by_id_.emplace(transaction.id, store_.transactions_.size());
       store_.transactions_.push_back(transaction);
       core::add_daily_totals(transaction, store_.daily_totals_);
+      core::add_volumes(transaction, store_.volumes_);
     }
     for (const auto& updated : effects.transaction_updates) {
       store_.transactions_.at(store_.by_id_.at(updated.id)) = updated;
@@ -239,6 +240,18 @@ Result<std::map<core::TransactionType, core::DailyTotal>> MemoryStore::flows(std
     core::add_daily_total(by_type[it->first.type], it->second);
   }
   return by_type;
+}
+
+Result<core::Volumes> MemoryStore::volumes(std::string_view currency, int64_t from_hour, int64_t to_hour) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  std::lock_guard lock(mutex_);
+  core::Volumes out;
+  const std::string wanted(currency);
+  for (auto it = volumes_.lower_bound(core::VolumeKey{wanted, from_hour, core::TransactionType::transfer});
+       it != volumes_.end() && it->first.currency == wanted && it->first.hour <= to_hour; ++it) {
+    out.emplace(it->first, it->second);
+  }
+  return out;
 }
 
 Result<int64_t> MemoryStore::relay_position(std::string_view relay) {

@@ -131,6 +131,9 @@ class Store {
   // kept in the same commit as the postings: time that grows with the days, not the rows.
   virtual Result<std::map<core::TransactionType, core::DailyTotal>> flows(std::string_view number, int64_t from_day,
                                                                          int64_t to_day) = 0;
+  // Reports: the committed transactions of `currency` in the UTC hours from_hour..to_hour
+  // (both included), by hour and type, from totals kept in the same commit.
+  virtual Result<core::Volumes> volumes(std::string_view currency, int64_t from_hour, int64_t to_hour) = 0;
   // The change feed's relays (DESIGN.md section 11): the last event id `relay`'s target
   // confirmed, 0 when it has confirmed none.
   virtual Result<int64_t> relay_position(std::string_view relay) = 0;

@@ -572,6 +572,34 @@ TYPED_TEST(StoreContract, DailyTotalsSumWhatMovedEachAccountByDayAndType) {
   check("settled");
 }
 
+TYPED_TEST(StoreContract, VolumesCountEveryCommittedTransactionByCurrencyHourAndType) {
+  using core::TransactionType;
+  const int64_t hour0 = (this->now_ms_ + 1000) / core::hour_ms;
+  this->apply({open("vo-a", 100), open("vo-b", 0)});     // a deposit of 100, hour 0
+  this->apply({transfer("vo-1", "vo-a", "vo-b", 30)});    // hour 0
+  this->apply({transfer("vo-x", "vo-a", "vo-b", 1000)});  // rejected: not counted
+  this->apply({hold("vo-h", "vo-a", "vo-b", 20)});        // a hold counts (an authorization)
+  this->now_ms_ = (hour0 + 2) * core::hour_ms + 5000;     // two hours later
+  this->apply({transfer("vo-2", "vo-b", "vo-a", 5)});
+  const auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto all = this->store().volumes("USD", hour0, hour0 + 2);
+    ASSERT_TRUE(all.ok()) << all.error().detail;
+    const auto& v = all.value();
+    ASSERT_EQ(v.size(), 4u);
+    EXPECT_EQ(v.at({"USD", hour0, TransactionType::deposit}).amount, 100);
+    EXPECT_EQ(v.at({"USD", hour0, TransactionType::transfer}).count, 1);
+    EXPECT_EQ(v.at({"USD", hour0, TransactionType::transfer}).amount, 30);
+    EXPECT_EQ(v.at({"USD", hour0, TransactionType::hold}).amount, 20);
+    EXPECT_EQ(v.at({"USD", hour0 + 2, TransactionType::transfer}).amount, 5);
+    EXPECT_EQ(this->store().volumes("USD", hour0 + 1, hour0 + 1).value().size(), 0u);
+    EXPECT_TRUE(this->store().volumes("EUR", hour0, hour0 + 2).value().empty());
+  };
+  check("as committed");
+  this->settle();
+  check("settled");
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);

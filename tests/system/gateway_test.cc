@@ -437,6 +437,17 @@ TEST_F(GatewayTest, TheEventFeedNeedsEventsReadOrAdmin) {
   EXPECT_EQ(reader.status, 200) << reader.body;
   EXPECT_NE(reader.body.find("\"events\":["), std::string::npos) << reader.body;
   EXPECT_EQ(get(token("ops", "admin", "nobody")).status, 200);
+  // The volumes report: reports:read (every account's volumes), or admin.
+  const std::string volumes = "/reports/volumes?currency=USD&from=2026-01-01&to=2026-01-02";
+  auto report = [&](const std::string& bearer) {
+    auto response = client.request("GET", volumes, "", {{"Authorization", "Bearer " + bearer}});
+    EXPECT_TRUE(response);
+    return response.value_or(HttpResponse{}).status;
+  };
+  EXPECT_EQ(report(token("alice", "balances:read", "alice")), 403);
+  EXPECT_EQ(report(token("feed", "events:read", "nobody")), 403);
+  EXPECT_EQ(report(token("finance", "reports:read", "nobody")), 200);
+  EXPECT_EQ(report(token("ops", "admin", "nobody")), 200);
   auto anonymous = client.request("GET", "/events");
   ASSERT_TRUE(anonymous);
   EXPECT_EQ(anonymous->status, 401);

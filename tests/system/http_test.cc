@@ -930,6 +930,44 @@ TEST_F(HttpApi, AStatementAddsUpToTheBalance) {
   EXPECT_EQ(call("GET", "/accounts/st-a/statement?from=2025-01-01&to=2025-12-31").status, 200);  // 365 days
 }
 
+// DESIGN.md section 11: volumes per period and type from totals kept in the commit.
+TEST_F(HttpApi, VolumesAreCountedPerPeriodAndType) {
+  auto before = object(call("GET", "/reports/volumes?currency=GBP&from=" + utc_date() + "&to=" + utc_date()));
+  ASSERT_EQ(before["periods"], json::array());  // no GBP yet
+  ASSERT_EQ(call("POST", "/accounts", R"({"accountNumber":"vl-a","currency":"GBP","initialBalance":500})").status, 201);
+  ASSERT_EQ(call("POST", "/accounts", R"({"accountNumber":"vl-b","currency":"GBP"})").status, 201);
+  ASSERT_EQ(transfer("vl-1", "vl-a", "vl-b", 70).status, 201);
+  ASSERT_EQ(transfer("vl-2", "vl-a", "vl-b", 30).status, 201);
+  ASSERT_EQ(transfer("vl-x", "vl-a", "vl-b", 100'000).status, 422);  // refused: not counted
+  for (const std::string group : {"day", "hour"}) {
+    auto answer = call("GET", "/reports/volumes?currency=GBP&groupBy=" + group + "&from=" + utc_date(-1) +
+                                  "&to=" + utc_date());
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    auto report = object(answer);
+    EXPECT_EQ(report["groupBy"], json::value(group));
+    EXPECT_EQ(report["currency"], json::value("GBP"));
+    int64_t transfers = 0, amount = 0, deposits = 0;
+    for (const auto& period : report["periods"].as_array()) {
+      const std::string start(period.at("start").as_string());
+      if (group == "day") EXPECT_NE(start.find("T00:00:00.000Z"), std::string::npos) << start;
+      const auto& by_type = period.at("byType").as_object();
+      if (by_type.contains("transfer")) {
+        transfers += by_type.at("transfer").at("count").as_int64();
+        amount += by_type.at("transfer").at("amount").as_int64();
+      }
+      if (by_type.contains("deposit")) deposits += by_type.at("deposit").at("amount").as_int64();
+    }
+    EXPECT_EQ(transfers, 2);
+    EXPECT_EQ(amount, 100);
+    EXPECT_EQ(deposits, 500);
+  }
+  for (const std::string query : {"?currency=GBP", "?from=2026-01-01&to=2026-01-02", "?currency=gbp&from=2026-01-01&to=2026-01-02",
+                                  "?currency=GBP&from=2026-01-01&to=2026-01-02&groupBy=week"}) {
+    auto bad = call("GET", "/reports/volumes" + query);
+    EXPECT_EQ(bad.status, 400) << query << " " << bad.body;
+  }
+}
+
 TEST_F(HttpApi, ABalanceAtAPastInstant) {
   create("pit-a", 50);
   create("pit-b", 0);

@@ -1,6 +1,7 @@
 #include "storage/mysql/batch_writer.h"
 
 #include <chrono>
+#include <random>
 #include <unordered_map>
 
 #include "core/audit.h"
@@ -112,6 +113,7 @@ Status BatchWriter::write(core::BatchEffects& effects) {
   add_insert_transactions(effects.transactions, steps);
   add_update_transactions(effects.transaction_updates, steps);
   add_daily_totals(effects.transactions, steps);
+  add_volumes(effects.transactions, steps);
   if (auto s = run(steps, effects); !s.ok()) return s;
   core::render_audit_and_events(effects.audit, effects.events, effects.transactions);
   steps.clear();
@@ -261,6 +263,36 @@ void BatchWriter::add_daily_totals(const std::vector<core::Transaction>& transac
   }
   sql += " ON DUPLICATE KEY UPDATE credits = credits + VALUES(credits), debits = debits + VALUES(debits), "
          "count = count + VALUES(count)";
+  steps.push_back(Step{std::move(sql), Step::Kind::plain, 0, 0});
+}
+
+// The slot of volume_totals this thread's batches add to: picked at random once per
+// committer thread, so the replicas' committers mostly add to rows of their own.
+namespace {
+constexpr unsigned kVolumeSlots = 8;
+unsigned volume_slot() {
+  static thread_local const unsigned slot = std::random_device{}() % kVolumeSlots;
+  return slot;
+}
+}  // namespace
+
+// Reports: the batch's volumes, into this thread's slot of each hour.
+void BatchWriter::add_volumes(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps) {
+  core::Volumes volumes;
+  for (const auto& t : transactions) core::add_volumes(t, volumes);
+  if (volumes.empty()) return;
+  std::string sql = "INSERT INTO volume_totals (currency, hour, type, slot, count, amount) VALUES ";
+  bool first = true;
+  for (const auto& [key, volume] : volumes) {
+    sql += first ? "(" : ",(";
+    first = false;
+    c_.append_quoted(sql, key.currency);
+    sql += "," + std::to_string(key.hour) + ",";
+    c_.append_quoted(sql, sql_text(key.type));
+    sql += "," + std::to_string(volume_slot()) + "," + std::to_string(volume.count) + "," +
+           std::to_string(volume.amount) + ")";
+  }
+  sql += " ON DUPLICATE KEY UPDATE count = count + VALUES(count), amount = amount + VALUES(amount)";
   steps.push_back(Step{std::move(sql), Step::Kind::plain, 0, 0});
 }
 

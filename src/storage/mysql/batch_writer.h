@@ -54,6 +54,7 @@ class BatchWriter final : public BatchTransaction {
   void add_update_transactions(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps);
   void add_insert_references(const std::vector<core::ReferenceClaim>& claims, std::vector<Step>& steps);
   void add_daily_totals(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps);
+  void add_volumes(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps);
   void add_insert_transactions(const std::vector<core::Transaction>& transactions,
                                std::vector<Step>& steps);
   Status assign_sequences(std::vector<core::Transaction>& transactions, size_t start, size_t end,

@@ -285,6 +285,25 @@ Result<std::map<core::TransactionType, core::DailyTotal>> MysqlStore::flows(std:
   return by_type;
 }
 
+Result<core::Volumes> MysqlStore::volumes(std::string_view currency, int64_t from_hour, int64_t to_hour) {
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  std::string sql = "SELECT hour, type, SUM(count), SUM(amount) FROM volume_totals WHERE currency = ";
+  c.append_quoted(sql, currency);
+  sql += " AND hour BETWEEN " + std::to_string(from_hour) + " AND " + std::to_string(to_hour) + " GROUP BY hour, type";
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  core::Volumes out;
+  while (rows.value().next()) {
+    const auto type = core::type_from_name(rows.value().text(1));
+    if (!type) return Error{Code::internal, "volume_totals: unknown type " + std::string(rows.value().text(1))};
+    core::add_volume(out[core::VolumeKey{std::string(currency), rows.value().int64(0), *type}],
+                     core::Volume{.count = rows.value().int64(2), .amount = rows.value().int64(3)});
+  }
+  return out;
+}
+
 Result<int64_t> MysqlStore::relay_position(std::string_view relay) {
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();

@@ -87,6 +87,10 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
        "INSERT INTO daily_totals (account, day, type, credits, debits, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
        "ON CONFLICT (account, day, type) DO UPDATE SET credits = credits + excluded.credits, "
        "debits = debits + excluded.debits, count = count + excluded.count"},
+      {&add_volume_,
+       "INSERT INTO volume_totals (currency, hour, type, count, amount) VALUES (?1, ?2, ?3, ?4, ?5) "
+       "ON CONFLICT (currency, hour, type) DO UPDATE SET count = count + excluded.count, "
+       "amount = amount + excluded.amount"},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -156,11 +160,13 @@ Status LedgerWriter::write(BatchesView batches) {
   // time, written when the time changes and at the end.
   std::optional<CommitTime> time;
   core::DailyTotals daily;  // the chunk's, summed before they are written
+  core::Volumes volumes;
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;
     for (const auto& t : effects->transactions) {
       if (auto s = insert_transaction(t); !s.ok()) return s;
       core::add_daily_totals(t, daily);
+      core::add_volumes(t, volumes);
       if (time && time->created_at_ms != t.created_at_ms) {
         if (auto s = write_commit_time(*time); !s.ok()) return s;
         time.reset();
@@ -231,6 +237,15 @@ Status LedgerWriter::write(BatchesView batches) {
     s->bind(5, total.debits);
     s->bind(6, total.count);
     if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "add daily total"));
+  }
+  for (const auto& [key, volume] : volumes) {
+    Use s(add_volume_);
+    s->bind(1, key.currency);
+    s->bind(2, key.hour);
+    s->bind(3, sql_text(key.type));
+    s->bind(4, volume.count);
+    s->bind(5, volume.amount);
+    if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "add volume"));
   }
   Use s(write_applied_);
   s->bind(1, last);

@@ -43,7 +43,7 @@ class LedgerWriter {
   Connection db_;
   Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;
   Statement write_account_, insert_transaction_, insert_common_transaction_, update_transaction_, insert_reference_,
-      write_commit_time_, insert_event_, insert_audit_, add_daily_total_;
+      write_commit_time_, insert_event_, insert_audit_, add_daily_total_, add_volume_;
 };
 
 }  // namespace balanced::storage::sqlite

@@ -46,6 +46,13 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  if (auto s = volumes.prepare(db,
+                               "SELECT m.value, v.hour, v.type, v.count, v.amount FROM meta m "
+                               "LEFT JOIN volume_totals v ON v.currency = ?1 AND v.hour BETWEEN ?2 AND ?3 "
+                               "WHERE m.name = 'applied_batch'");
+      !s.ok()) {
+    return s;
+  }
   if (auto s = reference_owner.prepare(db, "SELECT transaction_id FROM unique_references WHERE reference_key = ?1");
       !s.ok()) {
     return s;

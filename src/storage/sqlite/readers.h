@@ -21,6 +21,7 @@ struct ReadConnection {
   Statement sequence_at, balance_at, postings_through;  // point in time (Store::balance_at)
   Statement holds, overdue_holds;
   Statement flows;  // reports (Store::flows): the applied batch, then the totals per type
+  Statement volumes;  // reports (Store::volumes): the applied batch, then per hour and type
   Statement reference_owner;  // --unique-references
   // Prepared once: the committer opens and closes a read snapshot per batch, and
   // sqlite3_exec() would parse the text each time (~7,000 instructions a batch).

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 10> kMigrations{
+constexpr std::array<const char*, 11> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -167,6 +167,21 @@ SELECT account, day, type, sum(credits), sum(debits), sum(count) FROM (
   SELECT source_account, created_at / 86400000, type, 0, amount, 1
   FROM transactions WHERE status = 'committed' AND type NOT IN ('hold', 'void', 'expire')
 ) GROUP BY account, day, type;
+)sql",
+    // Version 11 (GET /reports/volumes): per currency, UTC hour and type, the committed
+    // transactions and their amounts, kept with the postings; the history summed in.
+    R"sql(
+CREATE TABLE volume_totals (
+  currency TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  amount INTEGER NOT NULL,
+  PRIMARY KEY (currency, hour, type)
+) WITHOUT ROWID;
+INSERT INTO volume_totals (currency, hour, type, count, amount)
+SELECT currency, created_at / 3600000, type, count(*), sum(amount) FROM transactions
+WHERE status = 'committed' GROUP BY currency, created_at / 3600000, type;
 )sql",
 };
 

@@ -563,6 +563,42 @@ Result<std::map<core::TransactionType, core::DailyTotal>> SqliteStore::flows(std
   return by_type;
 }
 
+Result<core::Volumes> SqliteStore::volumes(std::string_view currency, int64_t from_hour, int64_t to_hour) {
+  // As flows(): the overlay first, then the file and the batch it holds through.
+  const auto pending = impl_->overlay.pending();
+  core::Volumes out;
+  int64_t applied = 0;
+  {
+    sqlite::Reader reader(impl_->readers);
+    if (!reader.ok()) return reader.error();
+    Use s(reader->volumes);
+    s->bind(1, currency);
+    s->bind(2, from_hour);
+    s->bind(3, to_hour);
+    int rc = 0;
+    while ((rc = s->step()) == SQLITE_ROW) {
+      applied = s->int64(0);
+      if (s->is_null(1)) continue;
+      const auto type = core::type_from_name(s->text(2));
+      if (!type) return Error{Code::internal, "volume_totals: unknown type " + s->text(2)};
+      core::add_volume(out[core::VolumeKey{std::string(currency), s->int64(1), *type}],
+                       core::Volume{.count = s->int64(3), .amount = s->int64(4)});
+    }
+    if (rc != SQLITE_DONE) return s->error(rc, "read volume totals");
+  }
+  core::Volumes recent;
+  for (const auto& batch : pending) {
+    if (batch->batch <= applied) continue;
+    for (const auto& t : batch->effects.transactions) {
+      if (t.currency == currency) core::add_volumes(t, recent);
+    }
+  }
+  for (const auto& [key, volume] : recent) {
+    if (key.hour >= from_hour && key.hour <= to_hour) core::add_volume(out[key], volume);
+  }
+  return out;
+}
+
 Result<int64_t> SqliteStore::relay_position(std::string_view relay) {
   MutexLock lock(impl_->pruner_mutex);
   auto connection = pruner_connection(*impl_);

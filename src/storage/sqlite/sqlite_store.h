@@ -91,6 +91,7 @@ class SqliteStore final : public Store {
   Result<EventPage> events_after(int64_t after, size_t limit) override;
   Result<int64_t> prune_events(int64_t before_ms, size_t limit, int64_t through_max) override;
   Result<int64_t> relay_position(std::string_view relay) override;
+  Result<core::Volumes> volumes(std::string_view currency, int64_t from_hour, int64_t to_hour) override;
   Result<std::map<core::TransactionType, core::DailyTotal>> flows(std::string_view number, int64_t from_day,
                                                                  int64_t to_day) override;
   Status confirm_relay(std::string_view relay, int64_t position) override;
