@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "core/audit.h"
@@ -594,6 +595,49 @@ TYPED_TEST(StoreContract, VolumesCountEveryCommittedTransactionByCurrencyHourAnd
     EXPECT_EQ(v.at({"USD", hour0 + 2, TransactionType::transfer}).amount, 5);
     EXPECT_EQ(this->store().volumes("USD", hour0 + 1, hour0 + 1).value().size(), 0u);
     EXPECT_TRUE(this->store().volumes("EUR", hour0, hour0 + 2).value().empty());
+  };
+  check("as committed");
+  this->settle();
+  check("settled");
+}
+
+// A day's flows past the int64 limit saturate in every store, as core's sums do, rather
+// than fail the batches that touch them.
+TYPED_TEST(StoreContract, ReportTotalsSaturateAtTheInt64Limit) {
+  using core::TransactionType;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  this->apply({open("sat", 0)});
+  auto posting = [](TransactionType type, std::string id) {
+    Transfer p;
+    p.type = type;
+    p.id = std::move(id);
+    p.amount = kMax;
+    p.request_hash = core::posting_request_hash(type, "sat", p);
+    (type == TransactionType::deposit ? p.destination : p.source) = "sat";
+    core::set_posting_parties(p, "USD");
+    return p;
+  };
+  const int64_t day = core::utc_day(this->now_ms_ + 1000);
+  // In three commits (so the stores add to stored rows), within the same day and hour.
+  for (const auto& [type, id] : std::vector<std::pair<TransactionType, std::string>>{
+           {TransactionType::deposit, "sat-1"}, {TransactionType::withdrawal, "sat-2"}, {TransactionType::deposit, "sat-3"}}) {
+    auto decided = this->apply({posting(type, id)});
+    ASSERT_EQ(decided.at(0).code, Code::ok) << id;
+  }
+  const auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto flows = this->store().flows("sat", day, day);
+    ASSERT_TRUE(flows.ok()) << flows.error().detail;
+    EXPECT_EQ(flows.value().at(TransactionType::deposit).credits, kMax);  // 2 x max
+    EXPECT_EQ(flows.value().at(TransactionType::deposit).count, 2);
+    EXPECT_EQ(flows.value().at(TransactionType::withdrawal).debits, kMax);
+    auto volumes = this->store().volumes("USD", day * 24, day * 24 + 23);
+    ASSERT_TRUE(volumes.ok()) << volumes.error().detail;
+    int64_t deposits = 0;
+    for (const auto& [key, volume] : volumes.value()) {
+      if (key.type == TransactionType::deposit) deposits = volume.amount;
+    }
+    EXPECT_EQ(deposits, kMax);
   };
   check("as committed");
   this->settle();

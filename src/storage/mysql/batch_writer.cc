@@ -244,6 +244,16 @@ void BatchWriter::add_insert_transactions(const std::vector<core::Transaction>& 
   });
 }
 
+namespace {
+// "column = column + VALUES(column)", saturating at the int64 limit (as core's report sums;
+// the addend is never negative): past it BIGINT arithmetic fails the whole batch.
+std::string capped_add(std::string_view column) {
+  const std::string c(column);
+  return c + " = IF(" + c + " > 9223372036854775807 - VALUES(" + c + "), 9223372036854775807, " + c + " + VALUES(" + c +
+         "))";
+}
+}  // namespace
+
 // Reports: the batch's daily totals (core/reports.h), summed, added to the stored ones.
 // Keys in order (a map), so two batches lock the rows they share in one order.
 void BatchWriter::add_daily_totals(const std::vector<core::Transaction>& transactions, std::vector<Step>& steps) {
@@ -261,8 +271,7 @@ void BatchWriter::add_daily_totals(const std::vector<core::Transaction>& transac
     sql += "," + std::to_string(total.credits) + "," + std::to_string(total.debits) + "," +
            std::to_string(total.count) + ")";
   }
-  sql += " ON DUPLICATE KEY UPDATE credits = credits + VALUES(credits), debits = debits + VALUES(debits), "
-         "count = count + VALUES(count)";
+  sql += " ON DUPLICATE KEY UPDATE " + capped_add("credits") + ", " + capped_add("debits") + ", " + capped_add("count");
   steps.push_back(Step{std::move(sql), Step::Kind::plain, 0, 0});
 }
 
@@ -292,7 +301,7 @@ void BatchWriter::add_volumes(const std::vector<core::Transaction>& transactions
     sql += "," + std::to_string(volume_slot()) + "," + std::to_string(volume.count) + "," +
            std::to_string(volume.amount) + ")";
   }
-  sql += " ON DUPLICATE KEY UPDATE count = count + VALUES(count), amount = amount + VALUES(amount)";
+  sql += " ON DUPLICATE KEY UPDATE " + capped_add("count") + ", " + capped_add("amount");
   steps.push_back(Step{std::move(sql), Step::Kind::plain, 0, 0});
 }
 

@@ -269,7 +269,9 @@ Result<std::map<core::TransactionType, core::DailyTotal>> MysqlStore::flows(std:
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();
   Connection& c = *lease.value();
-  std::string sql = "SELECT type, SUM(credits), SUM(debits), SUM(count) FROM daily_totals WHERE account = ";
+  // SUM is a DECIMAL: capped to what an int64 holds (core's sums saturate too).
+  std::string sql = "SELECT type, LEAST(SUM(credits), 9223372036854775807), LEAST(SUM(debits), 9223372036854775807), "
+                    "LEAST(SUM(count), 9223372036854775807) FROM daily_totals WHERE account = ";
   c.append_quoted(sql, number);
   sql += " AND day BETWEEN " + std::to_string(from_day) + " AND " + std::to_string(to_day) + " GROUP BY type";
   auto rows = c.query(sql);
@@ -289,7 +291,8 @@ Result<core::Volumes> MysqlStore::volumes(std::string_view currency, int64_t fro
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();
   Connection& c = *lease.value();
-  std::string sql = "SELECT hour, type, SUM(count), SUM(amount) FROM volume_totals WHERE currency = ";
+  std::string sql = "SELECT hour, type, LEAST(SUM(count), 9223372036854775807), LEAST(SUM(amount), 9223372036854775807) "
+                    "FROM volume_totals WHERE currency = ";
   c.append_quoted(sql, currency);
   sql += " AND hour BETWEEN " + std::to_string(from_hour) + " AND " + std::to_string(to_hour) + " GROUP BY hour, type";
   auto rows = c.query(sql);

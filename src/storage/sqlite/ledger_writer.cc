@@ -52,6 +52,14 @@ std::string update_state_sql() {
   return "UPDATE transactions SET " + assignments + " WHERE sequence = ?" + std::to_string(parameter + 1);
 }
 
+// "column = column + excluded.column", saturating at the int64 limit (a report's sums, as
+// core::add_daily_total: the one addend is never negative).
+std::string capped_add(std::string_view column) {
+  const std::string c(column);
+  return c + " = CASE WHEN " + c + " > 9223372036854775807 - excluded." + c + " THEN 9223372036854775807 ELSE " + c +
+         " + excluded." + c + " END";
+}
+
 }  // namespace
 
 Status LedgerWriter::open(const std::string& path, const ConnectionOptions& options) {
@@ -85,12 +93,11 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       // Reports (schema 10): one upsert per account, day and type the chunk moved.
       {&add_daily_total_,
        "INSERT INTO daily_totals (account, day, type, credits, debits, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-       "ON CONFLICT (account, day, type) DO UPDATE SET credits = credits + excluded.credits, "
-       "debits = debits + excluded.debits, count = count + excluded.count"},
+       "ON CONFLICT (account, day, type) DO UPDATE SET " + capped_add("credits") + ", " + capped_add("debits") +
+           ", " + capped_add("count")},
       {&add_volume_,
        "INSERT INTO volume_totals (currency, hour, type, count, amount) VALUES (?1, ?2, ?3, ?4, ?5) "
-       "ON CONFLICT (currency, hour, type) DO UPDATE SET count = count + excluded.count, "
-       "amount = amount + excluded.amount"},
+       "ON CONFLICT (currency, hour, type) DO UPDATE SET " + capped_add("count") + ", " + capped_add("amount")},
       {&insert_audit_,
        "INSERT INTO audit_log (log_id, operation_type, operator, operation_time, detail, "
        "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},

@@ -38,11 +38,12 @@ Status ReadConnection::prepare() {
     return s;
   }
   if (auto s = oldest_event.prepare(db, "SELECT coalesce(min(id), 0) FROM events"); !s.ok()) return s;
-  // One statement, so one snapshot: the batch the file holds through, with the totals.
+  // One statement, so one snapshot: the batch the file holds through, with the totals (a
+  // row a day and type, summed by the caller, saturating: SQL's sum() would fail instead).
   if (auto s = flows.prepare(db,
-                             "SELECT m.value, d.type, sum(d.credits), sum(d.debits), sum(d.count) FROM meta m "
+                             "SELECT m.value, d.type, d.credits, d.debits, d.count FROM meta m "
                              "LEFT JOIN daily_totals d ON d.account = ?1 AND d.day BETWEEN ?2 AND ?3 "
-                             "WHERE m.name = 'applied_batch' GROUP BY d.type");
+                             "WHERE m.name = 'applied_batch'");
       !s.ok()) {
     return s;
   }
