@@ -604,19 +604,18 @@ Response Api::volumes(const Request& request) {
 Response Api::statement(std::string_view number, const Request& request) {
   auto days = report_days(request);
   if (!days.ok()) return error_response(days.error());
-  const auto from = std::optional<int64_t>(days.value().first);
-  const auto to = std::optional<int64_t>(days.value().second);
+  const auto [from, to] = days.value();
   storage::Store& store = engine_.store();
   auto account = store.account(number);
   if (!account.ok()) return error_response(account.error());
-  auto opening = store.balance_at(number, *from * core::day_ms - 1);
+  auto opening = store.balance_at(number, from * core::day_ms - 1);
   if (!opening.ok()) return error_response(opening.error());
-  auto flows = store.flows(number, *from, *to);
+  auto flows = store.flows(number, from, to);
   if (!flows.ok()) return error_response(flows.error());
   core::Statement statement{.account = account.value().number,
                             .currency = account.value().currency,
-                            .from_day = *from,
-                            .to_day = *to,
+                            .from_day = from,
+                            .to_day = to,
                             .opening_balance = opening.value().balance};
   for (const auto& [type, total] : flows.value()) {
     core::add_daily_total(statement.total, total);

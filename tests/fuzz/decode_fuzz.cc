@@ -1,5 +1,5 @@
 // libFuzzer target: request decoding (transfers, batches, accounts, deposits and
-// withdrawals, PATCH, holds, captures, voids, refunds), the strict JSON parser, RFC 3339 instants, the journal record
+// withdrawals, PATCH, holds, captures, voids, refunds), the strict JSON parser, RFC 3339 instants, report dates, the journal record
 // decoder, the cached-account decoder and the --db / --cache URL parsers must never crash,
 // whatever the bytes; whatever decodes must be valid.
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include "redis/client.h"
 #include "cache/redis_cache.h"
 #include "core/json_codec.h"
+#include "core/reports.h"
 #include "core/json_strict.h"
 #include "core/validate.h"
 #include "net/url.h"
@@ -18,6 +19,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace balanced;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
+  // A report's dates (?from=, ?to=): what parses prints back as it was given.
+  if (const auto day = core::parse_utc_day(input); day && core::format_utc_day(*day) != input) __builtin_trap();
   auto transfer = core::decode_transfer(input, core::TransferHeaders{"", ""}, "fuzz-id");
   if (transfer.ok()) {
     const auto& t = transfer.value();
