@@ -65,6 +65,30 @@ void add_flags(CLI::App& app, Config& config) {
                "a deposit's or withdrawal's reference (per currency) may be committed once: another id with "
                "it is 409 duplicate_reference")
       ->envname("BALANCED_UNIQUE_REFERENCES");
+  app.add_option("--risk-rules", config.risk_rules,
+                 "a JSON file of risk rules ([{name, when, then: deny|review}]) every debit is decided by, reread "
+                 "when it changes (a bad file keeps the rules before it)")
+      ->envname("BALANCED_RISK_RULES");
+  app.add_option("--risk-hook", config.risk_hook.url,
+                 "POST the would-be transactions of every debit request (one call per batch) to this URL before "
+                 "queueing them; its {decision: allow|review|deny, reason} is stored with each (https, or http to "
+                 "loopback)")
+      ->envname("BALANCED_RISK_HOOK");
+  app.add_option("--risk-hook-timeout-ms", config.risk_hook.timeout_ms,
+                 "the risk hook's answer within this, connecting included, or --risk-hook-failure decides")
+      ->envname("BALANCED_RISK_HOOK_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{10}, int64_t{10'000}));
+  app.add_option("--risk-hook-failure", config.risk_hook_failure,
+                 "what a risk hook that fails or is late decides: allow or deny")
+      ->envname("BALANCED_RISK_HOOK_FAILURE")
+      ->check(CLI::IsMember({"allow", "deny"}));
+  app.add_option("--risk-hook-ca-file", config.risk_hook.ca_file,
+                 "https risk hook: a PEM CA bundle trusted besides the system's")
+      ->envname("BALANCED_RISK_HOOK_CA_FILE");
+  app.add_option("--risk-hook-threads", config.risk_hook.threads,
+                 "risk hook calls at once, at most (each blocks a thread up to --risk-hook-timeout-ms)")
+      ->envname("BALANCED_RISK_HOOK_THREADS")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--events-waits-max", config.events_waits_max,
                  "GET /events?wait= requests waiting at once, at most (more: 503 overloaded)")
       ->envname("BALANCED_EVENTS_WAITS_MAX")

@@ -45,6 +45,11 @@ struct Config {
   int64_t hold_expiry_s = core::hold_expiry_s_default;
   size_t hold_expiry_batch_max = 1000;
   bool unique_references = false;
+  // Risk rules (DESIGN.md section 11): a JSON file, reread when it changes; empty: none.
+  std::string risk_rules;
+  // --risk-hook (DESIGN.md section 11): url empty for none; --risk-hook-failure.
+  api::RiskHookOptions risk_hook;
+  std::string risk_hook_failure = "deny";
   size_t events_waits_max = api::events_waits_max_default;
   size_t events_streams_max = api::events_streams_max_default;
   int64_t events_heartbeat_ms = api::events_heartbeat_ms_default;

@@ -134,6 +134,18 @@ Status Service::serve() {
   if (!config_.admin_listen.empty()) {
     if (auto status = admin_listener_->start(config_.admin_listen); !status.ok()) return status;
   }
+  if (!config_.risk_rules.empty()) {
+    auto rules = api::RiskRulesFile::open(config_.risk_rules, config_.hold_expiry_s, registry_);
+    if (!rules.ok()) return Status(rules.error());
+    risk_rules_ = std::move(rules.value());
+  }
+  if (!config_.risk_hook.url.empty()) {
+    api::RiskHookOptions hook = config_.risk_hook;
+    hook.on_failure = config_.risk_hook_failure == "allow" ? core::RiskDecision::allow : core::RiskDecision::deny;
+    auto opened = api::HttpRiskHook::open(hook, registry_);
+    if (!opened.ok()) return Status(opened.error());
+    risk_hook_ = std::move(opened.value());
+  }
   api_.emplace(*engine_, registry_, *admin_,
                api::ApiOptions{.default_currency = config_.default_currency,
                                .metrics_on_api_port = config_.admin_listen.empty(),
@@ -142,7 +154,10 @@ Status Service::serve() {
                                .unique_references = config_.unique_references,
                                .events_waits_max = config_.events_waits_max,
                                .events_streams_max = config_.events_streams_max,
-                               .events_heartbeat_ms = config_.events_heartbeat_ms});
+                               .events_heartbeat_ms = config_.events_heartbeat_ms,
+                               .risk_rules = risk_rules_.get(),
+                               .risk_hook = risk_hook_.get(),
+                               .risk_hook_threads = config_.risk_hook.threads});
   // DESIGN.md section 9: with token checks of its own, the API sits behind the gate.
   http::Handler* handler = &*api_;
   if (config_.token_flags.given()) {

@@ -69,6 +69,8 @@ class Service {
   std::optional<storage::StorageHealth> health_;
   std::optional<http::AdminEndpoints> admin_;
   std::optional<service::AdminListener> admin_listener_;
+  std::unique_ptr<api::RiskRulesFile> risk_rules_;
+  std::unique_ptr<api::RiskHook> risk_hook_;
   std::optional<api::Api> api_;
   std::optional<flags::TokenChecks> token_checks_;
   std::optional<auth::GuardedHandler> guarded_;

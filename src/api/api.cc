@@ -44,9 +44,16 @@ Response account_with_etag(const core::Account& account) {
   return response;
 }
 
+int64_t now_ms();
+
 Response transfer_response(core::Outcome&& outcome) {
   Response response;
-  if (outcome.code == Code::ok) {
+  if (outcome.code == Code::ok && outcome.transaction->type == core::TransactionType::hold) {
+    // A transfer a risk review held for an operator (DESIGN.md section 11): 202 with the
+    // hold, 200 on a replay.
+    response = json_response(outcome.replayed ? 200 : 202, core::encode_hold(*outcome.transaction, now_ms()));
+    response.headers.emplace_back("Location", "/holds/" + outcome.transaction->id);
+  } else if (outcome.code == Code::ok) {
     response = json_response(outcome.replayed ? 200 : 201,
                              core::encode_transaction(*outcome.transaction));
     response.headers.emplace_back("Location", "/transactions/" + outcome.transaction->id);
@@ -90,6 +97,9 @@ core::ActingFor acting_for(const Request& request) {
   }
   return accounts;
 }
+
+// The gateway's mark on a caller with scope risk:review (stripped from clients).
+bool is_risk_reviewer(const Request& request) { return request.header(contract::risk_reviewer_header) == "true"; }
 
 core::TransferHeaders transfer_headers(const Request& request) {
   return core::TransferHeaders{request.header("Idempotency-Key"), request.header("X-Operator")};
@@ -150,6 +160,47 @@ Response patched_account_response(core::Outcome&& outcome) {
 
 }  // namespace
 
+void Api::submit_checked(core::Operation operation, bool single, http::Respond respond, Answer answer) {
+  if (options_.risk_hook == nullptr) return submit(std::move(operation), std::move(respond), answer);
+  std::vector<core::Operation> operations;
+  operations.push_back(std::move(operation));
+  ask_risk_hook(std::move(operations), single, respond, [this, respond, answer](std::vector<core::Operation> asked) {
+    submit(std::move(asked.front()), respond, answer);
+  });
+}
+
+void Api::ask_risk_hook(std::vector<core::Operation> operations, bool single, http::Respond respond, Go go) {
+  if (options_.risk_hook == nullptr) return go(std::move(operations));
+  auto job = [this, operations = std::move(operations), single, go = std::move(go)]() mutable {
+    // Recorded already (a retry): the committer answers as it first decided, unasked.
+    std::vector<size_t> fresh;
+    for (size_t i = 0; i < operations.size(); ++i) {
+      const auto* transfer = std::get_if<core::Transfer>(&operations[i]);
+      const auto* refund = std::get_if<core::Refund>(&operations[i]);
+      if (transfer == nullptr && refund == nullptr) continue;
+      auto recorded = engine_.store().transaction(transfer != nullptr ? transfer->id : refund->id);
+      if (!recorded.ok()) fresh.push_back(i);
+    }
+    if (!fresh.empty()) {
+      const HookVerdict verdict = options_.risk_hook->decide(core::encode_risk_hook_request(operations, fresh));
+      auto check = std::make_shared<core::RiskCheck>();
+      if (auto rules = risk_check(single)) *check = *rules;
+      check->hook = verdict.decision;
+      check->hook_reason = verdict.reason;
+      check->review_holds = single;
+      check->review_hold_expiry_s = options_.hold_expiry_s;
+      for (const size_t i : fresh) {
+        if (auto* transfer = std::get_if<core::Transfer>(&operations[i])) transfer->risk = check;
+        if (auto* refund = std::get_if<core::Refund>(&operations[i])) refund->risk = check;
+      }
+    }
+    go(std::move(operations));
+  };
+  if (!hook_pool_->post(std::move(job))) {
+    respond(problem_response(Code::overloaded, "the risk hook's queue is full"));
+  }
+}
+
 void Api::submit(core::Operation operation, http::Respond respond, Answer answer) {
   const bool queued =
       engine_.submit(std::move(operation), [respond, stats = engine_.stats(), answer](core::Outcome&& outcome) {
@@ -190,6 +241,7 @@ Api::Api(engine::Engine& engine, observe::Registry& registry, http::AdminEndpoin
                                        "balanced_event_relay_position)")),
       event_waiters_(options_.events_waits_max),
       stream_waiters_(options_.events_streams_max) {
+  if (options_.risk_hook != nullptr) hook_pool_.emplace("risk-hook", options_.risk_hook_threads, risk_hook_queued_max);
   engine_.set_commit_listener([this](int64_t last_event_id) {
     // Committers may finish out of id order: the gauge only rises.
     last_event_id_ = std::max(last_event_id_, last_event_id);
@@ -268,6 +320,8 @@ void Api::handle(Request&& request, http::Respond respond) {
       return respond(statement(match.param(0), request));
     case Route::get_volumes:
       return respond(volumes(request));
+    case Route::get_review_holds:
+      return respond(review_holds(request));
     case Route::health:
     case Route::ready:
       return respond(std::move(*admin_.answer(request)));
@@ -302,7 +356,8 @@ void Api::create_account(Request& request, http::Respond respond) {
 void Api::post_transaction(Request& request, http::Respond respond) {
   auto transfer = core::decode_transfer(request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!transfer.ok()) return respond(error_response(transfer.error()));
-  submit(std::move(transfer.value()), std::move(respond), transfer_response);
+  transfer.value().risk = risk_check(true);
+  submit_checked(std::move(transfer.value()), true, std::move(respond), transfer_response);
 }
 
 void Api::patch_account(std::string_view number, Request& request, http::Respond respond) {
@@ -335,7 +390,8 @@ void Api::post_posting(core::TransactionType type, std::string_view number, Requ
   }
   core::set_posting_parties(posting.value(), currency);
   posting.value().unique_reference = options_.unique_references && !posting.value().reference.empty();
-  submit(std::move(posting.value()), std::move(respond), transfer_response);
+  posting.value().risk = risk_check(false);
+  submit_checked(std::move(posting.value()), false, std::move(respond), transfer_response);
 }
 
 void Api::post_hold(Request& request, http::Respond respond) {
@@ -343,13 +399,16 @@ void Api::post_hold(Request& request, http::Respond respond) {
   if (!hold.ok()) return respond(error_response(hold.error()));
   // Defaulted after the hash: an omitted expiry is the same request whatever the flag.
   if (hold.value().expires_in_s == 0) hold.value().expires_in_s = options_.hold_expiry_s;
-  submit(std::move(hold.value()), std::move(respond), hold_response);
+  hold.value().risk = risk_check(false);
+  submit_checked(std::move(hold.value()), false, std::move(respond), hold_response);
 }
 
 void Api::settle_hold(core::TransactionType type, std::string_view hold_id, Request& request, http::Respond respond) {
   auto settle = core::decode_settle(type, hold_id, request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!settle.ok()) return respond(error_response(settle.error()));
   settle.value().acting_for = acting_for(request);
+  // An admin (no account list) or a risk reviewer may settle a hold a review made.
+  settle.value().reviewer = !settle.value().acting_for.has_value() || is_risk_reviewer(request);
   submit(std::move(settle.value()), std::move(respond), hold_response);
 }
 
@@ -357,7 +416,8 @@ void Api::post_refund(std::string_view original_id, Request& request, http::Resp
   auto refund = core::decode_refund(original_id, request.body, transfer_headers(request), uuid_v7(now_ms()));
   if (!refund.ok()) return respond(error_response(refund.error()));
   refund.value().acting_for = acting_for(request);
-  submit(std::move(refund.value()), std::move(respond), transfer_response);
+  refund.value().risk = risk_check(false);
+  submit_checked(std::move(refund.value()), false, std::move(respond), transfer_response);
 }
 
 Response Api::hold(std::string_view id) {
@@ -399,6 +459,26 @@ Response Api::account_holds(std::string_view number, const Request& request) {
     if (!next) break;
   }
   return json_response(200, core::encode_holds(kept, next, now));
+}
+
+Response Api::review_holds(const Request& request) {
+  auto asked = page_asked(request, holds_limit_default);
+  if (!asked.ok()) return error_response(asked.error());
+  const std::string* rule = query_value(request, "reviewRule");
+  if (rule == nullptr || rule->empty() || rule->size() > core::risk_rule_name_bytes_max) {
+    return problem_response(Code::invalid_request, "reviewRule: * for every rule, or a rule's name");
+  }
+  if (const std::string* status = query_value(request, "status"); status != nullptr && *status != "pending") {
+    return problem_response(Code::invalid_request, "status: only pending holds wait for a review");
+  }
+  auto page = engine_.store().review_holds(*rule == "*" ? std::string_view() : std::string_view(*rule),
+                                           asked.value().cursor, asked.value().limit);
+  if (!page.ok()) return error_response(page.error());
+  // Past its expiry a hold can no longer be captured: not an operator's to look at.
+  const int64_t now = now_ms();
+  std::erase_if(page.value().transactions,
+                [now](const core::Transaction& hold) { return core::shown_hold_status(hold, now) != "pending"; });
+  return json_response(200, core::encode_holds(page.value().transactions, page.value().next_cursor, now));
 }
 
 size_t Api::body_bytes_max(std::string_view method, std::string_view target) const {
@@ -466,13 +546,24 @@ void Api::post_transaction_batch(Request& request, http::Respond respond) {
   std::vector<size_t> positions;  // item index of each operation
   operations.reserve(items.size());
   const uint64_t link = batch.value().atomic ? next_link_.fetch_add(1) : 0;
+  const auto risk = risk_check(false);
   for (size_t i = 0; i < items.size(); ++i) {
     if (!items[i].transfer) continue;
     items[i].transfer->link = link;
+    items[i].transfer->risk = risk;
     operations.emplace_back(std::move(*items[i].transfer));
     positions.push_back(i);
   }
   if (operations.empty()) return respond(json_response(200, encode_batch_results(ids, outcomes)));
+  ask_risk_hook(std::move(operations), false, respond,
+                [this, respond, ids = std::move(ids), outcomes = std::move(outcomes),
+                 positions = std::move(positions)](std::vector<core::Operation> asked) mutable {
+                  submit_batch(std::move(asked), respond, std::move(ids), std::move(outcomes), std::move(positions));
+                });
+}
+
+void Api::submit_batch(std::vector<core::Operation> operations, http::Respond respond, std::vector<std::string> ids,
+                       std::vector<core::Outcome> outcomes, std::vector<size_t> positions) {
   const bool queued = engine_.submit_group(
       std::move(operations),
       [respond, stats = engine_.stats(), ids = std::move(ids), outcomes = std::move(outcomes),

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <string>
 
+#include "api/risk_hook.h"
+#include "api/risk_rules.h"
 #include "engine/engine.h"
 #include "engine/event_waiters.h"
 #include "http/admin.h"
@@ -11,6 +13,7 @@
 #include "contract/routes.h"
 #include "http/bookkeeping.h"
 #include "http/router.h"
+#include "service/worker_pool.h"
 
 namespace balanced::api {
 
@@ -53,6 +56,12 @@ struct ApiOptions {
   // GET /events/stream: open at once, at most (--events-streams-max), and the heartbeat.
   size_t events_streams_max = events_streams_max_default;
   int64_t events_heartbeat_ms = events_heartbeat_ms_default;
+  // --risk-rules: the rules every debit is decided by; null: none.
+  const RiskRulesFile* risk_rules = nullptr;
+  // --risk-hook: asked about every debit before it is queued, on risk_hook_threads
+  // threads of the Api's own; null: none.
+  RiskHook* risk_hook = nullptr;
+  size_t risk_hook_threads = risk_hook_threads_default;
 };
 
 class Api final : public http::Handler {
@@ -82,9 +91,26 @@ class Api final : public http::Handler {
   // Queues `operation` for the committer; `answer` builds the response on the connection's
   // thread once it is decided. 503 overloaded at once when the queue is full.
   void submit(core::Operation operation, http::Respond respond, Answer answer);
+  // The risk rules an operation is decided by (null: none); `single` for a lone
+  // POST /transactions, which a review turns into a hold.
+  std::shared_ptr<const core::RiskCheck> risk_check(bool single) const {
+    return options_.risk_rules != nullptr ? options_.risk_rules->check(single) : nullptr;
+  }
+  // With --risk-hook: on a hook thread, asks the hook about the operations not recorded
+  // yet (one call for the request) and calls `go` with each carrying the decision; a
+  // request whose every id is recorded (a replay) goes on unasked. 503 overloaded when the
+  // hook's queue is full. Without a hook, `go` at once.
+  using Go = std::function<void(std::vector<core::Operation>)>;
+  void ask_risk_hook(std::vector<core::Operation> operations, bool single, http::Respond respond, Go go);
+  // submit() after the hook, if any. `single`: a lone POST /transactions.
+  void submit_checked(core::Operation operation, bool single, http::Respond respond, Answer answer);
   void create_account(http::Request& request, http::Respond respond);
   void post_transaction(http::Request& request, http::Respond respond);
   void post_transaction_batch(http::Request& request, http::Respond respond);
+  // Queues a batch's valid items (`positions`: each one's index among the items); the
+  // answer has every item's outcome, `outcomes` holding those decided already.
+  void submit_batch(std::vector<core::Operation> operations, http::Respond respond, std::vector<std::string> ids,
+                    std::vector<core::Outcome> outcomes, std::vector<size_t> positions);
   // PATCH /accounts/{n}: limit, metadata, status (DESIGN.md section 10), through the
   // committer; 200 with the account and its ETag.
   void patch_account(std::string_view number, http::Request& request, http::Respond respond);
@@ -100,6 +126,9 @@ class Api final : public http::Handler {
   void post_refund(std::string_view original_id, http::Request& request, http::Respond respond);
   http::Response hold(std::string_view id);
   http::Response account_holds(std::string_view number, const http::Request& request);
+  // GET /holds?reviewRule=*|NAME&status=pending: the holds risk reviews made that wait
+  // for an operator (DESIGN.md section 11), newest first.
+  http::Response review_holds(const http::Request& request);
   // REQUIRES (balance, account, history): `number` is a valid account number; handle()
   // checks it once for every route that names an account.
   // Cached reads never hold this thread on a remote cache: the answer is built on it
@@ -136,6 +165,9 @@ class Api final : public http::Handler {
   // the waits left while the rest is still there.
   engine::EventWaiters event_waiters_;
   engine::EventWaiters stream_waiters_;  // the open streams', between two writes
+  // The risk hook's threads (with --risk-hook). After the rest: destroyed first, running
+  // what is queued while everything it uses is still there.
+  std::optional<service::WorkerPool> hook_pool_;
 };
 
 // A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits.

@@ -38,6 +38,7 @@ std::string_view title(Code code) {
     case Code::exceeds_refundable_amount: return "Refund exceeds what is left to refund";
     case Code::duplicate_reference: return "Reference already used";
     case Code::events_expired: return "Events no longer kept";
+    case Code::risk_denied: return "Denied by risk rules";
   }
   return "Error";
 }
@@ -71,6 +72,7 @@ int status(Code code) {
     case Code::exceeds_hold_amount:
     case Code::not_refundable:
     case Code::exceeds_refundable_amount:
+    case Code::risk_denied:
     case Code::linked_failed: return 422;
     case Code::rate_limited: return 429;
     case Code::headers_too_large: return 431;

@@ -25,7 +25,7 @@ constexpr std::string_view kGenerated = "gate-no-id-0b9e4c1d";
 bool is_identity_header(std::string_view name) {
   return starts_with_ignoring_case(name, "X-Auth-") || starts_with_ignoring_case(name, "X-User") ||
          http::iequals(name, "X-Forwarded-User") || http::iequals(name, "X-Operator") ||
-         http::iequals(name, contract::acting_for_header);
+         http::iequals(name, contract::acting_for_header) || http::iequals(name, contract::risk_reviewer_header);
 }
 
 GateStats::GateStats(observe::Registry& registry, const std::string& prefix)
@@ -245,6 +245,10 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       if (!need_scope("reports:read")) return admission;
       admission.idempotent = true;
       break;
+    case Route::get_review_holds:  // an operator's queue: every account's holds
+      if (!need_scope("risk:review")) return admission;
+      admission.idempotent = true;
+      break;
     case Route::get_events_stream:  // the same feed, as Server-Sent Events
       if (!need_scope("events:read")) return admission;
       admission.idempotent = true;
@@ -255,9 +259,12 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
     case Route::post_refund: {
       // The payee's (a hold's destination, a refunded transaction's): known from the
       // stored row only, so balanced's committer checks it against the accounts named
-      // here, before anything changes.
-      if (!need_scope("transactions:write")) return admission;
+      // here, before anything changes. A risk reviewer (scope risk:review) settles the
+      // holds a risk review made, whoever their parties are: the committer refuses it any
+      // other (it acts for no account).
       const auto route_kind = static_cast<Route>(route);
+      const bool reviewer = !admin && route_kind != Route::post_refund && principal.has_scope("risk:review");
+      if (!reviewer && !need_scope("transactions:write")) return admission;
       const core::TransferHeaders headers{request.header("Idempotency-Key"), {}};
       Result<std::string> id = std::string();
       if (route_kind == Route::post_refund) {
@@ -275,6 +282,7 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       }
       admission.body_checked = true;
       admission.idempotent = id.value() != kGenerated;
+      if (reviewer) request.set_header(std::string(contract::risk_reviewer_header), "true");
       if (!admin) {
         std::string accounts;
         for (const auto& account : principal.accounts) {

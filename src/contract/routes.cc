@@ -29,6 +29,7 @@ http::Router make_router() {
   add(Route::get_events_stream, "GET", "/events/stream", "get_events_stream");
   add(Route::get_statement, "GET", "/accounts/{number}/statement", "get_statement");
   add(Route::get_volumes, "GET", "/reports/volumes", "get_volumes");
+  add(Route::get_review_holds, "GET", "/holds", "get_review_holds");
   add(Route::health, "GET", "/healthz", "health");
   add(Route::ready, "GET", "/readyz", "health");
   add(Route::metrics, "GET", "/metrics", "metrics");

@@ -32,6 +32,7 @@ enum class Route : int {
   get_events_stream,
   get_statement,
   get_volumes,
+  get_review_holds,
   health,
   ready,
   metrics,
@@ -43,6 +44,9 @@ const http::Router& api_router();
 // an admin): balanced's committer checks a capture's, void's or refund's stored parties
 // against it (DESIGN.md section 10). The gate strips it from every client request.
 inline constexpr std::string_view acting_for_header = "X-Acting-For";
+// Set by the gate on a capture or void by a caller with scope risk:review (DESIGN.md
+// section 11): it may settle a hold a risk review made, whoever its parties are.
+inline constexpr std::string_view risk_reviewer_header = "X-Risk-Reviewer";
 
 // GET /events?wait=: the longest wait balanced takes (seconds); the gate gives such a
 // long-poll that long upstream, and no more.

@@ -44,6 +44,7 @@ constexpr std::array kNames{
     CodeName{Code::exceeds_refundable_amount, "exceeds_refundable_amount"},
     CodeName{Code::duplicate_reference, "duplicate_reference"},
     CodeName{Code::events_expired, "events_expired"},
+    CodeName{Code::risk_denied, "risk_denied"},
 };
 
 }  // namespace

@@ -48,9 +48,10 @@ enum class Code {
   exceeds_refundable_amount, // 422: refunds beyond the original's amount
   duplicate_reference,       // 409: --unique-references, and the rail's reference is taken
   events_expired,            // 410: GET /events after an event no longer kept
+  risk_denied,               // 422: a risk rule or the risk hook denies the debit
 };
 // The last code, for tables indexed by Code.
-inline constexpr Code last_code = Code::events_expired;
+inline constexpr Code last_code = Code::risk_denied;
 
 // The machine-readable name used in problem+json `code` and in the database.
 std::string_view code_name(Code code);

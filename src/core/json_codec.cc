@@ -733,7 +733,8 @@ std::string encode_transaction(const Transaction& t, TransactionView view) {
                            JsonWriter::escaped_max(t.client_timestamp.size()) +
                            JsonWriter::escaped_max(t.reference.size()) + t.metadata.size() +
                            JsonWriter::escaped_max(t.hold_id.size()) + JsonWriter::escaped_max(t.refund_of.size()) +
-                           JsonWriter::escaped_max(t.reason.size()) + 24 * JsonWriter::field_max(24));
+                           JsonWriter::escaped_max(t.reason.size()) + JsonWriter::escaped_max(t.risk_decision.size()) +
+                           JsonWriter::escaped_max(t.risk_rule.size()) + 26 * JsonWriter::field_max(24));
   json.raw('{');
   json.member("transactionId", t.id);
   // The sequence is assigned at commit; audit details, written before, leave it out.
@@ -760,6 +761,8 @@ std::string encode_transaction(const Transaction& t, TransactionView view) {
   if (!t.refund_of.empty()) json.member("refundOf", t.refund_of);
   if (!t.reason.empty()) json.member("reason", t.reason);
   if (t.expires_at_ms > 0) json.time_member("expiresAt", t.expires_at_ms);
+  if (!t.risk_decision.empty()) json.member("riskDecision", t.risk_decision);
+  if (!t.risk_rule.empty()) json.member("riskRule", t.risk_rule);
   // State changes after the row is written: never in the audit record's copy.
   if (view == TransactionView::current && is_refundable(t)) json.member("refundedAmount", t.settled_amount);
   json.time_member("createdAt", t.created_at_ms);
@@ -787,7 +790,7 @@ std::string encode_hold(const Transaction& hold, int64_t now_ms) {
                            JsonWriter::escaped_max(hold.currency.size()) +
                            JsonWriter::escaped_max(hold.settled_by.size()) +
                            JsonWriter::escaped_max(hold.client_timestamp.size()) + hold.metadata.size() +
-                           14 * JsonWriter::field_max(26));
+                           JsonWriter::escaped_max(hold.risk_rule.size()) + 15 * JsonWriter::field_max(26));
   json.raw('{');
   json.member("holdId", hold.id);
   json.member("status", status);
@@ -800,6 +803,9 @@ std::string encode_hold(const Transaction& hold, int64_t now_ms) {
   if (!hold.settled_by.empty()) json.member("settledBy", hold.settled_by);
   if (!hold.client_timestamp.empty()) json.member("timestamp", hold.client_timestamp);
   if (!hold.metadata.empty()) json.json_member("metadata", hold.metadata);
+  // A hold a risk review made of a transfer (DESIGN.md section 11): the rule, for the
+  // operator who captures or voids it.
+  if (hold.risk_decision == "review") json.member("reviewRule", hold.risk_rule);
   json.time_member("createdAt", hold.created_at_ms);
   if (hold.expires_at_ms > 0) json.time_member("expiresAt", hold.expires_at_ms);
   json.raw('}');

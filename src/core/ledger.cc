@@ -316,6 +316,26 @@ std::vector<std::string> reference_keys(std::span<const Operation> operations) {
   return keys;
 }
 
+std::vector<std::string> velocity_sources(std::span<const Operation> operations, const LedgerState& loaded) {
+  std::vector<std::string> sources;
+  const auto counts = [](const std::shared_ptr<const RiskCheck>& risk) {
+    return risk != nullptr && risk->rules != nullptr && risk->rules->counts_velocity;
+  };
+  for (const auto& operation : operations) {
+    if (const auto* transfer = std::get_if<Transfer>(&operation)) {
+      if (counts(transfer->risk) && counts_as_debit(transfer->type)) sources.push_back(transfer->source);
+    } else if (const auto* refund = std::get_if<Refund>(&operation)) {
+      if (!counts(refund->risk)) continue;
+      if (auto original = loaded.existing.find(refund->original_id); original != loaded.existing.end()) {
+        sources.push_back(original->second.destination);
+      }
+    }
+  }
+  std::sort(sources.begin(), sources.end());
+  sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
+  return sources;
+}
+
 namespace {
 
 class BatchApplier {
@@ -360,6 +380,10 @@ class BatchApplier {
       }
     }
     const std::set<std::string> touched_before = touched_;
+    std::vector<std::pair<std::string, Velocity>> velocity_before;
+    for (const auto& [number, account] : saved) {
+      if (auto v = state_.velocity.find(number); v != state_.velocity.end()) velocity_before.emplace_back(number, v->second);
+    }
     const size_t outcomes_before = effects_.outcomes.size();
     const size_t transactions_before = effects_.transactions.size();
     const size_t audit_before = effects_.audit.size();
@@ -385,6 +409,7 @@ class BatchApplier {
     effects_.audit.resize(audit_before);
     effects_.events.resize(events_before);
     touched_ = touched_before;
+    for (const auto& [number, velocity] : velocity_before) state_.velocity[number] = velocity;
     for (size_t i = outcomes_before; i < effects_.outcomes.size(); ++i) {
       Outcome& outcome = effects_.outcomes[i];
       if (outcome.code == Code::ok) {
@@ -456,6 +481,13 @@ class BatchApplier {
   }
 
   int record(Transaction transaction) {
+    // A debit the risk windows count, of a source they are kept for: later operations of
+    // the batch see it.
+    if (transaction.status == TransactionStatus::committed && counts_as_debit(transaction.type)) {
+      if (auto v = state_.velocity.find(transaction.source); v != state_.velocity.end()) {
+        add_debit(v->second, transaction.amount);
+      }
+    }
     batch_ids_.emplace(transaction.id, effects_.transactions.size());
     effects_.transactions.push_back(std::move(transaction));
     return static_cast<int>(effects_.transactions.size() - 1);
@@ -522,6 +554,43 @@ class BatchApplier {
                            " and may go down to " + std::to_string(-from.overdraft_limit));
     }
     return std::nullopt;
+  }
+
+  // The risk decision on a debit that passed every other check (DESIGN.md section 11):
+  // the first rule that matches, or the hook's when that is more severe. nullopt when
+  // the operation carries no rules and no hook decision (nothing is recorded).
+  static std::optional<RiskVerdict> decide_risk(const RiskCheck* check, const RiskInput& input) {
+    if (check == nullptr) return std::nullopt;
+    RiskVerdict verdict;
+    if (check->rules != nullptr) verdict = evaluate(*check->rules, input);
+    // The hook's, when more severe, and when no rule matched (its allow is recorded).
+    if (check->hook && (*check->hook > verdict.decision || verdict.decision == RiskDecision::allow)) {
+      verdict = RiskVerdict{.decision = *check->hook, .rule = std::string(risk_hook_rule)};
+    }
+    if (verdict.decision == RiskDecision::allow && !check->hook) return std::nullopt;
+    return verdict;
+  }
+
+  RiskInput risk_input(TransactionType type, const Account& from, int64_t amount) const {
+    RiskInput input{.type = type, .amount = amount, .currency = from.currency};
+    if (counts_as_debit(type)) {
+      auto v = state_.velocity.find(from.number);
+      Velocity with_this = v == state_.velocity.end() ? Velocity{} : v->second;
+      add_debit(with_this, amount);
+      input.with_this = with_this;
+    }
+    return input;
+  }
+
+  static std::string risk_detail(const RiskVerdict& verdict, const RiskCheck& check, TransactionType type,
+                                 bool review_as_deny) {
+    const std::string verb = verdict.decision == RiskDecision::deny ? " denies this " : " holds for review this ";
+    std::string detail = verdict.rule == risk_hook_rule
+                             ? "the risk hook" + verb + std::string(type_name(type)) +
+                                   (check.hook_reason.empty() ? "" : ": " + check.hook_reason)
+                             : "risk rule " + verdict.rule + verb + std::string(type_name(type));
+    if (review_as_deny) detail += " (a review holds only a single POST /transactions; here it denies)";
+    return detail;
   }
 
   // The transaction with this id recorded earlier, in a committed batch or this one.
@@ -688,7 +757,13 @@ class BatchApplier {
     finish_outcome(Outcome{.code = Code::ok, .account = account}, -1);
   }
 
-  void reject(const Transfer& transfer, Code code, std::string detail, std::string currency) {
+  // What a row records of its risk decision (Transaction::risk_decision, risk_rule).
+  struct Risk {
+    std::string decision;
+    std::string rule;
+  };
+
+  void reject(const Transfer& transfer, Code code, std::string detail, std::string currency, Risk risk = {}) {
     int transaction_index = record(Transaction{.id = transfer.id,
                                                .type = transfer.type,
                                                .source = transfer.source,
@@ -701,7 +776,9 @@ class BatchApplier {
                                                .client_timestamp = transfer.client_timestamp,
                                                .created_at_ms = now_ms_,
                                                .reference = transfer.reference,
-                                               .metadata = transfer.metadata});
+                                               .metadata = transfer.metadata,
+                                               .risk_decision = std::move(risk.decision),
+                                               .risk_rule = std::move(risk.rule)});
     const Transaction& row = effects_.transactions[transaction_index];
     audit(std::string(type_name(transfer.type)) + "_rejected", transfer.operator_name, {}, transaction_index);
     Outcome outcome{.code = code, .detail = std::move(detail), .transaction = row};
@@ -738,7 +815,10 @@ class BatchApplier {
                     .replayed = true,
                     .transaction = before,
                     .hold = std::move(hold)};
-    if (outcome.code != Code::ok) outcome.detail = "rejected earlier: " + std::string(code_name(outcome.code));
+    if (outcome.code != Code::ok) {
+      outcome.detail = "rejected earlier: " + std::string(code_name(outcome.code));
+      if (!before.risk_rule.empty()) outcome.detail += " (" + before.risk_rule + ")";
+    }
     finish_outcome(std::move(outcome), -1);
   }
 
@@ -759,9 +839,16 @@ class BatchApplier {
     // Unknown, or someone else's: refused before anything is recorded.
     if (!is_hold) return refuse(Code::hold_not_found, "hold " + settle.hold_id + " does not exist");
     const Transaction hold = *held;
-    if (!may_act_for(settle.acting_for, hold.destination)) {
+    // A hold a risk review made: a reviewer settles it whoever its parties are; its
+    // destination may void it, never capture it.
+    const bool review_hold = hold.risk_decision == risk_decision_name(RiskDecision::review);
+    if (!(review_hold && settle.reviewer) && !may_act_for(settle.acting_for, hold.destination)) {
       return refuse(Code::forbidden, "the token does not act for account " + hold.destination +
                                          ", the destination of hold " + hold.id);
+    }
+    if (settle.type == TransactionType::capture && review_hold && !settle.reviewer) {
+      return refuse(Code::forbidden, "hold " + hold.id + " was made by risk review " + hold.risk_rule +
+                                         ": only scope admin or risk:review captures it");
     }
     const bool expire = settle.type == TransactionType::expire;
     const bool capture = settle.type == TransactionType::capture;
@@ -891,6 +978,16 @@ class BatchApplier {
     if (auto refusal = refuse_debit(from, to, row.amount, true)) {
       return reject_row(std::move(row), refusal->first, std::move(refusal->second), refund.operator_name);
     }
+    if (auto verdict = decide_risk(refund.risk.get(), risk_input(TransactionType::refund, from, row.amount))) {
+      row.risk_decision = std::string(risk_decision_name(verdict->decision));
+      row.risk_rule = verdict->rule;
+      if (verdict->decision != RiskDecision::allow) {
+        row.risk_decision = std::string(risk_decision_name(RiskDecision::deny));
+        std::string detail = risk_detail(*verdict, *refund.risk, TransactionType::refund,
+                                         verdict->decision == RiskDecision::review);
+        return reject_row(std::move(row), Code::risk_denied, std::move(detail), refund.operator_name);
+      }
+    }
     auto from_after = checked_sub(from.balance, row.amount);
     auto to_after = checked_add(to.balance, row.amount);
     if (!from_after || !to_after) {
@@ -914,8 +1011,9 @@ class BatchApplier {
   void apply_transfer(const Transfer& transfer) {
     if (const Transaction* before = earlier(transfer.id)) {
       // A hold's replay answers the hold as it stands now.
+      // So does a transfer a risk review made a hold.
       replay(*before, transfer.request_hash,
-             transfer.type == TransactionType::hold ? std::optional(*before) : std::nullopt);
+             before->type == TransactionType::hold ? std::optional(*before) : std::nullopt);
       return;
     }
     // A rail's reference is one payment: under another id it is a duplicate, refused
@@ -979,8 +1077,32 @@ class BatchApplier {
       reject(transfer, refusal->first, std::move(refusal->second), from.currency);
       return;
     }
+    Risk risk;
+    if (auto verdict = decide_risk(transfer.risk.get(), risk_input(transfer.type, from, transfer.amount))) {
+      risk = Risk{.decision = std::string(risk_decision_name(verdict->decision)), .rule = verdict->rule};
+      // A review holds a single transfer for an operator (its pending amounts cannot
+      // overflow: the checks above passed for the balances, and a hold moves pending
+      // ones, checked here); anywhere else it denies.
+      const bool holds = verdict->decision == RiskDecision::review && transfer.risk->review_holds &&
+                         transfer.type == TransactionType::transfer &&
+                         checked_add(from.pending_debits, transfer.amount) &&
+                         checked_add(to.pending_credits, transfer.amount);
+      if (holds) {
+        Transfer held = transfer;
+        held.expires_in_s = transfer.risk->review_hold_expiry_s;
+        apply_hold(held, from, to, std::move(risk));
+        return;
+      }
+      if (verdict->decision != RiskDecision::allow) {
+        risk.decision = std::string(risk_decision_name(RiskDecision::deny));
+        reject(transfer, Code::risk_denied,
+               risk_detail(*verdict, *transfer.risk, transfer.type, verdict->decision == RiskDecision::review),
+               from.currency, std::move(risk));
+        return;
+      }
+    }
     if (hold) {
-      apply_hold(transfer, from, to);
+      apply_hold(transfer, from, to, std::move(risk));
       return;
     }
     change(from, *from_after);
@@ -1000,7 +1122,9 @@ class BatchApplier {
                                                .reference = transfer.reference,
                                                .metadata = transfer.metadata,
                                                .source_version_after = from.version,
-                                               .destination_version_after = to.version});
+                                               .destination_version_after = to.version,
+                                               .risk_decision = std::move(risk.decision),
+                                               .risk_rule = std::move(risk.rule)});
     const Transaction& row = effects_.transactions[transaction_index];
     if (!claim.empty()) {
       state_.reference_owners.emplace(claim, transfer.id);
@@ -1011,7 +1135,7 @@ class BatchApplier {
   }
 
   // A hold that passed every check of a debit: its amount pending on both sides.
-  void apply_hold(const Transfer& hold, Account& from, Account& to) {
+  void apply_hold(const Transfer& hold, Account& from, Account& to, Risk risk) {
     from.pending_debits += hold.amount;
     to.pending_credits += hold.amount;
     change(from, from.balance);
@@ -1033,7 +1157,9 @@ class BatchApplier {
                                                      .source_version_after = from.version,
                                                      .destination_version_after = to.version,
                                                      .expires_at_ms = now_ms_ + expires_in_s * 1000,
-                                                     .hold_status = HoldStatus::pending});
+                                                     .hold_status = HoldStatus::pending,
+                                                     .risk_decision = std::move(risk.decision),
+                                                     .risk_rule = std::move(risk.rule)});
     const Transaction& row = effects_.transactions[transaction_index];
     audit("hold", hold.operator_name, {}, transaction_index);
     finish_outcome(Outcome{.code = Code::ok, .transaction = row, .hold = row}, transaction_index);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/risk.h"
 #include "core/types.h"
 
 namespace balanced::core {
@@ -27,6 +28,9 @@ struct LedgerState {
   std::unordered_map<std::string, Transaction> existing;
   // Among reference_keys(), those committed before: key -> the transaction's id.
   std::unordered_map<std::string, std::string> reference_owners;
+  // Among velocity_sources(), each account's committed debits in the risk windows ending
+  // at the commit (core::counts_as_debit). apply_batch() adds the batch's own.
+  std::unordered_map<std::string, Velocity> velocity;
 };
 
 // A reference taken by a committed deposit or withdrawal under --unique-references.
@@ -77,6 +81,12 @@ std::vector<std::string> transaction_ids(std::span<const Operation> operations);
 // The reference keys of the batch's deposits and withdrawals under --unique-references,
 // sorted and unique.
 std::vector<std::string> reference_keys(std::span<const Operation> operations);
+// The accounts whose recent debits the risk rules of the batch's operations look at
+// (RiskRules::counts_velocity), sorted and unique, once the rows referenced_transactions()
+// names are in `loaded` (a refund's source is its original's destination). Empty for a
+// batch no rule with a velocity condition decides: nothing more is read.
+std::vector<std::string> velocity_sources(std::span<const Operation> operations, const LedgerState& loaded);
+
 // The id of the deposit that opens an account with an initial balance. It starts with
 // '$' so no client id can take it.
 std::string deposit_transaction_id(std::string_view account_number);

@@ -15,6 +15,8 @@
 
 namespace balanced::core {
 
+struct RiskCheck;  // risk.h: the rules and the hook's decision an operation is decided by
+
 inline constexpr size_t account_number_bytes_max = 64;
 inline constexpr size_t transaction_id_bytes_max = 64;
 inline constexpr size_t client_timestamp_bytes_max = 64;
@@ -125,6 +127,12 @@ struct Transaction {
   HoldStatus hold_status = HoldStatus::none;
   int64_t settled_amount = 0;
   std::string settled_by{};
+  // The risk decision recorded with the row (DESIGN.md section 11): "deny" on a row
+  // refused by a rule or the hook, "review" on a hold a review made, the hook's
+  // "allow" when it was called; and the rule that decided (core::risk_hook_rule for the
+  // hook). Empty when no rule matched and no hook was called.
+  std::string risk_decision{};
+  std::string risk_rule{};
 
   bool operator==(const Transaction&) const = default;
 };
@@ -172,6 +180,8 @@ struct Transfer {
   // A deposit or withdrawal under --unique-references: its (currency, reference) may be
   // committed once, under one id.
   bool unique_reference = false;
+  // The risk rules and hook decision it is decided by; null: none (the default path).
+  std::shared_ptr<const RiskCheck> risk{};
 };
 
 // The key of a deposit's or withdrawal's reference under --unique-references.
@@ -192,6 +202,8 @@ struct SettleHold {
   std::string client_timestamp;
   std::string operator_name;
   ActingFor acting_for;  // the hold's destination must be among them
+  // The caller may capture a hold a risk review made (scope admin or risk:review).
+  bool reviewer = false;
 };
 
 // POST /transactions/{id}/refunds.
@@ -205,6 +217,7 @@ struct Refund {
   std::string client_timestamp;
   std::string operator_name;
   ActingFor acting_for;  // the original's destination must be among them
+  std::shared_ptr<const RiskCheck> risk{};  // as Transfer::risk
 };
 
 using Operation = std::variant<CreateAccount, Transfer, PatchAccount, SettleHold, Refund>;

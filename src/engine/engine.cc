@@ -332,6 +332,9 @@ void Engine::commit(std::vector<Pending>& batch) {
         metrics_->replays.Increment();
       } else {
         metrics_->outcome(EngineStats::operation_kind(operations[i]), outcomes[i].code).Increment();
+        if (outcomes[i].transaction && !outcomes[i].transaction->risk_decision.empty()) {
+          metrics_->risk_decision(*outcomes[i].transaction);
+        }
       }
     }
   }

@@ -25,7 +25,9 @@ EngineStats::EngineStats(observe::Registry& registry)
                                   "Operations refused because the queue was full")),
       deadline_expired(registry.counter(
           "balanced_engine_deadline_expired_total",
-          "Operations answered 503 because storage did not answer within --storage-deadline-ms")) {
+          "Operations answered 503 because storage did not answer within --storage-deadline-ms")),
+      risk_decisions_(registry.counters("balanced_risk_decisions_total",
+                                        "Risk decisions recorded with new transactions, by rule and decision")) {
   auto& stages = registry.histograms(
       "balanced_engine_stage_seconds",
       "Time spent in each stage of the write path (per batch, or per request for respond)");

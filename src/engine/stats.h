@@ -39,11 +39,17 @@ struct EngineStats {
     return *outcomes_[kind < kinds ? kind : 0][static_cast<size_t>(code)];
   }
   prometheus::Histogram& stage(Stage stage) { return *stages_[static_cast<size_t>(stage)]; }
+  // A risk decision recorded with a new row (DESIGN.md section 11), by rule (the hook's
+  // is "$hook") and decision.
+  void risk_decision(const core::Transaction& row) {
+    risk_decisions_.Add({{"rule", row.risk_rule}, {"decision", row.risk_decision}}).Increment();
+  }
 
  private:
   static constexpr size_t codes = static_cast<size_t>(last_code) + 1;
   std::array<std::array<prometheus::Counter*, codes>, kinds> outcomes_{};
   std::array<prometheus::Histogram*, stage_count> stages_{};
+  prometheus::Family<prometheus::Counter>& risk_decisions_;
 };
 
 }  // namespace balanced::engine

@@ -28,6 +28,10 @@ Result<core::BatchEffects> run_batch(BatchTransaction& transaction,
       if (auto s = transaction.load_referenced(referenced, state); !s.ok()) return s.error();
     }
   }
+  // With the accounts locked, no other writer adds a debit of theirs until this commits.
+  if (const auto sources = core::velocity_sources(operations, state); !sources.empty()) {
+    if (auto s = transaction.load_velocity(sources, now_ms, state); !s.ok()) return s.error();
+  }
   core::BatchEffects effects = core::apply_batch(operations, state, now_ms);
   if (auto s = transaction.write(effects); !s.ok()) return s.error();
   core::attach_sequences(effects);

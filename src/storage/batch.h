@@ -27,6 +27,12 @@ class BatchTransaction {
   // The owners of the reference keys among `keys` that a committed deposit or withdrawal
   // took (--unique-references), into state.reference_owners. Always read.
   virtual Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) = 0;
+  // Each of `sources` (accounts this batch has locked) with its committed debits
+  // (core::counts_as_debit) in the risk windows ending at `now_ms`, into state.velocity:
+  // those created after now_ms - core::risk_minute_ms counted, after now_ms -
+  // core::risk_day_ms summed. Read only for a batch risk rules with a velocity condition
+  // decide; it costs a read of the source's debits of the last day.
+  virtual Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) = 0;
   // Whether another writer may change a stored row between its load and the lock of its
   // accounts (a database several replicas write); a single writer's rows stay as loaded.
   virtual bool concurrent_writers() const { return false; }

@@ -41,6 +41,18 @@ class MemoryStore::Transaction final : public BatchTransaction {
     return {};
   }
 
+  Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override {
+    for (const auto& source : sources) {
+      core::Velocity& velocity = state.velocity[source];
+      for (const auto& t : store_.transactions_) {
+        if (t.source == source && t.status == core::TransactionStatus::committed && core::counts_as_debit(t.type)) {
+          core::count_debit(velocity, t.created_at_ms, t.amount, now_ms);
+        }
+      }
+    }
+    return {};
+  }
+
   Status write(core::BatchEffects& effects) override {
     for (const auto& claim : effects.reference_claims) {
       if (!store_.reference_owners_.emplace(claim.key, claim.transaction_id).second) {
@@ -170,12 +182,18 @@ Result<BalanceAt> MemoryStore::balance_at(std::string_view number, int64_t at_ms
 Result<HistoryPage> MemoryStore::holds(std::string_view number, std::optional<int64_t> before_sequence,
                                        size_t limit) {
   if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  return newest_first(before_sequence, limit, [number](const core::Transaction& t) {
+    return t.type == core::TransactionType::hold && t.status == core::TransactionStatus::committed &&
+           (t.source == number || t.destination == number);
+  });
+}
+
+HistoryPage MemoryStore::newest_first(std::optional<int64_t> before_sequence, size_t limit,
+                                      const std::function<bool(const core::Transaction&)>& wanted) {
   std::lock_guard lock(mutex_);
   HistoryPage page;
   for (auto t = transactions_.rbegin(); t != transactions_.rend(); ++t) {
-    if (before_sequence && t->sequence >= *before_sequence) continue;
-    if (t->type != core::TransactionType::hold || t->status != core::TransactionStatus::committed) continue;
-    if (t->source != number && t->destination != number) continue;
+    if ((before_sequence && t->sequence >= *before_sequence) || !wanted(*t)) continue;
     if (page.transactions.size() == limit) {
       page.next_cursor = page.transactions.back().sequence;
       break;
@@ -183,6 +201,15 @@ Result<HistoryPage> MemoryStore::holds(std::string_view number, std::optional<in
     page.transactions.push_back(*t);
   }
   return page;
+}
+
+Result<HistoryPage> MemoryStore::review_holds(std::string_view rule, std::optional<int64_t> before_sequence,
+                                              size_t limit) {
+  if (down_) return Error{Code::unavailable, "memory store is down (injected)"};
+  return newest_first(before_sequence, limit, [rule](const core::Transaction& t) {
+    return t.hold_status == core::HoldStatus::pending && t.risk_decision == "review" &&
+           (rule.empty() || t.risk_rule == rule);
+  });
 }
 
 Result<std::vector<std::string>> MemoryStore::overdue_holds(int64_t now_ms, size_t limit) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -23,6 +24,7 @@ class MemoryStore final : public Store {
   Result<HistoryPage> holds(std::string_view number, std::optional<int64_t> before_sequence,
                             size_t limit) override;
   Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
+  Result<HistoryPage> review_holds(std::string_view rule, std::optional<int64_t> before_sequence, size_t limit) override;
   Result<HistoryPage> history(std::string_view number, std::optional<int64_t> before_sequence,
                               size_t limit) override;
   Result<EventPage> events_after(int64_t after, size_t limit) override;
@@ -50,6 +52,9 @@ class MemoryStore final : public Store {
 
  private:
   class Transaction;
+  // The rows `wanted` keeps, newest first, with sequence < before_sequence: a page.
+  HistoryPage newest_first(std::optional<int64_t> before_sequence, size_t limit,
+                           const std::function<bool(const core::Transaction&)>& wanted);
 
   std::mutex mutex_;
   std::map<std::string, core::Account, std::less<>> accounts_;

@@ -83,6 +83,8 @@ void for_each_transaction_field(T& t, Field&& field) {
   field(Column{"hold_status", 4, false, true, true}, t.hold_status);
   field(Column{"settled_amount", 4, false, true, true}, t.settled_amount);
   field(Column{"settled_by", 4, false, true, true}, t.settled_by);
+  field(Column{"risk_decision", 7, false, false, true}, t.risk_decision);
+  field(Column{"risk_rule", 7, false, false, true}, t.risk_rule);
 }
 
 // The state columns of a transaction, each as `column = <assign(column)>`, joined with

@@ -116,6 +116,10 @@ class Store {
   // most `limit` (the sweeper's). A hold ended a moment ago may still be listed (the
   // committer decides: an expire of a hold no longer pending changes nothing).
   virtual Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) = 0;
+  // Holds a risk review made (DESIGN.md section 11) that are still pending, of `rule`
+  // ("" for any), newest first, with sequence < before_sequence: an operator's queue.
+  virtual Result<HistoryPage> review_holds(std::string_view rule, std::optional<int64_t> before_sequence,
+                                           size_t limit) = 0;
 
   // Committed events with id > after, oldest first, at most `limit`; never waits for
   // apply(). Events are numbered 1, 2, ... without gaps, in commit order.

@@ -85,11 +85,14 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()' "
   > "$work/webhook.log" 2>&1 & pids+=($!)
 wait_port "$hook_port" || { show "$work/webhook.log"; abort "the webhook receiver did not start"; }
 
-# ---- balanced on SQLite (relaying to the webhook), and the gateway in front of it.
+# ---- balanced on SQLite (relaying to the webhook, deciding risk rules), and the gateway
+# in front of it.
+echo '[{"name": "large", "when": {"amountGte": 1000000}, "then": "deny"}]' > "$work/risk.json"
 s_api=$(free_port); s_admin=$(free_port)
 "$build/balanced" --listen "127.0.0.1:$s_api" --admin-listen "127.0.0.1:$s_admin" \
   --db "sqlite:$work/sqlite/ledger.db" --threads 1 --log-level warn \
   --webhook-url "http://127.0.0.1:$hook_port/hooks" --webhook-secret-file "$work/webhook-secret" \
+  --risk-rules "$work/risk.json" \
   > "$work/balanced-sqlite.log" 2>&1 & pids+=($!)
 "$build/balancectl" keygen --alg ES256 --kid k --key-out "$work/k.pem" --jwks-out "$work/jwks.json" > /dev/null ||
   abort "balancectl keygen"
@@ -117,6 +120,12 @@ done
 [[ $(status -X POST "127.0.0.1:$m_api/accounts/transactions" -H 'Content-Type: application/json' \
      -d '{"transactionId":"m-1","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":5}') == 2* ]] ||
   abort "a transfer on balanced (MariaDB)"
+# A debit the risk rule denies (the overdraft limit lets it pass every other check).
+[[ $(status -X PATCH "127.0.0.1:$s_api/accounts/alice" -H 'Content-Type: application/json' \
+     -d '{"overdraftLimit":2000000}') == 200 ]] || abort "raising alice's overdraft limit on balanced (SQLite)"
+[[ $(status -X POST "127.0.0.1:$s_api/accounts/transactions" -H 'Content-Type: application/json' \
+     -d '{"transactionId":"s-risk","sourceAccountNumber":"alice","destinationAccountNumber":"bob","amount":1500000}') == 422 ]] ||
+  abort "a transfer the risk rules deny on balanced (SQLite)"
 mint() {
   "$build/balancectl" token --key "$1" --kid k --sub alice --accounts alice \
     --scope "balances:read transactions:write" --iss https://issuer.test --aud balanced

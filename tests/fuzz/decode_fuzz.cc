@@ -1,5 +1,6 @@
 // libFuzzer target: request decoding (transfers, batches, accounts, deposits and
-// withdrawals, PATCH, holds, captures, voids, refunds), the strict JSON parser, RFC 3339 instants, report dates, the journal record
+// withdrawals, PATCH, holds, captures, voids, refunds), the strict JSON parser, RFC 3339 instants, report dates,
+// risk rules files, the journal record
 // decoder, the cached-account decoder and the --db / --cache URL parsers must never crash,
 // whatever the bytes; whatever decodes must be valid.
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include "cache/redis_cache.h"
 #include "core/json_codec.h"
 #include "core/reports.h"
+#include "core/risk.h"
 #include "core/json_strict.h"
 #include "core/validate.h"
 #include "net/url.h"
@@ -21,6 +23,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   // A report's dates (?from=, ?to=): what parses prints back as it was given.
   if (const auto day = core::parse_utc_day(input); day && core::format_utc_day(*day) != input) __builtin_trap();
+  // A risk rules file: what parses is within its bounds, its names unique and never '$'.
+  if (auto rules = core::parse_risk_rules(input); rules.ok()) {
+    if (rules.value().rules.size() > core::risk_rules_max) __builtin_trap();
+    for (const auto& rule : rules.value().rules) {
+      if (rule.name.empty() || rule.name.size() > core::risk_rule_name_bytes_max || rule.name.front() == '$' ||
+          (rule.amount_gte && *rule.amount_gte <= 0) || rule.then == core::RiskDecision::allow) {
+        __builtin_trap();
+      }
+    }
+  }
   auto transfer = core::decode_transfer(input, core::TransferHeaders{"", ""}, "fuzz-id");
   if (transfer.ok()) {
     const auto& t = transfer.value();

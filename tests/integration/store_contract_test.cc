@@ -644,6 +644,60 @@ TYPED_TEST(StoreContract, ReportTotalsSaturateAtTheInt64Limit) {
   check("settled");
 }
 
+// Risk rules' velocity (DESIGN.md section 11): each store counts the source's committed
+// debits in the windows inside the commit, from the ledger file and the overlay alike.
+TYPED_TEST(StoreContract, RiskVelocityCountsTheSourcesCommittedDebitsInTheWindows) {
+  auto parsed = core::parse_risk_rules(R"([{"name":"burst","when":{"sourceCountLastMinuteGte":3},"then":"deny"},
+                                           {"name":"daily","when":{"sourceAmountLastDayGte":100},"then":"review"}])");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().detail;
+  auto check = std::make_shared<core::RiskCheck>();
+  check->rules = std::make_shared<const core::RiskRules>(parsed.value());
+  check->review_holds = true;
+  check->review_hold_expiry_s = 3600;
+  const auto checked = [&](Transfer t) {
+    t.risk = check;
+    return t;
+  };
+  this->apply({open("vr-a", 1000), open("vr-b", 0), open("vr-c", 0)});
+  EXPECT_EQ(this->apply({checked(transfer("vr-1", "vr-a", "vr-b", 10))}).at(0).code, Code::ok);
+  // Another source's debits and a hold's (a debit too) in the same windows.
+  EXPECT_EQ(this->apply({checked(transfer("vr-x", "vr-b", "vr-c", 5))}).at(0).code, Code::ok);
+  this->settle();  // SQLite: those in the ledger file now; the next from the overlay
+  auto h = hold("vr-h", "vr-a", "vr-c", 20);
+  h.risk = check;
+  EXPECT_EQ(this->apply({h}).at(0).code, Code::ok);
+  auto third = this->apply({checked(transfer("vr-2", "vr-a", "vr-b", 10))}).at(0);
+  EXPECT_EQ(third.code, Code::risk_denied) << third.detail;
+  // A minute on: the count is 1 again; the day's sum is 10 + 20 + 70 = 100: a review,
+  // which holds this single transfer.
+  this->now_ms_ += core::risk_minute_ms;
+  auto reviewed = this->apply({checked(transfer("vr-3", "vr-a", "vr-b", 70))}).at(0);
+  ASSERT_EQ(reviewed.code, Code::ok) << reviewed.detail;
+  ASSERT_TRUE(reviewed.hold);
+  EXPECT_EQ(reviewed.hold->risk_rule, "daily");
+  // Denied rows count nothing: a day on, all of it is out of the windows.
+  this->now_ms_ += core::risk_day_ms;
+  EXPECT_EQ(this->apply({checked(transfer("vr-4", "vr-a", "vr-b", 99))}).at(0).code, Code::ok);
+  const auto kept = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto denied = this->store().transaction("vr-2");
+    ASSERT_TRUE(denied.ok());
+    EXPECT_EQ(denied.value().reject_code, Code::risk_denied);
+    EXPECT_EQ(denied.value().risk_decision, "deny");
+    EXPECT_EQ(denied.value().risk_rule, "burst");
+    auto held = this->store().transaction("vr-3");
+    ASSERT_TRUE(held.ok());
+    EXPECT_EQ(held.value().type, core::TransactionType::hold);
+    EXPECT_EQ(held.value().risk_decision, "review");
+    EXPECT_EQ(held.value().risk_rule, "daily");
+    EXPECT_EQ(held.value().hold_status, core::HoldStatus::pending);
+  };
+  kept("as committed");
+  this->reopen();
+  kept("reopened");
+  EXPECT_TRUE(this->verify().clean());
+}
+
 TYPED_TEST(StoreContract, MissingRowsAreErrorsWithTheirCodes) {
   EXPECT_EQ(this->store().account("nobody").error().code, Code::account_not_found);
   EXPECT_EQ(this->store().transaction("nothing").error().code, Code::not_found);

@@ -1,6 +1,7 @@
 // A webhook receiver for tests: a blocking HTTP/1.1 server on 127.0.0.1 and a free port,
-// on a thread of its own, one request per connection (what balanced's webhook client
-// sends). It records every request and answers with the status its policy gives.
+// on a thread of its own, one request per connection (what balanced's webhook and risk
+// hook clients send). It records every request and answers with the status its policy
+// gives, or the status, JSON body and delay its answer function gives.
 #pragma once
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <functional>
 #include <map>
@@ -28,10 +30,20 @@ struct ReceivedHook {
   int status = 0;  // what it was answered
 };
 
+// What a receiver answers one request.
+struct HookAnswer {
+  int status = 200;
+  std::string body;  // sent as application/json when not empty
+  int delay_ms = 0;  // before answering (one request at a time: later ones wait too)
+};
+
 class WebhookReceiver {
  public:
   // `policy(n)`: the status for the n-th request (0-based).
-  explicit WebhookReceiver(std::function<int(size_t)> policy) : policy_(std::move(policy)) {
+  explicit WebhookReceiver(std::function<int(size_t)> policy)
+      : WebhookReceiver([policy = std::move(policy)](size_t n, const ReceivedHook&) { return HookAnswer{.status = policy(n)}; }) {}
+  // `answer(n, request)`: the whole answer to the n-th request.
+  explicit WebhookReceiver(std::function<HookAnswer(size_t, const ReceivedHook&)> answer) : answer_(std::move(answer)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -91,13 +103,18 @@ class WebhookReceiver {
     ReceivedHook hook;
     hook.headers = parse_header_lines(bytes.substr(0, head_end));
     hook.body = bytes.substr(head_end + 4, length);
+    HookAnswer reply;
     {
       std::lock_guard lock(mutex_);
-      hook.status = policy_(received_.size());
+      reply = answer_(received_.size(), hook);
+      hook.status = reply.status;
       received_.push_back(hook);
     }
-    const std::string answer = "HTTP/1.1 " + std::to_string(hook.status) +
-                               " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    if (reply.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(reply.delay_ms));
+    const std::string answer = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\n" +
+                               (reply.body.empty() ? "" : "Content-Type: application/json\r\n") +
+                               "Content-Length: " + std::to_string(reply.body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + reply.body;
     (void)::send(connection, answer.data(), answer.size(), MSG_NOSIGNAL);
   }
 
@@ -107,7 +124,7 @@ class WebhookReceiver {
     return it == all.end() ? 0 : std::stoul(it->second);
   }
 
-  std::function<int(size_t)> policy_;
+  std::function<HookAnswer(size_t, const ReceivedHook&)> answer_;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};

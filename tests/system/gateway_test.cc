@@ -121,7 +121,9 @@ class GatewayTest : public ::testing::Test {
                   .first,
               0);
     ASSERT_TRUE(make_certificate(d, "tls")) << "openssl req failed";
-    balanced_ = new BalancedServer(d);
+    // Risk rules for euros only: the other tests move dollars.
+    std::ofstream(d / "risk.json") << R"([{"name":"eur-review","when":{"currency":"EUR","amountGte":100},"then":"review"}])";
+    balanced_ = new BalancedServer(d, {"--risk-rules", (d / "risk.json").string()});
     ASSERT_TRUE(balanced_->start()) << balanced_->log();
     HttpClient direct(balanced_->port());
     for (const char* account : {"alice", "bob", "carol"}) {
@@ -418,6 +420,56 @@ TEST_F(GatewayTest, HoldsAreSettledAndTransactionsRefundedByTheirPayeeOnly) {
                 .status,
             403);
   EXPECT_EQ(object_of(*direct.request("GET", "/transactions/gw-c1"))["refundedAmount"], json::value(2));
+  EXPECT_EQ(gateway.process().terminate(), 0);
+}
+
+// A risk review's hold (DESIGN.md section 11): listed for, and captured by, risk:review
+// or admin only; its payee may void it, never capture it.
+TEST_F(GatewayTest, AReviewHoldIsCapturedByARiskReviewerOnly) {
+  GatewayServer gateway(dir_->path(), plain_args());
+  ASSERT_TRUE(gateway.start()) << gateway.log();
+  HttpClient direct(balanced_->port());
+  for (const auto& [account, balance] : {std::pair{"eur-payer", 1000}, std::pair{"eur-payee", 0}}) {
+    auto created = direct.request("POST", "/accounts", std::string(R"({"accountNumber":")") + account +
+                                                           R"(","currency":"EUR","initialBalance":)" + std::to_string(balance) + "}");
+    ASSERT_TRUE(created && created->status == 201) << (created ? created->body : "");
+  }
+  HttpClient client(gateway.port());
+  auto call = [&](const std::string& method, const std::string& target, const std::string& bearer,
+                  const std::string& body = "") {
+    auto response = client.request(method, target, body, {{"Authorization", "Bearer " + bearer}});
+    EXPECT_TRUE(response) << target;
+    return response.value_or(HttpResponse{});
+  };
+  const std::string payer = token("pat", "transactions:write balances:read", "eur-payer");
+  const std::string payee = token("pia", "transactions:write balances:read", "eur-payee");
+  const std::string reviewer = token("rita", "risk:review", "nobody");
+  const auto pay = [&](const std::string& id) {
+    return call("POST", "/accounts/transactions", payer,
+                R"({"transactionId":")" + id + R"(","sourceAccountNumber":"eur-payer","destinationAccountNumber":"eur-payee","amount":300})");
+  };
+  auto held = pay("eur-1");
+  ASSERT_EQ(held.status, 202) << held.body;
+  EXPECT_NE(held.body.find("\"reviewRule\":\"eur-review\""), std::string::npos) << held.body;
+  EXPECT_EQ(call("GET", "/holds?reviewRule=*", payee).status, 403);
+  auto queue = call("GET", "/holds?reviewRule=*&status=pending", reviewer);
+  EXPECT_EQ(queue.status, 200) << queue.body;
+  EXPECT_NE(queue.body.find("eur-1"), std::string::npos) << queue.body;
+  EXPECT_EQ(call("POST", "/holds/eur-1/capture", payee, R"({"captureId":"eur-1c0"})").status, 403);
+  EXPECT_EQ(call("POST", "/holds/eur-1/capture", payer, R"({"captureId":"eur-1c1"})").status, 403);
+  auto captured = call("POST", "/holds/eur-1/capture", reviewer, R"({"captureId":"eur-1c2"})");
+  EXPECT_EQ(captured.status, 201) << captured.body;
+  // The payee may let one go.
+  ASSERT_EQ(pay("eur-2").status, 202);
+  EXPECT_EQ(call("POST", "/holds/eur-2/void", payee, R"({"voidId":"eur-2v"})").status, 201);
+  // A reviewer acts for no account: an ordinary hold is not theirs to settle.
+  const std::string plain = R"({"holdId":"eur-h","sourceAccountNumber":"eur-payer","destinationAccountNumber":"eur-payee","amount":5})";
+  ASSERT_EQ(call("POST", "/holds", payer, plain).status, 201);
+  EXPECT_EQ(call("POST", "/holds/eur-h/capture", reviewer, R"({"captureId":"eur-hc"})").status, 403);
+  EXPECT_EQ(call("POST", "/accounts/transactions", reviewer,
+                 R"({"transactionId":"eur-x","sourceAccountNumber":"eur-payer","destinationAccountNumber":"eur-payee","amount":1})")
+                .status,
+            403);
   EXPECT_EQ(gateway.process().terminate(), 0);
 }
 

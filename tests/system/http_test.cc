@@ -5,6 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -15,6 +18,7 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/sse_reader.h"
+#include "support/webhook_receiver.h"
 
 namespace balanced::testing {
 namespace {
@@ -547,6 +551,193 @@ TEST(HttpUniqueReferences, ARailsReferenceIsCommittedOnceUnderTheFlag) {
   EXPECT_EQ(post("deposits", R"({"transactionId":"ur-4","amount":5})").status, 201);  // no reference: no key
   EXPECT_EQ(post("deposits", R"({"transactionId":"ur-5","amount":5})").status, 201);
   EXPECT_EQ(server.process().terminate(), 0);
+}
+
+// One request's answer; an empty one (and a failure) when none came.
+HttpResponse answer_of(HttpClient& client, const std::string& method, const std::string& target,
+                       const std::string& body) {
+  auto r = client.request(method, target, body);
+  EXPECT_TRUE(r) << method << " " << target;
+  return r.value_or(HttpResponse{});
+}
+
+// Risk rules (DESIGN.md section 11) from a file reread when it changes.
+TEST(HttpRisk, RulesDenyAndReviewAndABadFileKeepsTheRulesBefore) {
+  TempDir dir;
+  const auto rules_path = dir.path() / "risk.json";
+  const auto write_rules = [&](const std::string& text) {
+    // Replaced whole, as a ConfigMap volume swaps its file: never read half written.
+    const auto staged = dir.path() / "risk.json.new";
+    std::ofstream(staged) << text;
+    std::filesystem::rename(staged, rules_path);
+  };
+  write_rules("{\"rules\": [{\"name\": \"big\", \"when\": {\"amountGte\": 500}, \"then\": \"deny\"}");
+  {
+    BalancedServer refused(dir.path(), {"--risk-rules", rules_path.string()});
+    EXPECT_FALSE(refused.start());  // a bad file at start: the process does not serve
+    EXPECT_NE(refused.log().find("--risk-rules"), std::string::npos) << refused.log();
+  }
+  write_rules(R"([{"name": "big", "when": {"amountGte": 500}, "then": "deny"},
+                  {"name": "look", "when": {"amountGte": 100, "type": ["transfer", "withdrawal"]}, "then": "review"}])");
+  BalancedServer server(dir.path(), {"--risk-rules", rules_path.string()});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  const auto call = [&](const std::string& method, const std::string& target, const std::string& body = "") {
+    return answer_of(client, method, target, body);
+  };
+  const auto transfer = [&](const std::string& id, int64_t amount) {
+    return call("POST", "/accounts/transactions",
+                R"({"transactionId":")" + id + R"(","sourceAccountNumber":"rk-a","destinationAccountNumber":"rk-b","amount":)" +
+                    std::to_string(amount) + "}");
+  };
+  ASSERT_EQ(call("POST", "/accounts", R"({"accountNumber":"rk-a","initialBalance":10000})").status, 201);
+  ASSERT_EQ(call("POST", "/accounts", R"({"accountNumber":"rk-b","initialBalance":0})").status, 201);
+
+  auto denied = transfer("rk-1", 600);
+  EXPECT_EQ(denied.status, 422) << denied.body;
+  EXPECT_NE(denied.body.find("\"code\":\"risk_denied\""), std::string::npos) << denied.body;
+  EXPECT_NE(denied.body.find("risk rule big"), std::string::npos) << denied.body;
+  EXPECT_EQ(transfer("rk-1", 600).status, 422);  // sticky
+  auto stored = call("GET", "/transactions/rk-1");
+  EXPECT_NE(stored.body.find("\"riskDecision\":\"deny\""), std::string::npos) << stored.body;
+  EXPECT_NE(stored.body.find("\"riskRule\":\"big\""), std::string::npos) << stored.body;
+
+  auto held = transfer("rk-2", 200);
+  EXPECT_EQ(held.status, 202) << held.body;
+  EXPECT_NE(held.body.find("\"status\":\"pending\""), std::string::npos) << held.body;
+  EXPECT_NE(held.body.find("\"reviewRule\":\"look\""), std::string::npos) << held.body;
+  EXPECT_EQ(held.header("location"), "/holds/rk-2");
+  auto replayed = transfer("rk-2", 200);
+  EXPECT_EQ(replayed.status, 200) << replayed.body;
+  EXPECT_EQ(replayed.body, held.body);
+  auto balances = call("GET", "/accounts/rk-a/balance");
+  EXPECT_NE(balances.body.find("\"balance\":10000"), std::string::npos) << balances.body;
+  EXPECT_NE(balances.body.find("\"available\":9800"), std::string::npos) << balances.body;
+  // Elsewhere a review denies: a batch item, a withdrawal.
+  auto batch = call("POST", "/accounts/transactions/batch",
+                    R"({"transfers":[{"transactionId":"rk-3","sourceAccountNumber":"rk-a","destinationAccountNumber":"rk-b","amount":150},)"
+                    R"({"transactionId":"rk-4","sourceAccountNumber":"rk-a","destinationAccountNumber":"rk-b","amount":50}]})");
+  EXPECT_EQ(batch.status, 200) << batch.body;
+  EXPECT_NE(batch.body.find("risk_denied"), std::string::npos) << batch.body;
+  EXPECT_EQ(call("POST", "/accounts/rk-a/withdrawals", R"({"transactionId":"rk-5","amount":100})").status, 422);
+  // The operators' queue: pending review holds, by rule or all.
+  auto queue = call("GET", "/holds?reviewRule=*&status=pending");
+  EXPECT_EQ(queue.status, 200) << queue.body;
+  EXPECT_NE(queue.body.find("\"holdId\":\"rk-2\""), std::string::npos) << queue.body;
+  EXPECT_NE(call("GET", "/holds?reviewRule=look").body.find("rk-2"), std::string::npos);
+  EXPECT_EQ(call("GET", "/holds?reviewRule=big").body.find("rk-2"), std::string::npos);
+  EXPECT_EQ(call("GET", "/holds").status, 400);
+  EXPECT_EQ(call("GET", "/holds?reviewRule=*&status=captured").status, 400);
+  // An operator captures the held transfer (no gateway: every caller is an admin here).
+  auto captured = call("POST", "/holds/rk-2/capture", R"({"captureId":"rk-2c"})");
+  EXPECT_EQ(captured.status, 201) << captured.body;
+  EXPECT_NE(call("GET", "/accounts/rk-b/balance").body.find("\"balance\":250"), std::string::npos);
+  EXPECT_EQ(call("GET", "/holds?reviewRule=*").body.find("rk-2"), std::string::npos);  // no longer waiting
+
+  // A bad file keeps the rules before it, and says why.
+  write_rules(R"([{"name": "big", "when": {"amountGte": -1}, "then": "deny"}])");
+  const auto eventually = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return done();
+  };
+  EXPECT_TRUE(eventually([&] { return server.log().find("the risk rules file is not valid") != std::string::npos; }))
+      << server.log();
+  EXPECT_EQ(transfer("rk-6", 700).status, 422);
+  auto metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("balanced_risk_rules_reloads_total{result=\"failed\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(balanced_risk_decisions_total{decision="deny",rule="big"} 2)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(balanced_risk_decisions_total{decision="review",rule="look"} 1)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("balanced_risk_rules 2"), std::string::npos) << metrics;
+  // A good one is in force within a poll.
+  write_rules("[]");
+  int attempt = 0;  // a denial is sticky: each try a new id
+  EXPECT_TRUE(eventually([&] { return transfer("rk-7-" + std::to_string(attempt++), 700).status == 201; }))
+      << server.log();
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+}
+
+// The risk hook (DESIGN.md section 11): one call per request, before it is queued; its
+// decision stored, so a retry never asks again; late or failed: --risk-hook-failure.
+TEST(HttpRisk, AHookIsAskedOncePerRequestAndItsDecisionIsStored) {
+  TempDir dir;
+  WebhookReceiver hook([](size_t, const ReceivedHook& request) {
+    if (request.body.find("\"amount\":666") != std::string::npos) {
+      return HookAnswer{.body = R"({"decision":"deny","reason":"on a sanctions list"})"};
+    }
+    if (request.body.find("\"amount\":777") != std::string::npos) return HookAnswer{.body = R"({"decision":"review"})"};
+    if (request.body.find("\"amount\":999") != std::string::npos) return HookAnswer{.body = R"({"decision":"allow"})", .delay_ms = 1500};
+    if (request.body.find("\"amount\":555") != std::string::npos) return HookAnswer{.status = 500};
+    return HookAnswer{.body = R"({"decision":"allow","reason":"known customer"})"};
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(hook.port()) + "/decide";
+  BalancedServer server(dir.path(), {"--risk-hook", url, "--risk-hook-timeout-ms", "300"});
+  ASSERT_TRUE(server.start()) << server.log();
+  HttpClient client(server.port());
+  const auto call = [&](const std::string& method, const std::string& target, const std::string& body = "") {
+    return answer_of(client, method, target, body);
+  };
+  const auto item = [](const std::string& id, int64_t amount) {
+    return R"({"transactionId":")" + id + R"(","sourceAccountNumber":"hk-a","destinationAccountNumber":"hk-b","amount":)" +
+           std::to_string(amount) + "}";
+  };
+  const auto transfer = [&](const std::string& id, int64_t amount) { return call("POST", "/accounts/transactions", item(id, amount)); };
+  ASSERT_EQ(call("POST", "/accounts", R"({"accountNumber":"hk-a","initialBalance":100000})").status, 201);
+  ASSERT_EQ(call("POST", "/accounts", R"({"accountNumber":"hk-b","initialBalance":0})").status, 201);
+  EXPECT_TRUE(hook.received().empty());  // opening balances are no client's debits
+
+  auto allowed = transfer("hk-1", 5);
+  EXPECT_EQ(allowed.status, 201) << allowed.body;
+  EXPECT_NE(allowed.body.find("\"riskDecision\":\"allow\""), std::string::npos) << allowed.body;
+  EXPECT_NE(allowed.body.find("\"riskRule\":\"$hook\""), std::string::npos) << allowed.body;
+  ASSERT_EQ(hook.received().size(), 1u);
+  const auto asked = json::parse(hook.received()[0].body);
+  EXPECT_EQ(asked.at("transactions").as_array().size(), 1u);
+  EXPECT_EQ(asked.at("transactions").as_array()[0].at("transactionId"), json::value("hk-1"));
+  EXPECT_EQ(hook.received()[0].headers["content-type"], "application/json");
+  EXPECT_EQ(transfer("hk-1", 5).status, 200);  // a replay: not asked again
+  EXPECT_EQ(hook.received().size(), 1u);
+
+  auto denied = transfer("hk-2", 666);
+  EXPECT_EQ(denied.status, 422) << denied.body;
+  EXPECT_NE(denied.body.find("risk_denied"), std::string::npos) << denied.body;
+  EXPECT_NE(denied.body.find("on a sanctions list"), std::string::npos) << denied.body;
+  auto reviewed = transfer("hk-3", 777);
+  EXPECT_EQ(reviewed.status, 202) << reviewed.body;
+  EXPECT_NE(reviewed.body.find("\"reviewRule\":\"$hook\""), std::string::npos) << reviewed.body;
+  auto failing = transfer("hk-5", 555);
+  EXPECT_EQ(failing.status, 422) << failing.body;  // the default failure mode: deny
+  EXPECT_NE(failing.body.find("answered 500"), std::string::npos) << failing.body;
+  auto late = transfer("hk-4", 999);
+  EXPECT_EQ(late.status, 422) << late.body;
+  EXPECT_NE(late.body.find("risk hook failed"), std::string::npos) << late.body;
+  // The receiver answers one request at a time: let it finish the late one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  EXPECT_EQ(transfer("hk-4", 999).status, 422);  // recorded: sticky, not asked again
+  const size_t before_batch = hook.received().size();
+  auto batch = call("POST", "/accounts/transactions/batch",
+                    "{\"transfers\":[" + item("hk-6", 1) + "," + item("hk-7", 2) + "," + item("hk-8", 3) + "]}");
+  EXPECT_EQ(batch.status, 200) << batch.body;
+  EXPECT_NE(batch.body.find("\"committed\":3"), std::string::npos) << batch.body;
+  ASSERT_EQ(hook.received().size(), before_batch + 1);  // one call for the whole batch
+  EXPECT_EQ(json::parse(hook.received().back().body).at("transactions").as_array().size(), 3u);
+  auto metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(balanced_risk_hook_calls_total{result="failed"} 2)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(balanced_risk_decisions_total{decision="deny",rule="$hook"} 3)"), std::string::npos) << metrics;
+  EXPECT_EQ(server.process().terminate(), 0) << server.log();
+
+  // --risk-hook-failure allow: a late hook lets the debit through.
+  TempDir other;  // a ledger (and a log) of its own
+  BalancedServer lenient(other.path(), {"--risk-hook", url, "--risk-hook-timeout-ms", "300", "--risk-hook-failure", "allow"});
+  ASSERT_TRUE(lenient.start()) << lenient.log();
+  HttpClient again(lenient.port());
+  for (const char* account : {R"({"accountNumber":"hk-a","initialBalance":1000})", R"({"accountNumber":"hk-b"})"}) {
+    ASSERT_EQ(again.request("POST", "/accounts", account)->status, 201);
+  }
+  auto let_through = again.request("POST", "/accounts/transactions", item("hk-9", 999));
+  ASSERT_TRUE(let_through) << lenient.log();
+  EXPECT_EQ(let_through->status, 201) << let_through->body;
+  EXPECT_EQ(lenient.process().terminate(), 0) << lenient.log();
 }
 
 // Accounts <prefix>0 .. <prefix>(count - 1), each with `balance`.

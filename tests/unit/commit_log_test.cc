@@ -197,8 +197,11 @@ TEST(CommitLog, PreparedSegmentsAreZerosAheadOfTheRecords) {
     ASSERT_TRUE(log.append(1, "one").ok());  // into the plain first segment
     ASSERT_TRUE(log.append(2, "two").ok());  // traded for the prepared one
     ASSERT_TRUE(log.append(3, std::string(1000, 't')).ok());
+    // The next one is made on a thread of its own: wait until it is there (under load
+    // it may not even be created yet when append() returns).
+    log.wait_for_prepared_segment();
     const auto files = segments(path);
-    ASSERT_EQ(files.size(), 3u) << "the plain segment, the prepared one, a new prepared one being made";
+    ASSERT_EQ(files.size(), 3u) << "the plain segment, the prepared one, a new prepared one";
     EXPECT_EQ(fs::file_size(files[0]), 16u + 3u);
     EXPECT_EQ(fs::file_size(files[1]), segment_bytes);  // written full of zeros beforehand
     EXPECT_EQ(files[2].extension(), ".zero");

@@ -58,6 +58,13 @@ class Ledger {
       if (auto it = accounts_.find(number); it != accounts_.end()) state.accounts.emplace(number, it->second);
     }
     now_ += step_ms_;
+    // As a store does: the risk rules' sources, with their committed debits in the windows.
+    for (const auto& source : velocity_sources(operations, state)) {
+      Velocity& velocity = state.velocity[source];
+      for (const auto& t : committed_) {
+        if (t.source == source && counts_as_debit(t.type)) count_debit(velocity, t.created_at_ms, t.amount, now_);
+      }
+    }
     BatchEffects effects = apply_batch(operations, state, now_);
     check_events(effects);
     for (const auto& a : effects.created) {
@@ -1023,6 +1030,200 @@ TEST(LedgerProperties, RandomOperationsAgreeWithAModelAndVerifyAfterEveryBatch) 
       ASSERT_TRUE(report.clean()) << "seed " << seed << " round " << round << ": " << report.problems.front();
     }
   }
+}
+
+// Risk rules (DESIGN.md section 11).
+
+std::shared_ptr<const RiskCheck> risk(std::string_view rules_json, bool single = false,
+                                      std::optional<RiskDecision> hook = std::nullopt) {
+  auto rules = parse_risk_rules(rules_json);
+  EXPECT_TRUE(rules.ok()) << (rules.ok() ? "" : rules.error().detail);
+  auto check = std::make_shared<RiskCheck>();
+  check->rules = std::make_shared<const RiskRules>(rules.ok() ? rules.value() : RiskRules{});
+  check->hook = hook;
+  check->review_holds = single;
+  check->review_hold_expiry_s = 3600;
+  return check;
+}
+
+Transfer checked(Transfer transfer, std::shared_ptr<const RiskCheck> check) {
+  transfer.risk = std::move(check);
+  return transfer;
+}
+
+TEST(RiskRules, ParseRefusesWhatIsNotAValidRulesFile) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{}", "a list of rules"},
+      {"[1]", "rules[0]: a rule is an object"},
+      {R"([{"when":{},"then":"deny"}])", "rules[0]: name"},
+      {R"([{"name":"$x","then":"deny"}])", "rules[0]: name"},
+      {R"([{"name":"a","then":"allow"}])", "rules[0] (a): then"},
+      {R"([{"name":"a","then":"deny","extra":1}])", "unknown member \"extra\""},
+      {R"([{"name":"a","when":{"amountGte":0},"then":"deny"}])", "rules[0] (a) when.amountGte"},
+      {R"([{"name":"a","when":{"amountGte":1.5},"then":"deny"}])", "when.amountGte"},
+      {R"([{"name":"a","when":{"amountGte":"5"},"then":"deny"}])", "when.amountGte"},
+      {R"([{"name":"a","when":{"type":["capture"]},"then":"deny"}])", "when.type"},
+      {R"([{"name":"a","when":{"type":[]},"then":"deny"}])", "when.type"},
+      {R"([{"name":"a","when":{"currency":"usd"},"then":"deny"}])", "when.currency"},
+      {R"([{"name":"a","when":{"amountLte":5},"then":"deny"}])", "unknown condition"},
+      {R"([{"name":"a","then":"deny"},{"name":"a","then":"review"}])", "used twice"},
+      {R"([{"name":"a","then":"deny","name":"b"}])", "repeated"},
+  };
+  for (const auto& [text, expected] : bad) {
+    auto parsed = parse_risk_rules(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_EQ(parsed.error().code, Code::invalid_request);
+    EXPECT_NE(parsed.error().detail.find(expected), std::string::npos) << text << " -> " << parsed.error().detail;
+  }
+  std::string many = "[";
+  for (size_t i = 0; i <= risk_rules_max; ++i) {
+    many += std::string(i ? "," : "") + R"({"name":"r)" + std::to_string(i) + R"(","then":"deny"})";
+  }
+  EXPECT_FALSE(parse_risk_rules(many + "]").ok());
+  auto wrapped = parse_risk_rules(R"({"rules":[{"name":"all","then":"review"}]})");
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_EQ(wrapped.value().rules.size(), 1u);
+  EXPECT_FALSE(wrapped.value().counts_velocity);
+  EXPECT_TRUE(parse_risk_rules("[]").ok());
+}
+
+TEST(RiskRules, TheFirstRuleThatMatchesDecidesOnEveryCondition) {
+  auto rules = parse_risk_rules(R"([
+    {"name":"eur-big","when":{"currency":"EUR","amountGte":500},"then":"deny"},
+    {"name":"cash-out","when":{"type":["withdrawal"],"amountGte":100},"then":"review"},
+    {"name":"burst","when":{"sourceCountLastMinuteGte":3},"then":"deny"},
+    {"name":"daily","when":{"sourceAmountLastDayGte":1000},"then":"review"}])");
+  ASSERT_TRUE(rules.ok()) << rules.error().detail;
+  EXPECT_TRUE(rules.value().counts_velocity);
+  const auto decide = [&](TransactionType type, int64_t amount, std::string_view currency, Velocity with_this) {
+    return evaluate(rules.value(), RiskInput{.type = type, .amount = amount, .currency = currency, .with_this = with_this});
+  };
+  EXPECT_EQ(decide(TransactionType::transfer, 500, "EUR", {1, 500}).rule, "eur-big");
+  EXPECT_EQ(decide(TransactionType::transfer, 499, "EUR", {1, 499}).decision, RiskDecision::allow);
+  EXPECT_EQ(decide(TransactionType::transfer, 500, "USD", {1, 500}).decision, RiskDecision::allow);
+  EXPECT_EQ(decide(TransactionType::withdrawal, 100, "USD", {1, 100}).rule, "cash-out");
+  EXPECT_EQ(decide(TransactionType::transfer, 100, "USD", {1, 100}).decision, RiskDecision::allow);
+  EXPECT_EQ(decide(TransactionType::transfer, 1, "USD", {3, 3}).rule, "burst");
+  EXPECT_EQ(decide(TransactionType::transfer, 1, "USD", {2, 1000}).rule, "daily");
+  // A deposit's source is the issuer: velocity conditions never hold for it.
+  EXPECT_EQ(evaluate(rules.value(), RiskInput{.type = TransactionType::deposit, .amount = 1, .currency = "USD"}).decision,
+            RiskDecision::allow);
+  Velocity windows;
+  EXPECT_TRUE(count_debit(windows, 1'000'000, 5, 1'000'000 + risk_minute_ms - 1));
+  EXPECT_TRUE(count_debit(windows, 1'000'000, 7, 1'000'000 + risk_minute_ms));  // summed, not counted
+  EXPECT_FALSE(count_debit(windows, 1'000'000, 9, 1'000'000 + risk_day_ms));
+  EXPECT_EQ(windows.count_last_minute, 1);
+  EXPECT_EQ(windows.amount_last_day, 12);
+  add_debit(windows, kMax);
+  EXPECT_EQ(windows.amount_last_day, kMax);  // saturates
+}
+
+TEST(RiskRules, ADenyIsRecordedWithItsRuleAndSticky) {
+  Ledger ledger;
+  ledger.apply({open("rk-a", 1000), open("rk-b", 0)});
+  const auto rules = risk(R"([{"name":"big","when":{"amountGte":500},"then":"deny"}])");
+  auto denied = ledger.apply_one(checked(move("rk-1", "rk-a", "rk-b", 600), rules));
+  EXPECT_EQ(denied.code, Code::risk_denied);
+  EXPECT_NE(denied.detail.find("risk rule big denies"), std::string::npos) << denied.detail;
+  const Transaction& row = ledger.transaction("rk-1");
+  EXPECT_EQ(row.status, TransactionStatus::rejected);
+  EXPECT_EQ(row.risk_decision, "deny");
+  EXPECT_EQ(row.risk_rule, "big");
+  EXPECT_EQ(ledger.account("rk-a").balance, 1000);
+  // Sticky: the same request is the same answer, whatever the rules are now.
+  auto again = ledger.apply_one(move("rk-1", "rk-a", "rk-b", 600));
+  EXPECT_EQ(again.code, Code::risk_denied);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_NE(again.detail.find("(big)"), std::string::npos) << again.detail;
+  EXPECT_EQ(ledger.apply_one(checked(move("rk-2", "rk-a", "rk-b", 499), rules)).code, Code::ok);
+  EXPECT_TRUE(ledger.transaction("rk-2").risk_decision.empty());  // allowed by no rule: nothing recorded
+  // A refusal for another reason is decided first: no risk decision on it.
+  auto short_of_funds = ledger.apply_one(checked(move("rk-3", "rk-a", "rk-b", 5000), rules));
+  EXPECT_EQ(short_of_funds.code, Code::insufficient_funds);
+  EXPECT_TRUE(ledger.transaction("rk-3").risk_decision.empty());
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(RiskRules, AReviewHoldsASingleTransferAndDeniesElsewhere) {
+  Ledger ledger;
+  ledger.apply({open("rv-a", 1000), open("rv-b", 0)});
+  const char* json = R"([{"name":"look","when":{"amountGte":100},"then":"review"}])";
+  auto held = ledger.apply_one(checked(move("rv-1", "rv-a", "rv-b", 300), risk(json, true)));
+  ASSERT_EQ(held.code, Code::ok);
+  ASSERT_TRUE(held.hold);
+  EXPECT_EQ(held.transaction->type, TransactionType::hold);
+  EXPECT_EQ(held.hold->hold_status, HoldStatus::pending);
+  EXPECT_EQ(held.hold->risk_decision, "review");
+  EXPECT_EQ(held.hold->risk_rule, "look");
+  EXPECT_EQ(held.hold->expires_at_ms - held.hold->created_at_ms, 3600 * 1000);
+  EXPECT_EQ(ledger.account("rv-a").balance, 1000);
+  EXPECT_EQ(ledger.account("rv-a").pending_debits, 300);
+  // The replay of the transfer answers the hold.
+  auto replayed = ledger.apply_one(checked(move("rv-1", "rv-a", "rv-b", 300), risk(json, true)));
+  EXPECT_EQ(replayed.code, Code::ok);
+  EXPECT_TRUE(replayed.replayed);
+  ASSERT_TRUE(replayed.hold);
+  EXPECT_EQ(replayed.hold->id, "rv-1");
+  // The destination cannot capture it; it may void it. A reviewer captures.
+  SettleHold capture{.type = TransactionType::capture, .id = "rv-c", .hold_id = "rv-1"};
+  capture.acting_for = std::vector<std::string>{"rv-b"};
+  capture.request_hash = settle_request_hash(capture);
+  EXPECT_EQ(ledger.apply_one(capture).code, Code::forbidden);
+  capture.acting_for = std::vector<std::string>{};
+  capture.reviewer = true;
+  EXPECT_EQ(ledger.apply_one(capture).code, Code::ok);
+  EXPECT_EQ(ledger.account("rv-b").balance, 300);
+  // A batch item, a withdrawal: review denies, naming why.
+  auto item = ledger.apply_one(checked(move("rv-2", "rv-a", "rv-b", 100), risk(json)));
+  EXPECT_EQ(item.code, Code::risk_denied);
+  EXPECT_NE(item.detail.find("here it denies"), std::string::npos) << item.detail;
+  EXPECT_EQ(ledger.transaction("rv-2").risk_decision, "deny");
+  auto out = ledger.apply_one(checked(posting(TransactionType::withdrawal, "rv-3", "rv-a", 100), risk(json, true)));
+  EXPECT_EQ(out.code, Code::risk_denied);
+  EXPECT_TRUE(ledger.verify().clean());
+}
+
+TEST(RiskRules, TheHooksDecisionWinsWhenMoreSevereAndIsRecorded) {
+  Ledger ledger;
+  ledger.apply({open("hk-a", 1000), open("hk-b", 0)});
+  const char* json = R"([{"name":"look","when":{"amountGte":100},"then":"review"}])";
+  auto allowed = ledger.apply_one(checked(move("hk-1", "hk-a", "hk-b", 5), risk(json, true, RiskDecision::allow)));
+  EXPECT_EQ(allowed.code, Code::ok);
+  EXPECT_EQ(ledger.transaction("hk-1").risk_decision, "allow");
+  EXPECT_EQ(ledger.transaction("hk-1").risk_rule, risk_hook_rule);
+  auto denied = ledger.apply_one(checked(move("hk-2", "hk-a", "hk-b", 500), risk(json, true, RiskDecision::deny)));
+  EXPECT_EQ(denied.code, Code::risk_denied);
+  EXPECT_EQ(ledger.transaction("hk-2").risk_rule, risk_hook_rule);
+  auto reviewed = ledger.apply_one(checked(move("hk-3", "hk-a", "hk-b", 500), risk(json, true, RiskDecision::allow)));
+  EXPECT_EQ(reviewed.code, Code::ok);
+  EXPECT_EQ(ledger.transaction("hk-3").risk_rule, "look");  // the rule's review is the more severe
+  EXPECT_EQ(ledger.transaction("hk-3").type, TransactionType::hold);
+}
+
+TEST(RiskRules, VelocityCountsTheSourcesCommittedDebitsThisBatchIncluded) {
+  Ledger ledger;
+  ledger.set_step_ms(1000);
+  ledger.apply({open("vl-a", 100000), open("vl-b", 0)});
+  const auto rules = risk(R"([{"name":"burst","when":{"sourceCountLastMinuteGte":3},"then":"deny"},
+                              {"name":"daily","when":{"sourceAmountLastDayGte":1000},"then":"deny"}])");
+  EXPECT_EQ(ledger.apply_one(checked(move("vl-1", "vl-a", "vl-b", 10), rules)).code, Code::ok);
+  // In one batch: the second is the third debit of the minute.
+  auto batch = ledger.apply({checked(move("vl-2", "vl-a", "vl-b", 10), rules), checked(move("vl-3", "vl-a", "vl-b", 10), rules)});
+  EXPECT_EQ(batch[0].code, Code::ok);
+  EXPECT_EQ(batch[1].code, Code::risk_denied);
+  EXPECT_EQ(ledger.transaction("vl-3").risk_rule, "burst");
+  // A minute on, a linked group that fails counts nothing of it.
+  ledger.set_step_ms(risk_minute_ms);
+  auto linked_group = ledger.apply({linked(checked(move("vl-4", "vl-a", "vl-b", 10), rules), 7),
+                                    linked(move("vl-5", "vl-b", "vl-a", 1'000'000), 7)});
+  EXPECT_EQ(linked_group[0].code, Code::linked_failed);
+  EXPECT_EQ(ledger.apply_one(checked(move("vl-6", "vl-a", "vl-b", 900), rules)).code, Code::ok);
+  // 10 + 10 + 900 + 79 + 1 reaches the day's 1000 (the denied vl-3 and the undone vl-4 are no debits).
+  EXPECT_EQ(ledger.apply_one(checked(move("vl-7", "vl-a", "vl-b", 79), rules)).code, Code::ok);
+  EXPECT_EQ(ledger.apply_one(checked(move("vl-8", "vl-a", "vl-b", 1), rules)).code, Code::risk_denied);
+  ledger.set_step_ms(risk_day_ms);
+  EXPECT_EQ(ledger.apply_one(checked(move("vl-9", "vl-a", "vl-b", 999), rules)).code, Code::ok);
+  EXPECT_TRUE(ledger.verify().clean());
 }
 
 }  // namespace

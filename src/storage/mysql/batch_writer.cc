@@ -103,6 +103,34 @@ Status BatchWriter::load_reference_owners(std::span<const std::string> keys, cor
   });
 }
 
+Status BatchWriter::load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) {
+  std::string types;
+  for (int t = 0; t <= static_cast<int>(core::last_transaction_type); ++t) {
+    const auto type = static_cast<core::TransactionType>(t);
+    if (!core::counts_as_debit(type)) continue;
+    if (!types.empty()) types += ',';
+    c_.append_quoted(types, sql_text(type));
+  }
+  for (const auto& source : sources) state.velocity[source];  // none yet: zero
+  return for_each_chunk(sources.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    // Sums capped at the int64 limit, as core::add_debit saturates.
+    std::string sql = "SELECT source_account, COALESCE(SUM(created_at > ";
+    append_int(sql, now_ms - core::risk_minute_ms);
+    sql += "), 0), LEAST(COALESCE(SUM(amount), 0), 9223372036854775807) FROM transactions WHERE source_account IN ";
+    append_in_list(c_, sql, sources.subspan(start, end - start));
+    sql += " AND status = 'committed' AND created_at > ";
+    append_int(sql, now_ms - core::risk_day_ms);
+    sql += " AND type IN (" + types + ") GROUP BY source_account";
+    auto rows = c_.query(sql);
+    if (!rows.ok()) return Status(rows.error());
+    while (rows.value().next()) {
+      state.velocity[rows.value().text(0)] =
+          core::Velocity{.count_last_minute = rows.value().int64(1), .amount_last_day = rows.value().int64(2)};
+    }
+    return {};
+  });
+}
+
 Status BatchWriter::write(core::BatchEffects& effects) {
   std::vector<Step> steps;
   // A reference another replica took meanwhile fails here (duplicate key): the store

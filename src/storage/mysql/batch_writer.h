@@ -30,6 +30,9 @@ class BatchWriter final : public BatchTransaction {
   Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) override;
   bool concurrent_writers() const override { return true; }
   Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) override;
+  // One range read of transactions_by_source_time per chunk of sources. READ COMMITTED,
+  // after the sources' rows are locked: every debit of theirs committed before is seen.
+  Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override;
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override;
   // Two round trips: the account and transaction rows, then (details rendered with the
   // sequences the first assigned) the audit records and the COMMIT.

@@ -206,6 +206,29 @@ Result<HistoryPage> MysqlStore::holds(std::string_view number, std::optional<int
   return impl_->read_page(number, before_sequence, limit, " AND type = 'hold'");
 }
 
+// The pending holds (pending_holds_by_expiry) filtered: the queue costs a read of every
+// pending hold's row (docs/OPERATIONS.md, "Risk rules").
+Result<HistoryPage> MysqlStore::review_holds(std::string_view rule, std::optional<int64_t> before_sequence,
+                                             size_t limit) {
+  assert(limit > 0 && limit <= history_limit_max);
+  auto lease = impl_->readers.acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& c = *lease.value();
+  std::string sql = "SELECT " + transaction_columns() +
+                    " FROM transactions WHERE hold_status = 'pending' AND risk_decision = 'review'";
+  if (!rule.empty()) {
+    sql += " AND risk_rule = ";
+    c.append_quoted(sql, rule);
+  }
+  if (before_sequence) sql += " AND sequence < " + std::to_string(*before_sequence);
+  sql += " ORDER BY sequence DESC LIMIT " + std::to_string(limit + 1);
+  auto rows = c.query(sql);
+  if (!rows.ok()) return rows.error();
+  std::vector<core::Transaction> read;
+  while (rows.value().next()) read.push_back(read_transaction(rows.value()));
+  return page_of(std::move(read), limit);
+}
+
 Result<std::vector<std::string>> MysqlStore::overdue_holds(int64_t now_ms, size_t limit) {
   auto lease = impl_->readers.acquire();
   if (!lease.ok()) return lease.error();

@@ -85,6 +85,7 @@ class MysqlStore final : public Store {
   Result<HistoryPage> holds(std::string_view number, std::optional<int64_t> before_sequence,
                             size_t limit) override;
   Result<std::vector<std::string>> overdue_holds(int64_t now_ms, size_t limit) override;
+  Result<HistoryPage> review_holds(std::string_view rule, std::optional<int64_t> before_sequence, size_t limit) override;
   // OK when the database answers and its schema is this build's version.
   Result<EventPage> events_after(int64_t after, size_t limit) override;
   Result<int64_t> prune_events(int64_t before_ms, size_t limit, int64_t through_max) override;

@@ -29,7 +29,7 @@ using Done = MigrationStep::DoneWhen;
 // Versioned migrations: entry i takes the schema from version i to i + 1, one statement
 // at a time. Never edit an entry that has shipped; append a new one.
 // Identifiers and money are binary-exact: VARBINARY compares bytes, as the core sorts.
-const std::array<std::vector<MigrationStep>, 10> kMigrations{{
+const std::array<std::vector<MigrationStep>, 11> kMigrations{{
     {
         // The account number is the clustered key: every batch locks its accounts in
         // that one order, whatever plan the optimizer picks, and a lock is one record.
@@ -232,6 +232,16 @@ const std::array<std::vector<MigrationStep>, 10> kMigrations{{
         "INSERT IGNORE INTO volume_totals (currency, hour, type, slot, count, amount) "
         "SELECT currency, created_at DIV 3600000, type, 0, COUNT(*), SUM(amount) FROM transactions "
         "WHERE status = 'committed' GROUP BY currency, created_at DIV 3600000, type",
+    },
+    {
+        // Version 11 (DESIGN.md section 11, risk rules): the decision recorded with a row
+        // and the rule that made it. Columns added at the end with defaults: instant, and a
+        // replica of the previous release writes rows without a decision (it runs no
+        // rules). GET /holds?reviewRule= reads pending holds by pending_holds_by_expiry.
+        {"ALTER TABLE transactions ADD COLUMN risk_decision VARBINARY(8) NOT NULL DEFAULT ''", Done::column_exists,
+         "transactions", "risk_decision"},
+        {"ALTER TABLE transactions ADD COLUMN risk_rule VARBINARY(64) NOT NULL DEFAULT ''", Done::column_exists,
+         "transactions", "risk_rule"},
     },
 }};
 

@@ -16,8 +16,9 @@ namespace {
 // lack (rows.h: Column::since): a log written by an earlier release recovers.
 // 5 the references taken under --unique-references. 6 the change feed's events as the
 // committer made them (id, kind, row, time, balances, account), rendered by the
-// materializer.
-constexpr int64_t kFormatVersion = 6;
+// materializer. 7 the risk decision and rule of a transaction (DESIGN.md section 11),
+// which a release that knows format 6 must not read as a row without them.
+constexpr int64_t kFormatVersion = 7;
 constexpr int64_t kMaskedFormat = 4;
 constexpr int64_t kOldestFormatVersion = 1;
 constexpr uint64_t kItemsMax = 1'000'000;

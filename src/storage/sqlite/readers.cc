@@ -54,6 +54,22 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  if (auto s = review_holds.prepare(db, "SELECT " + transaction_columns() +
+                                            " FROM transactions WHERE risk_decision = 'review' AND hold_status = "
+                                            "'pending' AND (?1 = '' OR risk_rule = ?1) AND sequence < ?2 ORDER BY "
+                                            "sequence DESC LIMIT ?3");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = applied_batch.prepare(db, "SELECT value FROM meta WHERE name = 'applied_batch'"); !s.ok()) return s;
+  // transactions_by_source, newest first: the caller stops at the first row older than
+  // its window (commit times grow with the sequence).
+  if (auto s = recent_debits.prepare(db,
+                                     "SELECT created_at, amount, type FROM transactions WHERE source_account = ?1 "
+                                     "AND status = 'committed' ORDER BY sequence DESC");
+      !s.ok()) {
+    return s;
+  }
   if (auto s = reference_owner.prepare(db, "SELECT transaction_id FROM unique_references WHERE reference_key = ?1");
       !s.ok()) {
     return s;

@@ -23,6 +23,10 @@ struct ReadConnection {
   Statement flows;  // reports (Store::flows): the applied batch, then the totals per type
   Statement volumes;  // reports (Store::volumes): the applied batch, then per hour and type
   Statement reference_owner;  // --unique-references
+  // Risk velocity (BatchTransaction::load_velocity): the batch the file holds through,
+  // and a source's committed debits, newest first.
+  Statement applied_batch, recent_debits;
+  Statement review_holds;  // Store::review_holds, by the partial index review_holds
   // Prepared once: the committer opens and closes a read snapshot per batch, and
   // sqlite3_exec() would parse the text each time (~7,000 instructions a batch).
   Statement begin, commit;

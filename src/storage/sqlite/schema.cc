@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 11> kMigrations{
+constexpr std::array<const char*, 12> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -182,6 +182,14 @@ CREATE TABLE volume_totals (
 INSERT INTO volume_totals (currency, hour, type, count, amount)
 SELECT currency, created_at / 3600000, type, count(*), sum(amount) FROM transactions
 WHERE status = 'committed' GROUP BY currency, created_at / 3600000, type;
+)sql",
+    // Version 12 (DESIGN.md section 11, risk rules): the decision recorded with a row and
+    // the rule that made it; the holds a review made, for GET /holds?reviewRule= (a
+    // partial index: no other row writes an entry).
+    R"sql(
+ALTER TABLE transactions ADD COLUMN risk_decision TEXT NOT NULL DEFAULT '';
+ALTER TABLE transactions ADD COLUMN risk_rule TEXT NOT NULL DEFAULT '';
+CREATE INDEX review_holds ON transactions (sequence) WHERE risk_decision = 'review';
 )sql",
 };
 

@@ -157,6 +157,57 @@ class SqliteBatch final : public BatchTransaction {
     return {};
   }
 
+  // The overlay first, then the file in one snapshot of its own with the batch it holds
+  // through (as SqliteStore::flows): every committed batch counted once. Commit times
+  // grow with the sequence, so each source's read stops at its first debit older than a
+  // day.
+  Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override {
+    const auto pending = impl_.overlay.pending();
+    int64_t applied = 0;
+    {
+      sqlite::Reader reader(impl_.readers);
+      if (!reader.ok()) return Status(reader.error());
+      {
+        Use begin(reader->begin);
+        (void)begin->step();
+      }
+      Status read = [&]() -> Status {
+        Use batch(reader->applied_batch);
+        if (const int rc = batch->step(); rc == SQLITE_ROW) {
+          applied = batch->int64(0);
+        } else if (rc != SQLITE_DONE) {
+          return Status(batch->error(rc, "read applied batch"));
+        }
+        for (const auto& source : sources) {
+          core::Velocity& velocity = state.velocity[source];
+          Use s(reader->recent_debits);
+          s->bind(1, source);
+          int rc = 0;
+          while ((rc = s->step()) == SQLITE_ROW) {
+            const auto type = core::type_from_name(s->text(2));
+            if (!type || !core::counts_as_debit(*type)) continue;
+            if (!core::count_debit(velocity, s->int64(0), s->int64(1), now_ms)) break;
+          }
+          if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Status(s->error(rc, "read recent debits"));
+        }
+        return {};
+      }();
+      Use commit(reader->commit);
+      (void)commit->step();
+      if (!read.ok()) return read;
+    }
+    for (const auto& batch : pending) {
+      if (batch->batch <= applied) continue;
+      for (const auto& t : batch->effects.transactions) {
+        if (t.status != core::TransactionStatus::committed || !core::counts_as_debit(t.type)) continue;
+        if (auto v = state.velocity.find(t.source); v != state.velocity.end()) {
+          core::count_debit(v->second, t.created_at_ms, t.amount, now_ms);
+        }
+      }
+    }
+    return {};
+  }
+
   Status write(core::BatchEffects& effects) override {
     for (auto& t : effects.transactions) t.sequence = impl_.next_sequence++;
     for (auto& r : effects.audit) r.log_id = impl_.next_log_id++;
@@ -394,6 +445,38 @@ Result<HistoryPage> SqliteStore::history(std::string_view number,
 Result<HistoryPage> SqliteStore::holds(std::string_view number, std::optional<int64_t> before_sequence,
                                        size_t limit) {
   return read_page(number, before_sequence, limit, true);
+}
+
+// The overlay's review holds, then the file's (as read_page), each in its newest state:
+// one ended in the overlay is left out after the read, so the file is read with room for
+// as many as the overlay updated.
+Result<HistoryPage> SqliteStore::review_holds(std::string_view rule, std::optional<int64_t> before_sequence,
+                                              size_t limit) {
+  assert(limit > 0 && limit <= history_limit_max);
+  const int64_t before = before_sequence.value_or(std::numeric_limits<int64_t>::max());
+  std::vector<core::Transaction> rows;
+  size_t updates = 0;
+  for (const auto& batch : impl_->overlay.pending()) {
+    updates += batch->effects.transaction_updates.size();
+    for (const auto& t : batch->effects.transactions) {
+      if (t.risk_decision == "review" && t.type == core::TransactionType::hold &&
+          t.status == core::TransactionStatus::committed && t.sequence < before && (rule.empty() || t.risk_rule == rule)) {
+        rows.push_back(t);
+      }
+    }
+  }
+  sqlite::Reader reader(impl_->readers);
+  if (!reader.ok()) return reader.error();
+  Use s(reader->review_holds);
+  s->bind(1, rule);
+  s->bind(2, before);
+  s->bind(3, static_cast<int64_t>(limit + 1 + updates));
+  int rc = SQLITE_ROW;
+  while ((rc = s->step()) == SQLITE_ROW) rows.push_back(read_transaction(*s));
+  if (rc != SQLITE_DONE) return s->error(rc, "read review holds");
+  for (auto& row : rows) impl_->overlay.patch(row);
+  std::erase_if(rows, [](const core::Transaction& t) { return t.hold_status != core::HoldStatus::pending; });
+  return page_of(std::move(rows), limit);
 }
 
 // From the ledger file only: a hold still in the overlay was placed moments ago, far
