@@ -14,6 +14,9 @@
 # ratios current/previous. Then the mean of the ratios with their spread (min..max over
 # the pairs), and `balancectl verify` on both ledgers.
 #
+# CURRENT_ARGS and PREVIOUS_ARGS, when set, are more flags for the one or the other (the
+# same binary twice with and without a flag: the flag's cost, e.g. --risk-rules).
+#
 # Usage: bench/previous.sh PREVIOUS [pairs, default 8] [seconds, default 10] [connections, default 64]
 #   git worktree add /tmp/prev <commit> && cmake -S /tmp/prev -B /tmp/prev/build -G Ninja \
 #     -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/prev/build --target balanced
@@ -36,7 +39,8 @@ for program in "$build/balanced" "$build/balancectl" "$previous"; do
 done
 
 machine_line
-echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1))"
+echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1))${PREVIOUS_ARGS:+ $PREVIOUS_ARGS}"
+[[ -z ${CURRENT_ARGS:-} ]] || echo "current: $build/balanced $CURRENT_ARGS"
 echo "load: wrk -t1 -c$connections, ${seconds}s per leg, $pairs pairs, $accounts accounts; $workers nginx workers, $workers balanced threads"
 echo
 
@@ -45,18 +49,21 @@ start_nginx "$workers"
 declare -A port pid
 port[nginx]=$nginx_port
 pid[nginx]=$nginx_pid
-start() {  # name binary
-  local p
+start() {  # name binary [flags...]
+  local p name=$1 binary=$2
+  shift 2
   p=$(free_port)
-  "$2" --listen "127.0.0.1:$p" --db "sqlite:$work/$1.db" --log-level warn --threads "$workers" \
-    > "$work/$1.log" 2>&1 & pids+=($!)
-  port[$1]=$p
-  pid[$1]=$!
+  "$binary" --listen "127.0.0.1:$p" --db "sqlite:$work/$name.db" --log-level warn --threads "$workers" "$@" \
+    > "$work/$name.log" 2>&1 & pids+=($!)
+  port[$name]=$p
+  pid[$name]=$!
   wait_port "$p"
   create_accounts "$p" "$accounts" 100000000000
 }
-start current "$build/balanced"
-start previous "$previous"
+# shellcheck disable=SC2086  # the flags are words
+start current "$build/balanced" ${CURRENT_ARGS:-}
+# shellcheck disable=SC2086
+start previous "$previous" ${PREVIOUS_ARGS:-}
 
 process_ticks() {  # target: CPU ticks of the process (nginx: its workers)
   if [[ $1 == nginx ]]; then

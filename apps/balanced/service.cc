@@ -188,6 +188,7 @@ void Service::drain(int signal_number) {
   // the gateways' health checks. Until then new connections still come, and are served.
   std::this_thread::sleep_for(std::chrono::milliseconds(config_.drain_delay_ms));
   server_->stop_accepting();
+  if (api_) api_->stop_hooks();  // what waits for the risk hook reaches the engine first
   engine_->drain();
   if (api_) api_->stop_waits();  // long-polls answered while the server can still send
   for (auto& relay : relays_) relay->stop();  // before the lease goes

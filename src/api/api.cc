@@ -171,7 +171,11 @@ void Api::submit_checked(core::Operation operation, bool single, http::Respond r
 
 void Api::ask_risk_hook(std::vector<core::Operation> operations, bool single, http::Respond respond, Go go) {
   if (options_.risk_hook == nullptr) return go(std::move(operations));
-  auto job = [this, operations = std::move(operations), single, go = std::move(go)]() mutable {
+  auto job = [this, operations = std::move(operations), single, respond, go = std::move(go),
+              queued_at = std::chrono::steady_clock::now()]() mutable {
+    if (std::chrono::steady_clock::now() - queued_at > std::chrono::milliseconds(risk_hook_queue_wait_max_ms)) {
+      return respond(problem_response(Code::overloaded, "the request waited too long for the risk hook"));
+    }
     // Recorded already (a retry): the committer answers as it first decided, unasked.
     std::vector<size_t> fresh;
     for (size_t i = 0; i < operations.size(); ++i) {
@@ -197,7 +201,9 @@ void Api::ask_risk_hook(std::vector<core::Operation> operations, bool single, ht
     go(std::move(operations));
   };
   if (!hook_pool_->post(std::move(job))) {
-    respond(problem_response(Code::overloaded, "the risk hook's queue is full"));
+    const bool draining = hook_pool_->stopping();
+    respond(problem_response(draining ? Code::unavailable : Code::overloaded,
+                             draining ? "draining" : "the risk hook's queue is full"));
   }
 }
 

@@ -83,6 +83,11 @@ class Api final : public http::Handler {
     event_waiters_.stop();
     stream_waiters_.stop();
   }
+  // Draining, before the engine drains: the risk hook's queued requests are asked and
+  // queued for the committer (or answered), then its threads end; none is taken after.
+  void stop_hooks() {
+    if (hook_pool_) hook_pool_->stop();
+  }
   ~Api() override;
 
  private:

@@ -42,7 +42,14 @@ Result<HookVerdict> HttpRiskHook::read_answer(const http::ClientReply& reply) {
   if (!known) return Error{Code::unavailable, "its decision is not allow, review or deny"};
   HookVerdict verdict{.decision = *known};
   if (const json::value* reason = answer.if_contains("reason"); reason != nullptr && reason->is_string()) {
-    verdict.reason = std::string(reason->get_string().subview(0, core::reason_bytes_max));
+    // At most reason_bytes_max, cut before a UTF-8 sequence, never inside one.
+    std::string_view text = reason->get_string();
+    if (text.size() > core::reason_bytes_max) {
+      size_t end = core::reason_bytes_max;
+      while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+      text = text.substr(0, end);
+    }
+    verdict.reason = std::string(text);
   }
   return verdict;
 }

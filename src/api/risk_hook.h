@@ -21,8 +21,11 @@ namespace balanced::api {
 // An answer's body, read at most.
 inline constexpr size_t risk_hook_reply_bytes_max = 4096;
 inline constexpr int64_t risk_hook_timeout_ms_default = 200;
-// Requests waiting for a hook thread, at most (more: 503 overloaded).
+// Requests waiting for a hook thread, at most (more: 503 overloaded), and how long one
+// may wait for a thread before it is answered 503 overloaded unasked (its client, or the
+// gateway's upstream timeout, would have given up).
 inline constexpr size_t risk_hook_queued_max = 4096;
+inline constexpr int64_t risk_hook_queue_wait_max_ms = 2000;
 inline constexpr size_t risk_hook_threads_default = 32;
 
 struct HookVerdict {

@@ -19,20 +19,22 @@ RiskRulesFile::RiskRulesFile(std::string path, int64_t review_hold_expiry_s, obs
 Result<std::unique_ptr<RiskRulesFile>> RiskRulesFile::open(std::string path, int64_t review_hold_expiry_s,
                                                            observe::Registry& registry, int64_t poll_ms) {
   std::unique_ptr<RiskRulesFile> file(new RiskRulesFile(std::move(path), review_hold_expiry_s, registry));
-  if (auto loaded = file->load(); !loaded.ok()) {
-    return Error{Code::invalid_request, "--risk-rules " + file->path_ + ": " + loaded.detail()};
-  }
   RiskRulesFile* self = file.get();
+  // Watched before the first read: a change in between is read again, never missed.
   file->watch_.emplace(std::vector<std::string>{self->path_}, poll_ms, "risk-rules", [self] {
     if (auto loaded = self->load(); !loaded.ok()) {
       observe::log(observe::LogLevel::error, "the risk rules file is not valid: the rules before it stay in force",
                    {{"file.path", self->path_}, {"error", loaded.detail()}});
     }
   });
+  if (auto loaded = file->load(); !loaded.ok()) {
+    return Error{Code::invalid_request, "--risk-rules " + file->path_ + ": " + loaded.detail()};
+  }
   return file;
 }
 
 Status RiskRulesFile::load() {
+  MutexLock serial(load_mutex_);
   std::ifstream in(path_, std::ios::binary);
   std::string text;
   if (in) {

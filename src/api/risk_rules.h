@@ -44,6 +44,7 @@ class RiskRulesFile {
   prometheus::Counter& reloads_ok_;
   prometheus::Counter& reloads_failed_;
   prometheus::Gauge& rules_gauge_;
+  Mutex load_mutex_;  // one read of the file at a time: the newest read is in force
   mutable Mutex mutex_;
   std::shared_ptr<const core::RiskCheck> single_ GUARDED_BY(mutex_);
   std::shared_ptr<const core::RiskCheck> other_ GUARDED_BY(mutex_);

@@ -284,8 +284,10 @@ Admission Gate::admit(http::Request& request, int route, const http::Router::Mat
       admission.idempotent = id.value() != kGenerated;
       if (reviewer) request.set_header(std::string(contract::risk_reviewer_header), "true");
       if (!admin) {
+        // A reviewer without transactions:write acts for no account: review holds only.
+        const bool for_accounts = !reviewer || principal.has_scope("transactions:write");
         std::string accounts;
-        for (const auto& account : principal.accounts) {
+        for (const auto& account : for_accounts ? principal.accounts : std::vector<std::string>{}) {
           if (!core::is_valid_account_number(account)) continue;  // never a comma in the list
           if (!accounts.empty()) accounts.push_back(',');
           accounts += account;

@@ -328,6 +328,12 @@ std::vector<std::string> velocity_sources(std::span<const Operation> operations,
       if (!counts(refund->risk)) continue;
       if (auto original = loaded.existing.find(refund->original_id); original != loaded.existing.end()) {
         sources.push_back(original->second.destination);
+        continue;
+      }
+      // An original in this batch: its destination is the refund's source.
+      for (const auto& earlier : operations) {
+        const auto* paid = std::get_if<Transfer>(&earlier);
+        if (paid != nullptr && paid->id == refund->original_id) sources.push_back(paid->destination);
       }
     }
   }

@@ -13,13 +13,22 @@ WorkerPool::WorkerPool(std::string name, size_t threads, size_t queued_max) : qu
   }
 }
 
-WorkerPool::~WorkerPool() {
+WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::stop() {
   {
     MutexLock lock(mutex_);
     stopping_ = true;
   }
   ready_.notify_all();
-  for (auto& thread : threads_) thread.join();
+  std::call_once(joined_, [this] {
+    for (auto& thread : threads_) thread.join();
+  });
+}
+
+bool WorkerPool::stopping() const {
+  MutexLock lock(mutex_);
+  return stopping_;
 }
 
 bool WorkerPool::post(std::function<void()> job) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,23 +20,27 @@ class WorkerPool {
  public:
   // `threads` threads named `name`, at most `queued_max` jobs waiting.
   WorkerPool(std::string name, size_t threads, size_t queued_max);
-  // Runs the jobs already queued, then joins.
+  // stop().
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // False (and `job` dropped) when `queued_max` jobs wait already or the pool is stopping.
   bool post(std::function<void()> job);
+  // Takes no more jobs, runs the ones queued, joins the threads. Idempotent.
+  void stop();
+  bool stopping() const;
 
  private:
   void run();
 
   const size_t queued_max_;
-  Mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> jobs_ GUARDED_BY(mutex_);
   bool stopping_ GUARDED_BY(mutex_) = false;
   std::vector<std::thread> threads_;
+  std::once_flag joined_;
 };
 
 }  // namespace balanced::service

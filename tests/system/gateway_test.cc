@@ -443,7 +443,8 @@ TEST_F(GatewayTest, AReviewHoldIsCapturedByARiskReviewerOnly) {
   };
   const std::string payer = token("pat", "transactions:write balances:read", "eur-payer");
   const std::string payee = token("pia", "transactions:write balances:read", "eur-payee");
-  const std::string reviewer = token("rita", "risk:review", "nobody");
+  // A reviewer's own accounts count for nothing here: it settles review holds only.
+  const std::string reviewer = token("rita", "risk:review", "eur-payee");
   const auto pay = [&](const std::string& id) {
     return call("POST", "/accounts/transactions", payer,
                 R"({"transactionId":")" + id + R"(","sourceAccountNumber":"eur-payer","destinationAccountNumber":"eur-payee","amount":300})");
@@ -462,7 +463,8 @@ TEST_F(GatewayTest, AReviewHoldIsCapturedByARiskReviewerOnly) {
   // The payee may let one go.
   ASSERT_EQ(pay("eur-2").status, 202);
   EXPECT_EQ(call("POST", "/holds/eur-2/void", payee, R"({"voidId":"eur-2v"})").status, 201);
-  // A reviewer acts for no account: an ordinary hold is not theirs to settle.
+  // A reviewer acts for no account: an ordinary hold is not theirs to settle, even one
+  // paying the account its token names.
   const std::string plain = R"({"holdId":"eur-h","sourceAccountNumber":"eur-payer","destinationAccountNumber":"eur-payee","amount":5})";
   ASSERT_EQ(call("POST", "/holds", payer, plain).status, 201);
   EXPECT_EQ(call("POST", "/holds/eur-h/capture", reviewer, R"({"captureId":"eur-hc"})").status, 403);

@@ -666,12 +666,13 @@ TEST(HttpRisk, AHookIsAskedOncePerRequestAndItsDecisionIsStored) {
       return HookAnswer{.body = R"({"decision":"deny","reason":"on a sanctions list"})"};
     }
     if (request.body.find("\"amount\":777") != std::string::npos) return HookAnswer{.body = R"({"decision":"review"})"};
-    if (request.body.find("\"amount\":999") != std::string::npos) return HookAnswer{.body = R"({"decision":"allow"})", .delay_ms = 1500};
+    if (request.body.find("\"amount\":999") != std::string::npos) return HookAnswer{.body = R"({"decision":"allow"})", .delay_ms = 3000};
     if (request.body.find("\"amount\":555") != std::string::npos) return HookAnswer{.status = 500};
     return HookAnswer{.body = R"({"decision":"allow","reason":"known customer"})"};
   });
   const std::string url = "http://127.0.0.1:" + std::to_string(hook.port()) + "/decide";
-  BalancedServer server(dir.path(), {"--risk-hook", url, "--risk-hook-timeout-ms", "300"});
+  // A deadline of a second: the answers here take a millisecond, the late one 3 s.
+  BalancedServer server(dir.path(), {"--risk-hook", url, "--risk-hook-timeout-ms", "1000"});
   ASSERT_TRUE(server.start()) << server.log();
   HttpClient client(server.port());
   const auto call = [&](const std::string& method, const std::string& target, const std::string& body = "") {
@@ -712,8 +713,10 @@ TEST(HttpRisk, AHookIsAskedOncePerRequestAndItsDecisionIsStored) {
   EXPECT_EQ(late.status, 422) << late.body;
   EXPECT_NE(late.body.find("risk hook failed"), std::string::npos) << late.body;
   // The receiver answers one request at a time: let it finish the late one.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const size_t before_replay = hook.received().size();
   EXPECT_EQ(transfer("hk-4", 999).status, 422);  // recorded: sticky, not asked again
+  EXPECT_EQ(hook.received().size(), before_replay);
   const size_t before_batch = hook.received().size();
   auto batch = call("POST", "/accounts/transactions/batch",
                     "{\"transfers\":[" + item("hk-6", 1) + "," + item("hk-7", 2) + "," + item("hk-8", 3) + "]}");
@@ -728,7 +731,7 @@ TEST(HttpRisk, AHookIsAskedOncePerRequestAndItsDecisionIsStored) {
 
   // --risk-hook-failure allow: a late hook lets the debit through.
   TempDir other;  // a ledger (and a log) of its own
-  BalancedServer lenient(other.path(), {"--risk-hook", url, "--risk-hook-timeout-ms", "300", "--risk-hook-failure", "allow"});
+  BalancedServer lenient(other.path(), {"--risk-hook", url, "--risk-hook-timeout-ms", "1000", "--risk-hook-failure", "allow"});
   ASSERT_TRUE(lenient.start()) << lenient.log();
   HttpClient again(lenient.port());
   for (const char* account : {R"({"accountNumber":"hk-a","initialBalance":1000})", R"({"accountNumber":"hk-b"})"}) {

@@ -1212,17 +1212,31 @@ TEST(RiskRules, VelocityCountsTheSourcesCommittedDebitsThisBatchIncluded) {
   EXPECT_EQ(batch[0].code, Code::ok);
   EXPECT_EQ(batch[1].code, Code::risk_denied);
   EXPECT_EQ(ledger.transaction("vl-3").risk_rule, "burst");
-  // A minute on, a linked group that fails counts nothing of it.
+  // A minute on, a linked group that fails counts nothing of it for the rest of its batch:
+  // counted, vl-7 would be the third debit of the minute and the day's 1009th unit.
   ledger.set_step_ms(risk_minute_ms);
-  auto linked_group = ledger.apply({linked(checked(move("vl-4", "vl-a", "vl-b", 10), rules), 7),
-                                    linked(move("vl-5", "vl-b", "vl-a", 1'000'000), 7)});
-  EXPECT_EQ(linked_group[0].code, Code::linked_failed);
-  EXPECT_EQ(ledger.apply_one(checked(move("vl-6", "vl-a", "vl-b", 900), rules)).code, Code::ok);
+  auto group = ledger.apply({linked(checked(move("vl-4", "vl-a", "vl-b", 10), rules), 7),
+                             linked(move("vl-5", "vl-b", "vl-a", 1'000'000), 7),
+                             checked(move("vl-6", "vl-a", "vl-b", 900), rules),
+                             checked(move("vl-7", "vl-a", "vl-b", 79), rules)});
+  EXPECT_EQ(group[0].code, Code::linked_failed);
+  EXPECT_EQ(group[2].code, Code::ok);
+  EXPECT_EQ(group[3].code, Code::ok) << group[3].detail;
   // 10 + 10 + 900 + 79 + 1 reaches the day's 1000 (the denied vl-3 and the undone vl-4 are no debits).
-  EXPECT_EQ(ledger.apply_one(checked(move("vl-7", "vl-a", "vl-b", 79), rules)).code, Code::ok);
   EXPECT_EQ(ledger.apply_one(checked(move("vl-8", "vl-a", "vl-b", 1), rules)).code, Code::risk_denied);
   ledger.set_step_ms(risk_day_ms);
   EXPECT_EQ(ledger.apply_one(checked(move("vl-9", "vl-a", "vl-b", 999), rules)).code, Code::ok);
+  // A refund of a transfer of the same batch counts its source's (the payee's) debits.
+  auto refund = [&](std::string id, std::string original, int64_t amount) {
+    Refund r{.id = std::move(id), .original_id = std::move(original), .amount = amount};
+    r.request_hash = refund_request_hash(r);
+    r.risk = rules;
+    return r;
+  };
+  auto paid_back = ledger.apply({move("vl-p", "vl-a", "vl-b", 5000), refund("vl-r1", "vl-p", 600),
+                                 refund("vl-r2", "vl-p", 400)});
+  EXPECT_EQ(paid_back[1].code, Code::ok);
+  EXPECT_EQ(paid_back[2].code, Code::risk_denied);  // vl-b's 600 + 400 today
   EXPECT_TRUE(ledger.verify().clean());
 }
 

@@ -235,13 +235,16 @@ const std::array<std::vector<MigrationStep>, 11> kMigrations{{
     },
     {
         // Version 11 (DESIGN.md section 11, risk rules): the decision recorded with a row
-        // and the rule that made it. Columns added at the end with defaults: instant, and a
-        // replica of the previous release writes rows without a decision (it runs no
-        // rules). GET /holds?reviewRule= reads pending holds by pending_holds_by_expiry.
+        // and the rule that made it. Columns added at the end: instant. GET
+        // /holds?reviewRule= reads pending holds by pending_holds_by_expiry.
         {"ALTER TABLE transactions ADD COLUMN risk_decision VARBINARY(8) NOT NULL DEFAULT ''", Done::column_exists,
          "transactions", "risk_decision"},
         {"ALTER TABLE transactions ADD COLUMN risk_rule VARBINARY(64) NOT NULL DEFAULT ''", Done::column_exists,
          "transactions", "risk_rule"},
+        // The gate for replicas of the previous release, as in versions 4 and 5: they know
+        // no rules, would let a review hold's payee capture it and read risk_denied as an
+        // unknown code; with no default each of their postings fails (1364).
+        "ALTER TABLE transactions ALTER COLUMN risk_decision DROP DEFAULT",
     },
 }};
 

@@ -60,6 +60,9 @@ struct SqliteStore::Impl {
   CommitLog log;
   std::string record;  // the batch being committed, encoded by SqliteBatch::write()
   std::unique_ptr<sqlite::ReadConnection> committer_reader;
+  // The committer's own for the risk velocity reads (load_velocity), outside its batch's
+  // snapshot; opened at the first. Its own: a pool's may all be lent out.
+  std::unique_ptr<sqlite::ReadConnection> velocity_reader;
   int64_t next_batch = 1;
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
@@ -164,9 +167,13 @@ class SqliteBatch final : public BatchTransaction {
   Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override {
     const auto pending = impl_.overlay.pending();
     int64_t applied = 0;
+    if (!impl_.velocity_reader) {
+      auto opened = impl_.readers.open();
+      if (!opened.ok()) return Status(opened.error());
+      impl_.velocity_reader = std::move(opened.value());
+    }
     {
-      sqlite::Reader reader(impl_.readers);
-      if (!reader.ok()) return Status(reader.error());
+      sqlite::ReadConnection* reader = impl_.velocity_reader.get();
       {
         Use begin(reader->begin);
         (void)begin->step();
