@@ -147,7 +147,9 @@ unsealed="SELECT COUNT(*) FROM audit_record r WHERE r.log_id > (SELECT linked_lo
 settle() {
   local database
   for database in cur prev; do
-    for _ in $(seq 60); do
+    # At most SEAL_WAIT_S (default 20) a database: the sealer may trail a loaded leg by
+    # longer, and what is left seals during the next leg, either version's alike.
+    for _ in $(seq "${SEAL_WAIT_S:-20}"); do
       [[ $(q "$primary_port" "USE $database; $unsealed") == 0 ]] && break
       sleep 1
     done

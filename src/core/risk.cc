@@ -210,6 +210,35 @@ std::string encode_risk_hook_request(std::span<const Operation> operations, std:
   return json::serialize(json::object{{"transactions", std::move(transactions)}});
 }
 
+DebitWindow::DebitWindow(std::vector<Debit> debits, int64_t now_ms) {
+  std::sort(debits.begin(), debits.end(), [](const Debit& a, const Debit& b) { return a.created_at_ms < b.created_at_ms; });
+  for (const Debit& debit : debits) add(debit.created_at_ms, debit.amount);
+  advance(now_ms);
+}
+
+void DebitWindow::add(int64_t created_at_ms, int64_t amount) {
+  debits_.push_back(Debit{.created_at_ms = created_at_ms, .amount = amount});
+  day_sum_ += amount;
+}
+
+void DebitWindow::advance(int64_t now_ms) {
+  while (!debits_.empty() && debits_.front().created_at_ms <= now_ms - risk_day_ms) {
+    day_sum_ -= debits_.front().amount;
+    debits_.pop_front();
+    if (minute_begin_ > 0) --minute_begin_;
+  }
+  while (minute_begin_ < debits_.size() && debits_[minute_begin_].created_at_ms <= now_ms - risk_minute_ms) {
+    ++minute_begin_;
+  }
+}
+
+Velocity DebitWindow::velocity(int64_t now_ms) {
+  advance(now_ms);
+  constexpr __int128 max = std::numeric_limits<int64_t>::max();
+  return Velocity{.count_last_minute = static_cast<int64_t>(debits_.size() - minute_begin_),
+                  .amount_last_day = static_cast<int64_t>(day_sum_ > max ? max : day_sum_)};
+}
+
 RiskVerdict evaluate(const RiskRules& rules, const RiskInput& input) {
   for (const RiskRule& rule : rules.rules) {
     if (matches(rule, input)) return RiskVerdict{.decision = rule.then, .rule = rule.name};

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -73,6 +74,31 @@ void add_debit(Velocity& velocity, int64_t amount);
 // Returns false when it is before the day's window (and so, in commit order, is every
 // earlier one).
 bool count_debit(Velocity& velocity, int64_t created_at_ms, int64_t amount, int64_t now_ms);
+
+// One source account's committed debits in the day's window, kept up to date by a
+// single writer that sees every commit (the SQLite store's committer), so that a batch's
+// velocity costs the debits that came and went since the last, not a read of the day's.
+// REQUIRES: debits added and windows asked for in commit-time order.
+class DebitWindow {
+ public:
+  struct Debit {
+    int64_t created_at_ms = 0;
+    int64_t amount = 0;
+  };
+  // From the debits read (any order) as of `now_ms`.
+  DebitWindow(std::vector<Debit> debits, int64_t now_ms);
+  void add(int64_t created_at_ms, int64_t amount);
+  // The windows ending at `now_ms` (not before the last asked for).
+  Velocity velocity(int64_t now_ms);
+  size_t size() const { return debits_.size(); }
+
+ private:
+  void advance(int64_t now_ms);
+
+  std::deque<Debit> debits_;   // oldest first, none at or before the day's edge
+  size_t minute_begin_ = 0;     // the first within the last minute
+  __int128 day_sum_ = 0;        // exact; saturated when asked for
+};
 
 // What the rules look at: the debit, and its source's velocity with it included.
 struct RiskInput {

@@ -31,7 +31,8 @@ class BatchTransaction {
   // (core::counts_as_debit) in the risk windows ending at `now_ms`, into state.velocity:
   // those created after now_ms - core::risk_minute_ms counted, after now_ms -
   // core::risk_day_ms summed. Read only for a batch risk rules with a velocity condition
-  // decide; it costs a read of the source's debits of the last day.
+  // decide. MySQL reads the source's debits of the last day each time (one index range);
+  // SQLite reads them once and keeps them up to date as it commits.
   virtual Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) = 0;
   // Whether another writer may change a stored row between its load and the lock of its
   // accounts (a database several replicas write); a single writer's rows stay as loaded.

@@ -1118,6 +1118,26 @@ TEST(RiskRules, TheFirstRuleThatMatchesDecidesOnEveryCondition) {
   EXPECT_EQ(windows.amount_last_day, kMax);  // saturates
 }
 
+TEST(RiskRules, ADebitWindowKeepsTheLastMinuteAndDayAsTimeGoesOn) {
+  const int64_t t0 = 1'000'000'000;
+  DebitWindow window({{t0 - risk_day_ms, 1000}, {t0 - 5, 7}, {t0 - risk_minute_ms, 3}, {t0 - 1, 2}}, t0);
+  EXPECT_EQ(window.size(), 3u);  // the one at the day's edge is out
+  Velocity now = window.velocity(t0);
+  EXPECT_EQ(now.count_last_minute, 2);  // t0 - 5 and t0 - 1: the minute's edge is out
+  EXPECT_EQ(now.amount_last_day, 12);
+  window.add(t0 + 10, kMax);
+  now = window.velocity(t0 + risk_minute_ms);  // t0 - 5 and t0 - 1 leave the minute
+  EXPECT_EQ(now.count_last_minute, 1);
+  EXPECT_EQ(now.amount_last_day, kMax);  // saturated, exact underneath
+  now = window.velocity(t0 + risk_day_ms);  // all but the last leave the day
+  EXPECT_EQ(now.count_last_minute, 0);
+  EXPECT_EQ(now.amount_last_day, kMax);
+  EXPECT_EQ(window.size(), 1u);
+  now = window.velocity(t0 + 10 + risk_day_ms);
+  EXPECT_EQ(now.amount_last_day, 0);
+  EXPECT_EQ(window.size(), 0u);
+}
+
 TEST(RiskRules, ADenyIsRecordedWithItsRuleAndSticky) {
   Ledger ledger;
   ledger.apply({open("rk-a", 1000), open("rk-b", 0)});

@@ -63,6 +63,12 @@ struct SqliteStore::Impl {
   // The committer's own for the risk velocity reads (load_velocity), outside its batch's
   // snapshot; opened at the first. Its own: a pool's may all be lent out.
   std::unique_ptr<sqlite::ReadConnection> velocity_reader;
+  // Risk velocity: each source's debits of the last day, read once at its first use and
+  // then kept by this committer as it commits (it sees every commit), so a batch costs
+  // the debits that came and went, not a read of the day's. At most
+  // velocity_accounts_max accounts: beyond, all are dropped and read again when used.
+  static constexpr size_t velocity_accounts_max = 65'536;
+  std::unordered_map<std::string, core::DebitWindow> velocity_windows;
   int64_t next_batch = 1;
   int64_t next_sequence = 1;
   int64_t next_log_id = 1;
@@ -160,11 +166,37 @@ class SqliteBatch final : public BatchTransaction {
     return {};
   }
 
-  // The overlay first, then the file in one snapshot of its own with the batch it holds
-  // through (as SqliteStore::flows): every committed batch counted once. Commit times
-  // grow with the sequence, so each source's read stops at its first debit older than a
-  // day.
+  // A source's window kept by this committer answers at once (Impl::velocity_windows); a
+  // source seen for the first time is read (read_debits), then kept.
   Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override {
+    std::vector<std::string> unknown;
+    for (const auto& source : sources) {
+      if (auto known = impl_.velocity_windows.find(source); known != impl_.velocity_windows.end()) {
+        state.velocity[source] = known->second.velocity(now_ms);
+      } else {
+        unknown.push_back(source);
+      }
+    }
+    if (unknown.empty()) return {};
+    if (impl_.velocity_windows.size() + unknown.size() > SqliteStore::Impl::velocity_accounts_max) {
+      impl_.velocity_windows.clear();
+    }
+    std::unordered_map<std::string, std::vector<core::DebitWindow::Debit>> debits;
+    if (auto read = read_debits(unknown, now_ms, debits); !read.ok()) return read;
+    for (const auto& source : unknown) {
+      core::DebitWindow window(std::move(debits[source]), now_ms);
+      state.velocity[source] = window.velocity(now_ms);
+      impl_.velocity_windows.insert_or_assign(source, std::move(window));
+    }
+    return {};
+  }
+
+  // Each of `sources`' committed debits of the day before now_ms, into `out`: the overlay
+  // first, then the file in one snapshot of its own with the batch it holds through (as
+  // SqliteStore::flows), so every committed batch counts once. Commit times grow with the
+  // sequence: each source's read stops at its first row older than a day.
+  Status read_debits(std::span<const std::string> sources, int64_t now_ms,
+                     std::unordered_map<std::string, std::vector<core::DebitWindow::Debit>>& out) {
     const auto pending = impl_.overlay.pending();
     int64_t applied = 0;
     if (!impl_.velocity_reader) {
@@ -186,14 +218,15 @@ class SqliteBatch final : public BatchTransaction {
           return Status(batch->error(rc, "read applied batch"));
         }
         for (const auto& source : sources) {
-          core::Velocity& velocity = state.velocity[source];
+          auto& debits = out[source];
           Use s(reader->recent_debits);
           s->bind(1, source);
           int rc = 0;
           while ((rc = s->step()) == SQLITE_ROW) {
+            if (s->int64(0) <= now_ms - core::risk_day_ms) break;
             const auto type = core::type_from_name(s->text(2));
             if (!type || !core::counts_as_debit(*type)) continue;
-            if (!core::count_debit(velocity, s->int64(0), s->int64(1), now_ms)) break;
+            debits.push_back(core::DebitWindow::Debit{.created_at_ms = s->int64(0), .amount = s->int64(1)});
           }
           if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Status(s->error(rc, "read recent debits"));
         }
@@ -207,8 +240,8 @@ class SqliteBatch final : public BatchTransaction {
       if (batch->batch <= applied) continue;
       for (const auto& t : batch->effects.transactions) {
         if (t.status != core::TransactionStatus::committed || !core::counts_as_debit(t.type)) continue;
-        if (auto v = state.velocity.find(t.source); v != state.velocity.end()) {
-          core::count_debit(v->second, t.created_at_ms, t.amount, now_ms);
+        if (auto debits = out.find(t.source); debits != out.end() && t.created_at_ms > now_ms - core::risk_day_ms) {
+          debits->second.push_back(core::DebitWindow::Debit{.created_at_ms = t.created_at_ms, .amount = t.amount});
         }
       }
     }
@@ -383,6 +416,14 @@ Result<core::BatchEffects> SqliteStore::apply(std::span<const core::Operation> o
   effects.value().events.clear();
   for (const auto& a : pending->effects.created) impl.remember(a);
   for (const auto& a : pending->effects.updated) impl.remember(a);
+  if (!impl.velocity_windows.empty()) {
+    for (const auto& t : pending->effects.transactions) {
+      if (t.status != core::TransactionStatus::committed || !core::counts_as_debit(t.type)) continue;
+      if (auto window = impl.velocity_windows.find(t.source); window != impl.velocity_windows.end()) {
+        window->second.add(t.created_at_ms, t.amount);
+      }
+    }
+  }
   impl.overlay.publish(std::move(pending));
   return effects;
 }
