@@ -32,7 +32,6 @@ done
 # Events and the client's answers share the wall clock (bash's EPOCHREALTIME, Python's
 # time.time()): no process is started to read it, so a busy machine does not skew it.
 event() { echo "$1 $EPOCHREALTIME" >> "$work/events"; }
-q() { local port=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N -B -e "$*"; }
 
 # start_db NAME SERVER_ID: a fresh mariadbd with the replication settings of OPERATIONS
 # "Failover"; sets NAME_port and NAME_pid. The semi-sync master side is turned on once a
@@ -54,20 +53,6 @@ start_db() {
   printf -v "${name}_port" '%s' "$port"
   wait_port "$port" || { tail "$dir/mariadbd.log"; exit 1; }
 }
-# follow REPLICA_PORT PRIMARY_PORT: the replica follows the primary by GTID, and the
-# primary waits for its acknowledgement from then on.
-follow() {
-  q "$1" "RESET MASTER; SET GLOBAL gtid_slave_pos = ''; SET GLOBAL read_only = ON;
-          CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$2, MASTER_USER='repl',
-          MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; START SLAVE;"
-  q "$2" "SET GLOBAL rpl_semi_sync_master_enabled = ON"
-  for _ in $(seq 300); do
-    [[ $(q "$2" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_CLIENTS'") == 1 ]] && return 0
-    sleep 0.1
-  done
-  echo "the replica on $1 never acknowledged semi-synchronously"; exit 1
-}
-
 machine_line
 generation=1
 start_db db$generation 1

@@ -57,7 +57,6 @@ trap cleanup EXIT
 for program in "$build/balanced" "$build/balancectl" "$previous" "$previous_ctl"; do
   [[ -x $program ]] || { echo "no $program: build it first" >&2; exit 1; }
 done
-q() { local port=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N -B -e "$*"; }
 
 # start_db NAME SERVER_ID: bench/failover.sh's, with start_mariadb's buffer pool and redo
 # log (lib.sh) and not disowned (stopped by cleanup, which waits for it); sets NAME_port
@@ -78,20 +77,6 @@ start_db() {
   printf -v "${name}_port" '%s' "$port"
   wait_port "$port" || { tail "$dir/mariadbd.log"; exit 1; }
 }
-# follow REPLICA_PORT PRIMARY_PORT (bench/failover.sh's): the replica follows the primary
-# by GTID, and the primary waits for its acknowledgement from then on.
-follow() {
-  q "$1" "RESET MASTER; SET GLOBAL gtid_slave_pos = ''; SET GLOBAL read_only = ON;
-          CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$2, MASTER_USER='repl',
-          MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; START SLAVE;"
-  q "$2" "SET GLOBAL rpl_semi_sync_master_enabled = ON"
-  for _ in $(seq 300); do
-    [[ $(q "$2" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_CLIENTS'") == 1 ]] && return 0
-    sleep 0.1
-  done
-  echo "the replica on $1 never acknowledged semi-synchronously"; exit 1
-}
-
 machine_line
 echo "database: $(mariadbd --version | awk '{print $3}'), InnoDB durable, GTID, sync_binlog=1, a semi-sync replica (AFTER_SYNC), on this machine"
 echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1)), migrated by $previous_ctl"

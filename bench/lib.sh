@@ -120,3 +120,18 @@ start_rabbitmq() {
   done
   echo "rabbitmq did not start:" >&2; tail -20 "$r/server.log" >&2; return 1
 }
+# q PORT SQL: the MariaDB on 127.0.0.1:PORT, as root, rows tab-separated, no headers.
+q() { local port=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N -B -e "$*"; }
+# follow REPLICA_PORT PRIMARY_PORT: the replica follows the primary by GTID, and the
+# primary waits for its acknowledgement from then on.
+follow() {
+  q "$1" "RESET MASTER; SET GLOBAL gtid_slave_pos = ''; SET GLOBAL read_only = ON;
+          CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$2, MASTER_USER='repl',
+          MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; START SLAVE;"
+  q "$2" "SET GLOBAL rpl_semi_sync_master_enabled = ON"
+  for _ in $(seq 300); do
+    [[ $(q "$2" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_CLIENTS'") == 1 ]] && return 0
+    sleep 0.1
+  done
+  echo "the replica on $1 never acknowledged semi-synchronously"; exit 1
+}
