@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   std::string password_file;
   auto* migrate_command = app.add_subcommand("migrate", "apply pending schema migrations");
   auto* verify_command = app.add_subcommand(
-      "verify", "check conservation, postings, balance-after chains and the audit chain");
+      "verify", "check conservation, postings, balance-after chains, holds, refunds, report totals, event ids and the audit chain");
   for (auto* command : {migrate_command, verify_command}) {
     command->add_option("--db", db, "sqlite:PATH or mysql://USER:PASSWORD@HOST:PORT/DB")
         ->envname("BALANCED_DB");

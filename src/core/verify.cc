@@ -67,6 +67,10 @@ void Verifier::add_reference_claim(const ReferenceClaim& claim) {
 
 void Verifier::add_transaction(const Transaction& t) {
   ++report_.transactions;
+  if (check_reports_) {
+    add_daily_totals(t, expected_daily_);
+    add_volumes(t, expected_volumes_);
+  }
   if (!claims_.empty()) {
     if (auto claim = claims_.find(t.id); claim != claims_.end()) {
       const bool posting = t.type == TransactionType::deposit || t.type == TransactionType::withdrawal;
@@ -177,7 +181,82 @@ void Verifier::add_audit(const AuditRecord& record) {
   }
 }
 
+namespace {
+
+std::string describe(const DailyTotal& t) {
+  return "credits " + std::to_string(t.credits) + ", debits " + std::to_string(t.debits) + ", count " +
+         std::to_string(t.count);
+}
+std::string describe(const Volume& v) {
+  return "count " + std::to_string(v.count) + ", amount " + std::to_string(v.amount);
+}
+std::string describe(const DailyKey& k) {
+  return "daily total of " + k.account + " on " + format_utc_day(k.day) + ", " + std::string(type_name(k.type));
+}
+std::string describe(const VolumeKey& k) {
+  return "volume of " + k.currency + " in hour " + std::to_string(k.hour) + ", " + std::string(type_name(k.type));
+}
+bool operator==(const DailyTotal& a, const DailyTotal& b) {
+  return a.credits == b.credits && a.debits == b.debits && a.count == b.count;
+}
+bool operator==(const Volume& a, const Volume& b) { return a.count == b.count && a.amount == b.amount; }
+
+}  // namespace
+
+void Verifier::add_daily_total(const DailyKey& key, const DailyTotal& total) {
+  auto it = expected_daily_.find(key);
+  if (it == expected_daily_.end()) {
+    problem(describe(key) + ": stored " + describe(total) + ", but no committed transaction (or stored twice)");
+    return;
+  }
+  if (!(it->second == total)) {
+    problem(describe(key) + ": stored " + describe(total) + ", the transactions sum to " + describe(it->second));
+  }
+  expected_daily_.erase(it);
+}
+
+void Verifier::add_volume(const VolumeKey& key, const Volume& volume) { core::add_volume(stored_volumes_[key], volume); }
+
+void Verifier::add_event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter) {
+  if (count == 0) return;
+  if (oldest < 1 || newest - oldest + 1 != count) {
+    problem("events: " + std::to_string(count) + " kept with ids " + std::to_string(oldest) + " to " +
+            std::to_string(newest) + ": not gapless");
+  }
+  if (counter && *counter != newest) {
+    problem("events: the newest id is " + std::to_string(newest) + " but the counter says " +
+            std::to_string(*counter));
+  }
+}
+
+void Verifier::finish_reports() {
+  if (!check_reports_) return;
+  for (const auto& [key, total] : expected_daily_) {
+    problem(describe(key) + ": missing, the transactions sum to " + describe(total));
+  }
+  // Both sorted by key: one merge.
+  auto want = expected_volumes_.begin();
+  auto have = stored_volumes_.begin();
+  while (want != expected_volumes_.end() || have != stored_volumes_.end()) {
+    if (have == stored_volumes_.end() || (want != expected_volumes_.end() && want->first < have->first)) {
+      problem(describe(want->first) + ": missing, the transactions sum to " + describe(want->second));
+      ++want;
+    } else if (want == expected_volumes_.end() || have->first < want->first) {
+      problem(describe(have->first) + ": stored " + describe(have->second) + ", but no committed transaction");
+      ++have;
+    } else {
+      if (!(want->second == have->second)) {
+        problem(describe(want->first) + ": stored " + describe(have->second) + ", the transactions sum to " +
+                describe(want->second));
+      }
+      ++want;
+      ++have;
+    }
+  }
+}
+
 VerifyReport Verifier::finish() {
+  finish_reports();
   // 128-bit sums: a currency's balances may add up through int64 overflow to 0.
   std::map<std::string, __int128> sums;
   std::map<std::string, __int128> pending_sums;

@@ -13,16 +13,22 @@
 //   8. no transaction refunded beyond its amount, and its refunded amount is its refunds'
 //      sum;
 //   9. every reference taken under --unique-references is its owner's: a committed
-//      deposit or withdrawal with that currency and reference.
+//      deposit or withdrawal with that currency and reference;
+//  10. when the store keeps reports (check_reports()): every account's daily totals and
+//      every currency's hourly volumes equal what its committed transactions sum to,
+//      none missing and none extra;
+//  11. the change feed's kept event ids are gapless, and end at the counter.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/ledger.h"
+#include "core/reports.h"
 #include "core/types.h"
 
 namespace balanced::core {
@@ -41,10 +47,21 @@ class Verifier {
   static constexpr size_t problems_listed_max = 100;
 
   void add_account(const Account& account);
+  // REQUIRES: before the transactions. The store keeps daily totals and volumes, which
+  // it visits after the transactions (check 10).
+  void check_reports() { check_reports_ = true; }
   // REQUIRES: before the transactions.
   void add_reference_claim(const ReferenceClaim& claim);
   // REQUIRES: committed transactions only, in increasing sequence order.
   void add_transaction(const Transaction& transaction);
+  // REQUIRES: check_reports(), after the transactions. One stored row of each key.
+  void add_daily_total(const DailyKey& key, const DailyTotal& total);
+  // REQUIRES: check_reports(), after the transactions. The rows of a key add up (MySQL
+  // spreads an hour over slots).
+  void add_volume(const VolumeKey& key, const Volume& volume);
+  // The events kept: `count` rows with ids from `oldest` to `newest` (0, 0, 0: none), and
+  // the counter the next id follows (nullopt: the store keeps none apart from the rows).
+  void add_event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter);
   // REQUIRES: in increasing log_id order.
   void add_audit(const AuditRecord& record);
   // Some audit records of the snapshot are not chained yet (MySQL's sealing job is
@@ -74,6 +91,7 @@ class Verifier {
     int64_t refunded = 0;  // its refunds' sum, replayed
   };
   void hold_transaction(const Transaction& t);
+  void finish_reports();
   void problem(std::string text);
   void post(const Transaction& t, const std::string& number, int64_t delta,
             int64_t balance_after, int64_t version_after);
@@ -84,6 +102,11 @@ class Verifier {
   std::unordered_map<std::string, RefundReplay> refunded_;
   // Reference claims by their owner's id -> the key, until the owner is seen.
   std::unordered_map<std::string, std::string> claims_;
+  // Check 10: what the transactions sum to; a stored daily total found is taken out.
+  DailyTotals expected_daily_;
+  Volumes expected_volumes_;
+  Volumes stored_volumes_;
+  bool check_reports_ = false;
   std::string audit_head_;
   int64_t last_sequence_ = 0;
   int64_t last_log_id_ = 0;

@@ -305,6 +305,13 @@ Status MemoryStore::scan(ScanVisitor& visitor) {
   for (const auto& t : transactions_) {
     if (t.status == core::TransactionStatus::committed) visitor.transaction(t);
   }
+  for (const auto& [key, total] : daily_totals_) visitor.daily_total(key, total);
+  for (const auto& [key, volume] : volumes_) visitor.volume(key, volume);
+  if (events_.empty()) {
+    visitor.event_span(0, 0, 0, std::nullopt);
+  } else {
+    visitor.event_span(events_.front().id, events_.back().id, static_cast<int64_t>(events_.size()), std::nullopt);
+  }
   for (const auto& record : audit_) visitor.audit(record);
   return {};
 }

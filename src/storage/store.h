@@ -42,6 +42,11 @@ class ScanVisitor {
   // The references taken under --unique-references; before the transactions.
   virtual void reference_claim(const core::ReferenceClaim& claim) { (void)claim; }
   virtual void transaction(const core::Transaction& transaction) = 0;  // committed, in order
+  // After the transactions, from the same snapshot: the stored reports (DESIGN.md section
+  // 11), a row at a time, and the change feed's kept ids.
+  virtual void daily_total(const core::DailyKey& key, const core::DailyTotal& total) = 0;
+  virtual void volume(const core::VolumeKey& key, const core::Volume& volume) = 0;
+  virtual void event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter) = 0;
   virtual void audit(const core::AuditRecord& record) = 0;             // in log order
   // Called before audit() when the snapshot holds records not yet chained (and so not
   // visited): `unsealed` of them.

@@ -15,6 +15,7 @@
 #include "storage/memory_store.h"
 #include "storage/mysql/mysql_store.h"
 #include "storage/reconcile.h"
+#include "storage/sqlite/sqlite_db.h"
 #include "storage/sqlite/sqlite_store.h"
 #include "support/process.h"
 #include "support/servers.h"
@@ -66,6 +67,12 @@ class Backend {
   virtual void reopen() {}
   // Waits for background work a scan depends on.
   virtual void settle() {}
+  // Runs SQL on the store's database, to damage it as a bad writer would (the store open
+  // again afterwards); false: the store keeps no SQL database.
+  virtual bool damage(const std::string& sql) {
+    (void)sql;
+    return false;
+  }
 };
 
 class MemoryBackend final : public Backend {
@@ -92,6 +99,18 @@ class SqliteBackend final : public Backend {
   // Every committed batch in the tables, deterministically: opening the file again
   // materializes what the commit log holds past the watermark (recovery) before it returns.
   void settle() override { reopen(); }
+  bool damage(const std::string& sql) override {
+    store_.reset();
+    {
+      sqlite::Connection db;
+      if (!db.open((dir_.path() / "ledger.db").string(), SQLITE_OPEN_READWRITE, sqlite::ConnectionOptions{}).ok() ||
+          !db.exec(sql).ok()) {
+        throw std::runtime_error("cannot run " + sql);
+      }
+    }
+    reopen();
+    return true;
+  }
 
  private:
   testing::TempDir dir_;
@@ -136,6 +155,13 @@ class MysqlBackend final : public Backend {
       if (sealed.value().sealed == 0) return;
     }
   }
+  bool damage(const std::string& sql) override {
+    auto c = mysql::Connection::open(options_.connection);
+    if (!c.ok() || !c.value()->exec(sql).ok() || !c.value()->exec("COMMIT").ok()) {
+      throw std::runtime_error("cannot run " + sql);
+    }
+    return true;
+  }
 
  private:
   std::string name_;
@@ -163,6 +189,7 @@ class StoreContract : public ::testing::Test {
   }
 
   void settle() { backend_->settle(); }
+  bool damage(const std::string& sql) { return backend_->damage(sql); }
 
   std::unique_ptr<Backend> backend_;
   int64_t now_ms_ = 1'700'000'000'000;
@@ -801,6 +828,45 @@ TYPED_TEST(StoreContract, ScanFeedsACleanVerify) {
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
   EXPECT_EQ(report.accounts, 4);  // three and the USD issuer
   EXPECT_GT(report.audit_records, 100);
+}
+
+// verify's checks 10 and 11 (core/verify.h): the reports' totals against the committed
+// transactions, and the feed's ids. Damaged as a writer that lost or doubled an upsert
+// would leave them, each is reported by name.
+TYPED_TEST(StoreContract, VerifyChecksTheReportTotalsAndTheFeedIds) {
+  this->apply({open("rv-a", 100), open("rv-b", 0)});
+  this->apply({transfer("rv-1", "rv-a", "rv-b", 30), hold("rv-h", "rv-a", "rv-b", 20)});
+  this->apply({core::Operation{settle(core::TransactionType::capture, "rv-c", "rv-h", 15)}});
+  this->apply({core::Operation{refund("rv-r", "rv-1", 10)}});
+  this->now_ms_ += 2 * core::day_ms;  // another day and hour
+  this->apply({transfer("rv-2", "rv-b", "rv-a", 5)});
+  this->settle();
+  auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+  if (!this->damage("UPDATE daily_totals SET credits = credits + 1 WHERE account = 'rv-b' AND type = 'transfer'")) {
+    return;  // the memory twin keeps no SQL database to damage
+  }
+  this->settle();
+  const auto has = [](const core::VerifyReport& r, const std::string& text) {
+    for (const auto& p : r.problems) {
+      if (p.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  report = this->verify();
+  EXPECT_EQ(report.problem_count, 2);  // both days of rv-b's transfers
+  EXPECT_TRUE(has(report, "daily total of rv-b on ")) << report.problems.front();
+  ASSERT_TRUE(this->damage("UPDATE daily_totals SET credits = credits - 1 WHERE account = 'rv-b' AND type = 'transfer'"));
+  ASSERT_TRUE(this->damage("DELETE FROM daily_totals WHERE account = 'rv-a' AND type = 'capture'"));
+  ASSERT_TRUE(this->damage("UPDATE volume_totals SET count = count + 1 WHERE type = 'refund'"));
+  ASSERT_TRUE(this->damage("DELETE FROM events WHERE id = 3"));
+  this->settle();
+  report = this->verify();
+  EXPECT_EQ(report.problem_count, 3);
+  EXPECT_TRUE(has(report, "daily total of rv-a on ")) << report.problems.front();
+  EXPECT_TRUE(has(report, "capture: missing")) << report.problems.front();
+  EXPECT_TRUE(has(report, "volume of USD in hour ")) << report.problems.front();
+  EXPECT_TRUE(has(report, ": not gapless")) << report.problems.front();
 }
 
 TYPED_TEST(StoreContract, SurvivesReopen) {

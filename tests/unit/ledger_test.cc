@@ -549,6 +549,77 @@ TEST(Verify, DetectsAVersionAfterThatDisagreesWithTheReplay) {
   EXPECT_NE(report.problems.front().find("account a: version 1"), std::string::npos) << report.problems.front();
 }
 
+TEST(Verify, ComparesTheStoredReportTotalsAndFeedIdsWithTheTransactions) {
+  const Transaction deposit{.sequence = 1, .id = "d", .type = TransactionType::deposit, .source = "$issuer:USD",
+                            .destination = "a", .amount = 5, .currency = "USD", .source_balance_after = -5,
+                            .destination_balance_after = 5, .created_at_ms = 3 * day_ms + 7};
+  const DailyKey a{.account = "a", .day = 3, .type = TransactionType::deposit};
+  const DailyKey issuer{.account = "$issuer:USD", .day = 3, .type = TransactionType::deposit};
+  const VolumeKey usd{.currency = "USD", .hour = 72, .type = TransactionType::deposit};
+  const auto run = [&](bool reports, const std::function<void(Verifier&)>& stored) {
+    Verifier verifier;
+    if (reports) verifier.check_reports();
+    verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 5, .version = 1});
+    verifier.add_account(Account{.number = "$issuer:USD", .currency = "USD", .balance = -5,
+                                 .overdraft_limit = issuer_overdraft_limit, .version = 1});
+    verifier.add_transaction(deposit);
+    stored(verifier);
+    return verifier.finish();
+  };
+  const auto whole = [&](Verifier& v) {
+    v.add_daily_total(a, {.credits = 5, .count = 1});
+    v.add_daily_total(issuer, {.debits = 5, .count = 1});
+    v.add_volume(usd, {.count = 1, .amount = 2});  // two slots of one hour
+    v.add_volume(usd, {.count = 0, .amount = 3});
+    v.add_event_span(4, 9, 6, 9);
+  };
+  EXPECT_TRUE(run(true, whole).clean()) << run(true, whole).problems.front();
+  EXPECT_TRUE(run(false, [](Verifier&) {}).clean());  // a store that keeps no reports
+  const auto one = [&](const std::function<void(Verifier&)>& stored, const std::string& says) {
+    const auto report = run(true, stored);
+    ASSERT_EQ(report.problem_count, 1) << says;
+    EXPECT_NE(report.problems.front().find(says), std::string::npos) << report.problems.front();
+  };
+  one([&](Verifier& v) {
+        v.add_daily_total(a, {.credits = 4, .count = 1});
+        v.add_daily_total(issuer, {.debits = 5, .count = 1});
+        v.add_volume(usd, {.count = 1, .amount = 5});
+      },
+      "daily total of a on 1970-01-04, deposit: stored credits 4, debits 0, count 1, the transactions sum to "
+      "credits 5");
+  one([&](Verifier& v) {
+        v.add_daily_total(a, {.credits = 5, .count = 1});
+        v.add_volume(usd, {.count = 1, .amount = 5});
+      },
+      "daily total of $issuer:USD on 1970-01-04, deposit: missing");
+  one([&](Verifier& v) {
+        whole(v);
+        v.add_daily_total({.account = "b", .day = 3, .type = TransactionType::transfer}, {.credits = 1, .count = 1});
+      },
+      "daily total of b on 1970-01-04, transfer: stored credits 1");
+  one([&](Verifier& v) {
+        v.add_daily_total(a, {.credits = 5, .count = 1});
+        v.add_daily_total(issuer, {.debits = 5, .count = 1});
+        v.add_volume(usd, {.count = 2, .amount = 5});
+      },
+      "volume of USD in hour 72, deposit: stored count 2");
+  one([&](Verifier& v) {
+        v.add_daily_total(a, {.credits = 5, .count = 1});
+        v.add_daily_total(issuer, {.debits = 5, .count = 1});
+      },
+      "volume of USD in hour 72, deposit: missing");
+  one([&](Verifier& v) {
+        whole(v);
+        v.add_event_span(4, 9, 5, std::nullopt);
+      },
+      "events: 5 kept with ids 4 to 9: not gapless");
+  one([&](Verifier& v) {
+        whole(v);
+        v.add_event_span(4, 9, 6, 10);
+      },
+      "events: the newest id is 9 but the counter says 10");
+}
+
 TEST(Verify, DetectsTamperingWithTheAuditChain) {
   Ledger ledger;
   ledger.apply({open("a", 10), open("b", 0)});

@@ -811,6 +811,35 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
                            " FROM transactions WHERE status = 'committed' ORDER BY sequence",
                        [&](const Statement& s) { visitor.transaction(read_transaction(s)); });
   }
+  // A row of a type this release does not know is reported, not skipped.
+  std::string unknown;
+  if (status.ok()) {
+    status = scan_rows("SELECT account, day, type, credits, debits, count FROM daily_totals", [&](const Statement& s) {
+      const auto type = core::type_from_name(s.text(2));
+      if (!type) {
+        unknown = "daily_totals: unknown type " + s.text(2);
+        return;
+      }
+      visitor.daily_total(core::DailyKey{.account = s.text(0), .day = s.int64(1), .type = *type},
+                          core::DailyTotal{.credits = s.int64(3), .debits = s.int64(4), .count = s.int64(5)});
+    });
+  }
+  if (status.ok()) {
+    status = scan_rows("SELECT currency, hour, type, count, amount FROM volume_totals", [&](const Statement& s) {
+      const auto type = core::type_from_name(s.text(2));
+      if (!type) {
+        unknown = "volume_totals: unknown type " + s.text(2);
+        return;
+      }
+      visitor.volume(core::VolumeKey{.currency = s.text(0), .hour = s.int64(1), .type = *type},
+                     core::Volume{.count = s.int64(3), .amount = s.int64(4)});
+    });
+  }
+  if (status.ok() && !unknown.empty()) status = Status(Code::internal, unknown);
+  if (status.ok()) {
+    status = scan_rows("SELECT COALESCE(min(id), 0), COALESCE(max(id), 0), count(*) FROM events",
+                       [&](const Statement& s) { visitor.event_span(s.int64(0), s.int64(1), s.int64(2), std::nullopt); });
+  }
   if (status.ok()) {
     status = scan_rows(
         "SELECT log_id, operation_type, operator, operation_time, detail, prev_hash, hash "
