@@ -30,6 +30,8 @@
 # Usage: bench/feed_mysql.sh PREVIOUS_BALANCED [PREVIOUS_BALANCECTL] [pairs, default 6]
 #          [seconds, default 10] [connections, default 64]
 #   PREVIOUS_BALANCECTL defaults (also when given as "") to balancectl beside PREVIOUS.
+#   CURRENT_ARGS and PREVIOUS_ARGS, when set, are more flags for the one or the other
+#   (e.g. --risk-rules bench/risk-rules-velocity.json for both: what velocity costs).
 #   git worktree add /tmp/prev 72f36ce && cmake -S /tmp/prev -B /tmp/prev/build -G Ninja \
 #     -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/prev/build --target balanced balancectl
 #   bench/feed_mysql.sh /tmp/prev/build/balanced      (72f36ce: the commit before the feed)
@@ -79,7 +81,8 @@ start_db() {
 }
 machine_line
 echo "database: $(mariadbd --version | awk '{print $3}'), InnoDB durable, GTID, sync_binlog=1, a semi-sync replica (AFTER_SYNC), on this machine"
-echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1)), migrated by $previous_ctl"
+echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1)), migrated by $previous_ctl${PREVIOUS_ARGS:+, with $PREVIOUS_ARGS}"
+[[ -z ${CURRENT_ARGS:-} ]] || echo "current: $build/balanced $CURRENT_ARGS"
 echo "load: per version two balanced (--threads $workers, --cache none), each under wrk -t1 -c$((connections / 2)); ${seconds}s per leg, $pairs pairs, $accounts accounts"
 echo
 
@@ -92,12 +95,13 @@ sql "CREATE DATABASE cur CHARACTER SET utf8mb4; CREATE DATABASE prev CHARACTER S
 "$build/balancectl" migrate --db "$(url cur)" > "$work/migrate-cur.log"
 "$previous_ctl" migrate --db "$(url prev)" > "$work/migrate-prev.log"
 
-declare -A port pid binary=([cur]="$build/balanced" [prev]="$previous")
+declare -A port pid binary=([cur]="$build/balanced" [prev]="$previous") args=([cur]="${CURRENT_ARGS:-}" [prev]="${PREVIOUS_ARGS:-}")
 start() {  # name version
   local p
   p=$(free_port)
+  # shellcheck disable=SC2086  # the extra flags split into words
   "${binary[$2]}" --listen "127.0.0.1:$p" --db "$(url "$2")" --cache none --threads "$workers" \
-    --log-level warn > "$work/$1.log" 2>&1 & pids+=($!)
+    --log-level warn ${args[$2]} > "$work/$1.log" 2>&1 & pids+=($!)
   port[$1]=$p
   pid[$1]=$!
   wait_port "$p" || { echo "$1 did not start:" >&2; tail "$work/$1.log" >&2; exit 1; }

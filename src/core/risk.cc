@@ -217,11 +217,23 @@ DebitWindow::DebitWindow(std::vector<Debit> debits, int64_t now_ms) {
 }
 
 void DebitWindow::add(int64_t created_at_ms, int64_t amount) {
-  debits_.push_back(Debit{.created_at_ms = created_at_ms, .amount = amount});
+  const bool asked = asked_ms_ != std::numeric_limits<int64_t>::min();
+  if (asked && created_at_ms <= asked_ms_ - risk_day_ms) return;
+  if (debits_.empty() || debits_.back().created_at_ms <= created_at_ms) {
+    debits_.push_back(Debit{.created_at_ms = created_at_ms, .amount = amount});
+  } else {
+    const auto at = std::upper_bound(debits_.begin(), debits_.end(), created_at_ms,
+                                     [](int64_t t, const Debit& d) { return t < d.created_at_ms; });
+    const auto index = static_cast<size_t>(at - debits_.begin());
+    debits_.insert(at, Debit{.created_at_ms = created_at_ms, .amount = amount});
+    // Out of the minute already: before the minute's first, which moves up by one.
+    if (asked && index <= minute_begin_ && created_at_ms <= asked_ms_ - risk_minute_ms) ++minute_begin_;
+  }
   day_sum_ += amount;
 }
 
 void DebitWindow::advance(int64_t now_ms) {
+  asked_ms_ = std::max(asked_ms_, now_ms);
   while (!debits_.empty() && debits_.front().created_at_ms <= now_ms - risk_day_ms) {
     day_sum_ -= debits_.front().amount;
     debits_.pop_front();

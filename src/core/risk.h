@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -75,10 +76,10 @@ void add_debit(Velocity& velocity, int64_t amount);
 // earlier one).
 bool count_debit(Velocity& velocity, int64_t created_at_ms, int64_t amount, int64_t now_ms);
 
-// One source account's committed debits in the day's window, kept up to date by a
-// single writer that sees every commit (the SQLite store's committer), so that a batch's
-// velocity costs the debits that came and went since the last, not a read of the day's.
-// REQUIRES: debits added and windows asked for in commit-time order.
+// One source account's committed debits in the day's window, kept up to date as batches
+// commit (the SQLite store's committer sees every one; a MySQL replica reads what the
+// others added since it last looked), so that a batch's velocity costs the debits that
+// came and went since the last, not a read of the day's.
 class DebitWindow {
  public:
   struct Debit {
@@ -87,17 +88,25 @@ class DebitWindow {
   };
   // From the debits read (any order) as of `now_ms`.
   DebitWindow(std::vector<Debit> debits, int64_t now_ms);
+  // A debit committed after those kept. Its time may be a little before the newest kept
+  // (another replica's clock): it is put in its place. One already out of the day's window
+  // of the last instant asked for is dropped.
   void add(int64_t created_at_ms, int64_t amount);
-  // The windows ending at `now_ms` (not before the last asked for).
+  // The windows ending at `now_ms`.
+  // REQUIRES: answers(now_ms).
   Velocity velocity(int64_t now_ms);
+  // Debits before the last instant asked for are forgotten, so an earlier one cannot be
+  // answered exactly: the caller reads the day again.
+  bool answers(int64_t now_ms) const { return now_ms >= asked_ms_; }
   size_t size() const { return debits_.size(); }
 
  private:
   void advance(int64_t now_ms);
 
-  std::deque<Debit> debits_;   // oldest first, none at or before the day's edge
-  size_t minute_begin_ = 0;     // the first within the last minute
-  __int128 day_sum_ = 0;        // exact; saturated when asked for
+  std::deque<Debit> debits_;  // oldest first, none at or before the day's edge
+  size_t minute_begin_ = 0;    // the first within the last minute
+  __int128 day_sum_ = 0;       // exact; saturated when asked for
+  int64_t asked_ms_ = std::numeric_limits<int64_t>::min();  // the last instant advanced to
 };
 
 // What the rules look at: the debit, and its source's velocity with it included.

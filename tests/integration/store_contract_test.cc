@@ -1020,6 +1020,46 @@ class MysqlStoreTest : public ::testing::Test {
   std::unique_ptr<MysqlStore> second_;
 };
 
+// Each replica keeps its sources' windows and reads only the rows past the last it saw
+// (storage/mysql/debit_windows.h): the other replica's debits, its denials (no debit) and
+// its own are all counted once.
+TEST_F(MysqlStoreTest, VelocityKeptByEachReplicaCountsTheOthersDebits) {
+  ASSERT_NO_FATAL_FAILURE(open_replicas("velocity_replicas", "vw", 2));
+  auto parsed = core::parse_risk_rules(R"([{"name":"burst","when":{"sourceCountLastMinuteGte":3},"then":"deny"},
+                                           {"name":"daily","when":{"sourceAmountLastDayGte":100},"then":"deny"}])");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().detail;
+  auto check = std::make_shared<core::RiskCheck>();
+  check->rules = std::make_shared<const core::RiskRules>(parsed.value());
+  int64_t now = 1'700'000'000'000;
+  const auto debit = [&](MysqlStore& store, const std::string& id, int64_t amount, int64_t at) {
+    Transfer t = transfer(id, "vw0", "vw1", amount);
+    t.risk = check;
+    std::vector<Operation> ops{t};
+    auto effects = store.apply(ops, at);
+    EXPECT_TRUE(effects.ok()) << (effects.ok() ? "" : effects.error().detail);
+    return effects.ok() ? effects.value().outcomes.at(0) : core::Outcome{};
+  };
+  EXPECT_EQ(debit(*first_, "vw-1", 10, now).code, Code::ok);           // first reads the day: 1
+  EXPECT_EQ(debit(*second_, "vw-2", 10, now + 1000).code, Code::ok);   // second reads the day: 2
+  auto third = debit(*first_, "vw-3", 10, now + 2000);                 // first reads vw-2: 3
+  EXPECT_EQ(third.code, Code::risk_denied) << third.detail;
+  now += 2 * core::risk_minute_ms;
+  EXPECT_EQ(debit(*first_, "vw-4", 60, now).code, Code::ok);           // 10 + 10 + 60
+  EXPECT_EQ(debit(*second_, "vw-5", 15, now + 1000).code, Code::ok);   // reads vw-3, vw-4: 95
+  // A minute on (vw-4 and vw-5 out of the minute, not of the day):
+  EXPECT_EQ(debit(*second_, "vw-6", 4, now + 61'000).code, Code::ok);  // its own vw-5: 99
+  auto over = debit(*first_, "vw-7", 1, now + 62'000);                 // reads vw-5, vw-6: 100
+  EXPECT_EQ(over.code, Code::risk_denied) << over.detail;
+  EXPECT_NE(over.detail.find("daily"), std::string::npos) << over.detail;
+  // A day after vw-1 and vw-2 only 60 + 15 + 4 are left: 79 + 21 reaches 100 again.
+  now += core::risk_day_ms - 2 * core::risk_minute_ms + 1500;
+  EXPECT_EQ(debit(*second_, "vw-8", 20, now).code, Code::ok);
+  auto last = debit(*first_, "vw-9", 1, now + 1000);
+  EXPECT_EQ(last.code, Code::risk_denied) << last.detail;
+  const auto report = verify(*first_);
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
 TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
   ASSERT_NO_FATAL_FAILURE(open_replicas("replicas", "hot", 5));
 

@@ -1209,6 +1209,27 @@ TEST(RiskRules, ADebitWindowKeepsTheLastMinuteAndDayAsTimeGoesOn) {
   EXPECT_EQ(window.size(), 0u);
 }
 
+// Another MySQL replica's debit can carry a time a little before the newest kept (its
+// clock): it goes in its place, counted by the minute only when inside it.
+TEST(RiskRules, ADebitWindowPlacesALateDebitAndRefusesAnEarlierInstant) {
+  const int64_t t0 = 1'000'000'000;
+  DebitWindow window({{t0 - 30'000, 1}, {t0 - 2'000, 2}}, t0);
+  EXPECT_EQ(window.velocity(t0).count_last_minute, 2);
+  window.add(t0 - 10'000, 4);              // between the two, inside the minute
+  window.add(t0 - risk_minute_ms - 5, 8);  // before the minute, inside the day
+  window.add(t0 - risk_day_ms, 16);        // out of the day already: dropped
+  EXPECT_EQ(window.size(), 4u);
+  Velocity now = window.velocity(t0);
+  EXPECT_EQ(now.count_last_minute, 3);
+  EXPECT_EQ(now.amount_last_day, 15);
+  now = window.velocity(t0 + 35'000);  // t0 - 30 s leaves the minute; t0 - 10 s is still in
+  EXPECT_EQ(now.count_last_minute, 2);
+  EXPECT_TRUE(window.answers(t0 + 35'000));
+  EXPECT_FALSE(window.answers(t0 + 34'999));  // what left the minute is no longer told apart
+  now = window.velocity(t0 + risk_day_ms - risk_minute_ms - 5);  // the one before the minute leaves the day
+  EXPECT_EQ(now.amount_last_day, 7);
+}
+
 TEST(RiskRules, ADenyIsRecordedWithItsRuleAndSticky) {
   Ledger ledger;
   ledger.apply({open("rk-a", 1000), open("rk-b", 0)});

@@ -104,6 +104,48 @@ Status BatchWriter::load_reference_owners(std::span<const std::string> keys, cor
 }
 
 Status BatchWriter::load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) {
+  // The sources whose windows this replica keeps read only their rows past the highest
+  // sequence it saw (transactions_by_source: one short range each); the rest their day.
+  std::vector<std::pair<std::string, int64_t>> kept;
+  std::vector<std::string> unknown;
+  for (const auto& source : sources) {
+    if (auto seen = windows_.seen(source, now_ms)) {
+      kept.emplace_back(source, *seen);
+    } else {
+      unknown.push_back(source);
+    }
+  }
+  std::unordered_map<std::string, std::vector<DebitWindows::Row>> later;
+  auto status = for_each_chunk(kept.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    std::string sql = "SELECT source_account, sequence, created_at, amount, type, status FROM transactions WHERE ";
+    for (size_t i = start; i < end; ++i) {
+      sql += i == start ? "(source_account = " : " OR (source_account = ";
+      c_.append_quoted(sql, kept[i].first);
+      sql += " AND sequence > ";
+      append_int(sql, kept[i].second);
+      sql.push_back(')');
+    }
+    auto rows = c_.query(sql);
+    if (!rows.ok()) return Status(rows.error());
+    while (rows.value().next()) {
+      const auto& r = rows.value();
+      const auto type = core::type_from_name(r.view(4));
+      const bool debit = type && core::counts_as_debit(*type) &&
+                         r.view(5) == sql_text(core::TransactionStatus::committed);
+      later[r.text(0)].push_back(DebitWindows::Row{
+          .sequence = r.int64(1), .created_at_ms = r.int64(2), .amount = r.int64(3), .debit = debit});
+    }
+    return {};
+  });
+  if (!status.ok()) return status;
+  for (const auto& [source, seen] : kept) {
+    if (auto velocity = windows_.extend(source, seen, later[source], now_ms)) {
+      state.velocity[source] = *velocity;
+    } else {
+      unknown.push_back(source);  // dropped meanwhile: read its day
+    }
+  }
+  if (unknown.empty()) return {};
   std::string types;
   for (int t = 0; t <= static_cast<int>(core::last_transaction_type); ++t) {
     const auto type = static_cast<core::TransactionType>(t);
@@ -111,21 +153,31 @@ Status BatchWriter::load_velocity(std::span<const std::string> sources, int64_t 
     if (!types.empty()) types += ',';
     c_.append_quoted(types, sql_text(type));
   }
-  for (const auto& source : sources) state.velocity[source];  // none yet: zero
-  return for_each_chunk(sources.size(), rows_max_, [&](size_t start, size_t end) -> Status {
-    // Sums capped at the int64 limit, as core::add_debit saturates.
-    std::string sql = "SELECT source_account, COALESCE(SUM(created_at > ";
-    append_int(sql, now_ms - core::risk_minute_ms);
-    sql += "), 0), LEAST(COALESCE(SUM(amount), 0), 9223372036854775807) FROM transactions WHERE source_account IN ";
-    append_in_list(c_, sql, sources.subspan(start, end - start));
+  return for_each_chunk(unknown.size(), rows_max_, [&](size_t start, size_t end) -> Status {
+    const auto chunk = std::span<const std::string>(unknown).subspan(start, end - start);
+    // The highest sequence of any row of each (transactions_by_source), then the day's
+    // committed debits (transactions_by_source_time).
+    std::string sql = "SELECT source_account, MAX(sequence) FROM transactions WHERE source_account IN ";
+    append_in_list(c_, sql, chunk);
+    sql += " GROUP BY source_account";
+    auto highest = c_.query(sql);
+    if (!highest.ok()) return Status(highest.error());
+    std::unordered_map<std::string, int64_t> seen;
+    while (highest.value().next()) seen[highest.value().text(0)] = highest.value().int64(1);
+    sql = "SELECT source_account, created_at, amount FROM transactions WHERE source_account IN ";
+    append_in_list(c_, sql, chunk);
     sql += " AND status = 'committed' AND created_at > ";
     append_int(sql, now_ms - core::risk_day_ms);
-    sql += " AND type IN (" + types + ") GROUP BY source_account";
+    sql += " AND type IN (" + types + ")";
     auto rows = c_.query(sql);
     if (!rows.ok()) return Status(rows.error());
+    std::unordered_map<std::string, std::vector<core::DebitWindow::Debit>> debits;
     while (rows.value().next()) {
-      state.velocity[rows.value().text(0)] =
-          core::Velocity{.count_last_minute = rows.value().int64(1), .amount_last_day = rows.value().int64(2)};
+      debits[rows.value().text(0)].push_back(
+          core::DebitWindow::Debit{.created_at_ms = rows.value().int64(1), .amount = rows.value().int64(2)});
+    }
+    for (const auto& source : chunk) {
+      state.velocity[source] = windows_.keep(source, std::move(debits[source]), seen[source], now_ms);
     }
     return {};
   });

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "storage/batch.h"
+#include "storage/mysql/debit_windows.h"
 #include "storage/mysql/mysql_db.h"
 #include "storage/store.h"
 
@@ -18,9 +19,10 @@ class BatchWriter final : public BatchTransaction {
   // Without `look_up_ids` the batch assumes every transaction id is new and lets the
   // unique key catch a repeated one (the caller then runs the batch again with it).
   // `consecutive_ids`: the server gives a multi-row INSERT consecutive AUTO_INCREMENT ids.
-  BatchWriter(Connection& c, size_t rows_max, bool consecutive_ids, bool look_up_ids,
+  BatchWriter(Connection& c, size_t rows_max, bool consecutive_ids, bool look_up_ids, DebitWindows& windows,
               ApplyTimings& timings)
       : c_(c),
+        windows_(windows),
         rows_max_(rows_max),
         consecutive_ids_(consecutive_ids),
         look_up_ids_(look_up_ids),
@@ -30,8 +32,9 @@ class BatchWriter final : public BatchTransaction {
   Status load_referenced(std::span<const std::string> ids, core::LedgerState& state) override;
   bool concurrent_writers() const override { return true; }
   Status load_reference_owners(std::span<const std::string> keys, core::LedgerState& state) override;
-  // One range read of transactions_by_source_time per chunk of sources. READ COMMITTED,
-  // after the sources' rows are locked: every debit of theirs committed before is seen.
+  // READ COMMITTED, after the sources' rows are locked: every debit of theirs committed
+  // before is seen. A source whose window this replica keeps reads only its rows past the
+  // sequence it saw last; another its day, once (debit_windows.h).
   Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override;
   Status load_transactions(std::span<const std::string> ids, core::LedgerState& state) override;
   // Two round trips: the account and transaction rows, then (details rendered with the
@@ -65,6 +68,7 @@ class BatchWriter final : public BatchTransaction {
   void add_insert_audit(const std::vector<core::AuditRecord>& audit, std::vector<Step>& steps);
 
   Connection& c_;
+  DebitWindows& windows_;
   const size_t rows_max_;
   const bool consecutive_ids_;
   const bool look_up_ids_;

@@ -92,6 +92,7 @@ struct MysqlStore::Impl {
   std::atomic<bool> consecutive_ids{false};
   std::atomic<bool> schema_current{false};
   mysql::AuditSealer audit;
+  mysql::DebitWindows debit_windows;  // the risk rules' velocity, kept by this replica
 };
 
 Result<std::unique_ptr<MysqlStore>> open_mysql_store(const MysqlOptions& options) {
@@ -119,7 +120,8 @@ Result<core::BatchEffects> MysqlStore::apply(std::span<const core::Operation> op
   // replica that committed the same id first). Then it runs again, looking every id up.
   const bool consecutive = impl_->consecutive_ids.load(std::memory_order_relaxed);
   auto attempt = [&](bool look_up_ids) {
-    mysql::BatchWriter batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids, timings);
+    mysql::BatchWriter batch(c, impl_->options.rows_per_statement_max, consecutive, look_up_ids, impl_->debit_windows,
+                             timings);
     // On success the batch has committed (its last round trip ends with COMMIT).
     auto effects = run_batch(batch, operations, now_ms);
     if (!effects.ok() && !c.exec("ROLLBACK").ok()) c.discard();

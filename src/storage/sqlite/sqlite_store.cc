@@ -167,11 +167,13 @@ class SqliteBatch final : public BatchTransaction {
   }
 
   // A source's window kept by this committer answers at once (Impl::velocity_windows); a
-  // source seen for the first time is read (read_debits), then kept.
+  // source seen for the first time, or asked about before an instant already asked for
+  // (the clock went back), is read (read_debits), then kept.
   Status load_velocity(std::span<const std::string> sources, int64_t now_ms, core::LedgerState& state) override {
     std::vector<std::string> unknown;
     for (const auto& source : sources) {
-      if (auto known = impl_.velocity_windows.find(source); known != impl_.velocity_windows.end()) {
+      if (auto known = impl_.velocity_windows.find(source);
+          known != impl_.velocity_windows.end() && known->second.answers(now_ms)) {
         state.velocity[source] = known->second.velocity(now_ms);
       } else {
         unknown.push_back(source);
