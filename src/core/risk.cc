@@ -213,42 +213,35 @@ std::string encode_risk_hook_request(std::span<const Operation> operations, std:
 DebitWindow::DebitWindow(std::vector<Debit> debits, int64_t now_ms) {
   std::sort(debits.begin(), debits.end(), [](const Debit& a, const Debit& b) { return a.created_at_ms < b.created_at_ms; });
   for (const Debit& debit : debits) add(debit.created_at_ms, debit.amount);
-  advance(now_ms);
+  velocity(now_ms);
 }
 
 void DebitWindow::add(int64_t created_at_ms, int64_t amount) {
-  const bool asked = asked_ms_ != std::numeric_limits<int64_t>::min();
-  if (asked && created_at_ms <= asked_ms_ - risk_day_ms) return;
-  if (debits_.empty() || debits_.back().created_at_ms <= created_at_ms) {
-    debits_.push_back(Debit{.created_at_ms = created_at_ms, .amount = amount});
-  } else {
-    const auto at = std::upper_bound(debits_.begin(), debits_.end(), created_at_ms,
-                                     [](int64_t t, const Debit& d) { return t < d.created_at_ms; });
-    const auto index = static_cast<size_t>(at - debits_.begin());
-    debits_.insert(at, Debit{.created_at_ms = created_at_ms, .amount = amount});
-    // Out of the minute already: before the minute's first, which moves up by one.
-    if (asked && index <= minute_begin_ && created_at_ms <= asked_ms_ - risk_minute_ms) ++minute_begin_;
-  }
-  day_sum_ += amount;
-}
-
-void DebitWindow::advance(int64_t now_ms) {
-  asked_ms_ = std::max(asked_ms_, now_ms);
-  while (!debits_.empty() && debits_.front().created_at_ms <= now_ms - risk_day_ms) {
-    day_sum_ -= debits_.front().amount;
-    debits_.pop_front();
-    if (minute_begin_ > 0) --minute_begin_;
-  }
-  while (minute_begin_ < debits_.size() && debits_[minute_begin_].created_at_ms <= now_ms - risk_minute_ms) {
-    ++minute_begin_;
-  }
+  if (created_at_ms <= asked_ms_ - risk_day_ms - slack_ms) return;
+  const auto later = [](int64_t t, const Debit& d) { return t < d.created_at_ms; };
+  const auto at = debits_.empty() || debits_.back().created_at_ms <= created_at_ms
+                      ? debits_.end()
+                      : std::upper_bound(debits_.begin(), debits_.end(), created_at_ms, later);
+  debits_.insert(at, Debit{.created_at_ms = created_at_ms, .amount = amount});
+  sum_ += amount;
 }
 
 Velocity DebitWindow::velocity(int64_t now_ms) {
-  advance(now_ms);
+  asked_ms_ = std::max(asked_ms_, now_ms);
+  while (!debits_.empty() && debits_.front().created_at_ms <= asked_ms_ - risk_day_ms - slack_ms) {
+    sum_ -= debits_.front().amount;
+    debits_.pop_front();
+  }
+  // Left out of the day at now_ms: the oldest few, within the slack.
+  __int128 day = sum_;
+  for (auto it = debits_.begin(); it != debits_.end() && it->created_at_ms <= now_ms - risk_day_ms; ++it) {
+    day -= it->amount;
+  }
+  const auto minute_begin = std::upper_bound(debits_.begin(), debits_.end(), now_ms - risk_minute_ms,
+                                             [](int64_t t, const Debit& d) { return t < d.created_at_ms; });
   constexpr __int128 max = std::numeric_limits<int64_t>::max();
-  return Velocity{.count_last_minute = static_cast<int64_t>(debits_.size() - minute_begin_),
-                  .amount_last_day = static_cast<int64_t>(day_sum_ > max ? max : day_sum_)};
+  return Velocity{.count_last_minute = static_cast<int64_t>(debits_.end() - minute_begin),
+                  .amount_last_day = static_cast<int64_t>(day > max ? max : day)};
 }
 
 RiskVerdict evaluate(const RiskRules& rules, const RiskInput& input) {

@@ -82,6 +82,11 @@ bool count_debit(Velocity& velocity, int64_t created_at_ms, int64_t amount, int6
 // came and went since the last, not a read of the day's.
 class DebitWindow {
  public:
+  // How far before the latest instant asked for a window still answers exactly: the
+  // debits that left the day within it are kept a while (a replica's committers ask a
+  // little out of order: each batch's instant is taken before it waits for its locks).
+  static constexpr int64_t slack_ms = 60'000;
+
   struct Debit {
     int64_t created_at_ms = 0;
     int64_t amount = 0;
@@ -89,24 +94,22 @@ class DebitWindow {
   // From the debits read (any order) as of `now_ms`.
   DebitWindow(std::vector<Debit> debits, int64_t now_ms);
   // A debit committed after those kept. Its time may be a little before the newest kept
-  // (another replica's clock): it is put in its place. One already out of the day's window
-  // of the last instant asked for is dropped.
+  // (another replica's clock): it is put in its place. One already past keeping is
+  // dropped.
   void add(int64_t created_at_ms, int64_t amount);
   // The windows ending at `now_ms`.
   // REQUIRES: answers(now_ms).
   Velocity velocity(int64_t now_ms);
-  // Debits before the last instant asked for are forgotten, so an earlier one cannot be
-  // answered exactly: the caller reads the day again.
-  bool answers(int64_t now_ms) const { return now_ms >= asked_ms_; }
+  // False for an instant more than slack_ms before the latest asked for: what left its
+  // window since is forgotten, and the caller reads the day again.
+  bool answers(int64_t now_ms) const { return now_ms >= asked_ms_ - slack_ms; }
+  // Debits kept: the day's, and those that left it within slack_ms.
   size_t size() const { return debits_.size(); }
 
  private:
-  void advance(int64_t now_ms);
-
-  std::deque<Debit> debits_;  // oldest first, none at or before the day's edge
-  size_t minute_begin_ = 0;    // the first within the last minute
-  __int128 day_sum_ = 0;       // exact; saturated when asked for
-  int64_t asked_ms_ = std::numeric_limits<int64_t>::min();  // the last instant advanced to
+  std::deque<Debit> debits_;                  // by time, oldest first
+  __int128 sum_ = 0;                          // of those kept; exact
+  int64_t asked_ms_ = std::numeric_limits<int64_t>::min() / 4;  // the latest instant asked for
 };
 
 // What the rules look at: the debit, and its source's velocity with it included.

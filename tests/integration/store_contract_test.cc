@@ -540,6 +540,29 @@ TYPED_TEST(StoreContract, RetentionDeletesTheOldestEventsButNeverTheNewest) {
   EXPECT_EQ(this->store().prune_events(first_at + 60'000, 100).value(), 0);
 }
 
+// A clock set back gives a later event an earlier time: retention still cuts a prefix,
+// so the kept ids stay gapless and a reader past the cut misses nothing unwarned.
+TYPED_TEST(StoreContract, RetentionCutsOnlyAPrefixWhenTheClockWentBack) {
+  const int64_t first_at = this->now_ms_ + 1000;
+  this->apply({open("cb1", 0)});  // event 1, at first_at
+  this->now_ms_ += 10'000;
+  this->apply({open("cb2", 0)});  // event 2, + 11 s
+  this->now_ms_ -= 20'000;
+  this->apply({open("cb3", 0)});  // event 3, - 8 s: the clock went back
+  this->apply({open("cb4", 0)});  // event 4, - 7 s
+  this->settle();
+  auto pruned = this->store().prune_events(first_at + 1, 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.error().detail;
+  EXPECT_EQ(pruned.value(), 1);  // event 1 only: event 3 is old enough, event 2 is not
+  auto page = this->store().events_after(0, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page.value().oldest, 2);
+  ASSERT_EQ(page.value().events.size(), 3u);
+  EXPECT_EQ(page.value().events[1].id, 3);
+  const auto report = this->verify();
+  EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+}
+
 TYPED_TEST(StoreContract, RelayPositionsOnlyMoveForwardAndHoldRetentionBack) {
   const int64_t first_at = this->now_ms_ + 1000;
   this->apply({open("rp1", 0)});  // event 1

@@ -1192,7 +1192,7 @@ TEST(RiskRules, TheFirstRuleThatMatchesDecidesOnEveryCondition) {
 TEST(RiskRules, ADebitWindowKeepsTheLastMinuteAndDayAsTimeGoesOn) {
   const int64_t t0 = 1'000'000'000;
   DebitWindow window({{t0 - risk_day_ms, 1000}, {t0 - 5, 7}, {t0 - risk_minute_ms, 3}, {t0 - 1, 2}}, t0);
-  EXPECT_EQ(window.size(), 3u);  // the one at the day's edge is out
+  EXPECT_EQ(window.size(), 4u);  // the one at the day's edge is kept a while, not counted
   Velocity now = window.velocity(t0);
   EXPECT_EQ(now.count_last_minute, 2);  // t0 - 5 and t0 - 1: the minute's edge is out
   EXPECT_EQ(now.amount_last_day, 12);
@@ -1203,29 +1203,37 @@ TEST(RiskRules, ADebitWindowKeepsTheLastMinuteAndDayAsTimeGoesOn) {
   now = window.velocity(t0 + risk_day_ms);  // all but the last leave the day
   EXPECT_EQ(now.count_last_minute, 0);
   EXPECT_EQ(now.amount_last_day, kMax);
-  EXPECT_EQ(window.size(), 1u);
+  EXPECT_EQ(window.size(), 3u);  // t0 - day and t0 - minute are past keeping
   now = window.velocity(t0 + 10 + risk_day_ms);
   EXPECT_EQ(now.amount_last_day, 0);
-  EXPECT_EQ(window.size(), 0u);
+  now = window.velocity(t0 + 10 + risk_day_ms + DebitWindow::slack_ms);
+  EXPECT_EQ(now.amount_last_day, 0);
+  EXPECT_EQ(window.size(), 0u);  // all past keeping: memory follows the day
 }
 
 // Another MySQL replica's debit can carry a time a little before the newest kept (its
-// clock): it goes in its place, counted by the minute only when inside it.
-TEST(RiskRules, ADebitWindowPlacesALateDebitAndRefusesAnEarlierInstant) {
+// clock), and a replica's committers ask a little out of order: both are answered
+// exactly within DebitWindow::slack_ms; an instant before that is refused.
+TEST(RiskRules, ADebitWindowPlacesALateDebitAndAnswersAnEarlierInstantWithinItsSlack) {
   const int64_t t0 = 1'000'000'000;
   DebitWindow window({{t0 - 30'000, 1}, {t0 - 2'000, 2}}, t0);
   EXPECT_EQ(window.velocity(t0).count_last_minute, 2);
-  window.add(t0 - 10'000, 4);              // between the two, inside the minute
-  window.add(t0 - risk_minute_ms - 5, 8);  // before the minute, inside the day
-  window.add(t0 - risk_day_ms, 16);        // out of the day already: dropped
-  EXPECT_EQ(window.size(), 4u);
+  window.add(t0 - 10'000, 4);                                // between the two, inside the minute
+  window.add(t0 - risk_minute_ms - 5, 8);                    // before the minute, inside the day
+  window.add(t0 - risk_day_ms, 16);                          // out of the day, kept a while
+  window.add(t0 - risk_day_ms - DebitWindow::slack_ms, 32);  // past keeping: dropped
+  EXPECT_EQ(window.size(), 5u);
   Velocity now = window.velocity(t0);
   EXPECT_EQ(now.count_last_minute, 3);
   EXPECT_EQ(now.amount_last_day, 15);
   now = window.velocity(t0 + 35'000);  // t0 - 30 s leaves the minute; t0 - 10 s is still in
   EXPECT_EQ(now.count_last_minute, 2);
-  EXPECT_TRUE(window.answers(t0 + 35'000));
-  EXPECT_FALSE(window.answers(t0 + 34'999));  // what left the minute is no longer told apart
+  now = window.velocity(t0 + 20'000);  // earlier, within the slack: t0 - 30 s is in again
+  EXPECT_EQ(now.count_last_minute, 3);
+  now = window.velocity(t0 - 1);  // before the day's edge moved past t0 - day: counted again
+  EXPECT_EQ(now.amount_last_day, 31);
+  EXPECT_TRUE(window.answers(t0 + 35'000 - DebitWindow::slack_ms));
+  EXPECT_FALSE(window.answers(t0 + 35'000 - DebitWindow::slack_ms - 1));
   now = window.velocity(t0 + risk_day_ms - risk_minute_ms - 5);  // the one before the minute leaves the day
   EXPECT_EQ(now.amount_last_day, 7);
 }

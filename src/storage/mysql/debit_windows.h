@@ -7,6 +7,9 @@
 // until its COMMIT. A batch that reads while holding that lock therefore sees every
 // debit of the source committed so far, and every later one takes a sequence after the
 // lock is released, above every sequence allocated before (AUTO_INCREMENT only grows).
+// A new server (a failover, where a replica that missed the last commits can give out
+// sequences again) breaks that: the windows are dropped whenever this process opens a
+// database connection (mysql::connections_opened()), and read again as needed.
 #pragma once
 
 #include <cstddef>
@@ -52,8 +55,12 @@ class DebitWindows {
     core::DebitWindow window;
     int64_t seen = 0;
   };
+  // Drops every window when a connection opened since the last look. REQUIRES: mutex_.
+  void forget_on_new_connection();
+
   std::mutex mutex_;
   std::unordered_map<std::string, Kept> kept_;
+  int64_t connections_seen_ = -1;
 };
 
 }  // namespace balanced::storage::mysql

@@ -1,5 +1,7 @@
 #include "storage/mysql/mysql_db.h"
 
+#include <atomic>
+
 #include <errmsg.h>
 #include <mysqld_error.h>
 
@@ -172,6 +174,12 @@ int64_t Rows::int64(unsigned column) const {
   return value;
 }
 
+namespace {
+std::atomic<int64_t> opened_connections{0};
+}  // namespace
+
+int64_t connections_opened() { return opened_connections.load(std::memory_order_relaxed); }
+
 Result<std::unique_ptr<Connection>> Connection::open(const ConnectionConfig& config) {
   library_init_once();
   MYSQL* mysql = mysql_init(nullptr);
@@ -216,6 +224,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectionConfig& con
     return error;
   }
   const char* version = mysql_get_server_info(mysql);
+  opened_connections.fetch_add(1, std::memory_order_relaxed);
   return std::unique_ptr<Connection>(new Connection(mysql, flavor_of(version ? version : "")));
 }
 

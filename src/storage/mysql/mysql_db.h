@@ -67,6 +67,11 @@ bool is_transient(unsigned error_number, Flavor flavor);
 // True for the errors a read-only server answers a write with (an old primary after a
 // failover, a replica an endpoint still points at): its connection is dropped, so that the
 // next one resolves the host again.
+// Connections this process opened so far. What a store keeps of the database between
+// batches (the velocity windows) is forgotten when a new one opens: it may reach another
+// server (a failover), whose sequences need not continue the old one's.
+int64_t connections_opened();
+
 bool is_read_only(unsigned error_number);
 bool is_duplicate_key(unsigned error_number);
 bool is_missing_table(unsigned error_number);

@@ -637,15 +637,18 @@ Result<Connection*> pruner_connection(SqliteStore::Impl& impl) REQUIRES(impl.pru
 }  // namespace
 
 Result<int64_t> SqliteStore::prune_events(int64_t before_ms, size_t limit, int64_t through_max) {
-  // One short DELETE of at most `limit` rows. Commit times never go back in this one
-  // writer's ledger, so the events before an instant are a prefix of the ids.
+  // One short DELETE of at most `limit` rows, always a prefix of the ids: it stops at the
+  // first of the oldest `limit` events that is not old enough, so a clock set back (a
+  // later id with an earlier time) never leaves a hole a reader would skip unwarned.
   MutexLock lock(impl_->pruner_mutex);
   auto connection = pruner_connection(*impl_);
   if (!connection.ok()) return connection.error();
   Statement s;
   if (auto status = s.prepare(*connection.value(),
-                              "DELETE FROM events WHERE id < (SELECT coalesce(min(id), 0) + ?2 FROM events) AND "
-                              "id < (SELECT max(id) FROM events) AND occurred_at < ?1 AND id <= ?3");
+                              "WITH window(end_id) AS (SELECT coalesce(min(id), 0) + ?2 FROM events) "
+                              "DELETE FROM events WHERE id < coalesce((SELECT min(id) FROM events, window WHERE "
+                              "id < end_id AND occurred_at >= ?1), (SELECT end_id FROM window)) AND "
+                              "id < (SELECT max(id) FROM events) AND id <= ?3");
       !status.ok()) {
     return status.error();
   }
