@@ -18,7 +18,7 @@ Result<std::unique_ptr<HttpRiskHook>> HttpRiskHook::open(const RiskHookOptions& 
 }
 
 HttpRiskHook::HttpRiskHook(http::ClientTarget target, const RiskHookOptions& options, observe::Registry& registry)
-    : target_(std::move(target)),
+    : connections_(std::move(target)),
       timeout_ms_(options.timeout_ms),
       on_failure_(options.on_failure),
       calls_(registry.counters("balanced_risk_hook_calls_total",
@@ -57,7 +57,7 @@ Result<HookVerdict> HttpRiskHook::read_answer(const http::ClientReply& reply) {
 HookVerdict HttpRiskHook::decide(const std::string& request) {
   const auto started = std::chrono::steady_clock::now();
   http::ClientRequest post{.method = "POST", .headers = {{"Content-Type", "application/json"}}, .body = request};
-  auto reply = http::call(target_, post, timeout_ms_, risk_hook_reply_bytes_max);
+  auto reply = connections_.call(post, timeout_ms_, risk_hook_reply_bytes_max);
   Result<HookVerdict> verdict = reply.ok() ? read_answer(reply.value()) : Result<HookVerdict>(reply.error());
   seconds_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (verdict.ok()) {
@@ -66,7 +66,7 @@ HookVerdict HttpRiskHook::decide(const std::string& request) {
   }
   failures_.Increment();
   observe::log(observe::LogLevel::warn, "the risk hook failed: --risk-hook-failure decides",
-               {{"url.full", target_.url}, {"error", verdict.error().detail},
+               {{"url.full", connections_.target().url}, {"error", verdict.error().detail},
                 {"decision", std::string(core::risk_decision_name(on_failure_))}});
   return HookVerdict{.decision = on_failure_,
                      .reason = "the risk hook failed (" + verdict.error().detail + "); --risk-hook-failure " +

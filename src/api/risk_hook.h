@@ -60,7 +60,8 @@ class HttpRiskHook final : public RiskHook {
   // The answer's decision, or why it is not one.
   static Result<HookVerdict> read_answer(const http::ClientReply& reply);
 
-  const http::ClientTarget target_;
+  // Kept-alive connections, one per call under way (worker threads), reused.
+  http::ClientPool connections_;
   const int64_t timeout_ms_;
   const core::RiskDecision on_failure_;
   prometheus::Family<prometheus::Counter>& calls_;

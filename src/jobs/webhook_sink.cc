@@ -76,7 +76,7 @@ EventSink::Delivered WebhookSink::deliver(std::span<const core::StoredEvent> eve
     if (delivered.confirmed > 0 && std::chrono::steady_clock::now() > round_end) return delivered;
     http::ClientRequest request;
     request.method = "POST";
-    request.status_only = true;  // what a receiver says past its status is not read
+    request.status_only = true;  // what a receiver says past its status is not kept
     core::append_event_json(event, request.body);
     const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -84,7 +84,7 @@ EventSink::Delivered WebhookSink::deliver(std::span<const core::StoredEvent> eve
     request.headers = {{"Content-Type", "application/json"},
                        {"Balanced-Event-Id", std::to_string(event.id)},
                        {"Balanced-Signature", webhook_signature(keys.value(), now_s, request.body)}};
-    auto reply = http::call(target_, request, options_.timeout_ms, kReplyBytesMax);
+    auto reply = connection_.call(request, options_.timeout_ms, kReplyBytesMax);
     if (!reply.ok()) {
       delivered.status = Status(reply.error());
       return delivered;

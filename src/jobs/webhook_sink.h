@@ -40,11 +40,12 @@ class WebhookSink final : public EventSink {
 
  private:
   WebhookSink(WebhookOptions options, http::ClientTarget target)
-      : options_(std::move(options)), target_(std::move(target)) {}
+      : options_(std::move(options)), connection_(std::move(target)) {}
   Result<std::vector<std::string>> secrets() const;
 
   const WebhookOptions options_;
-  const http::ClientTarget target_;
+  // One relay thread delivers: one connection, kept alive while the receiver keeps it.
+  http::KeptConnection connection_;
   std::atomic<bool> cancelled_{false};
 };
 

@@ -1,7 +1,8 @@
 // A webhook receiver for tests: a blocking HTTP/1.1 server on 127.0.0.1 and a free port,
-// on a thread of its own, one request per connection (what balanced's webhook and risk
-// hook clients send). It records every request and answers with the status its policy
-// gives, or the status, JSON body and delay its answer function gives.
+// on a thread of its own, one connection at a time: by default one request a connection
+// (it answers Connection: close), or more while its answers keep it open. It records
+// every request and answers with the status its policy gives, or the status, JSON body
+// and delay its answer function gives.
 #pragma once
 
 #include <arpa/inet.h>
@@ -35,6 +36,8 @@ struct HookAnswer {
   int status = 200;
   std::string body;  // sent as application/json when not empty
   int delay_ms = 0;  // before answering (one request at a time: later ones wait too)
+  bool keep_open = false;  // no Connection: close; the next request is read on it
+  bool drop_after = false;  // with keep_open: closed anyway, without saying so (idle close)
 };
 
 class WebhookReceiver {
@@ -66,6 +69,7 @@ class WebhookReceiver {
   WebhookReceiver& operator=(const WebhookReceiver&) = delete;
 
   uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
   std::vector<ReceivedHook> received() {
     std::lock_guard lock(mutex_);
     return received_;
@@ -78,14 +82,17 @@ class WebhookReceiver {
       if (::poll(&p, 1, 100) <= 0) continue;
       const int connection = ::accept(fd_, nullptr, nullptr);
       if (connection < 0) continue;
-      handle(connection);
+      ++connections_;
+      std::string bytes;
+      while (!stopping_ && handle(connection, bytes)) {
+      }
       ::close(connection);
     }
   }
 
-  // Reads one request (head, then Content-Length bytes), records it, answers.
-  void handle(int connection) {
-    std::string bytes;
+  // Reads one request (head, then Content-Length bytes; `bytes` keeps what came after it),
+  // records it, answers. True: the connection stays open for the next.
+  bool handle(int connection, std::string& bytes) {
     size_t head_end = std::string::npos;
     size_t length = 0;
     while (true) {
@@ -94,10 +101,10 @@ class WebhookReceiver {
       }
       if (head_end != std::string::npos && bytes.size() >= head_end + 4 + length) break;
       pollfd p{connection, POLLIN, 0};
-      if (::poll(&p, 1, 5000) <= 0) return;
+      if (::poll(&p, 1, 5000) <= 0) return false;
       char chunk[16384];
       const ssize_t n = ::recv(connection, chunk, sizeof chunk, 0);
-      if (n <= 0) return;
+      if (n <= 0) return false;
       bytes.append(chunk, static_cast<size_t>(n));
     }
     ReceivedHook hook;
@@ -114,8 +121,10 @@ class WebhookReceiver {
     const std::string answer = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\n" +
                                (reply.body.empty() ? "" : "Content-Type: application/json\r\n") +
                                "Content-Length: " + std::to_string(reply.body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + reply.body;
+                               (reply.keep_open ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n") + reply.body;
     (void)::send(connection, answer.data(), answer.size(), MSG_NOSIGNAL);
+    bytes.erase(0, head_end + 4 + length);
+    return reply.keep_open && !reply.drop_after;
   }
 
   static size_t content_length(const std::string& head) {
@@ -128,6 +137,7 @@ class WebhookReceiver {
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
   std::mutex mutex_;
   std::vector<ReceivedHook> received_;
   std::thread thread_;

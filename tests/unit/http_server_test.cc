@@ -8,9 +8,11 @@
 #include <random>
 #include <thread>
 
+#include "http/client.h"
 #include "http/server.h"
 #include "http/wire.h"
 #include "support/http_client.h"
+#include "support/webhook_receiver.h"
 
 namespace balanced::http {
 namespace {
@@ -425,6 +427,105 @@ TEST_F(HttpServerTest, MalformedOrOversizedHeadsAreRefusedAndTheServerGoesOn) {
   auto ok = fresh.request("GET", "/after");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
+}
+
+}  // namespace
+}  // namespace balanced::http
+
+namespace balanced::http {
+namespace {
+
+ClientTarget local_target(uint16_t port) {
+  auto target = parse_client_target("http://127.0.0.1:" + std::to_string(port) + "/hook", "test");
+  EXPECT_TRUE(target.ok());
+  return target.value();
+}
+
+ClientRequest post(std::string body) {
+  return ClientRequest{.method = "POST", .headers = {{"Content-Type", "application/json"}}, .body = std::move(body)};
+}
+
+// Webhooks and the risk hook reuse one connection while the receiver keeps it.
+TEST(KeptConnection, CallsShareOneConnectionWhileTheServerKeepsIt) {
+  testing::WebhookReceiver receiver([](size_t n, const testing::ReceivedHook&) {
+    return testing::HookAnswer{.status = 200, .body = R"({"n":)" + std::to_string(n) + "}", .keep_open = true};
+  });
+  KeptConnection connection(local_target(receiver.port()));
+  for (int i = 0; i < 5; ++i) {
+    auto reply = connection.call(post("{\"i\":" + std::to_string(i) + "}"), 2000, 1024);
+    ASSERT_TRUE(reply.ok()) << reply.error().detail;
+    EXPECT_EQ(reply.value().status, 200);
+    EXPECT_EQ(reply.value().body, R"({"n":)" + std::to_string(i) + "}");
+  }
+  EXPECT_EQ(connection.connections_opened(), 1);
+  EXPECT_EQ(receiver.connections(), 1);
+  const auto received = receiver.received();
+  ASSERT_EQ(received.size(), 5u);
+  EXPECT_EQ(received[4].body, R"({"i":4})");
+  EXPECT_EQ(received[4].headers.count("connection"), 0u);  // HTTP/1.1: kept unless said
+}
+
+// A server that says close, or closes a kept connection while idle without saying so:
+// the next call opens a new one, and a request sent into the closed one is sent once more.
+TEST(KeptConnection, AClosedConnectionIsMadeAgainAndAStaleOneRetriedOnce) {
+  testing::WebhookReceiver receiver([](size_t n, const testing::ReceivedHook&) {
+    switch (n) {
+      case 0:
+        return testing::HookAnswer{.status = 200};  // Connection: close
+      case 1:
+        return testing::HookAnswer{.status = 201, .keep_open = true, .drop_after = true};
+      default:
+        return testing::HookAnswer{.status = 202, .keep_open = true};
+    }
+  });
+  KeptConnection connection(local_target(receiver.port()));
+  EXPECT_EQ(connection.call(post("a"), 2000, 1024).value().status, 200);
+  EXPECT_EQ(connection.call(post("b"), 2000, 1024).value().status, 201);  // on a second connection
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));             // the receiver closes it
+  auto third = connection.call(post("c"), 2000, 1024);
+  ASSERT_TRUE(third.ok()) << third.error().detail;
+  EXPECT_EQ(third.value().status, 202);
+  EXPECT_EQ(connection.connections_opened(), 3);
+  EXPECT_EQ(receiver.connections(), 3);
+  const auto received = receiver.received();
+  ASSERT_EQ(received.size(), 3u);  // "c" arrived once: the stale connection never read it
+  EXPECT_EQ(received[2].body, "c");
+}
+
+// A late answer fails the call within its deadline; the connection is made again for the
+// next. A status-only call keeps the status when the body is past the bound.
+TEST(KeptConnection, ALateAnswerFailsInTimeAndTheNextCallWorks) {
+  testing::WebhookReceiver receiver([](size_t n, const testing::ReceivedHook&) {
+    if (n == 0) return testing::HookAnswer{.status = 200, .delay_ms = 400, .keep_open = true};
+    return testing::HookAnswer{.status = 200, .body = std::string(5000, 'x'), .keep_open = true};
+  });
+  KeptConnection connection(local_target(receiver.port()));
+  const auto started = std::chrono::steady_clock::now();
+  auto late = connection.call(post("slow"), 100, 1024);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(350));
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.error().detail.find("no answer within 100 ms"), std::string::npos) << late.error().detail;
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the receiver answers into the closed one
+  ClientRequest status_only = post("quick");
+  status_only.status_only = true;
+  auto reply = connection.call(status_only, 2000, 1024);
+  ASSERT_TRUE(reply.ok()) << reply.error().detail;
+  EXPECT_EQ(reply.value().status, 200);
+  EXPECT_TRUE(reply.value().body.empty());
+  auto whole = connection.call(post("whole"), 2000, 1024);  // without status_only, the bound fails it
+  EXPECT_FALSE(whole.ok());
+  EXPECT_EQ(connection.connections_opened(), 3);
+}
+
+// Callers on many threads: each call takes an idle connection or opens one.
+TEST(ClientPool, ConcurrentCallersReuseConnectionsAfterward) {
+  testing::WebhookReceiver receiver([](size_t, const testing::ReceivedHook&) {
+    return testing::HookAnswer{.status = 200, .keep_open = true};
+  });
+  ClientPool pool(local_target(receiver.port()));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(pool.call(post("x"), 2000, 1024).value().status, 200);
+  EXPECT_EQ(pool.connections_opened(), 1);  // one caller at a time: one connection
+  EXPECT_EQ(receiver.received().size(), 10u);
 }
 
 }  // namespace
