@@ -63,7 +63,8 @@ Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, i
 }
 
 struct KeptConnection::State {
-  explicit State(ClientTarget target) : to(std::move(target)), resolver(context) {}
+  State(ClientTarget target, int64_t idle_reuse_ms)
+      : to(std::move(target)), idle_reuse(idle_reuse_ms), resolver(context) {}
 
   // Ends the connection; handlers still pending run before it returns, and start nothing
   // (a name lookup under way cannot be cancelled: it completes, into `abandoned`).
@@ -83,6 +84,7 @@ struct KeptConnection::State {
   }
 
   const ClientTarget to;
+  const std::chrono::milliseconds idle_reuse;
   asio::io_context context;
   tcp::resolver resolver;
   std::optional<ssl::context> tls_context;
@@ -91,10 +93,12 @@ struct KeptConnection::State {
   beast::flat_buffer buffer;
   bool open = false;
   bool abandoned = false;  // set while close() drains: handlers start nothing more
+  std::chrono::steady_clock::time_point last_used;  // when the last answer ended
   int64_t opened = 0;
 };
 
-KeptConnection::KeptConnection(ClientTarget target) : state_(std::make_unique<State>(std::move(target))) {}
+KeptConnection::KeptConnection(ClientTarget target, int64_t idle_reuse_ms)
+    : state_(std::make_unique<State>(std::move(target), idle_reuse_ms)) {}
 KeptConnection::~KeptConnection() { state_->close(); }
 int64_t KeptConnection::connections_opened() const { return state_->opened; }
 
@@ -131,7 +135,9 @@ Result<ClientReply> KeptConnection::call(const ClientRequest& request, int64_t t
     tls.set_verify_mode(ssl::verify_peer);
     s.tls_context.emplace(std::move(tls));
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto now = std::chrono::steady_clock::now();
+  if (s.open && now - s.last_used > s.idle_reuse) s.close();
+  const auto deadline = now + std::chrono::milliseconds(timeout_ms);
   for (int attempt = 0;; ++attempt) {
     const bool reused = s.open;
     bhttp::response_parser<bhttp::string_body> parser;
@@ -190,6 +196,7 @@ Result<ClientReply> KeptConnection::call(const ClientRequest& request, int64_t t
       return Error{Code::unavailable, to.url + ": " + ec.message()};
     }
     s.open = true;
+    s.last_used = std::chrono::steady_clock::now();
     // Bytes past the answer were never asked for: a connection that sends them is not reused.
     if (status_stands || !parser.is_done() || !parser.keep_alive() || s.buffer.size() > 0) s.close();
     auto& answer = parser.get();

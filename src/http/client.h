@@ -56,10 +56,15 @@ Result<ClientReply> call(const ClientTarget& to, const ClientRequest& request, i
 // its answer arrived (the server closed it while idle) is sent once more on a new one,
 // within the same deadline: a request may then arrive twice, which every caller allows
 // (webhooks are delivered at least once; the risk hook's question changes nothing).
-// Not thread-safe: one caller at a time (ClientPool shares them).
+// A connection idle longer than idle_reuse_max_ms is not reused: a load balancer or NAT
+// on the way may have dropped it without a word, and a request into it would wait out
+// its whole deadline. Not thread-safe: one caller at a time (ClientPool shares them).
 class KeptConnection {
  public:
-  explicit KeptConnection(ClientTarget target);
+  // Below the idle timeouts of common load balancers (60 s and more).
+  static constexpr int64_t idle_reuse_max_ms = 30'000;
+
+  explicit KeptConnection(ClientTarget target, int64_t idle_reuse_ms = idle_reuse_max_ms);
   ~KeptConnection();
   KeptConnection(const KeptConnection&) = delete;
   KeptConnection& operator=(const KeptConnection&) = delete;

@@ -517,6 +517,22 @@ TEST(KeptConnection, ALateAnswerFailsInTimeAndTheNextCallWorks) {
   EXPECT_EQ(connection.connections_opened(), 3);
 }
 
+// A connection idle past its bound is not reused (a load balancer may have dropped it
+// silently): the next call opens a new one rather than wait out its deadline.
+TEST(KeptConnection, AConnectionIdleTooLongIsNotReused) {
+  testing::WebhookReceiver receiver([](size_t, const testing::ReceivedHook&) {
+    return testing::HookAnswer{.status = 200, .keep_open = true};
+  });
+  KeptConnection connection(local_target(receiver.port()), 50);
+  ASSERT_EQ(connection.call(post("a"), 2000, 1024).value().status, 200);
+  ASSERT_EQ(connection.call(post("b"), 2000, 1024).value().status, 200);
+  EXPECT_EQ(connection.connections_opened(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  ASSERT_EQ(connection.call(post("c"), 2000, 1024).value().status, 200);
+  EXPECT_EQ(connection.connections_opened(), 2);
+  EXPECT_EQ(receiver.received().size(), 3u);
+}
+
 // Callers on many threads: each call takes an idle connection or opens one.
 TEST(ClientPool, ConcurrentCallersReuseConnectionsAfterward) {
   testing::WebhookReceiver receiver([](size_t, const testing::ReceivedHook&) {
