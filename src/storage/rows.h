@@ -12,10 +12,12 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <type_traits>
 
 #include "core/codes.h"
+#include "core/reports.h"
 #include "core/types.h"
 
 namespace balanced::storage {
@@ -222,6 +224,26 @@ template <typename Row>
 void read_column(const Row& r, int column, Code& value) {
   const std::string name = r.text(column);
   value = name.empty() ? Code::ok : code_from_name(name);
+}
+
+// The stored reports (DESIGN.md section 11) as scan() reads them, every row; a row
+// selected so (from column 0) is read by read_daily_total / read_volume: nullopt for a
+// type this release does not know.
+inline constexpr std::string_view daily_totals_scan = "SELECT account, day, type, credits, debits, count FROM daily_totals";
+inline constexpr std::string_view volume_totals_scan = "SELECT currency, hour, type, count, amount FROM volume_totals";
+template <typename Row>
+std::optional<std::pair<core::DailyKey, core::DailyTotal>> read_daily_total(const Row& r) {
+  const auto type = core::type_from_name(r.text(2));
+  if (!type) return std::nullopt;
+  return std::pair{core::DailyKey{.account = r.text(0), .day = r.int64(1), .type = *type},
+                   core::DailyTotal{.credits = r.int64(3), .debits = r.int64(4), .count = r.int64(5)}};
+}
+template <typename Row>
+std::optional<std::pair<core::VolumeKey, core::Volume>> read_volume(const Row& r) {
+  const auto type = core::type_from_name(r.text(2));
+  if (!type) return std::nullopt;
+  return std::pair{core::VolumeKey{.currency = r.text(0), .hour = r.int64(1), .type = *type},
+                   core::Volume{.count = r.int64(3), .amount = r.int64(4)}};
 }
 
 // A row selected with account_columns() (from column 0).

@@ -431,26 +431,21 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
   // A row of a type this release does not know is reported, not skipped.
   std::string unknown;
   if (status.ok()) {
-    status = c.for_each_row("SELECT account, day, type, credits, debits, count FROM daily_totals", [&](const Rows& r) {
-      const auto type = core::type_from_name(r.view(2));
-      if (!type) {
+    status = c.for_each_row(std::string(daily_totals_scan), [&](const Rows& r) {
+      if (auto row = read_daily_total(r)) {
+        visitor.daily_total(row->first, row->second);
+      } else {
         unknown = "daily_totals: unknown type " + r.text(2);
-        return;
       }
-      visitor.daily_total(core::DailyKey{.account = r.text(0), .day = r.int64(1), .type = *type},
-                          core::DailyTotal{.credits = r.int64(3), .debits = r.int64(4), .count = r.int64(5)});
     });
   }
-  if (status.ok()) {
-    // One row per slot: the verifier adds them up.
-    status = c.for_each_row("SELECT currency, hour, type, count, amount FROM volume_totals", [&](const Rows& r) {
-      const auto type = core::type_from_name(r.view(2));
-      if (!type) {
+  if (status.ok()) {  // one row per slot: the verifier adds them up
+    status = c.for_each_row(std::string(volume_totals_scan), [&](const Rows& r) {
+      if (auto row = read_volume(r)) {
+        visitor.volume(row->first, row->second);
+      } else {
         unknown = "volume_totals: unknown type " + r.text(2);
-        return;
       }
-      visitor.volume(core::VolumeKey{.currency = r.text(0), .hour = r.int64(1), .type = *type},
-                     core::Volume{.count = r.int64(3), .amount = r.int64(4)});
     });
   }
   if (status.ok() && !unknown.empty()) status = Status(Code::internal, unknown);

@@ -819,25 +819,21 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
   // A row of a type this release does not know is reported, not skipped.
   std::string unknown;
   if (status.ok()) {
-    status = scan_rows("SELECT account, day, type, credits, debits, count FROM daily_totals", [&](const Statement& s) {
-      const auto type = core::type_from_name(s.text(2));
-      if (!type) {
+    status = scan_rows(std::string(daily_totals_scan), [&](const Statement& s) {
+      if (auto row = read_daily_total(s)) {
+        visitor.daily_total(row->first, row->second);
+      } else {
         unknown = "daily_totals: unknown type " + s.text(2);
-        return;
       }
-      visitor.daily_total(core::DailyKey{.account = s.text(0), .day = s.int64(1), .type = *type},
-                          core::DailyTotal{.credits = s.int64(3), .debits = s.int64(4), .count = s.int64(5)});
     });
   }
   if (status.ok()) {
-    status = scan_rows("SELECT currency, hour, type, count, amount FROM volume_totals", [&](const Statement& s) {
-      const auto type = core::type_from_name(s.text(2));
-      if (!type) {
+    status = scan_rows(std::string(volume_totals_scan), [&](const Statement& s) {
+      if (auto row = read_volume(s)) {
+        visitor.volume(row->first, row->second);
+      } else {
         unknown = "volume_totals: unknown type " + s.text(2);
-        return;
       }
-      visitor.volume(core::VolumeKey{.currency = s.text(0), .hour = s.int64(1), .type = *type},
-                     core::Volume{.count = s.int64(3), .amount = s.int64(4)});
     });
   }
   if (status.ok() && !unknown.empty()) status = Status(Code::internal, unknown);
