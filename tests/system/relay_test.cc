@@ -70,8 +70,12 @@ void transfers(HttpClient& client, const std::string& prefix, int count, const s
 
 TEST(WebhookRelay, EveryEventArrivesInOrderSignedThroughFailuresAndAKill) {
   TempDir dir;
-  // The receiver is down for its first 5 requests: the relay backs off and retries.
-  WebhookReceiver receiver([](size_t n) { return n < 5 ? 503 : 200; });
+  // The receiver is down for its first 5 requests: the relay backs off and retries. It
+  // keeps the connection open after two answers in three, and closes it after the third:
+  // the relay reuses a kept connection and makes a new one when it is closed.
+  WebhookReceiver receiver([](size_t n, const ReceivedHook&) {
+    return HookAnswer{.status = n < 5 ? 503 : 200, .keep_open = n % 3 != 2};
+  });
   const auto secrets = dir.path() / "webhook-secret";
   std::ofstream(secrets) << "old-secret\nnew-secret\n";
   BalancedServer server(dir.path(), {"--webhook-url", "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hooks",
@@ -100,6 +104,7 @@ TEST(WebhookRelay, EveryEventArrivesInOrderSignedThroughFailuresAndAKill) {
     EXPECT_EQ(hook.headers.at("content-type"), "application/json");
   }
   EXPECT_EQ(receiver.received().front().status, 503);  // it did fail, and the relay came back
+  EXPECT_LT(receiver.connections(), static_cast<int>(receiver.received().size()) / 2 + 2);  // reused
 
   // Killed mid-stream, restarted on the same ledger: resumes from the stored position.
   ASSERT_NO_FATAL_FAILURE(transfers(client, "wh-2-", 20));  // events 24..43

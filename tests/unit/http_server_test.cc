@@ -4,6 +4,7 @@
 // a handler that echoes.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -533,15 +534,28 @@ TEST(KeptConnection, AConnectionIdleTooLongIsNotReused) {
   EXPECT_EQ(receiver.received().size(), 3u);
 }
 
-// Callers on many threads: each call takes an idle connection or opens one.
-TEST(ClientPool, ConcurrentCallersReuseConnectionsAfterward) {
-  testing::WebhookReceiver receiver([](size_t, const testing::ReceivedHook&) {
-    return testing::HookAnswer{.status = 200, .keep_open = true};
+// Callers on many threads: each call takes an idle connection or opens one; afterwards
+// one caller at a time reuses a kept one.
+TEST(ClientPool, ConcurrentCallersEachGetAConnectionAndReuseThemAfterward) {
+  testing::WebhookReceiver receiver([](size_t n, const testing::ReceivedHook&) {
+    return testing::HookAnswer{.status = 200, .keep_open = n >= 20};  // the first 20 closed
   });
   ClientPool pool(local_target(receiver.port()));
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(pool.call(post("x"), 2000, 1024).value().status, 200);
-  EXPECT_EQ(pool.connections_opened(), 1);  // one caller at a time: one connection
-  EXPECT_EQ(receiver.received().size(), 10u);
+  std::atomic<int> answered{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        auto reply = pool.call(post("x"), 5000, 1024);
+        if (reply.ok() && reply.value().status == 200) ++answered;
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(answered.load(), 20);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(pool.call(post("y"), 2000, 1024).value().status, 200);
+  EXPECT_EQ(receiver.connections(), 21);  // 20 closed by the receiver, then one kept
+  EXPECT_EQ(receiver.received().size(), 25u);
 }
 
 }  // namespace
