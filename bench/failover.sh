@@ -33,25 +33,11 @@ done
 # time.time()): no process is started to read it, so a busy machine does not skew it.
 event() { echo "$1 $EPOCHREALTIME" >> "$work/events"; }
 
-# start_db NAME SERVER_ID: a fresh mariadbd with the replication settings of OPERATIONS
-# "Failover"; sets NAME_port and NAME_pid. The semi-sync master side is turned on once a
-# replica is there (before, every commit would wait out the timeout).
+# The databases: lib.sh's start_replicating_db, disowned (killed on purpose: no
+# job-control notice).
 start_db() {
-  local name=$1 id=$2 dir=$work/$1 port
-  port=$(free_port)
-  mkdir -p "$dir/tmp"
-  mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user=root \
-    --auth-root-authentication-method=normal --skip-test-db > "$dir/install.log" 2>&1
-  mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user=root --bind-address=127.0.0.1 \
-    --port="$port" --socket="$dir/s.sock" --pid-file="$dir/p.pid" --skip-name-resolve \
-    --innodb-buffer-pool-size=256M --max-connections=1000 --server-id="$id" --log-bin=binlog \
-    --log-slave-updates=ON --binlog-format=ROW --sync-binlog=1 --gtid-strict-mode=ON \
-    --rpl-semi-sync-master-wait-point=AFTER_SYNC --rpl-semi-sync-master-timeout=10000 \
-    --rpl-semi-sync-slave-enabled=ON > "$dir/mariadbd.log" 2>&1 & pids+=($!)
-  printf -v "${name}_pid" '%s' $!
-  disown $!  # killed on purpose: no job-control notice
-  printf -v "${name}_port" '%s' "$port"
-  wait_port "$port" || { tail "$dir/mariadbd.log"; exit 1; }
+  start_replicating_db "$1" "$2" --innodb-buffer-pool-size=256M
+  disown "$!"
 }
 machine_line
 generation=1

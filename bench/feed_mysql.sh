@@ -60,25 +60,9 @@ for program in "$build/balanced" "$build/balancectl" "$previous" "$previous_ctl"
   [[ -x $program ]] || { echo "no $program: build it first" >&2; exit 1; }
 done
 
-# start_db NAME SERVER_ID: bench/failover.sh's, with start_mariadb's buffer pool and redo
-# log (lib.sh) and not disowned (stopped by cleanup, which waits for it); sets NAME_port
-# and NAME_pid. The semi-sync master side is turned on once a replica is there.
-start_db() {
-  local name=$1 id=$2 dir=$work/$1 port
-  port=$(free_port)
-  mkdir -p "$dir/tmp"
-  mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user=root \
-    --auth-root-authentication-method=normal --skip-test-db > "$dir/install.log" 2>&1
-  mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user=root --bind-address=127.0.0.1 \
-    --port="$port" --socket="$dir/s.sock" --pid-file="$dir/p.pid" --skip-name-resolve \
-    --innodb-buffer-pool-size=1G --innodb-log-file-size=512M --max-connections=1000 --server-id="$id" \
-    --log-bin=binlog --log-slave-updates=ON --binlog-format=ROW --sync-binlog=1 --gtid-strict-mode=ON \
-    --rpl-semi-sync-master-wait-point=AFTER_SYNC --rpl-semi-sync-master-timeout=10000 \
-    --rpl-semi-sync-slave-enabled=ON > "$dir/mariadbd.log" 2>&1 & pids+=($!)
-  printf -v "${name}_pid" '%s' $!
-  printf -v "${name}_port" '%s' "$port"
-  wait_port "$port" || { tail "$dir/mariadbd.log"; exit 1; }
-}
+# The databases: lib.sh's, with start_mariadb's buffer pool and redo log; not disowned
+# (stopped by cleanup, which waits for them).
+start_db() { start_replicating_db "$1" "$2" --innodb-buffer-pool-size=1G --innodb-log-file-size=512M; }
 machine_line
 echo "database: $(mariadbd --version | awk '{print $3}'), InnoDB durable, GTID, sync_binlog=1, a semi-sync replica (AFTER_SYNC), on this machine"
 echo "previous: $previous ($(stat -c %y "$previous" | cut -d. -f1)), migrated by $previous_ctl${PREVIOUS_ARGS:+, with $PREVIOUS_ARGS}"
@@ -185,13 +169,8 @@ done
 echo
 echo "current / previous over $pairs alternated pairs (mean, and min..max of the pairs):"
 # results.txt: pair version rps balanced_us primary_us p99_ms non2xx replica_us
-awk '{ rps[$1, $2] = $3; bal[$1, $2] = $4; db[$1, $2] = $5; p99[$1, $2] = $6; rep[$1, $2] = $8
+awk -v width=42 "$pairs_stat_awk"'{ rps[$1, $2] = $3; bal[$1, $2] = $4; db[$1, $2] = $5; p99[$1, $2] = $6; rep[$1, $2] = $8
        bad += $7; if ($1 > n) n = $1 }
-function stat(name, a,   i, r, sum, lo, hi) {
-  lo = 1e9; hi = -1e9
-  for (i = 1; i <= n; i++) { r = a[i]; sum += r; if (r < lo) lo = r; if (r > hi) hi = r }
-  printf "  %-42s %.3f  (%.3f..%.3f)\n", name, sum / n, lo, hi
-}
 END {
   for (i = 1; i <= n; i++) {
     t[i] = rps[i, "cur"] / rps[i, "prev"]

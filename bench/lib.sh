@@ -120,6 +120,38 @@ start_rabbitmq() {
   done
   echo "rabbitmq did not start:" >&2; tail -20 "$r/server.log" >&2; return 1
 }
+# start_replicating_db NAME SERVER_ID [MARIADBD_FLAGS...]: a fresh mariadbd under
+# $work/NAME with the replication settings of OPERATIONS "Failover" (GTID, row binlog,
+# sync_binlog=1, semi-sync AFTER_SYNC on both sides) and the flags given (buffer pool,
+# redo log); sets NAME_port and NAME_pid. The semi-sync master side is turned on once a
+# replica is there (follow): before, every commit would wait out the timeout.
+start_replicating_db() {
+  local name=$1 id=$2 dir=$work/$1 port
+  shift 2
+  port=$(free_port)
+  mkdir -p "$dir/tmp"
+  mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user=root \
+    --auth-root-authentication-method=normal --skip-test-db > "$dir/install.log" 2>&1
+  mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --user=root --bind-address=127.0.0.1 \
+    --port="$port" --socket="$dir/s.sock" --pid-file="$dir/p.pid" --skip-name-resolve \
+    --max-connections=1000 --server-id="$id" --log-bin=binlog --log-slave-updates=ON \
+    --binlog-format=ROW --sync-binlog=1 --gtid-strict-mode=ON \
+    --rpl-semi-sync-master-wait-point=AFTER_SYNC --rpl-semi-sync-master-timeout=10000 \
+    --rpl-semi-sync-slave-enabled=ON "$@" > "$dir/mariadbd.log" 2>&1 & pids+=($!)
+  printf -v "${name}_pid" '%s' $!
+  printf -v "${name}_port" '%s' "$port"
+  wait_port "$port" || { tail "$dir/mariadbd.log"; exit 1; }
+}
+# An awk function for the alternated-pairs summaries (previous.sh, feed_mysql.sh), put
+# before the program: stat(name, a) prints the mean of a[1..n] (n: the pairs, a global
+# the program sets) with its min..max, the name padded to `width` (set with -v).
+# shellcheck disable=SC2016  # awk's own $ fields
+pairs_stat_awk='function stat(name, a,   i, r, sum, lo, hi) {
+  lo = 1e9; hi = -1e9
+  for (i = 1; i <= n; i++) { r = a[i]; sum += r; if (r < lo) lo = r; if (r > hi) hi = r }
+  printf "  %-" width "s %.3f  (%.3f..%.3f)\n", name, sum / n, lo, hi
+}
+'
 # q PORT SQL: the MariaDB on 127.0.0.1:PORT, as root, rows tab-separated, no headers.
 q() { local port=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -N -B -e "$*"; }
 # follow REPLICA_PORT PRIMARY_PORT: the replica follows the primary by GTID, and the

@@ -104,12 +104,7 @@ done
 echo
 echo "current / previous over $pairs alternated pairs (mean, and min..max of the pairs):"
 # results.txt: pair target rps cpu_us p99_ms non2xx
-awk '{ rps[$1, $2] = $3; cpu[$1, $2] = $4; p99[$1, $2] = $5; bad += ($2 != "nginx") * $6; if ($1 > n) n = $1 }
-function stat(name, a, b,   i, r, sum, lo, hi) {
-  lo = 1e9; hi = -1e9
-  for (i = 1; i <= n; i++) { r = a[i]; sum += r; if (r < lo) lo = r; if (r > hi) hi = r }
-  printf "  %-34s %.3f  (%.3f..%.3f)\n", name, sum / n, lo, hi
-}
+awk -v width=34 "$pairs_stat_awk"'{ rps[$1, $2] = $3; cpu[$1, $2] = $4; p99[$1, $2] = $5; bad += ($2 != "nginx") * $6; if ($1 > n) n = $1 }
 END {
   for (i = 1; i <= n; i++) {
     t[i] = rps[i, "current"] / rps[i, "previous"]
