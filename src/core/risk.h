@@ -86,6 +86,8 @@ class DebitWindow {
   // debits that left the day within it are kept a while (a replica's committers ask a
   // little out of order: each batch's instant is taken before it waits for its locks).
   static constexpr int64_t slack_ms = 60'000;
+  // A window is built from the debits made after now - kept_ms: the day and the slack.
+  static constexpr int64_t kept_ms = risk_day_ms + slack_ms;
 
   struct Debit {
     int64_t created_at_ms = 0;

@@ -1083,6 +1083,30 @@ TEST_F(MysqlStoreTest, VelocityKeptByEachReplicaCountsTheOthersDebits) {
   EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
 }
 
+// A window read whole holds the debits that left the day within DebitWindow::slack_ms
+// too, so a batch whose instant is a little earlier (another committer's) counts them.
+TEST_F(MysqlStoreTest, AWindowReadWholeAnswersAnEarlierInstantWithinItsSlack) {
+  ASSERT_NO_FATAL_FAILURE(open_replicas("velocity_slack", "vs", 2));
+  auto parsed = core::parse_risk_rules(R"([{"name":"daily","when":{"sourceAmountLastDayGte":100},"then":"deny"}])");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().detail;
+  auto check = std::make_shared<core::RiskCheck>();
+  check->rules = std::make_shared<const core::RiskRules>(parsed.value());
+  const auto debit = [&](const std::string& id, int64_t amount, int64_t at) {
+    Transfer t = transfer(id, "vs0", "vs1", amount);
+    t.risk = check;
+    std::vector<Operation> ops{t};
+    auto effects = second_->apply(ops, at);  // second_ has read no window yet
+    EXPECT_TRUE(effects.ok()) << (effects.ok() ? "" : effects.error().detail);
+    return effects.ok() ? effects.value().outcomes.at(0).code : Code::internal;
+  };
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<Operation> first{transfer("vs-1", "vs0", "vs1", 60)};  // no rule: nothing read
+  ASSERT_TRUE(first_->apply(first, t0).ok());
+  EXPECT_EQ(debit("vs-2", 30, t0 + core::risk_day_ms + 30'000), Code::ok);  // vs-1 is out: 30
+  // 40 s earlier vs-1 is in the day again: 60 + 30 + 10 reaches 100.
+  EXPECT_EQ(debit("vs-3", 10, t0 + core::risk_day_ms - 10'000), Code::risk_denied);
+}
+
 TEST_F(MysqlStoreTest, ReplicasCommittingAtOnceKeepEveryInvariant) {
   ASSERT_NO_FATAL_FAILURE(open_replicas("replicas", "hot", 5));
 

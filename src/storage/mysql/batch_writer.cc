@@ -167,7 +167,7 @@ Status BatchWriter::load_velocity(std::span<const std::string> sources, int64_t 
     sql = "SELECT source_account, created_at, amount FROM transactions WHERE source_account IN ";
     append_in_list(c_, sql, chunk);
     sql += " AND status = 'committed' AND created_at > ";
-    append_int(sql, now_ms - core::risk_day_ms);
+    append_int(sql, now_ms - core::DebitWindow::kept_ms);  // the day and the slack
     sql += " AND type IN (" + types + ")";
     auto rows = c_.query(sql);
     if (!rows.ok()) return Status(rows.error());

@@ -225,7 +225,7 @@ class SqliteBatch final : public BatchTransaction {
           s->bind(1, source);
           int rc = 0;
           while ((rc = s->step()) == SQLITE_ROW) {
-            if (s->int64(0) <= now_ms - core::risk_day_ms) break;
+            if (s->int64(0) <= now_ms - core::DebitWindow::kept_ms) break;
             const auto type = core::type_from_name(s->text(2));
             if (!type || !core::counts_as_debit(*type)) continue;
             debits.push_back(core::DebitWindow::Debit{.created_at_ms = s->int64(0), .amount = s->int64(1)});
@@ -242,7 +242,7 @@ class SqliteBatch final : public BatchTransaction {
       if (batch->batch <= applied) continue;
       for (const auto& t : batch->effects.transactions) {
         if (t.status != core::TransactionStatus::committed || !core::counts_as_debit(t.type)) continue;
-        if (auto debits = out.find(t.source); debits != out.end() && t.created_at_ms > now_ms - core::risk_day_ms) {
+        if (auto debits = out.find(t.source); debits != out.end() && t.created_at_ms > now_ms - core::DebitWindow::kept_ms) {
           debits->second.push_back(core::DebitWindow::Debit{.created_at_ms = t.created_at_ms, .amount = t.amount});
         }
       }
