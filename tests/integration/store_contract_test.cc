@@ -1015,6 +1015,7 @@ class MysqlStoreTest : public ::testing::Test {
     EXPECT_TRUE(server.create_database(database));
     MysqlOptions o;
     o.connection = mysql::parse_url(server.url(database)).value();
+    o.committer_connections = 2;  // as a replica run with --mysql-committers 2
     return o;
   }
   core::VerifyReport verify(MysqlStore& store) {

@@ -37,8 +37,10 @@ class Replicas : public ::testing::Test {
       const auto dir = dir_.path() / ("replica" + std::to_string(i));
       std::filesystem::create_directories(dir);
       replicas_.push_back(std::make_unique<BalancedServer>(
-          dir, std::vector<std::string>{"--cache", cluster_.url(), "--singleton-interval-ms",
-                                        "200", "--lease-ttl-ms", "2000", "--threads", "2"}));
+          dir, std::vector<std::string>{"--cache", cluster_.url(), "--singleton-interval-ms", "200",
+                                        "--lease-ttl-ms", "2000", "--threads", "2",
+                                        // Above the default 1: one replica's batches race too.
+                                        "--mysql-committers", "2"}));
       replicas_.back()->set_db(db_);
       ASSERT_TRUE(replicas_.back()->start()) << replicas_.back()->log();
     }

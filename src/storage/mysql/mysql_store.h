@@ -38,9 +38,11 @@ struct MysqlOptions {
   size_t read_connections_max = 16;
   // Batches one replica commits at once, one connection each. Fewer make larger batches,
   // which cost the database less CPU per transfer: 2 beat 4 in every alternated pair of
-  // bench/mysql_committers.sh (docs/BENCHMARKS.md); more only pay against a database with
-  // idle cores and a long round trip.
-  size_t committer_connections = 2;
+  // bench/mysql_committers.sh, and with the change feed, whose event counter row every
+  // commit takes in turn, 1 beat 2 (bench/feed_mysql.sh, docs/BENCHMARKS.md): a second
+  // connection only waits for the counter with a batch half as large. More only pay
+  // against a database with idle cores and a long round trip.
+  size_t committer_connections = 1;
   // How long a caller waits for a free connection before 503 unavailable.
   int64_t pool_wait_ms_max = 2000;
   // Rows in one multi-row statement, at most (bounds statement size).
