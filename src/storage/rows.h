@@ -12,7 +12,6 @@
 
 #include <optional>
 #include <string>
-#include <utility>
 #include <string_view>
 #include <type_traits>
 
@@ -226,24 +225,36 @@ void read_column(const Row& r, int column, Code& value) {
   value = name.empty() ? Code::ok : code_from_name(name);
 }
 
-// The stored reports (DESIGN.md section 11) as scan() reads them, every row; a row
-// selected so (from column 0) is read by read_daily_total / read_volume: nullopt for a
-// type this release does not know.
-inline constexpr std::string_view daily_totals_scan = "SELECT account, day, type, credits, debits, count FROM daily_totals";
-inline constexpr std::string_view volume_totals_scan = "SELECT currency, hour, type, count, amount FROM volume_totals";
-template <typename Row>
-std::optional<std::pair<core::DailyKey, core::DailyTotal>> read_daily_total(const Row& r) {
-  const auto type = core::type_from_name(r.text(2));
-  if (!type) return std::nullopt;
-  return std::pair{core::DailyKey{.account = r.text(0), .day = r.int64(1), .type = *type},
-                   core::DailyTotal{.credits = r.int64(3), .debits = r.int64(4), .count = r.int64(5)}};
-}
-template <typename Row>
-std::optional<std::pair<core::VolumeKey, core::Volume>> read_volume(const Row& r) {
-  const auto type = core::type_from_name(r.text(2));
-  if (!type) return std::nullopt;
-  return std::pair{core::VolumeKey{.currency = r.text(0), .hour = r.int64(1), .type = *type},
-                   core::Volume{.count = r.int64(3), .amount = r.int64(4)}};
+// The stored reports (DESIGN.md section 11), every row, for a store's scan(): daily
+// totals, then volumes (one row per slot: the verifier adds them up), each handed to
+// `visitor` (ScanVisitor). `for_each_row(sql, on_row)` runs one statement of the store
+// and returns its status. A row of a type this release does not know is reported, not
+// skipped: the scan then fails naming it.
+template <typename Visitor, typename ForEachRow>
+auto scan_stored_reports(Visitor& visitor, ForEachRow&& for_each_row) {
+  std::string unknown;
+  auto status = for_each_row("SELECT account, day, type, credits, debits, count FROM daily_totals",
+                             [&](const auto& r) {
+                               if (const auto type = core::type_from_name(r.text(2))) {
+                                 visitor.daily_total(
+                                     core::DailyKey{.account = r.text(0), .day = r.int64(1), .type = *type},
+                                     core::DailyTotal{.credits = r.int64(3), .debits = r.int64(4), .count = r.int64(5)});
+                               } else {
+                                 unknown = "daily_totals: unknown type " + r.text(2);
+                               }
+                             });
+  if (status.ok()) {
+    status = for_each_row("SELECT currency, hour, type, count, amount FROM volume_totals", [&](const auto& r) {
+      if (const auto type = core::type_from_name(r.text(2))) {
+        visitor.volume(core::VolumeKey{.currency = r.text(0), .hour = r.int64(1), .type = *type},
+                       core::Volume{.count = r.int64(3), .amount = r.int64(4)});
+      } else {
+        unknown = "volume_totals: unknown type " + r.text(2);
+      }
+    });
+  }
+  if (status.ok() && !unknown.empty()) status = decltype(status)(Code::internal, unknown);
+  return status;
 }
 
 // A row selected with account_columns() (from column 0).

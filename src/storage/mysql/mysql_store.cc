@@ -428,27 +428,9 @@ Status MysqlStore::scan(ScanVisitor& visitor) {
                                 " FROM transactions WHERE status = 'committed' ORDER BY sequence",
                             [&](const Rows& r) { visitor.transaction(read_transaction(r)); });
   }
-  // A row of a type this release does not know is reported, not skipped.
-  std::string unknown;
   if (status.ok()) {
-    status = c.for_each_row(std::string(daily_totals_scan), [&](const Rows& r) {
-      if (auto row = read_daily_total(r)) {
-        visitor.daily_total(row->first, row->second);
-      } else {
-        unknown = "daily_totals: unknown type " + r.text(2);
-      }
-    });
+    status = scan_stored_reports(visitor, [&](std::string_view sql, auto&& row) { return c.for_each_row(sql, row); });
   }
-  if (status.ok()) {  // one row per slot: the verifier adds them up
-    status = c.for_each_row(std::string(volume_totals_scan), [&](const Rows& r) {
-      if (auto row = read_volume(r)) {
-        visitor.volume(row->first, row->second);
-      } else {
-        unknown = "volume_totals: unknown type " + r.text(2);
-      }
-    });
-  }
-  if (status.ok() && !unknown.empty()) status = Status(Code::internal, unknown);
   if (status.ok()) {
     status = c.for_each_row(
         "SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0), COUNT(*), (SELECT last_id FROM event_counter WHERE id = 1) "

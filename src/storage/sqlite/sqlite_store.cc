@@ -242,7 +242,8 @@ class SqliteBatch final : public BatchTransaction {
       if (batch->batch <= applied) continue;
       for (const auto& t : batch->effects.transactions) {
         if (t.status != core::TransactionStatus::committed || !core::counts_as_debit(t.type)) continue;
-        if (auto debits = out.find(t.source); debits != out.end() && t.created_at_ms > now_ms - core::DebitWindow::kept_ms) {
+        if (auto debits = out.find(t.source);
+            debits != out.end() && t.created_at_ms > now_ms - core::DebitWindow::kept_ms) {
           debits->second.push_back(core::DebitWindow::Debit{.created_at_ms = t.created_at_ms, .amount = t.amount});
         }
       }
@@ -816,27 +817,9 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
                            " FROM transactions WHERE status = 'committed' ORDER BY sequence",
                        [&](const Statement& s) { visitor.transaction(read_transaction(s)); });
   }
-  // A row of a type this release does not know is reported, not skipped.
-  std::string unknown;
   if (status.ok()) {
-    status = scan_rows(std::string(daily_totals_scan), [&](const Statement& s) {
-      if (auto row = read_daily_total(s)) {
-        visitor.daily_total(row->first, row->second);
-      } else {
-        unknown = "daily_totals: unknown type " + s.text(2);
-      }
-    });
+    status = scan_stored_reports(visitor, [&](std::string_view sql, auto&& row) { return scan_rows(std::string(sql), row); });
   }
-  if (status.ok()) {
-    status = scan_rows(std::string(volume_totals_scan), [&](const Statement& s) {
-      if (auto row = read_volume(s)) {
-        visitor.volume(row->first, row->second);
-      } else {
-        unknown = "volume_totals: unknown type " + s.text(2);
-      }
-    });
-  }
-  if (status.ok() && !unknown.empty()) status = Status(Code::internal, unknown);
   if (status.ok()) {
     status = scan_rows("SELECT COALESCE(min(id), 0), COALESCE(max(id), 0), count(*) FROM events",
                        [&](const Statement& s) { visitor.event_span(s.int64(0), s.int64(1), s.int64(2), std::nullopt); });
