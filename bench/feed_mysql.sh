@@ -17,7 +17,8 @@
 # A leg loads one version's two replicas at once: two wrk processes (bench/wrk/gateway.lua
 # "none:1000" transfer, -t1 -c$((CONNECTIONS / 2)) each, one per replica, ids of their own;
 # the second numbered apart so that its random accounts are not the first's), SECONDS long.
-# The leg's transfers/s is the sum of the two, its p99 the larger of the two p99s; CPU per
+# The leg's transfers/s is the sum of the two; its p50, p99, p99.9 and max each the larger of
+# the two wrk's (their histograms are apart: the larger bounds the leg's from above); CPU per
 # transfer is the two balanced's CPU (from /proc) over all the leg's requests, and apart
 # from it the primary's and the replica's. Pair i runs current then previous on odd
 # pairs, previous then current on even ones; before every leg the last leg's leftovers
@@ -132,8 +133,9 @@ settle() {
   quiesce
   db_port=$replica_port quiesce
 }
+larger() { awk -v a="$(field "$1" "$3")" -v b="$(field "$2" "$3")" 'BEGIN { print (a > b ? a : b) }'; }
 leg() {  # version pair
-  local v=$1 b0 d0 r0 b1 d1 r1 line1 line2 rps requests non2xx p99 bal db rep
+  local v=$1 b0 d0 r0 b1 d1 r1 line1 line2 rps requests non2xx p50 p99 p999 max bal db rep
   b0=$(($(cpu_ticks "${pid[$v-1]}") + $(cpu_ticks "${pid[$v-2]}")))
   d0=$(cpu_ticks "$primary_pid")
   r0=$(cpu_ticks "$replica_pid")
@@ -147,14 +149,17 @@ leg() {  # version pair
   rps=$(($(field "$line1" rps) + $(field "$line2" rps)))
   requests=$(($(field "$line1" requests) + $(field "$line2" requests)))
   non2xx=$(($(field "$line1" non2xx) + $(field "$line2" non2xx)))
-  p99=$(awk -v a="$(field "$line1" p99_ms)" -v b="$(field "$line2" p99_ms)" 'BEGIN { print (a > b ? a : b) }')
+  p50=$(larger "$line1" "$line2" p50_ms)
+  p99=$(larger "$line1" "$line2" p99_ms)
+  p999=$(larger "$line1" "$line2" p999_ms)
+  max=$(larger "$line1" "$line2" max_ms)
   bal=$(per_request_us $((b1 - b0)) "$requests")
   db=$(per_request_us $((d1 - d0)) "$requests")
   rep=$(per_request_us $((r1 - r0)) "$requests")
-  printf '  %-5s rps=%s (%s + %s) p99_ms=%s (%s, %s) non2xx=%s  cpu/transfer: balanced %sus, primary %sus, replica %sus\n' \
-    "$v:" "$rps" "$(field "$line1" rps)" "$(field "$line2" rps)" "$p99" "$(field "$line1" p99_ms)" \
-    "$(field "$line2" p99_ms)" "$non2xx" "$bal" "$db" "$rep"
-  echo "$2 $v $rps $bal $db $p99 $non2xx $rep" >> "$work/results.txt"
+  printf '  %-5s rps=%s (%s + %s) ms: p50=%s p99=%s (%s, %s) p99.9=%s max=%s non2xx=%s  cpu/transfer: balanced %sus, primary %sus, replica %sus\n' \
+    "$v:" "$rps" "$(field "$line1" rps)" "$(field "$line2" rps)" "$p50" "$p99" "$(field "$line1" p99_ms)" \
+    "$(field "$line2" p99_ms)" "$p999" "$max" "$non2xx" "$bal" "$db" "$rep"
+  echo "$2 $v $rps $bal $db $p99 $non2xx $rep $p50 $p999 $max" >> "$work/results.txt"
 }
 
 # Warm-up, not reported.
@@ -168,22 +173,35 @@ done
 
 echo
 echo "current / previous over $pairs alternated pairs (mean, and min..max of the pairs):"
-# results.txt: pair version rps balanced_us primary_us p99_ms non2xx replica_us
+# results.txt: pair version rps balanced_us primary_us p99_ms non2xx replica_us p50_ms p999_ms max_ms
 awk -v width=42 "$pairs_stat_awk"'{ rps[$1, $2] = $3; bal[$1, $2] = $4; db[$1, $2] = $5; p99[$1, $2] = $6; rep[$1, $2] = $8
-       bad += $7; if ($1 > n) n = $1 }
+       seen[$2] = 1; p50[$1, $2] = $9; p999[$1, $2] = $10; max[$1, $2] = $11; bad += $7; if ($1 > n) n = $1 }
 END {
   for (i = 1; i <= n; i++) {
     t[i] = rps[i, "cur"] / rps[i, "prev"]
     b[i] = bal[i, "cur"] / bal[i, "prev"]
     d[i] = db[i, "cur"] / db[i, "prev"]
     r[i] = rep[i, "cur"] / rep[i, "prev"]
+    m[i] = p50[i, "cur"] / p50[i, "prev"]
     p[i] = p99[i, "cur"] / p99[i, "prev"]
+    q[i] = p999[i, "cur"] / p999[i, "prev"]
+    x[i] = max[i, "cur"] / max[i, "prev"]
+    for (v in seen) {
+      sum[v, "rps"] += rps[i, v]; sum[v, "p50"] += p50[i, v]; sum[v, "p99"] += p99[i, v]
+      sum[v, "p999"] += p999[i, v]; sum[v, "max"] += max[i, v]
+    }
   }
   stat("transfers/s, current/previous:", t)
   stat("balanced CPU per transfer, current/previous:", b)
   stat("database CPU per transfer, current/previous:", d)
   stat("replica CPU per transfer, current/previous:", r)
+  stat("p50, current/previous:", m)
   stat("p99, current/previous:", p)
+  stat("p99.9, current/previous:", q)
+  stat("max, current/previous:", x)
+  for (v in seen)
+    printf "  %-5s mean of the pairs: %.0f transfers/s; ms: p50 %.2f, p99 %.2f, p99.9 %.2f, max %.2f\n", v ":",
+      sum[v, "rps"] / n, sum[v, "p50"] / n, sum[v, "p99"] / n, sum[v, "p999"] / n, sum[v, "max"] / n
   printf "  non-2xx answers in all legs: %d\n", bad
 }' "$work/results.txt"
 
