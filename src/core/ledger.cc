@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
-#include <set>
 
 #include <boost/unordered/unordered_flat_set.hpp>
 
@@ -385,7 +384,7 @@ class BatchApplier {
         saved.emplace_back(*number, found == state_.accounts.end() ? std::nullopt : std::optional(found->second));
       }
     }
-    const std::set<std::string> touched_before = touched_;
+    const NameSet touched_before = touched_;
     std::vector<std::pair<std::string, Velocity>> velocity_before;
     for (const auto& [number, account] : saved) {
       if (auto v = state_.velocity.find(number); v != state_.velocity.end()) velocity_before.emplace_back(number, v->second);
@@ -430,9 +429,16 @@ class BatchApplier {
   }
 
   BatchEffects finish() && {
-    for (const auto& number : touched_) {
-      const Account& account = state_.accounts.at(number);
-      if (created_.contains(number)) {
+    // By number, as a store locks them.
+    std::vector<const std::string*> touched;
+    touched.reserve(touched_.size());
+    for (const auto& number : touched_) touched.push_back(&number);
+    std::sort(touched.begin(), touched.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    effects_.created.reserve(created_.size());
+    effects_.updated.reserve(touched.size() - std::min(touched.size(), created_.size()));
+    for (const std::string* number : touched) {
+      const Account& account = state_.accounts.at(*number);
+      if (created_.contains(*number)) {
         effects_.created.push_back(account);
       } else {
         effects_.updated.push_back(account);
@@ -625,10 +631,12 @@ class BatchApplier {
       return;
     }
     const std::string issuer_number = issuer_account_number(create.currency);
-    auto issuer = state_.accounts.find(issuer_number);
-    const bool issuer_is_new = issuer == state_.accounts.end();
-    int64_t issuer_balance = issuer_is_new ? 0 : issuer->second.balance;
-    if (!issuer_is_new && issuer->second.currency != create.currency) {
+    // A pointer: the account's node stays where it is when others are added.
+    Account* issuer = nullptr;
+    if (auto found = state_.accounts.find(issuer_number); found != state_.accounts.end()) issuer = &found->second;
+    const bool issuer_is_new = issuer == nullptr;
+    int64_t issuer_balance = issuer_is_new ? 0 : issuer->balance;
+    if (!issuer_is_new && issuer->currency != create.currency) {
       finish_outcome(Outcome{.code = Code::internal, .detail = "issuer currency differs"}, -1);
       return;
     }
@@ -651,7 +659,7 @@ class BatchApplier {
                     .version = 0,
                     .created_at_ms = now_ms_,
                     .updated_at_ms = now_ms_};
-      issuer = state_.accounts.emplace(issuer_number, std::move(fresh)).first;
+      issuer = &state_.accounts.emplace(issuer_number, std::move(fresh)).first->second;
       created_.insert(issuer_number);
       touched_.insert(issuer_number);
     }
@@ -671,7 +679,7 @@ class BatchApplier {
     account_event(EventKind::account_created, stored);  // before its deposit's event
     int transaction_index = -1;
     if (create.initial_balance > 0) {
-      change(issuer->second, issuer_balance);
+      change(*issuer, issuer_balance);
       change(stored, create.initial_balance);
       transaction_index = record(Transaction{.id = deposit_transaction_id(create.number),
                                              .type = TransactionType::deposit,
@@ -683,7 +691,7 @@ class BatchApplier {
                                              .source_balance_after = issuer_balance,
                                              .destination_balance_after = create.initial_balance,
                                              .created_at_ms = now_ms_,
-                                             .source_version_after = issuer->second.version,
+                                             .source_version_after = issuer->version,
                                              .destination_version_after = stored.version});
     }
     // The account as created: later operations of the batch may change it.
@@ -1174,8 +1182,10 @@ class BatchApplier {
   LedgerState& state_;
   const int64_t now_ms_;
   BatchEffects effects_;
-  std::set<std::string> touched_;
-  std::set<std::string> created_;
+  // The accounts the batch changed and those it created, sorted by finish().
+  using NameSet = boost::unordered_flat_set<std::string, StringHash, std::equal_to<>>;
+  NameSet touched_;
+  NameSet created_;
   std::unordered_map<std::string, size_t> batch_ids_;
   std::unordered_map<std::string, size_t> updated_rows_;  // id -> index in transaction_updates
 };

@@ -273,6 +273,7 @@ void Engine::commit(std::vector<Pending>& batch) {
   std::vector<core::Account> published;
   int64_t last_event_id = 0;
   const auto publish = [&published](core::BatchEffects& committed) {
+    published.reserve(published.size() + committed.created.size() + committed.updated.size());
     for (auto& a : committed.created) published.push_back(std::move(a));
     for (auto& a : committed.updated) published.push_back(std::move(a));
   };

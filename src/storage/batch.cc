@@ -19,6 +19,7 @@ Result<core::BatchEffects> run_batch(BatchTransaction& transaction,
     if (auto s = transaction.load_reference_owners(keys, state); !s.ok()) return s.error();
   }
   const auto numbers = core::required_accounts(operations, state);
+  state.accounts.reserve(numbers.size());
   if (auto s = transaction.load_accounts(numbers, state); !s.ok()) return s.error();
   // Every change of a hold or of a refunded row changes its parties' accounts, now locked
   // by this batch: with other writers, read what the rows are now.
