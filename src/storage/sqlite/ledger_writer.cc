@@ -83,6 +83,10 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
                                         placeholders(count_columns(transaction_common_columns())) + ")"},
       // An earlier row's new state (a hold ended, a transfer refunded).
       {&update_transaction_, update_state_sql()},
+      {&insert_hold_key_,
+       "INSERT INTO hold_keys (sequence, source_account, destination_account, expires_at, pending, review) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+      {&update_hold_key_, "UPDATE hold_keys SET pending = ?2 WHERE sequence = ?1"},
       {&insert_reference_, "INSERT INTO unique_references (reference_key, transaction_id) VALUES (?1, ?2)"},
       {&insert_event_,
        "INSERT INTO events (id, type, occurred_at, body, audit_log_id) VALUES (?1, ?2, ?3, ?4, ?5)"},
@@ -172,6 +176,7 @@ Status LedgerWriter::write(BatchesView batches) {
     if (batch <= last) continue;
     for (const auto& t : effects->transactions) {
       if (auto s = insert_transaction(t); !s.ok()) return s;
+      if (auto s = insert_hold_key(t); !s.ok()) return s;
       core::add_daily_totals(t, daily);
       core::add_volumes(t, volumes);
       if (time && time->created_at_ms != t.created_at_ms) {
@@ -183,6 +188,7 @@ Status LedgerWriter::write(BatchesView batches) {
     }
     for (const auto& t : effects->transaction_updates) {
       if (auto s = update_transaction(t); !s.ok()) return s;
+      if (auto s = update_hold_key(t); !s.ok()) return s;
     }
     for (const auto& claim : effects->reference_claims) {
       Use s(insert_reference_);
@@ -277,6 +283,36 @@ Status LedgerWriter::update_transaction(const core::Transaction& t) {
   s->bind(index, t.sequence);
   if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "update transaction"));
   if (sqlite3_changes(db_.get()) != 1) return Status(Code::internal, "update transaction " + t.id + ": no such row");
+  return {};
+}
+
+namespace {
+// Only a committed hold has keys: its status never changes after, its hold_status does.
+bool has_hold_key(const core::Transaction& t) {
+  return t.type == core::TransactionType::hold && t.status == core::TransactionStatus::committed;
+}
+}  // namespace
+
+Status LedgerWriter::insert_hold_key(const core::Transaction& t) {
+  if (!has_hold_key(t)) return {};
+  Use s(insert_hold_key_);
+  s->bind(1, t.sequence);
+  s->bind(2, t.source);
+  s->bind(3, t.destination);
+  s->bind(4, t.expires_at_ms);
+  s->bind(5, int64_t{t.hold_status == core::HoldStatus::pending});
+  s->bind(6, int64_t{t.risk_decision == core::risk_decision_name(core::RiskDecision::review)});
+  if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert hold key"));
+  return {};
+}
+
+Status LedgerWriter::update_hold_key(const core::Transaction& t) {
+  if (!has_hold_key(t)) return {};
+  Use s(update_hold_key_);
+  s->bind(1, t.sequence);
+  s->bind(2, int64_t{t.hold_status == core::HoldStatus::pending});
+  if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "update hold key"));
+  if (sqlite3_changes(db_.get()) != 1) return Status(Code::internal, "update hold key " + t.id + ": no such row");
   return {};
 }
 

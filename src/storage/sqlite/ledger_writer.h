@@ -33,6 +33,9 @@ class LedgerWriter {
   Status insert_transaction(const core::Transaction& t);
   // An earlier row's new state (rows.h: Column::state).
   Status update_transaction(const core::Transaction& t);
+  // A committed hold's row in hold_keys (schema 13), and its pending flag after.
+  Status insert_hold_key(const core::Transaction& t);
+  Status update_hold_key(const core::Transaction& t);
   // The last sequence stamped at one commit time (table commit_times).
   struct CommitTime {
     int64_t created_at_ms = 0;
@@ -43,7 +46,8 @@ class LedgerWriter {
   Connection db_;
   Statement begin_, commit_, rollback_, read_applied_, write_applied_, audit_head_;
   Statement write_account_, insert_transaction_, insert_common_transaction_, update_transaction_, insert_reference_,
-      write_commit_time_, insert_event_, insert_audit_, add_daily_total_, add_volume_;
+      write_commit_time_, insert_event_, insert_audit_, add_daily_total_, add_volume_, insert_hold_key_,
+      update_hold_key_;
 };
 
 }  // namespace balanced::storage::sqlite

@@ -14,19 +14,18 @@ Status ReadConnection::prepare() {
       transaction_columns() +
       " FROM transactions WHERE destination_account = ?1 AND sequence < ?2 AND status = "
       "'committed' ORDER BY sequence DESC LIMIT ?3) ORDER BY sequence DESC LIMIT ?3";
-  // A hold row keeps status 'committed' only once placed; the partial indexes
-  // holds_by_source and holds_by_destination hold nothing else.
+  // The committed holds, found by their keys (hold_keys, schema 13), rows by sequence.
   const std::string holds_sql =
-      "SELECT * FROM (SELECT " + transaction_columns() +
-      " FROM transactions WHERE type = 'hold' AND source_account = ?1 AND sequence < ?2 AND status = "
-      "'committed' ORDER BY sequence DESC LIMIT ?3) UNION ALL SELECT * FROM (SELECT " +
-      transaction_columns() +
-      " FROM transactions WHERE type = 'hold' AND destination_account = ?1 AND sequence < ?2 AND status = "
-      "'committed' ORDER BY sequence DESC LIMIT ?3) ORDER BY sequence DESC LIMIT ?3";
+      "SELECT " + transaction_columns() +
+      " FROM transactions WHERE sequence IN (SELECT sequence FROM (SELECT sequence FROM hold_keys WHERE "
+      "source_account = ?1 AND sequence < ?2 ORDER BY sequence DESC LIMIT ?3) UNION ALL SELECT sequence FROM "
+      "(SELECT sequence FROM hold_keys WHERE destination_account = ?1 AND sequence < ?2 ORDER BY sequence DESC "
+      "LIMIT ?3)) ORDER BY sequence DESC LIMIT ?3";
   if (auto s = holds.prepare(db, holds_sql); !s.ok()) return s;
   if (auto s = overdue_holds.prepare(db,
-                                     "SELECT transaction_id FROM transactions WHERE hold_status = 'pending' AND "
-                                     "expires_at <= ?1 ORDER BY expires_at LIMIT ?2");
+                                     "SELECT t.transaction_id FROM hold_keys k JOIN transactions t ON t.sequence = "
+                                     "k.sequence WHERE k.pending = 1 AND k.expires_at <= ?1 ORDER BY k.expires_at "
+                                     "LIMIT ?2");
       !s.ok()) {
     return s;
   }
@@ -54,10 +53,11 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  // Newest first along hold_keys_review; the rule filters the rows as they come.
   if (auto s = review_holds.prepare(db, "SELECT " + transaction_columns() +
-                                            " FROM transactions WHERE risk_decision = 'review' AND hold_status = "
-                                            "'pending' AND (?1 = '' OR risk_rule = ?1) AND sequence < ?2 ORDER BY "
-                                            "sequence DESC LIMIT ?3");
+                                            " FROM transactions WHERE sequence IN (SELECT sequence FROM hold_keys "
+                                            "WHERE pending = 1 AND review = 1 AND sequence < ?2) AND (?1 = '' OR "
+                                            "risk_rule = ?1) ORDER BY sequence DESC LIMIT ?3");
       !s.ok()) {
     return s;
   }

@@ -26,7 +26,7 @@ struct ReadConnection {
   // Risk velocity (BatchTransaction::load_velocity): the batch the file holds through,
   // and a source's committed debits, newest first.
   Statement applied_batch, recent_debits;
-  Statement review_holds;  // Store::review_holds, by the partial index review_holds
+  Statement review_holds;  // Store::review_holds, by hold_keys (schema 13)
   // Prepared once: the committer opens and closes a read snapshot per batch, and
   // sqlite3_exec() would parse the text each time (~7,000 instructions a batch).
   Statement begin, commit;

@@ -92,11 +92,15 @@ class Statement {
 
   // REQUIRES: the bound text outlives the statement's next reset().
   void bind(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+  // An empty view binds '' (an empty blob), never NULL: SQLite binds NULL for a null
+  // pointer, which a default std::string_view holds (`?1 = ''` was then never true).
   void bind(int index, std::string_view text) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    sqlite3_bind_text(stmt_, index, text.data() != nullptr ? text.data() : "", static_cast<int>(text.size()),
+                      SQLITE_STATIC);
   }
   void bind_blob(int index, std::string_view bytes) {
-    sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(stmt_, index, bytes.data() != nullptr ? bytes.data() : "", static_cast<int>(bytes.size()),
+                      SQLITE_STATIC);
   }
   void bind_null(int index) { sqlite3_bind_null(stmt_, index); }
 
