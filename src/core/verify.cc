@@ -142,6 +142,37 @@ void Verifier::hold_transaction(const Transaction& t) {
   }
 }
 
+void Verifier::add_hold_key(const HoldKey& key) {
+  if (!hold_keys_.emplace(key.sequence, key).second) {
+    problem("hold key of sequence " + std::to_string(key.sequence) + " appears twice");
+  }
+}
+
+void Verifier::finish_hold_keys() {
+  if (!check_hold_keys_) return;
+  for (const auto& [id, replay] : holds_) {
+    const Transaction& hold = replay.hold;
+    auto key = hold_keys_.find(hold.sequence);
+    if (key == hold_keys_.end()) {
+      problem("hold " + id + " (sequence " + std::to_string(hold.sequence) + ") has no key");
+      continue;
+    }
+    const bool pending = hold.hold_status == HoldStatus::pending;
+    const bool review = hold.risk_decision == risk_decision_name(RiskDecision::review);
+    const HoldKey& k = key->second;
+    if (k.source != hold.source || k.destination != hold.destination || k.expires_at_ms != hold.expires_at_ms ||
+        k.pending != pending || k.review != review) {
+      problem("hold " + id + ": its key (" + k.source + " -> " + k.destination + ", expires " +
+              std::to_string(k.expires_at_ms) + (k.pending ? ", pending" : "") + (k.review ? ", review" : "") +
+              ") disagrees with its row");
+    }
+    hold_keys_.erase(key);
+  }
+  for (const auto& [sequence, key] : hold_keys_) {
+    problem("hold key of sequence " + std::to_string(sequence) + " names no committed hold");
+  }
+}
+
 void Verifier::add_audit(const AuditRecord& record) {
   ++report_.audit_records;
   if (audit_head_.empty()) audit_head_ = genesis_hash();
@@ -257,6 +288,7 @@ void Verifier::finish_reports() {
 
 VerifyReport Verifier::finish() {
   finish_reports();
+  finish_hold_keys();
   // 128-bit sums: a currency's balances may add up through int64 overflow to 0.
   std::map<std::string, __int128> sums;
   std::map<std::string, __int128> pending_sums;

@@ -17,7 +17,10 @@
 //  10. when the store keeps reports (check_reports()): every account's daily totals and
 //      every currency's hourly volumes equal what its committed transactions sum to,
 //      none missing and none extra;
-//  11. the change feed's kept event ids are gapless, and end at the counter.
+//  11. the change feed's kept event ids are gapless, and end at the counter;
+//  12. when the store keeps the holds' keys apart from their rows (check_hold_keys():
+//      SQLite's hold_keys), one key per committed hold, with its parties, expiry, and
+//      whether it is pending and whether a review made it as its row says; none other.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,17 @@
 #include "core/types.h"
 
 namespace balanced::core {
+
+// A committed hold's keys as a store keeps them apart from its row: what finds it by
+// party, by expiry and in the review queue.
+struct HoldKey {
+  int64_t sequence = 0;  // the hold's row
+  std::string source;
+  std::string destination;
+  int64_t expires_at_ms = 0;
+  bool pending = false;  // hold_status pending
+  bool review = false;   // risk_decision review
+};
 
 struct VerifyReport {
   int64_t accounts = 0;
@@ -62,6 +76,10 @@ class Verifier {
   // The events kept: `count` rows with ids from `oldest` to `newest` (0, 0, 0: none), and
   // the counter the next id follows (nullopt: the store keeps none apart from the rows).
   void add_event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter);
+  // The store keeps hold keys (check 12). REQUIRES: before add_hold_key().
+  void check_hold_keys() { check_hold_keys_ = true; }
+  // REQUIRES: check_hold_keys(), after the transactions.
+  void add_hold_key(const HoldKey& key);
   // REQUIRES: in increasing log_id order.
   void add_audit(const AuditRecord& record);
   // Some audit records of the snapshot are not chained yet (MySQL's sealing job is
@@ -92,6 +110,7 @@ class Verifier {
   };
   void hold_transaction(const Transaction& t);
   void finish_reports();
+  void finish_hold_keys();
   void problem(std::string text);
   void post(const Transaction& t, const std::string& number, int64_t delta,
             int64_t balance_after, int64_t version_after);
@@ -107,6 +126,8 @@ class Verifier {
   Volumes expected_volumes_;
   Volumes stored_volumes_;
   bool check_reports_ = false;
+  bool check_hold_keys_ = false;
+  std::unordered_map<int64_t, HoldKey> hold_keys_;  // by sequence
   std::string audit_head_;
   int64_t last_sequence_ = 0;
   int64_t last_log_id_ = 0;

@@ -17,6 +17,8 @@ class VerifyVisitor final : public ScanVisitor {
   }
   void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
   void audit_incomplete(int64_t) override { verifier.set_audit_incomplete(); }
+  void keeps_hold_keys() override { verifier.check_hold_keys(); }
+  void hold_key(const core::HoldKey& key) override { verifier.add_hold_key(key); }
   core::Verifier verifier;
 };
 

@@ -13,6 +13,7 @@
 #include "core/ledger.h"
 #include "core/reports.h"
 #include "core/types.h"
+#include "core/verify.h"
 
 namespace balanced::storage {
 
@@ -51,6 +52,10 @@ class ScanVisitor {
   // Called before audit() when the snapshot holds records not yet chained (and so not
   // visited): `unsealed` of them.
   virtual void audit_incomplete(int64_t unsealed) { (void)unsealed; }
+  // A store that keeps the holds' keys apart from their rows (SQLite's hold_keys) says so,
+  // then visits every key, after the transactions and from the same snapshot.
+  virtual void keeps_hold_keys() {}
+  virtual void hold_key(const core::HoldKey& key) { (void)key; }
 };
 
 // The change feed (DESIGN.md section 11): GET /events reads at most this many a page.

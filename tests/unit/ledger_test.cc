@@ -620,6 +620,44 @@ TEST(Verify, ComparesTheStoredReportTotalsAndFeedIdsWithTheTransactions) {
       "events: the newest id is 9 but the counter says 10");
 }
 
+// Check 12: a hold's keys kept apart from its row (SQLite's hold_keys) must say what
+// the row says. Counted against the same history without keys, whatever else it finds.
+TEST(Verify, ComparesTheStoredHoldKeysWithTheHolds) {
+  const Transaction hold{.sequence = 7, .id = "h", .type = TransactionType::hold, .source = "a", .destination = "b",
+                         .amount = 3, .currency = "USD", .source_balance_after = 5, .destination_balance_after = 0,
+                         .expires_at_ms = 1000, .hold_status = HoldStatus::pending, .risk_decision = "review"};
+  const HoldKey key{.sequence = 7, .source = "a", .destination = "b", .expires_at_ms = 1000, .pending = true,
+                    .review = true};
+  const auto run = [&](bool keys, const std::vector<HoldKey>& stored) {
+    Verifier verifier;
+    if (keys) verifier.check_hold_keys();
+    verifier.add_account(Account{.number = "a", .currency = "USD", .balance = 5, .version = 1, .pending_debits = 3});
+    verifier.add_account(Account{.number = "b", .currency = "USD", .version = 1, .pending_credits = 3});
+    verifier.add_transaction(hold);
+    for (const auto& k : stored) verifier.add_hold_key(k);
+    return verifier.finish();
+  };
+  const int64_t baseline = run(false, {}).problem_count;
+  EXPECT_EQ(run(true, {key}).problem_count, baseline);
+  const auto one_more = [&](const std::vector<HoldKey>& stored, const std::string& says) {
+    const auto report = run(true, stored);
+    EXPECT_EQ(report.problem_count, baseline + 1) << says;
+    bool found = false;
+    for (const auto& problem : report.problems) found = found || problem.find(says) != std::string::npos;
+    EXPECT_TRUE(found) << says;
+  };
+  one_more({}, "hold h (sequence 7) has no key");
+  HoldKey ended = key;
+  ended.pending = false;
+  one_more({ended}, "hold h: its key (a -> b, expires 1000, review) disagrees with its row");
+  HoldKey later = key;
+  later.expires_at_ms = 2000;
+  one_more({later}, "disagrees with its row");
+  HoldKey stray = key;
+  stray.sequence = 8;
+  one_more({key, stray}, "hold key of sequence 8 names no committed hold");
+}
+
 TEST(Verify, DetectsTamperingWithTheAuditChain) {
   Ledger ledger;
   ledger.apply({open("a", 10), open("b", 0)});

@@ -818,6 +818,18 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
                        [&](const Statement& s) { visitor.transaction(read_transaction(s)); });
   }
   if (status.ok()) {
+    visitor.keeps_hold_keys();
+    status = scan_rows("SELECT sequence, source_account, destination_account, expires_at, pending, review FROM hold_keys",
+                       [&](const Statement& s) {
+                         visitor.hold_key(core::HoldKey{.sequence = s.int64(0),
+                                                        .source = s.text(1),
+                                                        .destination = s.text(2),
+                                                        .expires_at_ms = s.int64(3),
+                                                        .pending = s.int64(4) != 0,
+                                                        .review = s.int64(5) != 0});
+                       });
+  }
+  if (status.ok()) {
     status = scan_stored_reports(visitor, [&](std::string_view sql, auto&& row) { return scan_rows(std::string(sql), row); });
   }
   if (status.ok()) {
