@@ -19,7 +19,7 @@ test_packages=(googletest libgtest-dev libclang-rt-14-dev sqlite3 curl python3
                python3-yaml  # tests/deploy/logs_check.py reads the Fluent Bit DaemonSet
                iptables  # tests/ha/partition_test.sh drops the database's packets in a namespace
                rabbitmq-server amqp-tools)  # the AMQP relay's tests start a throwaway node
-bench_packages=(nginx-light wrk haproxy)
+bench_packages=(nginx-light wrk haproxy valgrind)  # valgrind: bench/instructions.sh (callgrind)
 
 wanted=("${build_packages[@]}")
 case "${1:-build}" in
