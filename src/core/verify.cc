@@ -157,11 +157,8 @@ void Verifier::finish_hold_keys() {
       problem("hold " + id + " (sequence " + std::to_string(hold.sequence) + ") has no key");
       continue;
     }
-    const bool pending = hold.hold_status == HoldStatus::pending;
-    const bool review = hold.risk_decision == risk_decision_name(RiskDecision::review);
     const HoldKey& k = key->second;
-    if (k.source != hold.source || k.destination != hold.destination || k.expires_at_ms != hold.expires_at_ms ||
-        k.pending != pending || k.review != review) {
+    if (k != hold_key_of(hold)) {
       problem("hold " + id + ": its key (" + k.source + " -> " + k.destination + ", expires " +
               std::to_string(k.expires_at_ms) + (k.pending ? ", pending" : "") + (k.review ? ", review" : "") +
               ") disagrees with its row");

@@ -30,22 +30,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/hold_key.h"
 #include "core/ledger.h"
 #include "core/reports.h"
 #include "core/types.h"
 
 namespace balanced::core {
-
-// A committed hold's keys as a store keeps them apart from its row: what finds it by
-// party, by expiry and in the review queue.
-struct HoldKey {
-  int64_t sequence = 0;  // the hold's row
-  std::string source;
-  std::string destination;
-  int64_t expires_at_ms = 0;
-  bool pending = false;  // hold_status pending
-  bool review = false;   // risk_decision review
-};
 
 struct VerifyReport {
   int64_t accounts = 0;

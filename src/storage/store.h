@@ -13,7 +13,7 @@
 #include "core/ledger.h"
 #include "core/reports.h"
 #include "core/types.h"
-#include "core/verify.h"
+#include "core/hold_key.h"
 
 namespace balanced::storage {
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/audit.h"
+#include "core/hold_key.h"
 #include "core/json_codec.h"
 #include "core/reports.h"
 #include "storage/rows.h"
@@ -286,31 +287,26 @@ Status LedgerWriter::update_transaction(const core::Transaction& t) {
   return {};
 }
 
-namespace {
-// Only a committed hold has keys: its status never changes after, its hold_status does.
-bool has_hold_key(const core::Transaction& t) {
-  return t.type == core::TransactionType::hold && t.status == core::TransactionStatus::committed;
-}
-}  // namespace
-
 Status LedgerWriter::insert_hold_key(const core::Transaction& t) {
-  if (!has_hold_key(t)) return {};
+  const auto key = core::hold_key_of(t);
+  if (!key) return {};
   Use s(insert_hold_key_);
-  s->bind(1, t.sequence);
-  s->bind(2, t.source);
-  s->bind(3, t.destination);
-  s->bind(4, t.expires_at_ms);
-  s->bind(5, int64_t{t.hold_status == core::HoldStatus::pending});
-  s->bind(6, int64_t{t.risk_decision == core::risk_decision_name(core::RiskDecision::review)});
+  s->bind(1, key->sequence);
+  s->bind(2, key->source);
+  s->bind(3, key->destination);
+  s->bind(4, key->expires_at_ms);
+  s->bind(5, int64_t{key->pending});
+  s->bind(6, int64_t{key->review});
   if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert hold key"));
   return {};
 }
 
 Status LedgerWriter::update_hold_key(const core::Transaction& t) {
-  if (!has_hold_key(t)) return {};
+  const auto key = core::hold_key_of(t);
+  if (!key) return {};
   Use s(update_hold_key_);
-  s->bind(1, t.sequence);
-  s->bind(2, int64_t{t.hold_status == core::HoldStatus::pending});
+  s->bind(1, key->sequence);
+  s->bind(2, int64_t{key->pending});
   if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "update hold key"));
   if (sqlite3_changes(db_.get()) != 1) return Status(Code::internal, "update hold key " + t.id + ": no such row");
   return {};
