@@ -257,6 +257,10 @@ void Verifier::add_event_span(int64_t oldest, int64_t newest, int64_t count, std
   }
 }
 
+void Verifier::add_unreadable_event(int64_t id, const std::string& detail) {
+  problem("event " + std::to_string(id) + ": " + detail);
+}
+
 void Verifier::finish_reports() {
   if (!check_reports_) return;
   for (const auto& [key, total] : expected_daily_) {

@@ -20,7 +20,9 @@
 //  11. the change feed's kept event ids are gapless, and end at the counter;
 //  12. when the store keeps the holds' keys apart from their rows (check_hold_keys():
 //      SQLite's hold_keys), one key per committed hold, with its parties, expiry, and
-//      whether it is pending and whether a review made it as its row says; none other.
+//      whether it is pending and whether a review made it as its row says; none other;
+//  13. every event a store renders from its transaction's row (SQLite's, schema 14) has
+//      its committed row, and what it keeps of the rest reads.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +68,8 @@ class Verifier {
   // The events kept: `count` rows with ids from `oldest` to `newest` (0, 0, 0: none), and
   // the counter the next id follows (nullopt: the store keeps none apart from the rows).
   void add_event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter);
+  // Check 13: an event that cannot be rendered, and why.
+  void add_unreadable_event(int64_t id, const std::string& detail);
   // The store keeps hold keys (check 12). REQUIRES: before add_hold_key().
   void check_hold_keys() { check_hold_keys_ = true; }
   // REQUIRES: check_hold_keys(), after the transactions.

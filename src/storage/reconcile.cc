@@ -15,6 +15,7 @@ class VerifyVisitor final : public ScanVisitor {
   void event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter) override {
     verifier.add_event_span(oldest, newest, count, counter);
   }
+  void unreadable_event(int64_t id, const std::string& detail) override { verifier.add_unreadable_event(id, detail); }
   void audit(const core::AuditRecord& r) override { verifier.add_audit(r); }
   void audit_incomplete(int64_t) override { verifier.set_audit_incomplete(); }
   void keeps_hold_keys() override { verifier.check_hold_keys(); }

@@ -48,6 +48,12 @@ class ScanVisitor {
   virtual void daily_total(const core::DailyKey& key, const core::DailyTotal& total) = 0;
   virtual void volume(const core::VolumeKey& key, const core::Volume& volume) = 0;
   virtual void event_span(int64_t oldest, int64_t newest, int64_t count, std::optional<int64_t> counter) = 0;
+  // An event a store renders from its transaction's row (SQLite, schema 14) that cannot
+  // be: its row is not there, or what it keeps does not read.
+  virtual void unreadable_event(int64_t id, const std::string& detail) {
+    (void)id;
+    (void)detail;
+  }
   virtual void audit(const core::AuditRecord& record) = 0;             // in log order
   // Called before audit() when the snapshot holds records not yet chained (and so not
   // visited): `unsealed` of them.

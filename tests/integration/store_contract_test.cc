@@ -460,6 +460,33 @@ std::vector<core::StoredEvent> all_events(Store& store, int64_t after = 0, size_
   }
 }
 
+// Every kind of transaction's event, with available amounts apart from the balances
+// (holds pending, an overdraft) and without: read back from the tables alone, each is the
+// bytes it was committed with (SQLite renders most of a transaction's event from its row:
+// storage/sqlite/event_rows.h).
+TYPED_TEST(StoreContract, EveryEventReadsBackAsTheBytesItWasCommittedWith) {
+  using core::TransactionType;
+  CreateAccount overdrawn = open("carol", 10);
+  overdrawn.overdraft_limit = 40;
+  this->apply({open("alice", 100), open("bob", 0), overdrawn});
+  this->apply({hold("h1", "alice", "bob", 30), hold("h2", "alice", "bob", 20), transfer("t1", "alice", "bob", 10),
+               transfer("t0", "bob", "alice", 1)});
+  this->apply({settle(TransactionType::capture, "c1", "h1", 25), settle(TransactionType::void_, "v1", "h2"),
+               transfer("t2", "carol", "alice", 35), refund("r1", "t1", 4)});
+  const auto committed = all_events(this->store(), 0, 100);
+  ASSERT_EQ(committed.size(), 13u);
+  this->settle();
+  this->reopen();
+  const auto stored = all_events(this->store(), 0, 100);
+  ASSERT_EQ(stored.size(), committed.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(stored[i].id, committed[i].id) << i;
+    EXPECT_EQ(stored[i].type, committed[i].type) << i;
+    EXPECT_EQ(stored[i].occurred_at_ms, committed[i].occurred_at_ms) << i;
+    EXPECT_EQ(stored[i].body, committed[i].body) << i;
+  }
+}
+
 TYPED_TEST(StoreContract, EveryCommittedChangeIsOneEventNumberedWithoutGaps) {
   this->apply({open("alice", 100), open("bob", 0)});
   this->apply({transfer("e1", "alice", "bob", 30), transfer("e2", "bob", "alice", 1'000),  // refused: no event
@@ -890,6 +917,35 @@ TYPED_TEST(StoreContract, VerifyChecksTheReportTotalsAndTheFeedIds) {
   EXPECT_TRUE(has(report, "capture: missing")) << report.problems.front();
   EXPECT_TRUE(has(report, "volume of USD in hour ")) << report.problems.front();
   EXPECT_TRUE(has(report, ": not gapless")) << report.problems.front();
+}
+
+// Check 13 (SQLite, schema 14): an event rendered from its transaction's row needs the
+// row, and what it keeps of the rest must read; a damaged one is reported, and the feed
+// refuses to serve it rather than guess.
+TYPED_TEST(StoreContract, EventsRenderedFromTheirRowsAreVerified) {
+  if constexpr (std::is_same_v<TypeParam, SqliteBackend>) {
+    this->apply({open("ev-a", 100), open("ev-b", 0)});
+    this->apply({transfer("ev-1", "ev-a", "ev-b", 30), hold("ev-h", "ev-a", "ev-b", 20)});
+    this->settle();
+    auto report = this->verify();
+    EXPECT_TRUE(report.clean()) << (report.problems.empty() ? "" : report.problems.front());
+    // The hold's event keeps the available amounts (its source's is 50 of 70), the
+    // transfer's none.
+    ASSERT_TRUE(this->damage("UPDATE events SET body = '50;70' WHERE type = 'transaction.hold' AND body = '50,30'"));
+    ASSERT_TRUE(this->damage("UPDATE events SET sequence = 999 WHERE type = 'transaction.transfer'"));
+    this->settle();
+    report = this->verify();
+    EXPECT_EQ(report.problem_count, 2);
+    const auto has = [&report](const std::string& text) {
+      for (const auto& p : report.problems) {
+        if (p.find(text) != std::string::npos) return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(has("kept balances are malformed: 50;70")) << report.problems.front();
+    EXPECT_TRUE(has("its row 999 is not a committed transaction")) << report.problems.front();
+    EXPECT_FALSE(this->store().events_after(0, 100).ok());
+  }
 }
 
 TYPED_TEST(StoreContract, SurvivesReopen) {

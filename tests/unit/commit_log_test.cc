@@ -16,8 +16,10 @@
 #include <random>
 #include <thread>
 
+#include "core/json_codec.h"
 #include "storage/sqlite/checkpointer.h"
 #include "storage/sqlite/crc32c.h"
+#include "storage/sqlite/event_rows.h"
 #include "storage/sqlite/paced_vfs.h"
 #include "storage/sqlite/sqlite_db.h"
 #include "storage/sqlite/sqlite_store.h"
@@ -419,6 +421,54 @@ TEST(Checkpointer, CopiesTheWritersLogBackOnItsOwnThreadAndBoundsIt) {
   EXPECT_EQ(sqlite3_column_int64(statement, 0), int64_t{commits} * rows_per_commit);
   sqlite3_finalize(statement);
   EXPECT_TRUE(check.exec("PRAGMA integrity_check").ok());
+}
+
+// Schema 14 (event_rows.h): a transaction's event keeps what its row lacks, and only
+// when the row says the rest; the rendered body is the one the committer made.
+TEST(EventRows, ATransactionsEventKeepsOnlyWhatItsRowLacks) {
+  core::Transaction row{.id = "t1",
+                        .source = "alice",
+                        .destination = "bob",
+                        .source_balance_after = 70,
+                        .destination_balance_after = 30,
+                        .source_version_after = 4,
+                        .destination_version_after = 2};
+  core::Event event{.kind = core::EventKind::transaction, .occurred_at_ms = 1'700'000'000'123};
+  event.balances = {{.account_number = "alice", .balance = 70, .available = 70, .version = 4},
+                    {.account_number = "bob", .balance = 30, .available = 30, .version = 2}};
+  const sqlite::RowParties parties{.source = "alice",
+                                   .destination = "bob",
+                                   .source_balance = 70,
+                                   .destination_balance = 30,
+                                   .source_version = 4,
+                                   .destination_version = 2};
+  const auto whole = [&] { return core::encode_event(event, "transaction.transfer", std::string_view()); };
+  EXPECT_EQ(sqlite::compact_event_body(event, row), std::string());
+  EXPECT_EQ(sqlite::expand_event_body("", "transaction.transfer", event.occurred_at_ms, parties).value(), whole());
+  // Available amounts apart from the balances (a hold pending, an overdraft).
+  event.balances[0].available = 50;
+  event.balances[1].available = -9'223'372'036'854'775'807 - 1;
+  const auto kept = sqlite::compact_event_body(event, row);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(*kept, "50,-9223372036854775808");
+  EXPECT_EQ(sqlite::expand_event_body(*kept, "transaction.transfer", event.occurred_at_ms, parties).value(), whole());
+  // What the row does not say is kept whole.
+  auto other = event;
+  other.balances[1].version = 3;
+  EXPECT_FALSE(sqlite::compact_event_body(other, row).has_value());
+  other = event;
+  std::swap(other.balances[0], other.balances[1]);
+  EXPECT_FALSE(sqlite::compact_event_body(other, row).has_value());
+  other = event;
+  other.balances.pop_back();
+  EXPECT_FALSE(sqlite::compact_event_body(other, row).has_value());
+  other = event;
+  other.kind = core::EventKind::account_updated;
+  EXPECT_FALSE(sqlite::compact_event_body(other, row).has_value());
+  // A damaged body is an error, never a guess.
+  for (const char* bad : {"50", "50,", ",1", "x,1", "1,2,3", "1, 2", "99999999999999999999,1"}) {
+    EXPECT_FALSE(sqlite::expand_event_body(bad, "transaction.transfer", 0, parties).ok()) << bad;
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "core/json_codec.h"
 #include "core/reports.h"
 #include "storage/rows.h"
+#include "storage/sqlite/event_rows.h"
 
 namespace balanced::storage::sqlite {
 namespace {
@@ -90,7 +91,7 @@ Status LedgerWriter::open(const std::string& path, const ConnectionOptions& opti
       {&update_hold_key_, "UPDATE hold_keys SET pending = ?2 WHERE sequence = ?1"},
       {&insert_reference_, "INSERT INTO unique_references (reference_key, transaction_id) VALUES (?1, ?2)"},
       {&insert_event_,
-       "INSERT INTO events (id, type, occurred_at, body, audit_log_id) VALUES (?1, ?2, ?3, ?4, ?5)"},
+       "INSERT INTO events (id, type, occurred_at, body, audit_log_id, sequence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
       // A commit time's last sequence (schema 6): what a balance at an instant is bounded by.
       {&write_commit_time_,
        "INSERT INTO commit_times (created_at, last_sequence) VALUES (?1, ?2) ON CONFLICT (created_at) DO "
@@ -198,20 +199,24 @@ Status LedgerWriter::write(BatchesView batches) {
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert reference"));
     }
     // A transaction's event names the audit record of its row, whose detail is the row's
-    // JSON, and leaves the row out of its own body (schema 8).
+    // JSON, and leaves the row out of its own body (schema 8); when the row says its
+    // balances too, it keeps the row's sequence and only what the row lacks (schema 14,
+    // event_rows.h).
     row_log_ids.assign(effects->transactions.size(), 0);
     for (const auto& record : effects->audit) {
       if (record.transaction_index >= 0) row_log_ids[static_cast<size_t>(record.transaction_index)] = record.log_id;
     }
     for (const auto& event : effects->events) {
       const std::string type = core::event_type(event, effects->transactions);
-      const int64_t log_id =
-          event.kind == core::EventKind::transaction ? row_log_ids[static_cast<size_t>(event.transaction_index)] : 0;
-      const std::string body = core::encode_event(
-          event, type,
-          event.kind == core::EventKind::transaction && log_id == 0
-              ? core::encode_transaction(effects->transactions[static_cast<size_t>(event.transaction_index)])
-              : std::string());
+      const core::Transaction* row = event.kind == core::EventKind::transaction
+                                         ? &effects->transactions[static_cast<size_t>(event.transaction_index)]
+                                         : nullptr;
+      const int64_t log_id = row ? row_log_ids[static_cast<size_t>(event.transaction_index)] : 0;
+      std::optional<std::string> compact;
+      if (log_id > 0) compact = compact_event_body(event, *row);
+      const std::string body =
+          compact ? std::move(*compact)
+                  : core::encode_event(event, type, row && log_id == 0 ? core::encode_transaction(*row) : std::string());
       Use s(insert_event_);
       s->bind(1, event.id);
       s->bind(2, type);
@@ -221,6 +226,11 @@ Status LedgerWriter::write(BatchesView batches) {
         s->bind(5, log_id);
       } else {
         s->bind_null(5);
+      }
+      if (compact) {
+        s->bind(6, row->sequence);
+      } else {
+        s->bind_null(6);
       }
       if (const int rc = s->step(); rc != SQLITE_DONE) return Status(s->error(rc, "insert event"));
     }

@@ -7,7 +7,7 @@ namespace {
 
 // Versioned migrations: entry i takes the schema from version i to i + 1. Never edit an
 // entry that has shipped; append a new one.
-constexpr std::array<const char*, 13> kMigrations{
+constexpr std::array<const char*, 14> kMigrations{
     R"sql(
 CREATE TABLE accounts (
   id INTEGER PRIMARY KEY,
@@ -218,6 +218,14 @@ DROP INDEX holds_by_source;
 DROP INDEX holds_by_destination;
 DROP INDEX pending_holds_by_expiry;
 DROP INDEX review_holds;
+)sql",
+    // Version 14 (storage/sqlite/event_rows.h): a transaction's event whose row says its
+    // parties' balances and versions after it keeps that row's sequence, and in its body
+    // only the parties' available amounts ("" when they equal the balances); the feed
+    // renders the rest from the row. NULL: the body is whole (rows before version 14,
+    // and every other event).
+    R"sql(
+ALTER TABLE events ADD COLUMN sequence INTEGER;
 )sql",
 };
 

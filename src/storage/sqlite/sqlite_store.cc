@@ -14,6 +14,7 @@
 #include "storage/batch.h"
 #include "storage/rows.h"
 #include "storage/sqlite/checkpointer.h"
+#include "storage/sqlite/event_rows.h"
 #include "storage/sqlite/journal_codec.h"
 #include "storage/sqlite/ledger_writer.h"
 #include "storage/sqlite/materializer.h"
@@ -605,8 +606,22 @@ Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
     s->bind(3, static_cast<int64_t>(limit));
     int rc = 0;
     while ((rc = s->step()) == SQLITE_ROW) {
-      // Schema 8: a transaction's row comes from its audit detail (NULL: the body is whole).
-      std::string body = s->is_null(4) ? s->text(3) : core::with_transaction(s->text(3), s->text(4));
+      // Schema 8: a transaction's row comes from its audit detail (NULL: the body is whole);
+      // schema 14: its balances from the row, when it keeps the row's sequence.
+      std::string body = s->text(3);
+      if (!s->is_null(5)) {
+        if (s->is_null(6)) return Error{Code::internal, "event " + std::to_string(s->int64(0)) + ": its row is gone"};
+        auto whole = sqlite::expand_event_body(body, s->text(1), s->int64(2),
+                                               sqlite::RowParties{.source = s->text(6),
+                                                                  .destination = s->text(7),
+                                                                  .source_balance = s->int64(8),
+                                                                  .destination_balance = s->int64(9),
+                                                                  .source_version = s->int64(10),
+                                                                  .destination_version = s->int64(11)});
+        if (!whole.ok()) return whole.error();
+        body = std::move(whole).value();
+      }
+      if (!s->is_null(4)) body = core::with_transaction(body, s->text(4));
       page.events.push_back(core::StoredEvent{
           .id = s->int64(0), .type = s->text(1), .occurred_at_ms = s->int64(2), .body = std::move(body)});
     }
@@ -835,6 +850,27 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
   if (status.ok()) {
     status = scan_rows("SELECT COALESCE(min(id), 0), COALESCE(max(id), 0), count(*) FROM events",
                        [&](const Statement& s) { visitor.event_span(s.int64(0), s.int64(1), s.int64(2), std::nullopt); });
+  }
+  if (status.ok()) {
+    // Check 13: the events rendered from their rows (schema 14) can be.
+    status = scan_rows(
+        "SELECT e.id, e.type, e.occurred_at, e.body, e.sequence, t.status, t.source_account, t.destination_account, "
+        "t.source_balance_after, t.destination_balance_after, t.source_version_after, t.destination_version_after "
+        "FROM events e LEFT JOIN transactions t ON t.sequence = e.sequence WHERE e.sequence IS NOT NULL",
+        [&](const Statement& s) {
+          if (s.is_null(5) || s.text(5) != sql_text(core::TransactionStatus::committed)) {
+            visitor.unreadable_event(s.int64(0), "its row " + std::to_string(s.int64(4)) + " is not a committed transaction");
+            return;
+          }
+          auto whole = sqlite::expand_event_body(s.text(3), s.text(1), s.int64(2),
+                                                 sqlite::RowParties{.source = s.text(6),
+                                                                    .destination = s.text(7),
+                                                                    .source_balance = s.int64(8),
+                                                                    .destination_balance = s.int64(9),
+                                                                    .source_version = s.int64(10),
+                                                                    .destination_version = s.int64(11)});
+          if (!whole.ok()) visitor.unreadable_event(s.int64(0), whole.error().detail);
+        });
   }
   if (status.ok()) {
     status = scan_rows(

@@ -1,0 +1,36 @@
+// How the events table keeps a transaction's event (schema 14). Most events of a
+// transaction say what its row already says: its two parties' balances and versions
+// after it. Such an event keeps its row's sequence and, in its body, only what the row
+// lacks, the parties' available amounts ("" when each equals the balance, as without
+// holds); the feed renders the rest from the row when it is read. Any other event keeps
+// its body whole. A transfer's event row is ~40 bytes instead of ~370: fewer bytes for
+// the materializer, the WAL and the checkpoints to write.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/codes.h"
+#include "core/types.h"
+
+namespace balanced::storage::sqlite {
+
+// The body kept for a transaction's event (its parties' balances, versions and available
+// amounts), or nullopt when the row cannot say it and the body is kept whole.
+std::optional<std::string> compact_event_body(const core::Event& event, const core::Transaction& row);
+
+// What a transaction's row says of its parties after it.
+struct RowParties {
+  std::string_view source, destination;
+  int64_t source_balance = 0, destination_balance = 0;
+  int64_t source_version = 0, destination_version = 0;
+};
+
+// The whole body (json_codec.h: encode_event without the transaction) of an event kept by
+// compact_event_body.
+Result<std::string> expand_event_body(std::string_view compact, std::string_view type, int64_t occurred_at_ms,
+                                      const RowParties& row);
+
+}  // namespace balanced::storage::sqlite
