@@ -160,7 +160,7 @@ Response patched_account_response(core::Outcome&& outcome) {
 
 }  // namespace
 
-void Api::submit_checked(core::Operation operation, bool single, http::Respond respond, Answer answer) {
+void Api::submit_checked(core::Operation&& operation, bool single, http::Respond respond, Answer answer) {
   if (options_.risk_hook == nullptr) return submit(std::move(operation), std::move(respond), answer);
   std::vector<core::Operation> operations;
   operations.push_back(std::move(operation));
@@ -207,7 +207,7 @@ void Api::ask_risk_hook(std::vector<core::Operation> operations, bool single, ht
   }
 }
 
-void Api::submit(core::Operation operation, http::Respond respond, Answer answer) {
+void Api::submit(core::Operation&& operation, http::Respond respond, Answer answer) {
   const bool queued =
       engine_.submit(std::move(operation), [respond, stats = engine_.stats(), answer](core::Outcome&& outcome) {
         respond_later(respond, stats, [outcome = std::move(outcome), answer]() mutable { return answer(std::move(outcome)); });

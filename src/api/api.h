@@ -95,7 +95,7 @@ class Api final : public http::Handler {
   using Answer = http::Response (*)(core::Outcome&&);
   // Queues `operation` for the committer; `answer` builds the response on the connection's
   // thread once it is decided. 503 overloaded at once when the queue is full.
-  void submit(core::Operation operation, http::Respond respond, Answer answer);
+  void submit(core::Operation&& operation, http::Respond respond, Answer answer);
   // The risk rules an operation is decided by (null: none); `single` for a lone
   // POST /transactions, which a review turns into a hold.
   std::shared_ptr<const core::RiskCheck> risk_check(bool single) const {
@@ -108,7 +108,7 @@ class Api final : public http::Handler {
   using Go = std::function<void(std::vector<core::Operation>)>;
   void ask_risk_hook(std::vector<core::Operation> operations, bool single, http::Respond respond, Go go);
   // submit() after the hook, if any. `single`: a lone POST /transactions.
-  void submit_checked(core::Operation operation, bool single, http::Respond respond, Answer answer);
+  void submit_checked(core::Operation&& operation, bool single, http::Respond respond, Answer answer);
   void create_account(http::Request& request, http::Respond respond);
   void post_transaction(http::Request& request, http::Respond respond);
   void post_transaction_batch(http::Request& request, http::Respond respond);

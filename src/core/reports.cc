@@ -89,13 +89,38 @@ void add_volumes(const Transaction& transaction, Volumes& volumes) {
              Volume{.count = 1, .amount = transaction.amount});
 }
 
-void add_daily_totals(const Transaction& transaction, DailyTotals& totals) {
+size_t DailyKeyHash::operator()(const DailyKeyView& key) const noexcept {
+  const size_t h = std::hash<std::string_view>{}(key.account);
+  return h ^ (static_cast<size_t>(key.day) * 0x9e3779b97f4a7c15ULL + static_cast<size_t>(key.type) + (h << 6) + (h >> 2));
+}
+
+namespace {
+
+DailyTotal& total_of(DailyTotals& totals, const DailyKeyView& key) {
+  return totals[DailyKey{std::string(key.account), key.day, key.type}];
+}
+
+DailyTotal& total_of(UnorderedDailyTotals& totals, const DailyKeyView& key) {
+  if (auto found = totals.find(key); found != totals.end()) return found->second;
+  return totals.emplace(DailyKey{std::string(key.account), key.day, key.type}, DailyTotal{}).first->second;
+}
+
+template <typename Totals>
+void add_daily_totals_to(const Transaction& transaction, Totals& totals) {
   if (transaction.status != TransactionStatus::committed || !moves_balance(transaction.type)) return;
   const int64_t day = utc_day(transaction.created_at_ms);
-  add_daily_total(totals[DailyKey{transaction.source, day, transaction.type}],
+  add_daily_total(total_of(totals, DailyKeyView{transaction.source, day, transaction.type}),
                   DailyTotal{.debits = transaction.amount, .count = 1});
-  add_daily_total(totals[DailyKey{transaction.destination, day, transaction.type}],
+  add_daily_total(total_of(totals, DailyKeyView{transaction.destination, day, transaction.type}),
                   DailyTotal{.credits = transaction.amount, .count = 1});
+}
+
+}  // namespace
+
+void add_daily_totals(const Transaction& transaction, DailyTotals& totals) { add_daily_totals_to(transaction, totals); }
+
+void add_daily_totals(const Transaction& transaction, UnorderedDailyTotals& totals) {
+  add_daily_totals_to(transaction, totals);
 }
 
 

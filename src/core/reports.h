@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/types.h"
@@ -43,10 +44,32 @@ struct DailyTotal {
 };
 using DailyTotals = std::map<DailyKey, DailyTotal>;
 
+// The same totals in no order, for a writer that needs none (SQLite's one writer: MySQL's
+// replicas lock the rows in key order): found by hash, without copying the account.
+struct DailyKeyView {
+  std::string_view account;
+  int64_t day = 0;
+  TransactionType type = TransactionType::transfer;
+};
+struct DailyKeyHash {
+  using is_transparent = void;
+  size_t operator()(const DailyKeyView& key) const noexcept;
+  size_t operator()(const DailyKey& key) const noexcept { return (*this)(DailyKeyView{key.account, key.day, key.type}); }
+};
+struct DailyKeyEqual {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return a.day == b.day && a.type == b.type && std::string_view(a.account) == std::string_view(b.account);
+  }
+};
+using UnorderedDailyTotals = std::unordered_map<DailyKey, DailyTotal, DailyKeyHash, DailyKeyEqual>;
+
 // Adds what a committed row moved to `totals`: a debit of its source and a credit of its
 // destination on the day of its commit time. Rejections and rows that move no balance
 // add nothing. Sums saturate at the int64 limits (a day's flow of one account).
 void add_daily_totals(const Transaction& transaction, DailyTotals& totals);
+void add_daily_totals(const Transaction& transaction, UnorderedDailyTotals& totals);
 // Adds `more` into `total`, saturating.
 void add_daily_total(DailyTotal& total, const DailyTotal& more);
 

@@ -73,7 +73,7 @@ void Engine::expire_overdue() {
   }
 }
 
-bool Engine::submit(core::Operation operation, Completion done) {
+bool Engine::submit(core::Operation&& operation, Completion done) {
   const auto enqueued = std::chrono::steady_clock::now();
   size_t depth = 0;
   {
@@ -94,9 +94,9 @@ bool Engine::submit(core::Operation operation, Completion done) {
         if (claim->take()) (*shared_done)(std::move(outcome));
       };
       watch(claim, enqueued);
-      queue_.push_back(Pending{std::move(operation), std::move(done), 1, enqueued, std::move(claim)});
+      queue_.emplace_back(std::move(operation), std::move(done), 1, enqueued, std::move(claim));
     } else {
-      queue_.push_back(Pending{std::move(operation), std::move(done), 1, enqueued, nullptr});
+      queue_.emplace_back(std::move(operation), std::move(done), 1, enqueued, nullptr);
     }
     depth = queue_.size();
   }
@@ -137,15 +137,15 @@ bool Engine::submit_group(std::vector<core::Operation> operations, GroupCompleti
       watch(claim, enqueued);
     }
     for (size_t i = 0; i < count; ++i) {
-      queue_.push_back(Pending{std::move(operations[i]),
-                               [gathered, i, claim](core::Outcome&& outcome) {
-                                 gathered->outcomes[i] = std::move(outcome);
-                                 if (++gathered->arrived == gathered->outcomes.size() &&
-                                     (claim == nullptr || claim->take())) {
-                                   gathered->done(std::move(gathered->outcomes));
-                                 }
-                               },
-                               i == 0 ? count : 0, enqueued, claim});
+      queue_.emplace_back(
+          std::move(operations[i]),
+          [gathered, i, claim](core::Outcome&& outcome) {
+            gathered->outcomes[i] = std::move(outcome);
+            if (++gathered->arrived == gathered->outcomes.size() && (claim == nullptr || claim->take())) {
+              gathered->done(std::move(gathered->outcomes));
+            }
+          },
+          i == 0 ? count : 0, enqueued, claim);
     }
     depth = queue_.size();
   }

@@ -67,7 +67,7 @@ class Engine {
 
   // Queues an operation. False, without calling `done`, when the queue is full or the
   // engine is draining: the caller answers 503 overloaded.
-  bool submit(core::Operation operation, Completion done);
+  bool submit(core::Operation&& operation, Completion done);
   // Queues operations that must share one commit (a batch request; linked transfers of
   // an atomic batch among them): a committer takes a group whole, never split across
   // commits, even when it alone is larger than batch_operations_max. False, without
@@ -107,6 +107,14 @@ class Engine {
     bool take() { return !answered.exchange(true, std::memory_order_acq_rel); }
   };
   struct Pending {
+    // Built in place in the queue: an operation is moved once on its way in.
+    Pending(core::Operation&& operation_in, Completion done_in, size_t group_in,
+            std::chrono::steady_clock::time_point enqueued_in, std::shared_ptr<Claim> claim_in)
+        : operation(std::move(operation_in)),
+          done(std::move(done_in)),
+          group(group_in),
+          enqueued(enqueued_in),
+          claim(std::move(claim_in)) {}
     core::Operation operation;
     Completion done;
     // On the first operation of a group, the size of the group; 0 on the others; 1 for

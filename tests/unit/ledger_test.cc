@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/audit.h"
+#include "core/reports.h"
 #include "core/verify.h"
 
 namespace balanced::core {
@@ -547,6 +548,36 @@ TEST(Verify, DetectsAVersionAfterThatDisagreesWithTheReplay) {
   const auto report = verifier.finish();
   ASSERT_EQ(report.problem_count, 1);
   EXPECT_NE(report.problems.front().find("account a: version 1"), std::string::npos) << report.problems.front();
+}
+
+// SQLite's writer sums a chunk's daily totals in a hash map: the same sums as the
+// ordered map (MySQL's, and the verifier's), key by key, saturating alike.
+TEST(Reports, UnorderedDailyTotalsSumAsTheOrderedOnes) {
+  std::mt19937_64 random(20261208);
+  DailyTotals ordered;
+  UnorderedDailyTotals unordered;
+  const TransactionType types[] = {TransactionType::transfer, TransactionType::deposit, TransactionType::hold,
+                                   TransactionType::capture, TransactionType::refund};
+  for (int i = 0; i < 5000; ++i) {
+    const Transaction t{
+        .id = "t" + std::to_string(i),
+        .type = types[random() % 5],
+        .source = "account-with-a-long-number-" + std::to_string(random() % 40),
+        .destination = "b" + std::to_string(random() % 40),
+        .amount = random() % 100 == 0 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(random() % 1000),
+        .status = random() % 10 == 0 ? TransactionStatus::rejected : TransactionStatus::committed,
+        .created_at_ms = static_cast<int64_t>(random() % (5 * day_ms)) - day_ms};
+    add_daily_totals(t, ordered);
+    add_daily_totals(t, unordered);
+  }
+  ASSERT_EQ(unordered.size(), ordered.size());
+  for (const auto& [key, total] : ordered) {
+    const auto found = unordered.find(key);
+    ASSERT_NE(found, unordered.end()) << key.account << " " << key.day;
+    EXPECT_EQ(found->second.credits, total.credits);
+    EXPECT_EQ(found->second.debits, total.debits);
+    EXPECT_EQ(found->second.count, total.count);
+  }
 }
 
 TEST(Verify, ComparesTheStoredReportTotalsAndFeedIdsWithTheTransactions) {

@@ -172,7 +172,7 @@ Status LedgerWriter::write(BatchesView batches) {
   // The commit time being written and its last sequence: one commit_times row per
   // time, written when the time changes and at the end.
   std::optional<CommitTime> time;
-  core::DailyTotals daily;  // the chunk's, summed before they are written
+  core::UnorderedDailyTotals daily;  // the chunk's, summed before they are written
   core::Volumes volumes;
   for (const auto& [batch, effects] : batches) {
     if (batch <= last) continue;

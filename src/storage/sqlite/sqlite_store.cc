@@ -655,15 +655,18 @@ Result<Connection*> pruner_connection(SqliteStore::Impl& impl) REQUIRES(impl.pru
 Result<int64_t> SqliteStore::prune_events(int64_t before_ms, size_t limit, int64_t through_max) {
   // One short DELETE of at most `limit` rows, always a prefix of the ids: it stops at the
   // first of the oldest `limit` events that is not old enough, so a clock set back (a
-  // later id with an earlier time) never leaves a hole a reader would skip unwarned.
+  // later id with an earlier time) never leaves a hole a reader would skip unwarned. The
+  // first event young enough is found by one table's min(), which SQLite reads along the
+  // ids and stops at (a join with `window` read all `limit` of them, every run: ~7M
+  // instructions a second with nothing to prune).
   MutexLock lock(impl_->pruner_mutex);
   auto connection = pruner_connection(*impl_);
   if (!connection.ok()) return connection.error();
   Statement s;
   if (auto status = s.prepare(*connection.value(),
                               "WITH window(end_id) AS (SELECT coalesce(min(id), 0) + ?2 FROM events) "
-                              "DELETE FROM events WHERE id < coalesce((SELECT min(id) FROM events, window WHERE "
-                              "id < end_id AND occurred_at >= ?1), (SELECT end_id FROM window)) AND "
+                              "DELETE FROM events WHERE id < coalesce((SELECT min(id) FROM events WHERE id < "
+                              "(SELECT end_id FROM window) AND occurred_at >= ?1), (SELECT end_id FROM window)) AND "
                               "id < (SELECT max(id) FROM events) AND id <= ?3");
       !status.ok()) {
     return status.error();
