@@ -31,7 +31,7 @@ std::optional<std::string> compact_event_body(const core::Event& event, const co
 }
 
 Result<std::string> expand_event_body(std::string_view compact, std::string_view type, int64_t occurred_at_ms,
-                                      const RowParties& row) {
+                                      const RowParties& row, std::string_view transaction_json) {
   core::Event event{.kind = core::EventKind::transaction, .occurred_at_ms = occurred_at_ms};
   event.balances = {
       core::EventBalance{.account_number = std::string(row.source),
@@ -50,7 +50,7 @@ Result<std::string> expand_event_body(std::string_view compact, std::string_view
       return Error{Code::internal, "an event's kept balances are malformed: " + std::string(compact)};
     }
   }
-  return core::encode_event(event, type, std::string_view());
+  return core::encode_event(event, type, transaction_json);
 }
 
 }  // namespace balanced::storage::sqlite

@@ -28,9 +28,9 @@ struct RowParties {
   int64_t source_version = 0, destination_version = 0;
 };
 
-// The whole body (json_codec.h: encode_event without the transaction) of an event kept by
-// compact_event_body.
+// The whole body (json_codec.h: encode_event, with `transaction_json` as its transaction,
+// none when empty) of an event kept by compact_event_body.
 Result<std::string> expand_event_body(std::string_view compact, std::string_view type, int64_t occurred_at_ms,
-                                      const RowParties& row);
+                                      const RowParties& row, std::string_view transaction_json = {});
 
 }  // namespace balanced::storage::sqlite

@@ -114,10 +114,13 @@ class Statement {
 
   int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
   bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-  std::string text(int column) const {
+  std::string text(int column) const { return std::string(text_view(column)); }
+  // The text in SQLite's own buffer: valid until the next step(), reset() or another
+  // read of the same column as another type.
+  std::string_view text_view(int column) const {
     const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
-                : std::string();
+    return data ? std::string_view(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
+                : std::string_view();
   }
   std::string blob(int column) const {
     const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));

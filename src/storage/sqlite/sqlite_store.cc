@@ -608,20 +608,22 @@ Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
     while ((rc = s->step()) == SQLITE_ROW) {
       // Schema 8: a transaction's row comes from its audit detail (NULL: the body is whole);
       // schema 14: its balances from the row, when it keeps the row's sequence.
-      std::string body = s->text(3);
+      std::string body;
       if (!s->is_null(5)) {
         if (s->is_null(6)) return Error{Code::internal, "event " + std::to_string(s->int64(0)) + ": its row is gone"};
-        auto whole = sqlite::expand_event_body(body, s->text(1), s->int64(2),
-                                               sqlite::RowParties{.source = s->text(6),
-                                                                  .destination = s->text(7),
+        auto whole = sqlite::expand_event_body(s->text_view(3), s->text_view(1), s->int64(2),
+                                               sqlite::RowParties{.source = s->text_view(6),
+                                                                  .destination = s->text_view(7),
                                                                   .source_balance = s->int64(8),
                                                                   .destination_balance = s->int64(9),
                                                                   .source_version = s->int64(10),
-                                                                  .destination_version = s->int64(11)});
+                                                                  .destination_version = s->int64(11)},
+                                               s->text_view(4));
         if (!whole.ok()) return whole.error();
         body = std::move(whole).value();
+      } else {
+        body = s->is_null(4) ? s->text(3) : core::with_transaction(s->text_view(3), s->text_view(4));
       }
-      if (!s->is_null(4)) body = core::with_transaction(body, s->text(4));
       page.events.push_back(core::StoredEvent{
           .id = s->int64(0), .type = s->text(1), .occurred_at_ms = s->int64(2), .body = std::move(body)});
     }
