@@ -10,6 +10,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 namespace balanced::core {
 
 struct StringHash {
@@ -19,5 +21,10 @@ struct StringHash {
 
 template <typename Value>
 using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_to<>>;
+
+// The same with open addressing (Boost's flat map): no node per entry, no division per
+// lookup. A value moves when the map grows: no reference into it may outlive an insert.
+template <typename Value>
+using FlatStringMap = boost::unordered_flat_map<std::string, Value, StringHash, std::equal_to<>>;
 
 }  // namespace balanced::core

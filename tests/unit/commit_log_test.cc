@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/json_codec.h"
+#include "storage/reconcile.h"
 #include "storage/sqlite/checkpointer.h"
 #include "storage/sqlite/crc32c.h"
 #include "storage/sqlite/event_rows.h"
@@ -320,6 +321,52 @@ TEST(CommitLog, ALedgerWithTheFirstDesignsLogIsConverted) {
   auto account = store.value()->account("legacy");
   ASSERT_TRUE(account.ok());
   EXPECT_EQ(account.value().balance, 100);
+}
+
+// The committer keeps at most committer_accounts_max accounts in memory, the oldest out
+// first; an account it let go is read again from the overlay or the file, as it stands.
+TEST(SqliteStore, TheCommittersAccountsAreBoundedAndAMissReadsTheNewestState) {
+  testing::TempDir dir;
+  SqliteOptions options;
+  options.path = (dir.path() / "ledger.db").string();
+  options.committer_accounts_max = 3;
+  options.materialize_interval_ms = 5;
+  auto store = open_sqlite_store(options);
+  ASSERT_TRUE(store.ok()) << store.error().detail;
+  constexpr int kAccounts = 10;
+  std::vector<core::Operation> opens;
+  for (int i = 0; i < kAccounts; ++i) opens.emplace_back(core::CreateAccount{"c" + std::to_string(i), "USD", 1000, 0, ""});
+  ASSERT_TRUE(store.value()->apply(opens, 1).ok());
+  // Each round moves 1 + i from every account to the next, one batch per transfer, so the
+  // cache turns over many times; some batches are materialized meanwhile, some not.
+  std::vector<int64_t> expected(kAccounts, 1000);
+  int64_t batch = 2;
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < kAccounts; ++i) {
+      core::Transfer t{"r" + std::to_string(round) + "-" + std::to_string(i), "c" + std::to_string(i),
+                       "c" + std::to_string((i + 1) % kAccounts), 1 + i, "", "", "", ""};
+      t.request_hash = core::transfer_request_hash(t);
+      std::vector<core::Operation> one{t};
+      auto effects = store.value()->apply(one, batch++);
+      ASSERT_TRUE(effects.ok()) << effects.error().detail;
+      ASSERT_EQ(effects.value().outcomes.front().code, Code::ok) << effects.value().outcomes.front().detail;
+      expected[i] -= 1 + i;
+      expected[(i + 1) % kAccounts] += 1 + i;
+    }
+    if (round % 2 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (int i = 0; i < kAccounts; ++i) {
+    auto account = store.value()->account("c" + std::to_string(i));
+    ASSERT_TRUE(account.ok());
+    EXPECT_EQ(account.value().balance, expected[i]) << i;
+    EXPECT_EQ(account.value().version, 1 + 12) << i;  // its deposit, then 6 rounds of a debit and a credit
+  }
+  store.value().reset();
+  store = open_sqlite_store(options);
+  ASSERT_TRUE(store.ok());
+  auto report = reconcile(*store.value());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report.value().clean()) << report.value().problems.front();
 }
 
 // The pacing waits only near a commit-log fdatasync: while one is marked, and not once

@@ -84,7 +84,7 @@ void Overlay::patch_locked(core::Transaction& row) {
 
 std::optional<core::Account> Overlay::account(std::string_view number) {
   MutexLock lock(mutex_);
-  if (auto it = accounts_.find(std::string(number)); it != accounts_.end()) return it->second;
+  if (auto it = accounts_.find(number); it != accounts_.end()) return it->second;
   return std::nullopt;
 }
 

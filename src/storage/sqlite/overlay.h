@@ -96,7 +96,7 @@ class Overlay {
   const size_t transactions_max_;
   Mutex mutex_;
   std::condition_variable changed_;
-  std::unordered_map<std::string, core::Account> accounts_ GUARDED_BY(mutex_);
+  core::FlatStringMap<core::Account> accounts_ GUARDED_BY(mutex_);
   // Keys and values point into batches_, which outlive their entries here. Open
   // addressing, sized at construction: the committer adds every transfer and the
   // materializer erases it, with no allocation and no rehash for either.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <deque>
 #include <limits>
 #include <unordered_map>
 
@@ -77,18 +78,23 @@ struct SqliteStore::Impl {
   int64_t last_created_at_ms = 0;  // the latest commit time stamped
   // The latest state of recently used accounts. This process is the only writer of the
   // files (see file_lock), so an entry here is always the newest; a miss falls back to the
-  // overlay, then the ledger file. Bounded by committer_accounts_max.
-  std::unordered_map<std::string, core::Account> committer_accounts;
+  // overlay, then the ledger file. Open addressing (every party of every batch is looked
+  // up here twice); bounded by committer_accounts_max, the oldest entry out first
+  // (committer_order: the numbers in the order they came in).
+  core::FlatStringMap<core::Account> committer_accounts;
+  std::deque<std::string> committer_order;
   void remember(const core::Account& account) {
     auto it = committer_accounts.find(account.number);
     if (it != committer_accounts.end()) {
       it->second = account;
       return;
     }
-    if (committer_accounts.size() >= options.committer_accounts_max) {
-      committer_accounts.erase(committer_accounts.begin());
+    while (committer_accounts.size() >= options.committer_accounts_max && !committer_order.empty()) {
+      committer_accounts.erase(committer_order.front());
+      committer_order.pop_front();
     }
     committer_accounts.emplace(account.number, account);
+    committer_order.push_back(account.number);
   }
 
   sqlite::Overlay overlay;

@@ -60,7 +60,7 @@ struct SqliteOptions {
   int materializer_nice = 10;
   // Transactions the materializer applies in one ledger transaction, at most.
   size_t materialize_chunk_transactions_max = 20'000;
-  // Accounts the committer keeps in memory (most recently used), at most.
+  // Accounts the committer keeps in memory, at most (the oldest out first).
   size_t committer_accounts_max = 1'000'000;
   // How long apply() waits for the materializer before answering unavailable.
   int64_t backpressure_wait_ms_max = 5000;
