@@ -29,7 +29,7 @@ class MemoryCache final : public Cache {
   static constexpr size_t shard_count = 64;
   struct Shard {
     Mutex mutex;
-    core::StringMap<core::Account> entries GUARDED_BY(mutex);
+    core::FlatStringMap<core::Account> entries GUARDED_BY(mutex);
   };
   Shard& shard_for(std::string_view number);
 

@@ -631,7 +631,7 @@ class BatchApplier {
       return;
     }
     const std::string issuer_number = issuer_account_number(create.currency);
-    // A pointer: the account's node stays where it is when others are added.
+    // A pointer, found again after the account is added (which may move it).
     Account* issuer = nullptr;
     if (auto found = state_.accounts.find(issuer_number); found != state_.accounts.end()) issuer = &found->second;
     const bool issuer_is_new = issuer == nullptr;
@@ -673,6 +673,7 @@ class BatchApplier {
                     .type = create.type,
                     .metadata = create.metadata};
     auto& stored = state_.accounts.emplace(create.number, std::move(account)).first->second;
+    issuer = &state_.accounts.find(issuer_number)->second;
     created_.insert(create.number);
     touched_.insert(create.number);
 

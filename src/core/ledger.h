@@ -22,9 +22,10 @@ namespace balanced::core {
 // What the store loaded, inside its database transaction, for one batch.
 struct LedgerState {
   // The accounts among required_accounts() that exist. apply_batch() changes them and
-  // adds the accounts it creates. Hashed: a batch looks each party up several times
-  // (a tree of strings made that a sixth of the committer's work).
-  StringMap<Account> accounts;
+  // adds the accounts it creates. Hashed, by open addressing: a batch looks each party up
+  // several times (a tree of strings made that a sixth of the committer's work). An
+  // account moves when one is added: no reference into it outlives an insert.
+  FlatStringMap<Account> accounts;
   // The earlier transactions whose ids are among transaction_ids().
   std::unordered_map<std::string, Transaction> existing;
   // Among reference_keys(), those committed before: key -> the transaction's id.
