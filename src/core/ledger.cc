@@ -1187,7 +1187,7 @@ class BatchApplier {
   using NameSet = boost::unordered_flat_set<std::string, StringHash, std::equal_to<>>;
   NameSet touched_;
   NameSet created_;
-  std::unordered_map<std::string, size_t> batch_ids_;
+  FlatStringMap<size_t> batch_ids_;  // id -> index in the effects' transactions
   std::unordered_map<std::string, size_t> updated_rows_;  // id -> index in transaction_updates
 };
 
