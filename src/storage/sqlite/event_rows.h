@@ -3,8 +3,8 @@
 // after it. Such an event keeps its row's sequence and, in its body, only what the row
 // lacks, the parties' available amounts ("" when each equals the balance, as without
 // holds); the feed renders the rest from the row when it is read. Any other event keeps
-// its body whole. A transfer's event row is ~40 bytes instead of ~370: fewer bytes for
-// the materializer, the WAL and the checkpoints to write.
+// its body whole. A transfer's event takes ~50 bytes of the file instead of ~370: fewer
+// for the materializer, the WAL and the checkpoints to write.
 #pragma once
 
 #include <cstdint>
