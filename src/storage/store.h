@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "core/codes.h"
+#include "core/hold_key.h"
 #include "core/ledger.h"
 #include "core/reports.h"
 #include "core/types.h"
-#include "core/hold_key.h"
 
 namespace balanced::storage {
 

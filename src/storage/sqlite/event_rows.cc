@@ -30,6 +30,15 @@ std::optional<std::string> compact_event_body(const core::Event& event, const co
   return std::to_string(source.available) + "," + std::to_string(destination.available);
 }
 
+RowParties row_parties(const Statement& s, int first) {
+  return RowParties{.source = s.text_view(first),
+                    .destination = s.text_view(first + 1),
+                    .source_balance = s.int64(first + 2),
+                    .destination_balance = s.int64(first + 3),
+                    .source_version = s.int64(first + 4),
+                    .destination_version = s.int64(first + 5)};
+}
+
 Result<std::string> expand_event_body(std::string_view compact, std::string_view type, int64_t occurred_at_ms,
                                       const RowParties& row, std::string_view transaction_json) {
   core::Event event{.kind = core::EventKind::transaction, .occurred_at_ms = occurred_at_ms};

@@ -14,6 +14,7 @@
 
 #include "core/codes.h"
 #include "core/types.h"
+#include "storage/sqlite/sqlite_db.h"
 
 namespace balanced::storage::sqlite {
 
@@ -27,6 +28,14 @@ struct RowParties {
   int64_t source_balance = 0, destination_balance = 0;
   int64_t source_version = 0, destination_version = 0;
 };
+
+// The columns of `transactions t` a RowParties is read from, in its order, for a SELECT's
+// list; and their reading from column `first` of a row (views into the statement's row:
+// valid until its next step).
+inline constexpr std::string_view kRowPartiesColumns =
+    "t.source_account, t.destination_account, t.source_balance_after, t.destination_balance_after, "
+    "t.source_version_after, t.destination_version_after";
+RowParties row_parties(const Statement& s, int first);
 
 // The whole body (json_codec.h: encode_event, with `transaction_json` as its transaction,
 // none when empty) of an event kept by compact_event_body.

@@ -1,6 +1,7 @@
 #include "storage/sqlite/readers.h"
 
 #include "storage/rows.h"
+#include "storage/sqlite/event_rows.h"
 
 namespace balanced::storage::sqlite {
 
@@ -29,13 +30,11 @@ Status ReadConnection::prepare() {
       !s.ok()) {
     return s;
   }
+  // Schema 14: the row's parties from column 6 on (event_rows.h).
   if (auto s = events_after.prepare(
-          db,
-          "SELECT e.id, e.type, e.occurred_at, e.body, a.detail, e.sequence, t.source_account, "
-          "t.destination_account, t.source_balance_after, t.destination_balance_after, t.source_version_after, "
-          "t.destination_version_after FROM events e LEFT JOIN audit_log a ON a.log_id = e.audit_log_id "
-          "LEFT JOIN transactions t ON t.sequence = e.sequence WHERE e.id > ?1 AND e.id < ?2 ORDER BY e.id "
-          "LIMIT ?3");
+          db, "SELECT e.id, e.type, e.occurred_at, e.body, a.detail, e.sequence, " + std::string(kRowPartiesColumns) +
+                  " FROM events e LEFT JOIN audit_log a ON a.log_id = e.audit_log_id LEFT JOIN transactions t ON "
+                  "t.sequence = e.sequence WHERE e.id > ?1 AND e.id < ?2 ORDER BY e.id LIMIT ?3");
       !s.ok()) {
     return s;
   }

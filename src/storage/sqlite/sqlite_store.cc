@@ -618,13 +618,7 @@ Result<EventPage> SqliteStore::events_after(int64_t after, size_t limit) {
       if (!s->is_null(5)) {
         if (s->is_null(6)) return Error{Code::internal, "event " + std::to_string(s->int64(0)) + ": its row is gone"};
         auto whole = sqlite::expand_event_body(s->text_view(3), s->text_view(1), s->int64(2),
-                                               sqlite::RowParties{.source = s->text_view(6),
-                                                                  .destination = s->text_view(7),
-                                                                  .source_balance = s->int64(8),
-                                                                  .destination_balance = s->int64(9),
-                                                                  .source_version = s->int64(10),
-                                                                  .destination_version = s->int64(11)},
-                                               s->text_view(4));
+                                               sqlite::row_parties(*s, 6), s->text_view(4));
         if (!whole.ok()) return whole.error();
         body = std::move(whole).value();
       } else {
@@ -865,21 +859,14 @@ Status SqliteStore::scan(ScanVisitor& visitor) {
   if (status.ok()) {
     // Check 13: the events rendered from their rows (schema 14) can be.
     status = scan_rows(
-        "SELECT e.id, e.type, e.occurred_at, e.body, e.sequence, t.status, t.source_account, t.destination_account, "
-        "t.source_balance_after, t.destination_balance_after, t.source_version_after, t.destination_version_after "
-        "FROM events e LEFT JOIN transactions t ON t.sequence = e.sequence WHERE e.sequence IS NOT NULL",
+        "SELECT e.id, e.type, e.occurred_at, e.body, e.sequence, t.status, " + std::string(sqlite::kRowPartiesColumns) +
+            " FROM events e LEFT JOIN transactions t ON t.sequence = e.sequence WHERE e.sequence IS NOT NULL",
         [&](const Statement& s) {
-          if (s.is_null(5) || s.text(5) != sql_text(core::TransactionStatus::committed)) {
+          if (s.is_null(5) || s.text_view(5) != sql_text(core::TransactionStatus::committed)) {
             visitor.unreadable_event(s.int64(0), "its row " + std::to_string(s.int64(4)) + " is not a committed transaction");
             return;
           }
-          auto whole = sqlite::expand_event_body(s.text(3), s.text(1), s.int64(2),
-                                                 sqlite::RowParties{.source = s.text(6),
-                                                                    .destination = s.text(7),
-                                                                    .source_balance = s.int64(8),
-                                                                    .destination_balance = s.int64(9),
-                                                                    .source_version = s.int64(10),
-                                                                    .destination_version = s.int64(11)});
+          auto whole = sqlite::expand_event_body(s.text_view(3), s.text_view(1), s.int64(2), sqlite::row_parties(s, 6));
           if (!whole.ok()) visitor.unreadable_event(s.int64(0), whole.error().detail);
         });
   }
